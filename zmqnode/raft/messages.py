@@ -1,0 +1,163 @@
+"""Values that enter and leave the Raft core.
+
+Everything here is an immutable value: the core never shares mutable state
+with its caller. Node ids are plain strings (in a real cluster the peer's
+client address, ``"127.0.0.1:9000"``; in the simulator ``"n1"``).
+
+``BROADCAST`` as a message's ``dst`` means "every peer": the leader's
+heartbeat, which the real node sends once over its PUB socket and the
+simulator delivers to each peer independently (each copy may be lost).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+BROADCAST = "*"
+NO_NODE = ""
+
+
+class Role(enum.Enum):
+    FOLLOWER = "follower"
+    PRE_CANDIDATE = "pre_candidate"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+
+
+class MessageType(enum.Enum):
+    # Elections (Raft §5.2; pre-vote from Ongaro's thesis §9.6).
+    PRE_VOTE = "pre_vote"
+    PRE_VOTE_RESP = "pre_vote_resp"
+    VOTE = "vote"
+    VOTE_RESP = "vote_resp"
+    # Replication (§5.3); the reply also answers SNAPSHOT.
+    APPEND = "append"
+    APPEND_RESP = "append_resp"
+    # Leader liveness over PUB/SUB; the reply comes back on the RPC path and
+    # is what check-quorum and ReadIndex count.
+    HEARTBEAT = "heartbeat"
+    HEARTBEAT_RESP = "heartbeat_resp"
+    # InstallSnapshot (§7).
+    SNAPSHOT = "snapshot"
+    # Leadership transfer (thesis §3.10): "start an election now".
+    TIMEOUT_NOW = "timeout_now"
+    # A follower asks the leader for a read index (thesis §6.4).
+    READ_INDEX = "read_index"
+    READ_INDEX_RESP = "read_index_resp"
+
+
+class EntryKind(enum.Enum):
+    NOOP = "noop"  # appended by every new leader (§8)
+    COMMAND = "command"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    index: int
+    term: int
+    kind: EntryKind = EntryKind.COMMAND
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class HardState:
+    """What must survive a crash before any message that depends on it leaves."""
+
+    term: int = 0
+    vote: str = NO_NODE
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """State machine state covering every entry up to and including ``index``."""
+
+    index: int = 0
+    term: int = 0
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One Raft message. Fields that a type does not use keep their defaults.
+
+    - PRE_VOTE / VOTE: ``log_index``/``log_term`` describe the candidate's last
+      entry; ``force`` bypasses the leader lease (leadership transfer).
+    - *_RESP to votes: ``reject`` is False when granted.
+    - APPEND: ``log_index``/``log_term`` are the previous entry (prevLogIndex,
+      prevLogTerm), ``entries`` the new ones, ``commit`` the leader's commit.
+    - APPEND_RESP: on success ``index`` is the follower's last index known to
+      match; on rejection ``index`` is the rejected prevLogIndex and
+      ``reject_hint``/``log_term`` point at where the logs may agree.
+    - HEARTBEAT: ``commit`` is a hint, ``context`` a sequence number that the
+      HEARTBEAT_RESP echoes (ReadIndex counts echoes of a fresh number).
+    - SNAPSHOT: ``snapshot``.
+    - READ_INDEX / READ_INDEX_RESP: ``read_ctx`` names the request, ``index``
+      is the read index in the reply; ``reject`` when the leader cannot serve.
+    """
+
+    type: MessageType
+    src: str
+    dst: str
+    term: int
+    log_index: int = 0
+    log_term: int = 0
+    entries: tuple[Entry, ...] = ()
+    commit: int = 0
+    reject: bool = False
+    index: int = 0
+    reject_hint: int = 0
+    context: int = 0
+    read_ctx: str = ""
+    force: bool = False
+    snapshot: Snapshot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadState:
+    """A linearizable read may be served once ``applied >= index``."""
+
+    read_ctx: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeResult:
+    """The answer to ``propose``: where the entry will sit, or who leads."""
+
+    accepted: bool
+    index: int = 0
+    term: int = 0
+    leader_hint: str = NO_NODE
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class Ready:
+    """What the caller must do next, in this order:
+
+    1. persist ``snapshot`` (if any: it replaces the state machine and the
+       whole log), then ``hard_state`` (if any) and ``entries`` (truncate the
+       log after ``entries[0].index - 1``, then append), and make them durable;
+    2. send ``messages`` — only now, because they may promise what step 1 wrote;
+    3. install ``snapshot`` into the state machine, then apply ``committed``
+       in order, and serve each ``read_states`` entry once applied reaches it;
+    4. call ``advance(ready)``.
+    """
+
+    hard_state: HardState | None = None
+    entries: list[Entry] = field(default_factory=list)
+    snapshot: Snapshot | None = None
+    messages: list[Message] = field(default_factory=list)
+    committed: list[Entry] = field(default_factory=list)
+    read_states: list[ReadState] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (
+            self.hard_state
+            or self.entries
+            or self.snapshot
+            or self.messages
+            or self.committed
+            or self.read_states
+        )
