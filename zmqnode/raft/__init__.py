@@ -1,0 +1,34 @@
+"""Sans-IO Raft: the algorithm as a pure state machine (see core.py)."""
+
+from .core import RaftConfig, RaftCore
+from .messages import (
+    BROADCAST,
+    NO_NODE,
+    Entry,
+    EntryKind,
+    HardState,
+    Message,
+    MessageType,
+    ProposeResult,
+    ReadState,
+    Ready,
+    Role,
+    Snapshot,
+)
+
+__all__ = [
+    "BROADCAST",
+    "NO_NODE",
+    "Entry",
+    "EntryKind",
+    "HardState",
+    "Message",
+    "MessageType",
+    "ProposeResult",
+    "RaftConfig",
+    "RaftCore",
+    "ReadState",
+    "Ready",
+    "Role",
+    "Snapshot",
+]

@@ -1,0 +1,655 @@
+"""The Raft consensus algorithm as a pure state machine (sans-IO).
+
+``RaftCore`` never touches a socket, a file, the clock or global randomness.
+Its caller feeds it ``tick()``, ``step(message)``, ``propose(data)`` and
+``read_index(ctx)``, then collects a ``Ready`` (what to persist, send, apply)
+and reports back with ``advance(ready)``. The same object runs under the
+ZeroMQ event loop and under the deterministic simulator in ``tests/sim``.
+
+The role is a method pointer, as in etcd-io/raft: ``_become_follower``,
+``_become_pre_candidate``, ``_become_candidate`` and ``_become_leader`` set
+``self._step_role``; ``step`` first handles what every role shares (terms,
+votes), then hands over. Section numbers refer to the Raft paper (§) and
+Ongaro's thesis.
+
+Heartbeats go out as one broadcast (the node's PUB socket) carrying the
+term, the leader's commit index and a sequence number; followers answer on the
+RPC path. A broadcast cannot carry each follower's own commit bound, so a
+follower advances its commit from a heartbeat only up to ``confirmed_index``:
+the last index that an AppendEntries of the current term proved identical to
+the leader's log.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .log import LogInvariantError, RaftLog
+from .messages import (
+    BROADCAST,
+    NO_NODE,
+    Entry,
+    EntryKind,
+    HardState,
+    Message,
+    MessageType,
+    ProposeResult,
+    ReadState,
+    Ready,
+    Role,
+    Snapshot,
+)
+from .progress import SNAPSHOT_RETRY_HEARTBEATS, Progress, ProgressState
+
+MT = MessageType
+
+
+@dataclass(frozen=True, slots=True)
+class RaftConfig:
+    """Timing and flow-control knobs, in ticks and bytes.
+
+    ``election_ticks``: a follower that hears no leader for a random time in
+    [election_ticks, 2 * election_ticks) starts an election (§5.2); a leader
+    that has not heard from a majority for election_ticks steps down
+    (check-quorum). ``heartbeat_ticks`` must be well below it.
+    """
+
+    election_ticks: int = 10
+    heartbeat_ticks: int = 1
+    pre_vote: bool = True
+    check_quorum: bool = True
+    max_msg_bytes: int = 1 << 20
+    max_inflight: int = 32
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_ticks < 1 or self.election_ticks <= self.heartbeat_ticks:
+            raise ValueError("need 1 <= heartbeat_ticks < election_ticks")
+        if self.max_inflight < 1 or self.max_msg_bytes < 1:
+            raise ValueError("max_inflight and max_msg_bytes must be positive")
+
+
+@dataclass(slots=True)
+class _PendingRead:
+    read_ctx: str
+    requester: str
+    index: int
+    seq: int  # heartbeat sequence number a majority must echo
+
+
+class RaftCore:
+    def __init__(
+        self,
+        node_id: str,
+        peers: Sequence[str],
+        config: RaftConfig,
+        rng: random.Random,
+        hard_state: HardState = HardState(),
+        snapshot: Snapshot | None = None,
+        entries: Sequence[Entry] = (),
+    ) -> None:
+        if node_id in peers:
+            raise ValueError(f"peers must not contain this node's own id {node_id!r}")
+        self.id = node_id
+        self.peers: tuple[str, ...] = tuple(sorted(set(peers)))
+        self.config = config
+        self._rng = rng
+        self.quorum = (len(self.peers) + 1) // 2 + 1
+        self.log = RaftLog(snapshot or Snapshot(), entries)
+        self.term = hard_state.term
+        self.vote = hard_state.vote
+        self._persisted_hard_state = hard_state
+        self.role = Role.FOLLOWER
+        self.leader_id = NO_NODE
+        self.confirmed_index = 0
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.randomized_timeout = config.election_ticks
+        self.votes: dict[str, bool] = {}
+        self.progress: dict[str, Progress] = {}
+        self.transfer_target = NO_NODE
+        self.heartbeat_seq = 0
+        self._pending_reads: list[_PendingRead] = []
+        self._reads_before_commit: list[tuple[str, str]] = []
+        self._heartbeat_due = False
+        self._messages: list[Message] = []
+        self._read_states: list[ReadState] = []
+        self._step_role: Callable[[Message], None] = self._step_follower
+        self._become_follower(self.term, NO_NODE)
+
+    # -- read-only views -------------------------------------------------------
+
+    @property
+    def commit_index(self) -> int:
+        return self.log.committed
+
+    @property
+    def applied_index(self) -> int:
+        return self.log.applied
+
+    @property
+    def last_index(self) -> int:
+        return self.log.last_index
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.log.snapshot
+
+    def log_entries(self) -> tuple[Entry, ...]:
+        return tuple(self.log.entries)
+
+    def term_at(self, index: int) -> int | None:
+        return self.log.term_at(index)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.role is Role.LEADER
+
+    # -- inputs ----------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Advance the logical clock by one tick."""
+        if self.role is Role.LEADER:
+            self._tick_leader()
+        else:
+            self._tick_election()
+
+    def propose(self, data: bytes) -> ProposeResult:
+        """Append a command to the leader's log (§5.3)."""
+        if self.role is not Role.LEADER:
+            return ProposeResult(False, leader_hint=self.leader_id, reason="not the leader")
+        if self.transfer_target:
+            return ProposeResult(
+                False, leader_hint=self.transfer_target, reason="leadership transfer in progress"
+            )
+        entry = Entry(self.log.last_index + 1, self.term, EntryKind.COMMAND, data)
+        self.log.append([entry])
+        return ProposeResult(True, entry.index, entry.term)
+
+    def read_index(self, read_ctx: str) -> bool:
+        """Ask for a linearizable read index (thesis §6.4).
+
+        The answer arrives later as ``ReadState(read_ctx, index)`` in a Ready.
+        Returns False when no leader is known; the request may also be lost
+        (leader change), so the caller needs a timeout.
+        """
+        if self.role is Role.LEADER:
+            self._leader_read(read_ctx, self.id)
+            return True
+        if not self.leader_id:
+            return False
+        self._send(MT.READ_INDEX, self.leader_id, read_ctx=read_ctx)
+        return True
+
+    def transfer_leadership(self, target: str) -> None:
+        """Hand leadership to ``target`` once its log is current (thesis §3.10)."""
+        if self.role is not Role.LEADER or target == self.id or target not in self.progress:
+            return
+        if self.transfer_target == target:
+            return
+        self.transfer_target = target
+        self.election_elapsed = 0  # the transfer is abandoned after an election timeout
+        if self.progress[target].match == self.log.last_index:
+            self._send(MT.TIMEOUT_NOW, target)
+        else:
+            self._send_append(target)
+
+    def campaign(self) -> None:
+        """Start an election now (pre-vote first when enabled)."""
+        if self.role is not Role.LEADER:
+            self._campaign(pre_vote=self.config.pre_vote)
+
+    def compact(self, index: int, data: bytes) -> None:
+        """Take the state machine's snapshot through ``index``; drop the log before it."""
+        if index <= self.log.snapshot.index:
+            return
+        if index > self.log.applied:
+            raise LogInvariantError(f"cannot snapshot at {index}: only {self.log.applied} applied")
+        term = self.log.term_at(index)
+        assert term is not None
+        self.log.compact(Snapshot(index, term, data))
+
+    def step(self, m: Message) -> None:
+        """Handle one message from a peer (§5.1: terms first, then the role)."""
+        if m.term > self.term:
+            if m.type in (MT.VOTE, MT.PRE_VOTE) and not m.force and self._in_lease():
+                # Check-quorum's lease (thesis §4.2.3): while we hear from a
+                # leader, a node that lost contact must not depose it.
+                return
+            if m.type is MT.PRE_VOTE:
+                pass  # never change our term because of a pre-vote
+            elif m.type is MT.PRE_VOTE_RESP and not m.reject:
+                pass  # a granted pre-vote carries the term we are about to use
+            elif m.type in (MT.APPEND, MT.HEARTBEAT, MT.SNAPSHOT):
+                self._become_follower(m.term, m.src)
+            else:
+                self._become_follower(m.term, NO_NODE)
+        elif m.term < self.term:
+            if m.type is MT.APPEND:
+                # Tell a deposed leader about the newer term so it steps down;
+                # without this, check-quorum plus pre-vote could leave it stuck.
+                self._send(MT.APPEND_RESP, m.src)
+            elif m.type is MT.HEARTBEAT:
+                self._send(MT.HEARTBEAT_RESP, m.src)
+            elif m.type is MT.PRE_VOTE:
+                self._send(MT.PRE_VOTE_RESP, m.src, reject=True)
+            return
+
+        if m.type in (MT.VOTE, MT.PRE_VOTE):
+            self._handle_vote_request(m)
+        else:
+            self._step_role(m)
+
+    # -- output ----------------------------------------------------------------
+
+    def has_ready(self) -> bool:
+        self._flush()
+        return bool(
+            self._messages
+            or self._read_states
+            or self.log.pending_snapshot
+            or self.log.stable < self.log.last_index
+            or self.log.committed > self.log.applied
+            or self._hard_state() != self._persisted_hard_state
+        )
+
+    def ready(self) -> Ready:
+        """Collect everything the caller must do now (see ``Ready``)."""
+        self._flush()
+        hard_state = self._hard_state()
+        rd = Ready(
+            hard_state=hard_state if hard_state != self._persisted_hard_state else None,
+            entries=self.log.unstable_entries(),
+            snapshot=self.log.pending_snapshot,
+            messages=self._messages,
+            committed=self.log.committed_to_apply(),
+            read_states=self._read_states,
+        )
+        self._messages = []
+        self._read_states = []
+        return rd
+
+    def advance(self, rd: Ready) -> None:
+        """The caller has persisted, sent and applied ``rd``."""
+        if rd.hard_state is not None:
+            self._persisted_hard_state = rd.hard_state
+        if rd.snapshot is not None and self.log.pending_snapshot is rd.snapshot:
+            self.log.pending_snapshot = None
+        if rd.entries:
+            last = rd.entries[-1]
+            self.log.stable_to(last.index, last.term)
+        if rd.committed:
+            self.log.applied = max(self.log.applied, rd.committed[-1].index)
+        if self.role is Role.LEADER and rd.entries:
+            self._maybe_commit()  # our own copy is durable now and counts
+
+    # -- roles -----------------------------------------------------------------
+
+    def _reset(self, term: int) -> None:
+        if term != self.term:
+            self.term = term
+            self.vote = NO_NODE
+            self.confirmed_index = 0
+        self.leader_id = NO_NODE
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.randomized_timeout = self.config.election_ticks + self._rng.randrange(
+            self.config.election_ticks
+        )
+        self.votes = {}
+        self.transfer_target = NO_NODE
+        self._pending_reads = []
+        self._reads_before_commit = []
+        self._heartbeat_due = False
+        self.progress = {}
+
+    def _become_follower(self, term: int, leader: str) -> None:
+        self._reset(term)
+        self.role = Role.FOLLOWER
+        self.leader_id = leader
+        self._step_role = self._step_follower
+
+    def _become_pre_candidate(self) -> None:
+        # Pre-vote (thesis §9.6): ask first, without touching term or vote,
+        # so a node cut off from the cluster cannot inflate terms.
+        self.role = Role.PRE_CANDIDATE
+        self.votes = {}
+        self.leader_id = NO_NODE
+        self._step_role = self._step_candidate
+
+    def _become_candidate(self) -> None:
+        self._reset(self.term + 1)
+        self.vote = self.id
+        self.role = Role.CANDIDATE
+        self._step_role = self._step_candidate
+
+    def _become_leader(self) -> None:
+        self._reset(self.term)
+        self.role = Role.LEADER
+        self.leader_id = self.id
+        self._step_role = self._step_leader
+        for peer in self.peers:
+            self.progress[peer] = Progress(self.log.last_index + 1)
+        # §8: a no-op of the new term lets the leader commit (and learn the
+        # commit index of) everything earlier, and enables ReadIndex.
+        self.log.append([Entry(self.log.last_index + 1, self.term, EntryKind.NOOP)])
+
+    def _campaign(self, pre_vote: bool, transfer: bool = False) -> None:
+        """Ask every peer for a (pre-)vote; ``transfer`` overrides their lease."""
+        if pre_vote:
+            self._become_pre_candidate()
+            vote_type, vote_term = MT.PRE_VOTE, self.term + 1
+        else:
+            self._become_candidate()
+            vote_type, vote_term = MT.VOTE, self.term
+        if self._record_vote(self.id, granted=True) == "won":
+            self._won(vote_type)
+            return
+        for peer in self.peers:
+            self._send(
+                vote_type,
+                peer,
+                term=vote_term,
+                log_index=self.log.last_index,
+                log_term=self.log.last_term,
+                force=transfer,
+            )
+
+    def _won(self, vote_type: MessageType) -> None:
+        if vote_type is MT.PRE_VOTE:
+            self._campaign(pre_vote=False)  # the pre-vote passed: the real election
+        else:
+            self._become_leader()
+
+    def _record_vote(self, voter: str, granted: bool) -> str:
+        self.votes.setdefault(voter, granted)
+        yes = sum(self.votes.values())
+        no = len(self.votes) - yes
+        if yes >= self.quorum:
+            return "won"
+        if no >= self.quorum:
+            return "lost"
+        return "pending"
+
+    def _in_lease(self) -> bool:
+        return (
+            self.config.check_quorum
+            and self.leader_id != NO_NODE
+            and self.election_elapsed < self.config.election_ticks
+        )
+
+    # -- ticks -----------------------------------------------------------------
+
+    def _tick_election(self) -> None:
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.randomized_timeout:
+            self.election_elapsed = 0
+            self._campaign(pre_vote=self.config.pre_vote)
+
+    def _tick_leader(self) -> None:
+        self.heartbeat_elapsed += 1
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.config.election_ticks:
+            self.election_elapsed = 0
+            if self.config.check_quorum:
+                active = 1 + sum(pr.recent_active for pr in self.progress.values())
+                if active < self.quorum:
+                    self._become_follower(self.term, NO_NODE)
+                    return
+                for pr in self.progress.values():
+                    pr.recent_active = False
+            self.transfer_target = NO_NODE  # a transfer that took this long failed
+        if self.heartbeat_elapsed >= self.config.heartbeat_ticks:
+            self.heartbeat_elapsed = 0
+            self._heartbeat_due = True
+
+    # -- votes -----------------------------------------------------------------
+
+    def _handle_vote_request(self, m: Message) -> None:
+        resp_type = MT.PRE_VOTE_RESP if m.type is MT.PRE_VOTE else MT.VOTE_RESP
+        can_vote = (
+            self.vote == m.src
+            or (self.vote == NO_NODE and self.leader_id == NO_NODE)
+            or (m.type is MT.PRE_VOTE and m.term > self.term)
+        )
+        if can_vote and self.log.is_up_to_date(m.log_index, m.log_term):
+            # §5.2, §5.4.1: grant. A pre-vote reply carries the candidate's
+            # future term so that it is not dropped as stale.
+            self._send(resp_type, m.src, term=m.term)
+            if m.type is MT.VOTE:
+                self.election_elapsed = 0
+                self.vote = m.src
+        else:
+            self._send(resp_type, m.src, reject=True)
+
+    # -- per-role message handling ----------------------------------------------
+
+    def _step_follower(self, m: Message) -> None:
+        t = m.type
+        if t in (MT.APPEND, MT.HEARTBEAT, MT.SNAPSHOT):
+            self.election_elapsed = 0
+            self.leader_id = m.src
+            if t is MT.APPEND:
+                self._handle_append(m)
+            elif t is MT.HEARTBEAT:
+                self._handle_heartbeat(m)
+            else:
+                self._handle_snapshot(m)
+        elif t is MT.TIMEOUT_NOW:
+            self._campaign(pre_vote=False, transfer=True)
+        elif t is MT.READ_INDEX_RESP:
+            if not m.reject:
+                self._read_states.append(ReadState(m.read_ctx, m.index))
+        # READ_INDEX sent to a non-leader is dropped; the asker times out.
+
+    def _step_candidate(self, m: Message) -> None:
+        t = m.type
+        if t in (MT.APPEND, MT.HEARTBEAT, MT.SNAPSHOT):
+            # §5.2: a leader of our term exists; follow it.
+            self._become_follower(self.term, m.src)
+            self._step_follower(m)
+            return
+        expected = MT.PRE_VOTE_RESP if self.role is Role.PRE_CANDIDATE else MT.VOTE_RESP
+        if t is expected:
+            outcome = self._record_vote(m.src, granted=not m.reject)
+            if outcome == "won":
+                self._won(MT.PRE_VOTE if t is MT.PRE_VOTE_RESP else MT.VOTE)
+            elif outcome == "lost":
+                self._become_follower(self.term, NO_NODE)
+
+    def _step_leader(self, m: Message) -> None:
+        t = m.type
+        if t is MT.READ_INDEX:
+            self._leader_read(m.read_ctx, m.src)
+            return
+        pr = self.progress.get(m.src)
+        if pr is None:
+            return
+        if t is MT.APPEND_RESP:
+            pr.recent_active = True
+            if m.reject:
+                self._handle_append_rejection(m, pr)
+            else:
+                self._handle_append_success(m, pr)
+        elif t is MT.HEARTBEAT_RESP:
+            pr.recent_active = True
+            pr.probe_sent = False
+            if pr.state is ProgressState.REPLICATE and pr.inflight:
+                # The follower is alive but acks may have been lost: free one
+                # slot so replication can never deadlock on a full window.
+                pr.inflight.popleft()
+            if pr.state is ProgressState.SNAPSHOT:
+                pr.snapshot_wait += 1
+                if pr.snapshot_wait >= SNAPSHOT_RETRY_HEARTBEATS:
+                    pr.become_probe()  # the snapshot was probably lost; resend
+            if pr.match < self.log.last_index:
+                self._send_append(m.src)
+            if m.context > pr.read_ack:
+                pr.read_ack = m.context
+                self._release_reads()
+
+    def _handle_append_rejection(self, m: Message, pr: Progress) -> None:
+        next_probe = m.reject_hint
+        if m.log_term > 0:
+            next_probe, _ = self.log.find_conflict_by_term(m.reject_hint, m.log_term)
+        if pr.maybe_decrease_to(m.index, next_probe):
+            if pr.state is ProgressState.REPLICATE:
+                pr.become_probe()
+            self._send_append(m.src)
+
+    def _handle_append_success(self, m: Message, pr: Progress) -> None:
+        if not pr.maybe_update(m.index):
+            return
+        if pr.state is ProgressState.PROBE:
+            pr.become_replicate()
+        elif pr.state is ProgressState.SNAPSHOT and pr.match >= pr.pending_snapshot:
+            pr.become_probe()
+            pr.become_replicate()
+        self._maybe_commit()
+        if m.src == self.transfer_target and pr.match == self.log.last_index:
+            self._send(MT.TIMEOUT_NOW, m.src)
+
+    # -- follower side of replication --------------------------------------------
+
+    def _handle_append(self, m: Message) -> None:
+        if m.log_index < self.log.committed:
+            # Everything through our commit index is in the leader's log.
+            self._send(MT.APPEND_RESP, m.src, index=self.log.committed)
+            return
+        last_new = self.log.maybe_append(m.log_index, m.log_term, m.entries)
+        if last_new is None:
+            hint = min(m.log_index, self.log.last_index)
+            hint, hint_term = self.log.find_conflict_by_term(hint, m.log_term)
+            self._send(
+                MT.APPEND_RESP,
+                m.src,
+                reject=True,
+                index=m.log_index,
+                reject_hint=hint,
+                log_term=hint_term,
+            )
+            return
+        self.confirmed_index = max(self.confirmed_index, last_new)
+        self.log.commit_to(min(m.commit, last_new))
+        self._send(MT.APPEND_RESP, m.src, index=last_new)
+
+    def _handle_heartbeat(self, m: Message) -> None:
+        self.log.commit_to(min(m.commit, self.confirmed_index))
+        self._send(MT.HEARTBEAT_RESP, m.src, context=m.context)
+
+    def _handle_snapshot(self, m: Message) -> None:
+        snap = m.snapshot
+        assert snap is not None
+        if snap.index <= self.log.committed:
+            self._send(MT.APPEND_RESP, m.src, index=self.log.committed)
+            return
+        if self.log.match_term(snap.index, snap.term):
+            # We hold the snapshot's last entry: everything before it matches.
+            self.confirmed_index = max(self.confirmed_index, snap.index)
+            self.log.commit_to(snap.index)
+            self._send(MT.APPEND_RESP, m.src, index=snap.index)
+            return
+        # Missing or conflicting entry at the snapshot index: the whole log goes.
+        self.log.restore(snap)
+        self.confirmed_index = snap.index
+        self._send(MT.APPEND_RESP, m.src, index=snap.index)
+
+    # -- leader side of replication ----------------------------------------------
+
+    def _send_append(self, peer: str, allow_empty: bool = True) -> bool:
+        pr = self.progress[peer]
+        if pr.is_paused(self.config.max_inflight):
+            return False
+        prev_index = pr.next - 1
+        prev_term = self.log.term_at(prev_index)
+        if prev_term is None:
+            snap = self.log.snapshot
+            self._send(MT.SNAPSHOT, peer, snapshot=snap)
+            pr.become_snapshot(snap.index)
+            return True
+        entries: list[Entry] = []
+        if pr.next <= self.log.last_index:
+            entries = self.log.entries_from(pr.next, self.config.max_msg_bytes)
+        elif not allow_empty:
+            return False
+        self._send(
+            MT.APPEND,
+            peer,
+            log_index=prev_index,
+            log_term=prev_term,
+            entries=tuple(entries),
+            commit=self.log.committed,
+        )
+        pr.sent(prev_index + len(entries), len(entries))
+        return True
+
+    def _flush(self) -> None:
+        """Batch new entries into appends and send due heartbeats (leader only)."""
+        if self.role is not Role.LEADER:
+            return
+        last = self.log.last_index
+        for peer, pr in self.progress.items():
+            while pr.next <= last and self._send_append(peer, allow_empty=False):
+                pass
+        if self._heartbeat_due:
+            self._heartbeat_due = False
+            self.heartbeat_seq += 1
+            self._send(
+                MT.HEARTBEAT, BROADCAST, commit=self.log.committed, context=self.heartbeat_seq
+            )
+
+    def _maybe_commit(self) -> None:
+        """§5.3/§5.4.2: commit the highest index a majority stores, if of our term."""
+        matches = [pr.match for pr in self.progress.values()]
+        matches.append(self.log.stable)  # our own copy counts once it is durable
+        matches.sort(reverse=True)
+        candidate = matches[self.quorum - 1]
+        if candidate > self.log.committed and self.log.term_at(candidate) == self.term:
+            self.log.commit_to(candidate)
+            self._heartbeat_due = True  # tell followers promptly
+            if self._reads_before_commit:
+                waiting, self._reads_before_commit = self._reads_before_commit, []
+                for read_ctx, requester in waiting:
+                    self._leader_read(read_ctx, requester)
+
+    # -- linearizable reads (thesis §6.4) ----------------------------------------
+
+    def _leader_read(self, read_ctx: str, requester: str) -> None:
+        if self.log.term_at(self.log.committed) != self.term:
+            # Until an entry of our term commits we do not know the commit index.
+            self._reads_before_commit.append((read_ctx, requester))
+            return
+        if not self.peers:
+            self._deliver_read(read_ctx, requester, self.log.committed)
+            return
+        # A majority must echo a heartbeat sent after this moment.
+        self._pending_reads.append(
+            _PendingRead(read_ctx, requester, self.log.committed, self.heartbeat_seq + 1)
+        )
+        self._heartbeat_due = True
+
+    def _release_reads(self) -> None:
+        while self._pending_reads:
+            read = self._pending_reads[0]
+            acks = 1 + sum(pr.read_ack >= read.seq for pr in self.progress.values())
+            if acks < self.quorum:
+                return
+            self._pending_reads.pop(0)
+            self._deliver_read(read.read_ctx, read.requester, read.index)
+
+    def _deliver_read(self, read_ctx: str, requester: str, index: int) -> None:
+        if requester == self.id:
+            self._read_states.append(ReadState(read_ctx, index))
+        else:
+            self._send(MT.READ_INDEX_RESP, requester, read_ctx=read_ctx, index=index)
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _hard_state(self) -> HardState:
+        return HardState(self.term, self.vote)
+
+    def _send(self, msg_type: MessageType, dst: str, term: int | None = None, **fields) -> None:
+        self._messages.append(
+            Message(msg_type, self.id, dst, self.term if term is None else term, **fields)
+        )
