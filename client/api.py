@@ -1,0 +1,503 @@
+"""The Python client of a zmqnode cluster ("Lazy Pirate with redirect").
+
+Pattern (docs/PROTOCOL.md, "Client pattern"): one request at a time over a
+DEALER per node; wait for the reply with a timeout; on silence close that
+socket (dropping whatever ZeroMQ queued for a dead peer), back off
+exponentially and try the next node with the *same request id*; on REDIRECT
+go to the named leader at once (bounded hops). Replies whose id is not the
+current request's are stale and discarded. The whole call has a deadline.
+
+Not thread-safe: use one ``Client`` per thread.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import zmq
+
+from zmqnode.transport.addresses import format_address, parse_address, tcp_endpoint
+from zmqnode.transport.wire import (
+    MAX_ID_LENGTH,
+    ErrorCode,
+    ProtocolError,
+    RequestType,
+    Status,
+    array_to_frame,
+    decode,
+    encode,
+    read_array,
+    split_envelope,
+)
+
+DEFAULT_NODE = "127.0.0.1:9000"
+
+# Replies come from nodes we chose to trust, and a LIST of many models is
+# the biggest header, so the client is more lenient than a node.
+CLIENT_MAX_HEADER_BYTES = 64 << 20
+CLIENT_MAX_ARRAY_BYTES = 1 << 31
+
+
+class ClientError(Exception):
+    """A node answered ERROR. ``code`` is the protocol's error code string
+    (compare with ``ErrorCode`` members), ``node`` the address that said so."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        node: str | None = None,
+        reply: Mapping[str, Any] | None = None,
+    ):
+        super().__init__(f"{code}: {message}" + (f" (from {node})" if node else ""))
+        self.code = code
+        self.message = message
+        self.node = node
+        self.reply = dict(reply) if reply is not None else None
+
+
+class ClusterUnavailable(Exception):
+    """No node gave a usable answer before the call's deadline.
+
+    ``tried`` lists ``(node, what happened)`` for every attempt, in order.
+    """
+
+    def __init__(self, tried: Sequence[tuple[str, str]], reason: str = "no node answered"):
+        self.tried = list(tried)
+        self.reason = reason
+        super().__init__(
+            f"{reason} (tried {_summarize(self.tried)}). Check that the nodes are running "
+            "(python -m zmqnode --port P ...) and that the addresses are right."
+        )
+
+
+def _summarize(tried: Sequence[tuple[str, str]]) -> str:
+    """"a: x; b: y (2 attempts)" -- one item per node, its last outcome."""
+    last: dict[str, str] = {}
+    count: dict[str, int] = {}
+    for node, what in tried:
+        last[node] = what
+        count[node] = count.get(node, 0) + 1
+    if not last:
+        return "no node"
+    return "; ".join(
+        f"{node}: {what}" + (f" ({count[node]} attempts)" if count[node] > 1 else "")
+        for node, what in last.items()
+    )
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An OK reply: its header, binary frames and the node that sent it."""
+
+    header: dict[str, Any]
+    blobs: list[bytes] = field(repr=False)
+    node: str
+
+    def array(self, key: str) -> np.ndarray:
+        """A writable copy of the array the header describes under ``key``."""
+        return read_array(self.header, self.blobs, key, max_bytes=CLIENT_MAX_ARRAY_BYTES).copy()
+
+    def fields(self) -> dict[str, Any]:
+        """The header without the framing fields ``v``, ``type``, ``status``."""
+        return {k: v for k, v in self.header.items() if k not in ("v", "type", "status")}
+
+
+def new_request_id() -> str:
+    """A fresh request id (random, so two clients never collide)."""
+    return uuid.uuid4().hex
+
+
+class Client:
+    """Talks to a cluster through any of its nodes.
+
+    ``nodes``: client addresses ``"host:port"`` (a list, or one string that
+    may be comma-separated). ``timeout``: seconds to wait for one node's
+    reply. ``retries``: further attempts after the first fails (silence, no
+    connection, or a retryable error such as NOT_LEADER); each goes to the
+    next node after an exponential backoff. REDIRECTs do not use retries but
+    are capped at ``max_redirects`` hops per call. Every call ends by its
+    deadline (default: enough for all attempts and backoffs).
+
+    Raises ``ClientError`` for ERROR replies, ``ClusterUnavailable`` when no
+    node answers, ``ValueError`` for bad arguments.
+    """
+
+    def __init__(
+        self,
+        nodes: Sequence[str] | str = DEFAULT_NODE,
+        timeout: float = 10.0,
+        retries: int = 3,
+        *,
+        max_redirects: int = 5,
+        connect_timeout: float = 2.0,
+        backoff: float = 0.1,
+        max_backoff: float = 2.0,
+        context: zmq.Context | None = None,
+    ):
+        if isinstance(nodes, str):
+            nodes = [n for n in nodes.split(",") if n.strip()]
+        self._nodes = [format_address(*parse_address(n)) for n in nodes]
+        if not self._nodes:
+            raise ValueError("Client needs at least one node address 'host:port'")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.max_redirects = int(max_redirects)
+        self.connect_timeout = float(connect_timeout)
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self._context = context or zmq.Context.instance()
+        self._sockets: dict[str, zmq.Socket] = {}
+        self._current = 0  # index into _nodes: where the next call starts
+        self._closed = False
+
+    # ------------------------------------------------------------------
+    # Lifecycle
+
+    @property
+    def nodes(self) -> list[str]:
+        """Known node addresses (grows when a REDIRECT names a new leader)."""
+        return list(self._nodes)
+
+    @property
+    def preferred_node(self) -> str:
+        """The node the next call goes to first (the last one that answered)."""
+        return self._nodes[self._current]
+
+    def close(self) -> None:
+        """Close every socket (LINGER 0: unsent requests are dropped)."""
+        for node in list(self._sockets):
+            self._drop(node)
+        self._closed = True
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------
+    # Commands
+
+    def train(
+        self,
+        inputs: Any,
+        outputs: Any,
+        *,
+        options: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Train a model; returns the OK reply's fields (``model_id``,
+        ``metrics``, ``trainers``, ``warnings``, ``options``, ...).
+
+        ``inputs``: rows x columns numbers (sent as float32). ``outputs``:
+        one value or row per input row; integers are sent as int64 class
+        labels (1-D), anything else as float32 rows x k. Retrying with the
+        same ``request_id`` never creates a second model. ``timeout``
+        overrides the per-attempt timeout (training can be slow).
+        """
+        x = np.asarray(inputs, dtype=np.float32)
+        if x.ndim == 1:
+            x = x.reshape(-1, 1)
+        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"inputs must be a non-empty rows x columns table, got shape {x.shape}")
+        y = _outputs_array(outputs)
+        if y.shape[0] != x.shape[0]:
+            raise ValueError(f"inputs have {x.shape[0]} rows but outputs have {y.shape[0]}")
+        if options is not None and not isinstance(options, Mapping):
+            raise ValueError("options must be a mapping")
+        x_desc, x_blob = array_to_frame(x, frame=0)
+        y_desc, y_blob = array_to_frame(y, frame=1)
+        header = {
+            "type": RequestType.TRAIN.value,
+            "id": _check_request_id(request_id),
+            "inputs": x_desc,
+            "outputs": y_desc,
+            "options": dict(options or {}),
+        }
+        return self.request(header, [x_blob, y_blob], timeout=timeout).fields()
+
+    def predict(self, model_id: str, rows: Any) -> np.ndarray:
+        """Predictions for ``rows`` (one row or rows x columns): float32
+        rows x k (regression) or int64 labels (classification)."""
+        return self.predict_reply(model_id, rows).array("outputs")
+
+    def predict_reply(self, model_id: str, rows: Any) -> Reply:
+        """Like ``predict`` but returns the whole ``Reply`` (e.g. ``node``)."""
+        x = np.asarray(rows, dtype=np.float32)
+        if x.ndim == 1:
+            x = x.reshape(1, -1)
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise ValueError(f"rows must be one row or a rows x columns table, got shape {x.shape}")
+        desc, blob = array_to_frame(x, frame=0)
+        header = {
+            "type": RequestType.PREDICT.value,
+            "id": new_request_id(),
+            "model_id": model_id,
+            "inputs": desc,
+        }
+        return self.request(header, [blob])
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """Metadata of every committed model (see PROTOCOL.md, LIST)."""
+        reply = self.request({"type": RequestType.LIST.value, "id": new_request_id()})
+        models = reply.header.get("models")
+        if not isinstance(models, list):
+            raise ClientError(
+                ErrorCode.MALFORMED.value, "LIST reply has no 'models' list", node=reply.node
+            )
+        return models
+
+    def info(self, model_id: str) -> dict[str, Any]:
+        """Metadata of one model; ``ClientError`` NOT_FOUND if there is none."""
+        reply = self.request(
+            {"type": RequestType.INFO.value, "id": new_request_id(), "model_id": model_id}
+        )
+        model = reply.header.get("model")
+        if not isinstance(model, dict):
+            raise ClientError(
+                ErrorCode.MALFORMED.value, "INFO reply has no 'model' object", node=reply.node
+            )
+        return model
+
+    def status(self) -> dict[str, Any]:
+        """The answering node's view: id, role, term, leader, indexes, peers."""
+        return self.request({"type": RequestType.STATUS.value, "id": new_request_id()}).fields()
+
+    def import_model(
+        self, path: str | os.PathLike[str], *, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """Replicate an existing model file (.bin); returns ``model_id`` etc."""
+        with open(path, "rb") as f:
+            data = f.read()
+        header = {
+            "type": RequestType.IMPORT.value,
+            "id": _check_request_id(request_id),
+            "filename": os.path.basename(os.fspath(path)),
+            "size_bytes": len(data),
+        }
+        return self.request(header, [data]).fields()
+
+    # ------------------------------------------------------------------
+    # The request loop
+
+    def request(
+        self,
+        header: Mapping[str, Any],
+        blobs: Sequence[bytes] = (),
+        *,
+        timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> Reply:
+        """Send one request until some node answers OK, and return that reply.
+
+        ``header`` needs ``type``; ``id`` is generated when absent and kept
+        for every retry and redirect. ``timeout``: per-attempt seconds
+        (default ``self.timeout``); ``deadline``: seconds for the whole call.
+        """
+        if self._closed:
+            raise RuntimeError("Client is closed")
+        header = dict(header)
+        header["id"] = _check_request_id(header.get("id"))
+        attempt_timeout = self.timeout if timeout is None else float(timeout)
+        budget = deadline if deadline is not None else self._default_budget(attempt_timeout)
+        end = time.monotonic() + budget
+        request_id = header["id"]
+        tried: list[tuple[str, str]] = []
+        failures = 0
+        hops = 0
+        last_error: ClientError | None = None
+        node = self._nodes[self._current]
+
+        while True:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                raise self._give_up(tried, last_error, f"no answer within the {budget:.1f}s deadline")
+            wait = min(attempt_timeout, remaining)
+            # Tell the node how long we will wait, so it can answer TIMEOUT
+            # rather than work for nobody.
+            header["timeout_ms"] = max(1, int(wait * 1000))
+            outcome, detail, reply_header, reply_blobs = self._attempt(
+                node, encode(header, blobs), request_id, wait
+            )
+
+            if outcome == "reply":
+                status = reply_header.get("status")
+                if status == Status.OK.value:
+                    self._current = self._nodes.index(node)
+                    return Reply(reply_header, reply_blobs, node)
+                if status == Status.REDIRECT.value:
+                    leader = _leader_of(reply_header)
+                    if leader is None:
+                        detail = f"REDIRECT without a valid leader address: {reply_header.get('leader')!r}"
+                    else:
+                        tried.append((node, f"redirected to {leader}"))
+                        hops += 1
+                        if hops > self.max_redirects:
+                            raise ClusterUnavailable(
+                                tried, f"more than {self.max_redirects} redirects"
+                            )
+                        if leader not in self._nodes:
+                            self._nodes.append(leader)
+                        node = leader
+                        continue
+                elif status == Status.ERROR.value:
+                    code = str(reply_header.get("code", ErrorCode.INTERNAL.value))
+                    error = ClientError(
+                        code, str(reply_header.get("message", "")), node=node, reply=reply_header
+                    )
+                    if code not in _RETRYABLE_CODES:
+                        raise error
+                    last_error = error
+                    detail = f"{code}: {error.message}"
+                else:
+                    detail = f"reply with unknown status {status!r}"
+                outcome = "failed"
+            else:
+                last_error = None
+
+            tried.append((node, detail))
+            failures += 1
+            if failures > self.retries:
+                raise self._give_up(tried, last_error, "no node answered")
+            self._sleep_backoff(failures, end)
+            node = self._next_node(node)
+
+    def _attempt(
+        self, node: str, frames: list[bytes], request_id: str, wait: float
+    ) -> tuple[str, str, dict[str, Any], list[bytes]]:
+        """One send and wait. Returns (outcome, detail, header, blobs) with
+        outcome "reply" or "failed"; on failure the socket is closed."""
+        sock = self._socket(node)
+        start = time.monotonic()
+        end = start + wait
+        # IMMEDIATE: the socket is writable only once a connection is up, so a
+        # dead node is told apart from a silent one (and skipped sooner).
+        connect_wait = min(self.connect_timeout, wait)
+        if not sock.poll(_ms(connect_wait), zmq.POLLOUT):
+            self._drop(node)
+            return "failed", f"could not connect within {connect_wait:.1f}s", {}, []
+        try:
+            sock.send_multipart([b"", *frames], flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            self._drop(node)
+            return "failed", "could not send (connection lost)", {}, []
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                self._drop(node)
+                return "failed", f"no reply within {wait:.1f}s", {}, []
+            if not sock.poll(_ms(left), zmq.POLLIN):
+                continue
+            frames_in = sock.recv_multipart()
+            try:
+                _, body = split_envelope(frames_in)
+                header, blobs = decode(
+                    body, max_header_bytes=CLIENT_MAX_HEADER_BYTES, require_id=False
+                )
+            except ProtocolError as exc:
+                self._drop(node)
+                return "failed", f"unreadable reply ({exc})", {}, []
+            if header["id"] != request_id:
+                continue  # a stale reply to an earlier attempt: not ours
+            return "reply", "", header, blobs
+
+    # ------------------------------------------------------------------
+    # Helpers
+
+    def _socket(self, node: str) -> zmq.Socket:
+        sock = self._sockets.get(node)
+        if sock is None:
+            sock = self._context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            host, port = parse_address(node)
+            if ":" in host:
+                sock.setsockopt(zmq.IPV6, 1)
+            sock.connect(tcp_endpoint(host, port))
+            self._sockets[node] = sock
+        return sock
+
+    def _drop(self, node: str) -> None:
+        sock = self._sockets.pop(node, None)
+        if sock is not None:
+            sock.close(linger=0)
+
+    def _next_node(self, node: str) -> str:
+        i = self._nodes.index(node) if node in self._nodes else -1
+        return self._nodes[(i + 1) % len(self._nodes)]
+
+    def _backoff_delay(self, failures: int) -> float:
+        return min(self.backoff * 2 ** (failures - 1), self.max_backoff)
+
+    def _default_budget(self, attempt_timeout: float) -> float:
+        backoffs = sum(self._backoff_delay(k) for k in range(1, self.retries + 1))
+        return attempt_timeout * (self.retries + 1) + backoffs
+
+    def _sleep_backoff(self, failures: int, end: float) -> None:
+        # Jitter spreads clients that failed together (e.g. during an election).
+        delay = self._backoff_delay(failures) * random.uniform(0.5, 1.0)
+        delay = min(delay, max(0.0, end - time.monotonic()))
+        if delay > 0:
+            time.sleep(delay)
+
+    @staticmethod
+    def _give_up(
+        tried: list[tuple[str, str]], last_error: ClientError | None, reason: str
+    ) -> Exception:
+        # If the last word was a node's (retryable) ERROR, that is the most
+        # precise thing to report; otherwise nobody answered.
+        if last_error is not None:
+            return last_error
+        return ClusterUnavailable(tried, reason)
+
+
+_RETRYABLE_CODES = frozenset(code.value for code in ErrorCode if code.retryable)
+
+
+def _ms(seconds: float) -> int:
+    return max(0, int(seconds * 1000))
+
+
+def _check_request_id(request_id: Any) -> str:
+    if request_id is None:
+        return new_request_id()
+    if not isinstance(request_id, str) or not request_id or len(request_id) > MAX_ID_LENGTH:
+        raise ValueError(f"request_id must be a string of 1..{MAX_ID_LENGTH} characters")
+    return request_id
+
+
+def _leader_of(header: Mapping[str, Any]) -> str | None:
+    leader = header.get("leader")
+    try:
+        return format_address(*parse_address(leader))  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+def _outputs_array(outputs: Any) -> np.ndarray:
+    y = np.asarray(outputs)
+    if y.dtype.kind in "iu":
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if y.ndim == 1:
+            return y.astype(np.int64)
+    y = y.astype(np.float32)
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape[0] == 0 or y.shape[1] == 0:
+        raise ValueError(f"outputs must be one value or row per input row, got shape {y.shape}")
+    return y
