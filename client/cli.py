@@ -1,0 +1,447 @@
+"""``python -m client``: the command-line client.
+
+    python -m client [--host H --port P | --nodes H:P,H:P] [--timeout S] [--json] COMMAND
+
+Exit codes: 0 ok, 1 the cluster answered ERROR, 2 usage or local input
+error, 3 no node answered. Errors are one line on stderr: what happened,
+which node, what to do. ``--json`` prints only JSON on stdout (also for
+errors: ``{"status": "ERROR", ...}``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from client.api import Client, ClientError, ClusterUnavailable
+from zmqnode.transport.addresses import format_address, parse_address
+from zmqnode.transport.wire import ErrorCode
+
+EXIT_OK = 0
+EXIT_ERROR_REPLY = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9000
+
+PROG = "python -m client"
+
+
+class InputError(ValueError):
+    """Local input (CSV file, inline table, option) that cannot be sent."""
+
+
+# --------------------------------------------------------------------------
+# Parsing tables
+
+
+def parse_inline(text: str, what: str = "table") -> np.ndarray:
+    """``"0,0;0,1"`` -> a rows x columns float array (rows split by ``;``).
+
+    Raises ``InputError`` naming the row and column of the first problem.
+    """
+    rows = [row for row in text.split(";")]
+    if not text.strip():
+        raise InputError(f"{what}: empty; expected rows like \"0,0;0,1\"")
+    parsed: list[list[float]] = []
+    width = None
+    for r, row in enumerate(rows, start=1):
+        cells = row.split(",")
+        if width is None:
+            width = len(cells)
+        elif len(cells) != width:
+            raise InputError(f"{what} row {r}: expected {width} columns, got {len(cells)}")
+        parsed.append([_number(cell, f"{what} row {r}, column {c}") for c, cell in enumerate(cells, 1)])
+    return np.asarray(parsed, dtype=np.float32)
+
+
+def read_csv(path: str) -> np.ndarray:
+    """A numeric CSV file -> rows x columns float array.
+
+    A first row in which no cell is a number is a header and skipped. Blank
+    lines are ignored. Raises ``InputError`` such as
+    ``"inputs.csv line 7: expected 2 columns, got 3"`` or
+    ``"inputs.csv line 4, column 2: 'abc' is not a number"``.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            lines = list(enumerate(csv.reader(f), start=1))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV file ({exc})") from None
+    lines = [(n, cells) for n, cells in lines if any(cell.strip() for cell in cells)]
+    if not lines:
+        raise InputError(f"{path}: no data rows")
+    width = None
+    first_line, first_cells = lines[0]
+    if not any(_is_number(cell) for cell in first_cells):
+        width = len(first_cells)  # header row
+        lines = lines[1:]
+        if not lines:
+            raise InputError(f"{path}: only a header row (line {first_line}), no data rows")
+    parsed: list[list[float]] = []
+    for n, cells in lines:
+        if width is None:
+            width = len(cells)
+        elif len(cells) != width:
+            raise InputError(f"{path} line {n}: expected {width} columns, got {len(cells)}")
+        parsed.append([_number(cell, f"{path} line {n}, column {c}") for c, cell in enumerate(cells, 1)])
+    return np.asarray(parsed, dtype=np.float32)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(cell: str, where: str) -> float:
+    text = cell.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{where}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise InputError(f"{where}: {text!r} is not a finite number")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected sizes like 64,64") from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: layer sizes must be positive")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def _node_list(text: str) -> list[str]:
+    nodes = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            nodes.append(format_address(*parse_address(part)))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    if not nodes:
+        raise argparse.ArgumentTypeError("expected host:port[,host:port...]")
+    return nodes
+
+
+# --------------------------------------------------------------------------
+# Arguments
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Connection options are accepted before or after the command. The copy
+    # on each subcommand defaults to SUPPRESS so it cannot overwrite a value
+    # given before the command.
+    def connection_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+        default = (lambda value: argparse.SUPPRESS) if suppress else (lambda value: value)
+        parser.add_argument("--host", default=default(None), help=f"node host (default {DEFAULT_HOST})")
+        parser.add_argument("--port", type=int, default=default(None), help=f"node client port (default {DEFAULT_PORT})")
+        parser.add_argument("--nodes", type=_node_list, default=default(None),
+                            help="several nodes, tried in order: H:P,H:P")
+        parser.add_argument("--timeout", type=_positive_float, default=default(10.0),
+                            help="seconds to wait for one node's reply (default 10)")
+        parser.add_argument("--retries", type=int, default=default(3),
+                            help="further attempts on other nodes (default 3)")
+        parser.add_argument("--json", action="store_true", default=default(False),
+                            help="print machine-readable JSON only")
+
+    parser = argparse.ArgumentParser(prog=PROG, description="Talk to a zmqnode cluster.")
+    connection_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    connection_options(common, suppress=True)
+    training = argparse.ArgumentParser(add_help=False)
+    training.add_argument("--hidden", type=_int_list, help="hidden layer sizes, e.g. 64,64")
+    training.add_argument("--epochs", type=_positive_int)
+    training.add_argument("--lr", type=_positive_float, help="learning rate")
+    training.add_argument("--seed", type=int)
+    training.add_argument("--activation", help="e.g. relu, tanh, sigmoid")
+    training.add_argument("--task", choices=["classification", "regression"],
+                          help="default: the node infers it from the outputs")
+    training.add_argument("--request-id",
+                          help="reuse the id of an earlier attempt: never trains twice")
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = sub.add_parser("train-inline", parents=[common, training],
+                       help='train from inline rows: "0,0;0,1;1,0;1,1" "0;1;1;0"')
+    p.add_argument("inputs", help='input rows, ";" between rows, "," between columns')
+    p.add_argument("outputs", help="output rows, same format")
+    p = sub.add_parser("train", parents=[common, training], help="train from CSV files")
+    p.add_argument("inputs", help="inputs CSV (header row optional)")
+    p.add_argument("outputs", help="outputs CSV (header row optional)")
+    sub.add_parser("list", parents=[common], help="list the models")
+    p = sub.add_parser("info", parents=[common], help="show one model's metadata")
+    p.add_argument("model_id")
+    p = sub.add_parser("predict", parents=[common], help='predict: predict <model_id> "1,0;0,1"')
+    p.add_argument("model_id")
+    p.add_argument("rows", help='input rows, e.g. "1,0" or "1,0;0,1"')
+    sub.add_parser("status", parents=[common], help="show the node's Raft status")
+    p = sub.add_parser("import", parents=[common], help="replicate an existing model file")
+    p.add_argument("path", help="model file (.bin)")
+    return parser
+
+
+def _nodes_from(args: argparse.Namespace) -> list[str]:
+    if args.nodes and (args.host is not None or args.port is not None):
+        raise InputError("give either --nodes or --host/--port, not both")
+    if args.nodes:
+        return args.nodes
+    host = args.host if args.host is not None else DEFAULT_HOST
+    port = args.port if args.port is not None else DEFAULT_PORT
+    try:
+        return [format_address(*parse_address(format_address(host, port)))]
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _training_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for key, attr in (
+        ("hidden_layers", "hidden"),
+        ("epochs", "epochs"),
+        ("learning_rate", "lr"),
+        ("seed", "seed"),
+        ("activation", "activation"),
+        ("task", "task"),
+    ):
+        value = getattr(args, attr)
+        if value is not None:
+            options[key] = value
+    return options
+
+
+# --------------------------------------------------------------------------
+# Main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or usage error (2)
+        return int(exc.code or 0)
+    out = Console(file=sys.stdout, highlight=False)
+    if not out.is_terminal:
+        # Piped output: do not squeeze tables into rich's default 80 columns.
+        out.width = max(out.width, 160)
+    try:
+        nodes = _nodes_from(args)
+        with Client(nodes, timeout=args.timeout, retries=max(0, args.retries)) as client:
+            return _run(args, client, out)
+    except ValueError as exc:  # InputError, or an argument the Client refused
+        return _fail(args, EXIT_USAGE, "BAD_INPUT", str(exc))
+    except ClientError as exc:
+        return _fail(
+            args,
+            EXIT_ERROR_REPLY,
+            exc.code,
+            f"{exc.code} from {exc.node}: {exc.message}{_hint(exc, args)}",
+            node=exc.node,
+            message=exc.message,
+        )
+    except ClusterUnavailable as exc:
+        return _fail(args, EXIT_UNAVAILABLE, "UNAVAILABLE", str(exc))
+
+
+def _run(args: argparse.Namespace, client: Client, out: Console) -> int:
+    command = args.command
+    if command in ("train", "train-inline"):
+        if command == "train":
+            x, y = read_csv(args.inputs), read_csv(args.outputs)
+            x_name, y_name = args.inputs, args.outputs
+        else:
+            x, y = parse_inline(args.inputs, "inputs"), parse_inline(args.outputs, "outputs")
+            x_name, y_name = "inputs", "outputs"
+        if x.shape[0] != y.shape[0]:
+            raise InputError(f"{x_name} has {x.shape[0]} rows but {y_name} has {y.shape[0]}")
+        result = client.train(x, y, options=_training_options(args), request_id=args.request_id)
+        _emit(args, out, result, _show_train)
+    elif command == "list":
+        reply = client.request({"type": "LIST"})
+        _emit(args, out, reply.fields(), _show_list)
+    elif command == "info":
+        _emit(args, out, client.info(args.model_id), _show_mapping)
+    elif command == "predict":
+        rows = parse_inline(args.rows, "rows")
+        reply = client.predict_reply(args.model_id, rows)
+        result = reply.fields()
+        result["outputs"] = reply.array("outputs").tolist()
+        result["inputs"] = rows.tolist()
+        _emit(args, out, result, _show_predict)
+    elif command == "status":
+        _emit(args, out, client.status(), _show_mapping)
+    elif command == "import":
+        try:
+            result = client.import_model(args.path)
+        except OSError as exc:
+            raise InputError(f"{args.path}: cannot read ({exc.strerror or exc})") from None
+        _emit(args, out, result, _show_mapping)
+    return EXIT_OK
+
+
+def _emit(args: argparse.Namespace, out: Console, result: Any, show: Any) -> None:
+    if args.json:
+        _print_json(result)
+    else:
+        show(out, result)
+
+
+def _print_json(obj: Any) -> None:
+    text = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+    sys.stdout.write(text.decode() + "\n")
+    sys.stdout.flush()
+
+
+def _fail(args: Any, exit_code: int, code: str, line: str, **extra: Any) -> int:
+    sys.stderr.write(f"error: {line}\n")
+    if getattr(args, "json", False):
+        _print_json({"status": "ERROR", "code": code, "message": extra.get("message", line),
+                     **({"node": extra["node"]} if extra.get("node") else {})})
+    return exit_code
+
+
+_HINTS = {
+    ErrorCode.NOT_FOUND.value: "run `python -m client list` to see the models",
+    ErrorCode.BAD_SHAPE.value: "check the number of columns with `python -m client info <model_id>`",
+    ErrorCode.BAD_INPUT.value: "check the values and the training options",
+    ErrorCode.TOO_LARGE.value: "send fewer rows per request",
+    ErrorCode.NOT_LEADER.value: "no leader is elected right now; retry in a few seconds",
+    ErrorCode.UNAVAILABLE.value: "the cluster cannot serve this now (no quorum?); retry shortly",
+    ErrorCode.BUSY.value: "the node is overloaded; retry later",
+    ErrorCode.TRAINING_FAILED.value: "try other options (--lr, --epochs, --hidden)",
+    ErrorCode.INTERNAL.value: "this is a bug in the node; see its log (worker_<port>.log)",
+    ErrorCode.MALFORMED.value: "client and node disagree on the protocol; same version?",
+    ErrorCode.BAD_REQUEST.value: "client and node disagree on the protocol; same version?",
+    ErrorCode.UNSUPPORTED_VERSION.value: "client and node speak different protocol versions",
+    ErrorCode.UNKNOWN_TYPE.value: "the node does not serve this command; same version?",
+}
+
+
+def _hint(exc: ClientError, args: argparse.Namespace) -> str:
+    if exc.code == ErrorCode.TIMEOUT.value:
+        request_id = (exc.reply or {}).get("id")
+        if args.command in ("train", "train-inline") and request_id:
+            return (f" — the model may still be created: rerun with --request-id {request_id} "
+                    "(never trains twice) and a larger --timeout")
+        return " — retry, or raise --timeout"
+    hint = _HINTS.get(exc.code)
+    return f" — {hint}" if hint else ""
+
+
+# --------------------------------------------------------------------------
+# Human output
+
+
+def _show_train(out: Console, result: dict[str, Any]) -> None:
+    out.print(f"[bold green]Trained model[/] [bold]{result.get('model_id', '?')}[/]")
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in (result.get("metrics") or {}).items():
+        table.add_row(str(key), _fmt(value))
+    trainers = result.get("trainers") or []
+    table.add_row("trainers", ", ".join(map(str, trainers)) or "-")
+    if result.get("node"):
+        table.add_row("served by", str(result["node"]))
+    out.print(table)
+    for warning in result.get("warnings") or []:
+        out.print(f"[yellow]warning:[/] {warning}")
+
+
+def _show_list(out: Console, result: dict[str, Any]) -> None:
+    models = result.get("models") or []
+    if not models:
+        out.print("No models yet. Train one with `python -m client train-inline ...`.")
+        return
+    table = Table(title=f"{len(models)} model(s)")
+    for column in ("model_id", "created", "task", "inputs", "outputs", "size"):
+        table.add_column(column)
+    for model in models:
+        table.add_row(
+            str(model.get("model_id", "-")),
+            str(model.get("created", "-")),
+            str(model.get("task", "-")),
+            _fmt(model.get("inputs", "-")),
+            _fmt(model.get("outputs", "-")),
+            _size(model.get("size_bytes")),
+        )
+    out.print(table)
+
+
+def _show_predict(out: Console, result: dict[str, Any]) -> None:
+    table = Table(title=f"model {result.get('model_id', '?')} (served by {result.get('node', '?')})")
+    table.add_column("row", justify="right")
+    table.add_column("input")
+    table.add_column("output")
+    for i, (row, output) in enumerate(zip(result["inputs"], result["outputs"]), start=1):
+        table.add_row(str(i), _fmt(row), _fmt(output))
+    out.print(table)
+
+
+def _show_mapping(out: Console, result: dict[str, Any]) -> None:
+    table = Table(show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in result.items():
+        if key != "id":  # the request id: noise for people, kept in --json
+            table.add_row(str(key), _fmt(value))
+    out.print(table)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(_fmt(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+    return "-" if value is None else str(value)
+
+
+def _size(n: Any) -> str:
+    if not isinstance(n, int):
+        return "-"
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n:.1f} GiB"
