@@ -80,7 +80,7 @@ class ClusterUnavailable(Exception):
 
 
 def _summarize(tried: Sequence[tuple[str, str]]) -> str:
-    """"a: x; b: y (2 attempts)" -- one item per node, its last outcome."""
+    """ "a: x; b: y (2 attempts)" -- one item per node, its last outcome."""
     last: dict[str, str] = {}
     count: dict[str, int] = {}
     for node, what in tried:
@@ -213,7 +213,9 @@ class Client:
         if x.ndim == 1:
             x = x.reshape(-1, 1)
         if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(f"inputs must be a non-empty rows x columns table, got shape {x.shape}")
+            raise ValueError(
+                f"inputs must be a non-empty rows x columns table, got shape {x.shape}"
+            )
         y = _outputs_array(outputs)
         if y.shape[0] != x.shape[0]:
             raise ValueError(f"inputs have {x.shape[0]} rows but outputs have {y.shape[0]}")
@@ -325,7 +327,9 @@ class Client:
         while True:
             remaining = end - time.monotonic()
             if remaining <= 0:
-                raise self._give_up(tried, last_error, f"no answer within the {budget:.1f}s deadline")
+                raise self._give_up(
+                    tried, last_error, f"no answer within the {budget:.1f}s deadline"
+                )
             wait = min(attempt_timeout, remaining)
             # Tell the node how long we will wait, so it can answer TIMEOUT
             # rather than work for nobody.
@@ -342,7 +346,8 @@ class Client:
                 if status == Status.REDIRECT.value:
                     leader = _leader_of(reply_header)
                     if leader is None:
-                        detail = f"REDIRECT without a valid leader address: {reply_header.get('leader')!r}"
+                        bad = reply_header.get("leader")
+                        detail = f"REDIRECT without a valid leader address: {bad!r}"
                     else:
                         tried.append((node, f"redirected to {leader}"))
                         hops += 1

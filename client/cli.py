@@ -15,6 +15,7 @@ import csv
 import math
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,7 @@ def parse_inline(text: str, what: str = "table") -> np.ndarray:
     """
     rows = [row for row in text.split(";")]
     if not text.strip():
-        raise InputError(f"{what}: empty; expected rows like \"0,0;0,1\"")
+        raise InputError(f'{what}: empty; expected rows like "0,0;0,1"')
     parsed: list[list[float]] = []
     width = None
     for r, row in enumerate(rows, start=1):
@@ -61,7 +62,9 @@ def parse_inline(text: str, what: str = "table") -> np.ndarray:
             width = len(cells)
         elif len(cells) != width:
             raise InputError(f"{what} row {r}: expected {width} columns, got {len(cells)}")
-        parsed.append([_number(cell, f"{what} row {r}, column {c}") for c, cell in enumerate(cells, 1)])
+        parsed.append(
+            [_number(cell, f"{what} row {r}, column {c}") for c, cell in enumerate(cells, 1)]
+        )
     return np.asarray(parsed, dtype=np.float32)
 
 
@@ -96,7 +99,9 @@ def read_csv(path: str) -> np.ndarray:
             width = len(cells)
         elif len(cells) != width:
             raise InputError(f"{path} line {n}: expected {width} columns, got {len(cells)}")
-        parsed.append([_number(cell, f"{path} line {n}, column {c}") for c, cell in enumerate(cells, 1)])
+        parsed.append(
+            [_number(cell, f"{path} line {n}, column {c}") for c, cell in enumerate(cells, 1)]
+        )
     return np.asarray(parsed, dtype=np.float32)
 
 
@@ -173,16 +178,39 @@ def build_parser() -> argparse.ArgumentParser:
     # given before the command.
     def connection_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default = (lambda value: argparse.SUPPRESS) if suppress else (lambda value: value)
-        parser.add_argument("--host", default=default(None), help=f"node host (default {DEFAULT_HOST})")
-        parser.add_argument("--port", type=int, default=default(None), help=f"node client port (default {DEFAULT_PORT})")
-        parser.add_argument("--nodes", type=_node_list, default=default(None),
-                            help="several nodes, tried in order: H:P,H:P")
-        parser.add_argument("--timeout", type=_positive_float, default=default(10.0),
-                            help="seconds to wait for one node's reply (default 10)")
-        parser.add_argument("--retries", type=int, default=default(3),
-                            help="further attempts on other nodes (default 3)")
-        parser.add_argument("--json", action="store_true", default=default(False),
-                            help="print machine-readable JSON only")
+        parser.add_argument(
+            "--host", default=default(None), help=f"node host (default {DEFAULT_HOST})"
+        )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=default(None),
+            help=f"node client port (default {DEFAULT_PORT})",
+        )
+        parser.add_argument(
+            "--nodes",
+            type=_node_list,
+            default=default(None),
+            help="several nodes, tried in order: H:P,H:P",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=_positive_float,
+            default=default(10.0),
+            help="seconds to wait for one node's reply (default 10)",
+        )
+        parser.add_argument(
+            "--retries",
+            type=int,
+            default=default(3),
+            help="further attempts on other nodes (default 3)",
+        )
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            default=default(False),
+            help="print machine-readable JSON only",
+        )
 
     parser = argparse.ArgumentParser(prog=PROG, description="Talk to a zmqnode cluster.")
     connection_options(parser, suppress=False)
@@ -194,14 +222,21 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--lr", type=_positive_float, help="learning rate")
     training.add_argument("--seed", type=int)
     training.add_argument("--activation", help="e.g. relu, tanh, sigmoid")
-    training.add_argument("--task", choices=["classification", "regression"],
-                          help="default: the node infers it from the outputs")
-    training.add_argument("--request-id",
-                          help="reuse the id of an earlier attempt: never trains twice")
+    training.add_argument(
+        "--task",
+        choices=["classification", "regression"],
+        help="default: the node infers it from the outputs",
+    )
+    training.add_argument(
+        "--request-id", help="reuse the id of an earlier attempt: never trains twice"
+    )
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    p = sub.add_parser("train-inline", parents=[common, training],
-                       help='train from inline rows: "0,0;0,1;1,0;1,1" "0;1;1;0"')
+    p = sub.add_parser(
+        "train-inline",
+        parents=[common, training],
+        help='train from inline rows: "0,0;0,1;1,0;1,1" "0;1;1;0"',
+    )
     p.add_argument("inputs", help='input rows, ";" between rows, "," between columns')
     p.add_argument("outputs", help="output rows, same format")
     p = sub.add_parser("train", parents=[common, training], help="train from CSV files")
@@ -334,14 +369,20 @@ def _print_json(obj: Any) -> None:
 def _fail(args: Any, exit_code: int, code: str, line: str, **extra: Any) -> int:
     sys.stderr.write(f"error: {line}\n")
     if getattr(args, "json", False):
-        _print_json({"status": "ERROR", "code": code, "message": extra.get("message", line),
-                     **({"node": extra["node"]} if extra.get("node") else {})})
+        _print_json(
+            {
+                "status": "ERROR",
+                "code": code,
+                "message": extra.get("message", line),
+                **({"node": extra["node"]} if extra.get("node") else {}),
+            }
+        )
     return exit_code
 
 
 _HINTS = {
     ErrorCode.NOT_FOUND.value: "run `python -m client list` to see the models",
-    ErrorCode.BAD_SHAPE.value: "check the number of columns with `python -m client info <model_id>`",
+    ErrorCode.BAD_SHAPE.value: "check the columns with `python -m client info <model_id>`",
     ErrorCode.BAD_INPUT.value: "check the values and the training options",
     ErrorCode.TOO_LARGE.value: "send fewer rows per request",
     ErrorCode.NOT_LEADER.value: "no leader is elected right now; retry in a few seconds",
@@ -360,8 +401,10 @@ def _hint(exc: ClientError, args: argparse.Namespace) -> str:
     if exc.code == ErrorCode.TIMEOUT.value:
         request_id = (exc.reply or {}).get("id")
         if args.command in ("train", "train-inline") and request_id:
-            return (f" — the model may still be created: rerun with --request-id {request_id} "
-                    "(never trains twice) and a larger --timeout")
+            return (
+                f" — the model may still be created: rerun with --request-id {request_id} "
+                "(never trains twice) and a larger --timeout"
+            )
         return " — retry, or raise --timeout"
     hint = _HINTS.get(exc.code)
     return f" — {hint}" if hint else ""
@@ -398,7 +441,7 @@ def _show_list(out: Console, result: dict[str, Any]) -> None:
     for model in models:
         table.add_row(
             str(model.get("model_id", "-")),
-            str(model.get("created", "-")),
+            _created(model.get("created")),
             str(model.get("task", "-")),
             _fmt(model.get("inputs", "-")),
             _fmt(model.get("outputs", "-")),
@@ -408,11 +451,15 @@ def _show_list(out: Console, result: dict[str, Any]) -> None:
 
 
 def _show_predict(out: Console, result: dict[str, Any]) -> None:
-    table = Table(title=f"model {result.get('model_id', '?')} (served by {result.get('node', '?')})")
+    table = Table(
+        title=f"model {result.get('model_id', '?')} (served by {result.get('node', '?')})"
+    )
     table.add_column("row", justify="right")
     table.add_column("input")
     table.add_column("output")
-    for i, (row, output) in enumerate(zip(result["inputs"], result["outputs"]), start=1):
+    for i, (row, output) in enumerate(
+        zip(result["inputs"], result["outputs"], strict=False), start=1
+    ):
         table.add_row(str(i), _fmt(row), _fmt(output))
     out.print(table)
 
@@ -423,7 +470,7 @@ def _show_mapping(out: Console, result: dict[str, Any]) -> None:
     table.add_column()
     for key, value in result.items():
         if key != "id":  # the request id: noise for people, kept in --json
-            table.add_row(str(key), _fmt(value))
+            table.add_row(str(key), _created(value) if key == "created" else _fmt(value))
     out.print(table)
 
 
@@ -434,6 +481,16 @@ def _fmt(value: Any) -> str:
         return ", ".join(_fmt(v) for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+    return "-" if value is None else str(value)
+
+
+def _created(value: Any) -> str:
+    """Unix seconds (PROTOCOL.md, LIST) as UTC time; other values as they are."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        except (OverflowError, OSError, ValueError):
+            pass
     return "-" if value is None else str(value)
 
 

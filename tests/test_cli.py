@@ -26,9 +26,9 @@ from zmqnode.transport.wire import ErrorCode, array_to_frame, error_reply, ok_re
 FAST = ["--timeout", "0.3", "--retries", "0"]
 
 MODELS = [
-    {"model_id": "m1", "created": "2026-01-01T00:00:00Z", "task": "classification",
+    {"model_id": "m1", "created": 1767225600.0, "task": "classification",
      "inputs": 2, "outputs": 2, "size_bytes": 2048},
-    {"model_id": "m2", "created": "2026-01-02T00:00:00Z", "task": "regression",
+    {"model_id": "m2", "created": 1767312000.5, "task": "regression",
      "inputs": 3, "outputs": 1, "size_bytes": 512},
 ]  # fmt: skip
 
@@ -156,6 +156,7 @@ def test_list_table_for_people(node, capsys) -> None:
     assert main([*at(node), "list"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "m1" in out and "m2" in out and "regression" in out and "2.0 KiB" in out
+    assert "2026-01-01 00:00:00Z" in out  # created: Unix seconds shown as UTC
 
 
 def test_train_inline_sends_arrays_and_options(node, capsys) -> None:
@@ -167,11 +168,15 @@ def test_train_inline_sends_arrays_and_options(node, capsys) -> None:
     assert header["id"] == "cli-1"
     assert header["options"] == {"hidden_layers": [8, 8], "epochs": 50, "learning_rate": 0.1,
                                  "seed": 7, "task": "classification"}  # fmt: skip
-    np.testing.assert_array_equal(read_array(header, blobs, "outputs", max_bytes=64), [[0], [1], [1], [0]])
+    np.testing.assert_array_equal(
+        read_array(header, blobs, "outputs", max_bytes=64), [[0], [1], [1], [0]]
+    )
     assert json.loads(capsys.readouterr().out)["model_id"] == "m3"
 
 
-def test_train_csv_reports_the_bad_line_and_sends_nothing(node, tmp_path, monkeypatch, capsys) -> None:
+def test_train_csv_reports_the_bad_line_and_sends_nothing(
+    node, tmp_path, monkeypatch, capsys
+) -> None:
     monkeypatch.chdir(tmp_path)
     write(tmp_path, "inputs.csv", "0,0\n0,1\n1,0\n1,abc\n")
     write(tmp_path, "outputs.csv", "0\n1\n1\n0\n")

@@ -49,7 +49,12 @@ def protocol_error(frames, **kwargs) -> ProtocolError:
 
 def test_encode_puts_json_header_first_and_blobs_untouched_after() -> None:
     frames = encode({"type": "TRAIN", "id": "r1", "x": [1, 2]}, [b"\x00\x01", b""])
-    assert orjson.loads(frames[0]) == {"v": PROTOCOL_VERSION, "type": "TRAIN", "id": "r1", "x": [1, 2]}
+    assert orjson.loads(frames[0]) == {
+        "v": PROTOCOL_VERSION,
+        "type": "TRAIN",
+        "id": "r1",
+        "x": [1, 2],
+    }
     assert frames[1:] == [b"\x00\x01", b""]
 
 
@@ -188,7 +193,9 @@ def test_array_to_frame_refuses_dtypes_outside_the_allowlist(dtype) -> None:
 
 def test_byte_count_mismatch_names_array_shape_and_sizes() -> None:
     with pytest.raises(ProtocolError) as info:
-        array_from_frame({"dtype": "float32", "shape": [4, 2]}, b"\x00" * 30, max_bytes=1024, name="x")
+        array_from_frame(
+            {"dtype": "float32", "shape": [4, 2]}, b"\x00" * 30, max_bytes=1024, name="x"
+        )
     assert info.value.code is ErrorCode.BAD_SHAPE
     assert info.value.message == (
         "array 'x' declares shape [4, 2] float32 = 32 bytes but the frame has 30 bytes"
@@ -288,7 +295,10 @@ def test_error_codes_are_stable_strings() -> None:
         "UNAVAILABLE", "INTERNAL", "TRAINING_FAILED",
     }  # fmt: skip
     assert {c for c in ErrorCode if c.retryable} == {
-        ErrorCode.NOT_LEADER, ErrorCode.TIMEOUT, ErrorCode.BUSY, ErrorCode.UNAVAILABLE
+        ErrorCode.NOT_LEADER,
+        ErrorCode.TIMEOUT,
+        ErrorCode.BUSY,
+        ErrorCode.UNAVAILABLE,
     }
     assert ErrorCode.NOT_FOUND == "NOT_FOUND"  # compares equal to the wire string
 
@@ -318,7 +328,9 @@ def test_parse_and_format_addresses() -> None:
     assert tcp_endpoint("127.0.0.1", 9000) == "tcp://127.0.0.1:9000"
 
 
-@pytest.mark.parametrize("text", ["localhost", ":9000", "host:", "host:0", "host:70000", "host:x", "::1:9000"])
+@pytest.mark.parametrize(
+    "text", ["localhost", ":9000", "host:", "host:0", "host:70000", "host:x", "::1:9000"]
+)
 def test_bad_addresses_are_refused(text) -> None:
     with pytest.raises(ValueError):
         parse_address(text)

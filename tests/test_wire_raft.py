@@ -142,7 +142,9 @@ def test_mistyped_field_is_refused(field, value) -> None:
     assert field in error.message
 
 
-@pytest.mark.parametrize("field", ["src", "dst", "term", "log_index", "commit", "reject", "entries", "snapshot"])
+@pytest.mark.parametrize(
+    "field", ["src", "dst", "term", "log_index", "commit", "reject", "entries", "snapshot"]
+)
 def test_missing_field_is_refused(field) -> None:
     header = header_of(append(entries=()))
     del header[field]
@@ -222,9 +224,14 @@ def test_encode_refuses_what_decode_would_refuse() -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 

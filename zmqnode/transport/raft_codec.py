@@ -77,7 +77,9 @@ def encode_raft(msg: Message) -> list[bytes]:
     }
     for name in (*_STR_FIELDS, *_INT_FIELDS, *_BOOL_FIELDS):
         header[name] = getattr(msg, name)
-    header["entries"] = [{"index": e.index, "term": e.term, "kind": e.kind.value} for e in msg.entries]
+    header["entries"] = [
+        {"index": e.index, "term": e.term, "kind": e.kind.value} for e in msg.entries
+    ]
     blobs = [e.data for e in msg.entries]
     if msg.snapshot is None:
         header["snapshot"] = None
@@ -134,7 +136,9 @@ def decode_raft(
             raise _bad(header, f"{where} must be an object")
         kind = _KINDS_BY_WIRE.get(raw.get("kind"))  # type: ignore[arg-type]
         if kind is None:
-            raise _bad(header, f"{where}.kind {raw.get('kind')!r} is not one of {list(_KINDS_BY_WIRE)}")
+            raise _bad(
+                header, f"{where}.kind {raw.get('kind')!r} is not one of {list(_KINDS_BY_WIRE)}"
+            )
         entries.append(
             Entry(
                 index=_field(raw, "index", int, where=where, header=header),

@@ -143,8 +143,7 @@ def split_envelope(frames: Sequence[Any]) -> tuple[list[bytes], list[Any]]:
             return [_to_bytes(f) for f in frames[:i]], list(frames[i + 1 :])
     raise ProtocolError(
         ErrorCode.MALFORMED,
-        "no empty delimiter frame: send [b'', header, blobs...] from a DEALER, "
-        "or use a REQ socket",
+        "no empty delimiter frame: send [b'', header, blobs...] from a DEALER, or use a REQ socket",
     )
 
 
@@ -257,17 +256,13 @@ def array_to_frame(a: Any, frame: int = 0) -> tuple[dict[str, Any], bytes]:
     arr = np.asarray(a)
     name = arr.dtype.name  # byte order is not part of the name; we convert below
     if name not in ALLOWED_DTYPES:
-        raise ValueError(
-            f"dtype {arr.dtype} cannot be sent; allowed: {', '.join(ALLOWED_DTYPES)}"
-        )
+        raise ValueError(f"dtype {arr.dtype} cannot be sent; allowed: {', '.join(ALLOWED_DTYPES)}")
     wire = np.ascontiguousarray(arr, dtype=ALLOWED_DTYPES[name])
     desc = {"dtype": name, "shape": [int(n) for n in wire.shape], "frame": int(frame)}
     return desc, wire.tobytes()
 
 
-def array_from_frame(
-    desc: Any, blob: Any, *, max_bytes: int, name: str = "array"
-) -> np.ndarray:
+def array_from_frame(desc: Any, blob: Any, *, max_bytes: int, name: str = "array") -> np.ndarray:
     """Rebuild an array from its descriptor and blob, checking everything.
 
     ``desc`` is the header's descriptor (``dtype``, ``shape``, optional
@@ -363,7 +358,12 @@ def error_reply(
     """Header of an ERROR reply. ``req_header`` may be partial or ``None``
     (e.g. ``ProtocolError.header``); ``id`` is then echoed as ``""``."""
     code_value = code.value if isinstance(code, ErrorCode) else str(code)
-    return {**_reply_base(req_header, Status.ERROR), "code": code_value, "message": message, **fields}
+    return {
+        **_reply_base(req_header, Status.ERROR),
+        "code": code_value,
+        "message": message,
+        **fields,
+    }
 
 
 def redirect_reply(
