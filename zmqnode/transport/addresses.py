@@ -15,6 +15,7 @@ MONITOR_OFFSET = -1000
 RAFT_OFFSET = 1000
 HEARTBEAT_OFFSET = 2000
 TRAINING_OFFSET = 3000
+RESULTS_OFFSET = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,8 @@ class NodePorts:
     monitor: int  # HTTP monitor (overridable)
     raft: int  # ROUTER: Raft RPCs from peers' DEALERs
     heartbeat: int  # PUB: leader heartbeats and node state
-    training: int  # PULL: training jobs and their results
+    training: int  # PULL in the trainer process: SUB_TRAIN jobs
+    results: int  # PULL in the node: trainers' results for jobs it leads
 
 
 def node_ports(client_port: int, *, monitor_port: int | None = None) -> NodePorts:
@@ -37,13 +39,14 @@ def node_ports(client_port: int, *, monitor_port: int | None = None) -> NodePort
         raft=client_port + RAFT_OFFSET,
         heartbeat=client_port + HEARTBEAT_OFFSET,
         training=client_port + TRAINING_OFFSET,
+        results=client_port + RESULTS_OFFSET,
     )
     for field_name in NodePorts.__slots__:
         port = getattr(ports, field_name)
         if not 1 <= port <= 65535:
             raise ValueError(
                 f"client port {client_port} gives {field_name} port {port}, outside 1..65535 "
-                f"(client ports must be within {1 - MONITOR_OFFSET}..{65535 - TRAINING_OFFSET} "
+                f"(client ports must be within {1 - MONITOR_OFFSET}..{65535 - RESULTS_OFFSET} "
                 "unless --monitor-port is given)"
             )
     return ports
