@@ -483,7 +483,10 @@ class RaftCore:
                 pr.snapshot_wait += 1
                 if pr.snapshot_wait >= SNAPSHOT_RETRY_HEARTBEATS:
                     pr.become_probe()  # the snapshot was probably lost; resend
-            if pr.match < self.log.last_index:
+            if pr.match < self.log.last_index or m.reject:
+                # Behind, or (reject) it cannot confirm our commit index from
+                # what it has seen this term, e.g. it restarted: an append
+                # re-establishes confirmed_index.
                 self._send_append(m.src)
             if m.context > pr.read_ack:
                 pr.read_ack = m.context
@@ -536,7 +539,12 @@ class RaftCore:
 
     def _handle_heartbeat(self, m: Message) -> None:
         self.log.commit_to(min(m.commit, self.confirmed_index))
-        self._send(MT.HEARTBEAT_RESP, m.src, context=m.context)
+        self._send(
+            MT.HEARTBEAT_RESP,
+            m.src,
+            context=m.context,
+            reject=self.confirmed_index < m.commit,
+        )
 
     def _handle_snapshot(self, m: Message) -> None:
         snap = m.snapshot
