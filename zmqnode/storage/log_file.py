@@ -204,29 +204,45 @@ class LogFile:
         offsets, terms, entries = array("Q"), array("Q"), []
         pos, expected, last_term = _HEADER_SIZE, first_index, 0
         end = len(buf)
+        # The loop runs once per entry of a possibly huge log: names are bound
+        # locally and the common case (a valid record) is checked inline.
+        unpack_record, unpack_entry, crc32 = _RECORD.unpack_from, _ENTRY.unpack_from, zlib.crc32
+        kinds, add_entry, add_offset, add_term = _KINDS, entries.append, offsets.append, terms.append
         while pos < end:
-            checked = _check_record(buf, pos)
-            if isinstance(checked, str):
-                return self._repair_tail(fd, buf, pos, expected, checked, first_index,
-                                         offsets, terms, entries)
             body = pos + _RECORD.size
-            index, term, code = _ENTRY.unpack_from(buf, body)
-            where = f"has a record at byte {pos}"
-            if index != expected:
-                raise self._corrupt(f"{where} for entry {index} where entry {expected} belongs")
-            if term < last_term:
-                raise self._corrupt(f"{where} (entry {index}) whose term {term} is lower "
-                                    f"than the term {last_term} before it")
-            kind = _KINDS.get(code)
-            if kind is None:
-                raise self._corrupt(f"{where} (entry {index}) of unknown kind {code} "
-                                    "(written by a newer release?)")
-            entries.append(Entry(index, term, kind, bytes(buf[body + _ENTRY.size : checked])))
-            offsets.append(pos)
-            terms.append(term)
-            pos, expected, last_term = checked, expected + 1, term
+            if end - pos >= _MIN_RECORD:
+                length, crc = unpack_record(buf, pos)
+                stop = body + length
+                valid = length >= _ENTRY.size and stop <= end and crc32(buf[body:stop]) == crc
+            else:
+                valid = False
+            if not valid:
+                reason = _check_record(buf, pos)
+                assert isinstance(reason, str)
+                return self._repair_tail(fd, buf, pos, expected, reason, first_index,
+                                         offsets, terms, entries)
+            index, term, code = unpack_entry(buf, body)
+            kind = kinds.get(code)
+            if index != expected or term < last_term or kind is None:
+                raise self._invalid_record(pos, index, term, code, expected, last_term)
+            add_entry(Entry(index, term, kind, raw[body + _ENTRY.size : stop]))
+            add_offset(pos)
+            add_term(term)
+            pos, expected, last_term = stop, expected + 1, term
         self._install(first_index, offsets, terms, end)
         return LogContents(entries)
+
+    def _invalid_record(self, pos: int, index: int, term: int, code: int, expected: int,
+                        last_term: int) -> StorageCorruption:
+        """A record that passed its checksum yet breaks the log's rules: written so."""
+        where = f"has a record at byte {pos}"
+        if index != expected:
+            return self._corrupt(f"{where} for entry {index} where entry {expected} belongs")
+        if term < last_term:
+            return self._corrupt(f"{where} (entry {index}) whose term {term} is lower "
+                                 f"than the term {last_term} before it")
+        return self._corrupt(f"{where} (entry {index}) of unknown kind {code} "
+                             "(written by a newer release?)")
 
     def _read_header(self, buf: memoryview) -> int:
         if len(buf) < _HEADER_SIZE:
@@ -261,8 +277,8 @@ class LogFile:
         self.stats.fsync(fd)
         warning = (
             f"{self.path}: dropped {dropped} bytes at the tail (byte {pos} on, entry {expected}: "
-            f"{reason}). This is a write the node was making when it stopped and never "
-            "acknowledged; the log now ends at entry "
+            f"{reason}), most likely a write cut short when the node stopped, which was never "
+            f"acknowledged because its fsync had not returned; the log now ends at entry "
             f"{expected - 1}"
         )
         log.warning("%s", warning)
