@@ -101,4 +101,3 @@ class HardStateFile:
                 "the file was edited or damaged"
             )
         return HardState(term=term, vote=vote)
-

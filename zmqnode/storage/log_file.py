@@ -64,9 +64,7 @@ _MIN_RECORD = _RECORD.size + _ENTRY.size
 _KIND_CODES = {EntryKind.NOOP: 1, EntryKind.COMMAND: 2}
 _KINDS = {code: kind for kind, code in _KIND_CODES.items()}
 
-_ADVICE = (
-    "It holds this node's Raft log; restore the storage dir from a backup or " + REJOIN + "."
-)
+_ADVICE = "It holds this node's Raft log; restore the storage dir from a backup or " + REJOIN + "."
 
 
 @dataclass(frozen=True)
@@ -207,7 +205,8 @@ class LogFile:
         # The loop runs once per entry of a possibly huge log: names are bound
         # locally and the common case (a valid record) is checked inline.
         unpack_record, unpack_entry, crc32 = _RECORD.unpack_from, _ENTRY.unpack_from, zlib.crc32
-        kinds, add_entry, add_offset, add_term = _KINDS, entries.append, offsets.append, terms.append
+        kinds, add_entry = _KINDS, entries.append
+        add_offset, add_term = offsets.append, terms.append
         while pos < end:
             body = pos + _RECORD.size
             if end - pos >= _MIN_RECORD:
@@ -219,8 +218,9 @@ class LogFile:
             if not valid:
                 reason = _check_record(buf, pos)
                 assert isinstance(reason, str)
-                return self._repair_tail(fd, buf, pos, expected, reason, first_index,
-                                         offsets, terms, entries)
+                return self._repair_tail(
+                    fd, buf, pos, expected, reason, first_index, offsets, terms, entries
+                )
             index, term, code = unpack_entry(buf, body)
             kind = kinds.get(code)
             if index != expected or term < last_term or kind is None:
@@ -232,39 +232,57 @@ class LogFile:
         self._install(first_index, offsets, terms, end)
         return LogContents(entries)
 
-    def _invalid_record(self, pos: int, index: int, term: int, code: int, expected: int,
-                        last_term: int) -> StorageCorruption:
+    def _invalid_record(
+        self, pos: int, index: int, term: int, code: int, expected: int, last_term: int
+    ) -> StorageCorruption:
         """A record that passed its checksum yet breaks the log's rules: written so."""
         where = f"has a record at byte {pos}"
         if index != expected:
             return self._corrupt(f"{where} for entry {index} where entry {expected} belongs")
         if term < last_term:
-            return self._corrupt(f"{where} (entry {index}) whose term {term} is lower "
-                                 f"than the term {last_term} before it")
-        return self._corrupt(f"{where} (entry {index}) of unknown kind {code} "
-                             "(written by a newer release?)")
+            return self._corrupt(
+                f"{where} (entry {index}) whose term {term} is lower "
+                f"than the term {last_term} before it"
+            )
+        return self._corrupt(
+            f"{where} (entry {index}) of unknown kind {code} (written by a newer release?)"
+        )
 
     def _read_header(self, buf: memoryview) -> int:
         if len(buf) < _HEADER_SIZE:
-            raise self._corrupt(f"is {len(buf)} bytes long, too short for its "
-                                f"{_HEADER_SIZE}-byte header")
+            raise self._corrupt(
+                f"is {len(buf)} bytes long, too short for its {_HEADER_SIZE}-byte header"
+            )
         magic, version, first_index = _HEADER.unpack_from(buf, 0)
         (crc,) = struct.unpack_from("<I", buf, _HEADER.size)
         if magic != MAGIC:
-            raise self._corrupt(f"does not start with {MAGIC!r} (found {bytes(magic)!r}): "
-                                "it is not a zmqnode Raft log, or its header is damaged")
+            raise self._corrupt(
+                f"does not start with {MAGIC!r} (found {bytes(magic)!r}): "
+                "it is not a zmqnode Raft log, or its header is damaged"
+            )
         if zlib.crc32(buf[: _HEADER.size]) != crc:
             raise self._corrupt("has a header that fails its checksum")
         if version != VERSION:
-            raise self._corrupt(f"has format version {version}; this zmqnode reads "
-                                f"version {VERSION} (was it written by a newer release?)")
+            raise self._corrupt(
+                f"has format version {version}; this zmqnode reads "
+                f"version {VERSION} (was it written by a newer release?)"
+            )
         if first_index < 1:
             raise self._corrupt(f"says its first index is {first_index}; indexes start at 1")
         return first_index
 
-    def _repair_tail(self, fd: int, buf: memoryview, pos: int, expected: int, reason: str,
-                     first_index: int, offsets: array, terms: array,
-                     entries: list[Entry]) -> LogContents:
+    def _repair_tail(
+        self,
+        fd: int,
+        buf: memoryview,
+        pos: int,
+        expected: int,
+        reason: str,
+        first_index: int,
+        offsets: array,
+        terms: array,
+        entries: list[Entry],
+    ) -> LogContents:
         found = _find_valid_record(buf, pos, expected)
         if found is not None:
             raise self._corrupt(
@@ -287,7 +305,11 @@ class LogFile:
 
     def _install(self, first_index: int, offsets: array, terms: array, size: int) -> None:
         self._first_index, self._offsets, self._terms, self._size = (
-            first_index, offsets, terms, size)
+            first_index,
+            offsets,
+            terms,
+            size,
+        )
         self._dirty = False
 
     # -- writing ----------------------------------------------------------------
@@ -311,16 +333,18 @@ class LogFile:
         fd = self._usable_fd()
         first = entries[0].index
         if first < self._first_index:
-            raise ValueError(f"entry {first} is compacted: {self.path} starts at "
-                             f"{self._first_index}")
+            raise ValueError(
+                f"entry {first} is compacted: {self.path} starts at {self._first_index}"
+            )
         if first > self.last_index + 1:
             raise ValueError(f"appending entry {first} after {self.last_index} leaves a gap")
         keep = first - self._first_index
         term = self._terms[keep - 1] if keep else 0
         for k, entry in enumerate(entries):
             if entry.index != first + k:
-                raise ValueError(f"entries are not consecutive: {entry.index} after "
-                                 f"{first + k - 1}")
+                raise ValueError(
+                    f"entries are not consecutive: {entry.index} after {first + k - 1}"
+                )
             if entry.term < term:
                 raise ValueError(f"entry {entry.index} has term {entry.term}, lower than {term}")
             term = entry.term

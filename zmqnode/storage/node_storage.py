@@ -122,28 +122,36 @@ class NodeStorage:
         if first == base + 1:
             return entries, []
         if first > base + 1:
-            where = f"the snapshot in {self.snapshots.path} ends at {base}" if snapshot else (
-                f"there is no snapshot in {self.snapshots.directory}")
+            where = (
+                f"the snapshot in {self.snapshots.path} ends at {base}"
+                if snapshot
+                else (f"there is no snapshot in {self.snapshots.directory}")
+            )
             raise StorageCorruption(
                 self.log.path,
                 f"starts at entry {first}, but {where}: entries {base + 1} to {first - 1} are "
                 "missing",
                 "Was the snapshot directory removed or replaced? Put it back from a backup or "
-                + REJOIN + ".",
+                + REJOIN
+                + ".",
             )
         # first <= base: a crash came between saving the snapshot and trimming the log.
         if self.log.term_at(base) == snapshot.term:
             # Local compaction (or a snapshot matching our log): finish trimming.
             self.log.compact(base)
-            message = (f"{self.log.path}: finished a compaction through entry {base} that a "
-                       "crash interrupted")
+            message = (
+                f"{self.log.path}: finished a compaction through entry {base} that a "
+                "crash interrupted"
+            )
             kept = entries[base + 1 - first :]
         else:
             # An installed snapshot replaces the whole log (Raft §7); the old
             # entries conflict with it or stop short of it.
             self.log.reset(base + 1)
-            message = (f"{self.log.path}: dropped {len(entries)} entries that the installed "
-                       f"snapshot at {base} replaces (a crash interrupted the install)")
+            message = (
+                f"{self.log.path}: dropped {len(entries)} entries that the installed "
+                f"snapshot at {base} replaces (a crash interrupted the install)"
+            )
             kept = []
         log.warning("%s", message)
         return kept, [message]
@@ -190,8 +198,9 @@ class NodeStorage:
         if self._snapshot is not None and snapshot.index <= self._snapshot.index:
             return
         if snapshot.index > self.log.last_index:
-            raise ValueError(f"cannot compact through {snapshot.index}: the log ends at "
-                             f"{self.log.last_index}")
+            raise ValueError(
+                f"cannot compact through {snapshot.index}: the log ends at {self.log.last_index}"
+            )
         self.snapshots.save(snapshot)
         self.log.compact(snapshot.index)
         self._snapshot = snapshot
@@ -200,4 +209,3 @@ class NodeStorage:
     def snapshot(self) -> Snapshot | None:
         """The stored snapshot, if any."""
         return self._snapshot
-

@@ -29,13 +29,15 @@ _HEADER_SIZE = _FIELDS.size + 4
 
 _ADVICE = (
     "It holds the state of every entry the log no longer has; restore it from a backup or "
-    + REJOIN + "."
+    + REJOIN
+    + "."
 )
 
 
 def encode_snapshot(snapshot: Snapshot) -> bytes:
-    fields = _FIELDS.pack(MAGIC, VERSION, snapshot.index, snapshot.term, len(snapshot.data),
-                          zlib.crc32(snapshot.data))
+    fields = _FIELDS.pack(
+        MAGIC, VERSION, snapshot.index, snapshot.term, len(snapshot.data), zlib.crc32(snapshot.data)
+    )
     return b"".join((fields, struct.pack("<I", zlib.crc32(fields)), snapshot.data))
 
 
@@ -72,8 +74,10 @@ class SnapshotStore:
         if zlib.crc32(raw[: _FIELDS.size]) != header_crc:
             raise corrupt("has a header that fails its checksum")
         if version != VERSION:
-            raise corrupt(f"has format version {version}; this zmqnode reads version {VERSION} "
-                          "(was it written by a newer release?)")
+            raise corrupt(
+                f"has format version {version}; this zmqnode reads version {VERSION} "
+                "(was it written by a newer release?)"
+            )
         data = raw[_HEADER_SIZE:]
         if len(data) != length:
             raise corrupt(f"holds {len(data)} data bytes where its header says {length}")
