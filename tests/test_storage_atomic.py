@@ -9,6 +9,7 @@ import pytest
 from zmqnode.storage.atomic import (
     FsyncStats,
     atomic_write,
+    ensure_dir,
     fsync_dir,
     is_temp_name,
     remove_stale_temps,
@@ -76,3 +77,12 @@ def test_fsync_dir_counts_one_fsync(tmp_path):
     stats = FsyncStats()
     fsync_dir(tmp_path, stats)
     assert stats.count == 1
+
+
+def test_ensure_dir_creates_parents_and_fsyncs_each_new_entry(tmp_path):
+    stats = FsyncStats()
+    ensure_dir(tmp_path / "a" / "b", stats)
+    assert (tmp_path / "a" / "b").is_dir()
+    assert stats.count == 2  # tmp_path (for a) and a (for b)
+    ensure_dir(tmp_path / "a" / "b", stats)
+    assert stats.count == 2  # already there: nothing to do

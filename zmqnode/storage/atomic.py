@@ -85,6 +85,22 @@ def atomic_write(path: PathLike, data: bytes, *, stats: FsyncStats | None = None
     fsync_dir(directory, stats)
 
 
+def ensure_dir(path: PathLike, stats: FsyncStats | None = None) -> None:
+    """Create ``path`` (and missing parents) so that the creation survives a crash.
+
+    A new directory is only durable once its parent is fsynced; without that a
+    power cut right after start-up could lose the storage dir and with it a vote.
+    """
+    path = Path(path)
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(exist_ok=True)
+        fsync_dir(directory.parent, stats)
+
+
 def is_temp_name(name: str) -> bool:
     """True for the temporary files ``atomic_write`` creates."""
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)

@@ -12,7 +12,14 @@ import os
 import re
 from pathlib import Path
 
-from .atomic import FsyncStats, PathLike, atomic_write, is_temp_name, remove_stale_temps
+from .atomic import (
+    FsyncStats,
+    PathLike,
+    atomic_write,
+    ensure_dir,
+    is_temp_name,
+    remove_stale_temps,
+)
 
 MODEL_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SUFFIX = ".bin"
@@ -37,7 +44,7 @@ class ModelStore:
     def __init__(self, directory: PathLike, *, stats: FsyncStats | None = None) -> None:
         self.directory = Path(directory)
         self.stats = stats or FsyncStats()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.directory, self.stats)
         remove_stale_temps(self.directory)
 
     def path(self, model_id: str) -> Path:

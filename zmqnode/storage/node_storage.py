@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..raft.messages import Entry, HardState, Ready, Snapshot
-from .atomic import FsyncStats, PathLike, remove_stale_temps
+from .atomic import FsyncStats, PathLike, ensure_dir, remove_stale_temps
 from .errors import REJOIN, StorageCorruption
 from .hard_state import HardStateFile
 from .log_file import LogFile
@@ -99,7 +99,7 @@ class NodeStorage:
         """
         if self._open:
             raise RuntimeError(f"{self.directory} is already open")
-        self.directory.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.directory, self.stats)
         remove_stale_temps(self.directory)
         hard_state = self.hard_state_file.load()
         snapshot = self.snapshots.load()

@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 
 from ..raft.messages import Snapshot
-from .atomic import FsyncStats, PathLike, atomic_write, remove_stale_temps
+from .atomic import FsyncStats, PathLike, atomic_write, ensure_dir, remove_stale_temps
 from .errors import REJOIN, StorageCorruption
 
 MAGIC = b"ZQSNAPSH"
@@ -51,7 +51,7 @@ class SnapshotStore:
 
     def save(self, snapshot: Snapshot) -> None:
         """Replace the stored snapshot with ``snapshot``, durably."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.directory, self.stats)
         atomic_write(self.path, encode_snapshot(snapshot), stats=self.stats)
 
     def load(self) -> Snapshot | None:
