@@ -154,6 +154,9 @@ def _positive_float(text: str) -> float:
     return value
 
 
+TRAIN_TIMEOUT = 60.0
+
+
 def _node_list(text: str) -> list[str]:
     nodes = []
     for part in text.split(","):
@@ -328,7 +331,15 @@ def _run(args: argparse.Namespace, client: Client, out: Console) -> int:
             x_name, y_name = "inputs", "outputs"
         if x.shape[0] != y.shape[0]:
             raise InputError(f"{x_name} has {x.shape[0]} rows but {y_name} has {y.shape[0]}")
-        result = client.train(x, y, options=_training_options(args), request_id=args.request_id)
+        # Training takes longer than a lookup; a retry (same request id) joins
+        # the running job, so a generous per-attempt wait costs nothing.
+        result = client.train(
+            x,
+            y,
+            options=_training_options(args),
+            request_id=args.request_id,
+            timeout=max(args.timeout, TRAIN_TIMEOUT),
+        )
         _emit(args, out, result, _show_train)
     elif command == "list":
         reply = client.request({"type": "LIST"})

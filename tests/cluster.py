@@ -1,0 +1,136 @@
+"""Real node processes on loopback, for integration tests and benchmarks.
+
+``LocalCluster`` starts ``python -m zmqnode`` processes with their own storage
+directories under a temporary folder, picks client ports whose derived ports
+(P-1000 .. P+4000) are all free, and offers waits that poll a condition with
+a deadline (never a bare sleep).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from client import Client, ClientError, ClusterUnavailable
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+PORT_OFFSETS = (-1000, 0, 1000, 2000, 3000, 4000)
+
+
+def wait_for(
+    condition: Callable[[], T], timeout: float, what: str, interval: float = 0.02
+) -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except (ClientError, ClusterUnavailable, OSError) as exc:
+            last_error = exc
+        time.sleep(interval)  # polling interval, not synchronization
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_base_ports(n: int) -> list[int]:
+    """``n`` client ports, 1 apart, whose derived ports are all free."""
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(200):
+        base = rng.randrange(21000, 40000)
+        ports = [base + i for i in range(n)]
+        if all(_port_free(p + off) for p in ports for off in PORT_OFFSETS):
+            return ports
+    raise RuntimeError("no free port range found")
+
+
+class LocalCluster:
+    def __init__(self, workdir: Path, n: int = 3, extra_args: tuple[str, ...] = ()) -> None:
+        self.workdir = Path(workdir)
+        self.ports = pick_base_ports(n)
+        self.ids = [f"127.0.0.1:{p}" for p in self.ports]
+        self.extra_args = extra_args
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.clients: list[Client] = []
+
+    def storage(self, node_id: str) -> Path:
+        return self.workdir / f"node{self.ids.index(node_id)}_storage"
+
+    def monitor_port(self, node_id: str) -> int:
+        return int(node_id.rsplit(":", 1)[1]) - 1000
+
+    def start(self, node_id: str | None = None) -> None:
+        for nid in [node_id] if node_id else self.ids:
+            port = int(nid.rsplit(":", 1)[1])
+            peers = ",".join(i for i in self.ids if i != nid)
+            out = open(self.workdir / f"{port}.out", "ab")
+            self.procs[nid] = subprocess.Popen(
+                [sys.executable, "-m", "zmqnode", "--host", "127.0.0.1", "--port", str(port),
+                 "--peers", peers, "--storage-dir", str(self.storage(nid)), *self.extra_args],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+
+    def kill(self, node_id: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(node_id)
+        proc.send_signal(sig)
+        proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        for client in self.clients:
+            client.close()
+        for nid in list(self.procs):
+            proc = self.procs.pop(nid)
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def client(self, node_id: str | None = None, **kwargs: Any) -> Client:
+        nodes = [node_id] if node_id else list(self.ids)
+        c = Client(nodes, **{"timeout": 5.0, **kwargs})
+        self.clients.append(c)
+        return c
+
+    def status(self, node_id: str) -> dict[str, Any]:
+        with Client([node_id], timeout=1.0, retries=0) as c:
+            return c.status()
+
+    def leader(self, timeout: float = 15.0, among: list[str] | None = None) -> str:
+        """Wait until exactly one live node leads and the others agree."""
+        def find() -> str | None:
+            live = among or list(self.procs)
+            statuses = [self.status(n) for n in live]
+            leaders = {s["node"] for s in statuses if s["role"] == "leader"}
+            if len(leaders) == 1:
+                leader = leaders.pop()
+                if all(s["leader"] == leader for s in statuses):
+                    return leader
+            return None
+
+        return wait_for(find, timeout, "a single agreed leader")
+
+    def output(self, node_id: str) -> str:
+        port = int(node_id.rsplit(":", 1)[1])
+        return (self.workdir / f"{port}.out").read_text(errors="replace")
+

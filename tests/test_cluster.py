@@ -1,0 +1,217 @@
+"""The cluster end to end: real node processes, real sockets, fsync on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from client import Client, ClientError
+from tests.cluster import ROOT, LocalCluster, wait_for
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+XOR_Y = np.array([0, 1, 1, 0], dtype=np.float32)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = LocalCluster(tmp_path, n=3)
+    c.start()
+    try:
+        c.leader()
+        yield c
+    finally:
+        c.stop()
+
+
+def model_files(cluster: LocalCluster, model_id: str) -> dict[str, str]:
+    """node -> sha256 of its models/<id>.bin (missing files are left out)."""
+    digests = {}
+    for nid in cluster.ids:
+        path = cluster.storage(nid) / "models" / f"{model_id}.bin"
+        if path.exists():
+            digests[nid] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def cli(cluster: LocalCluster, node: str, *args: str) -> dict:
+    host, port = node.rsplit(":", 1)
+    out = subprocess.run(
+        [sys.executable, "-m", "client", "--host", host, "--port", port, "--json", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_seed_flow_xor_trained_listed_and_served_by_every_node(cluster):
+    leader = cluster.leader()
+    trained = cli(cluster, cluster.ids[0], "train-inline", "0,0;0,1;1,0;1,1", "0;1;1;0")
+    model_id = trained["model_id"]
+    assert trained["trainers"] and set(trained["trainers"]) <= set(cluster.ids)
+
+    listed = cli(cluster, cluster.ids[1], "list")
+    assert [m["model_id"] for m in listed["models"]] == [model_id]
+
+    for node in cluster.ids:
+        with Client([node], timeout=5) as c:
+            reply = c.predict_reply(model_id, XOR_X)
+            assert reply.node == node, "a follower serves predictions itself"
+            assert reply.array("outputs").ravel().tolist() == [0, 1, 1, 0]
+
+    digests = wait_for(lambda: (d := model_files(cluster, model_id)) and len(d) == 3 and d,
+                       10, "the model file on every node")
+    assert len(set(digests.values())) == 1, f"model files differ: {digests}"
+    assert leader in cluster.ids
+
+
+def test_training_is_spread_over_every_nodes_trainer(cluster):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 4)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.float32)
+    with cluster.client() as c:
+        result = c.train(x, y, timeout=60)
+        assert set(result["trainers"]) == set(cluster.ids), "one chunk per node's trainer"
+        predicted = c.predict(result["model_id"], x)
+    assert (predicted.ravel() == y).mean() > 0.9
+
+
+def test_client_pointed_at_a_follower_follows_the_redirect(cluster):
+    leader = cluster.leader()
+    follower = next(n for n in cluster.ids if n != leader)
+    with Client([follower], timeout=10) as c:
+        result = c.train(XOR_X, XOR_Y)
+        assert c.preferred_node == leader
+    assert result["model_id"]
+
+
+def test_leader_killed_new_leader_serves_old_models_and_trains_new_ones(cluster):
+    c = cluster.client()
+    first = c.train(XOR_X, XOR_Y)["model_id"]
+    old_leader = cluster.leader()
+    cluster.kill(old_leader)
+    survivors = [n for n in cluster.ids if n != old_leader]
+    new_leader = cluster.leader(among=survivors)
+    assert new_leader != old_leader
+
+    with Client(survivors, timeout=5) as c2:
+        assert first in [m["model_id"] for m in c2.list_models()]
+        for node in survivors:
+            with Client([node], timeout=5) as c3:
+                assert c3.predict(first, XOR_X).ravel().tolist() == [0, 1, 1, 0]
+        second = c2.train(XOR_X, XOR_Y, timeout=30)["model_id"]
+    assert second != first
+    assert len(set(model_files(cluster, second).values())) == 1
+
+
+def test_follower_down_during_two_trainings_catches_up_with_files(cluster):
+    leader = cluster.leader()
+    follower = next(n for n in cluster.ids if n != leader)
+    cluster.kill(follower)
+    survivors = [n for n in cluster.ids if n != follower]
+    with Client(survivors, timeout=10) as c:
+        ids = [c.train(XOR_X, XOR_Y, timeout=30)["model_id"] for _ in range(2)]
+    assert all(follower not in model_files(cluster, m) for m in ids)
+
+    cluster.start(follower)
+    for m in ids:
+        digests = wait_for(lambda m=m: (d := model_files(cluster, m)) and len(d) == 3 and d,
+                           15, f"{m} on the restarted follower")
+        assert len(set(digests.values())) == 1
+    with Client([follower], timeout=5) as c:
+        assert c.predict(ids[1], XOR_X).ravel().tolist() == [0, 1, 1, 0]
+
+
+def test_torn_log_tail_is_truncated_and_the_node_rejoins(cluster):
+    c = cluster.client()
+    model_id = c.train(XOR_X, XOR_Y)["model_id"]
+    leader = cluster.leader()
+    follower = next(n for n in cluster.ids if n != leader)
+    wait_for(lambda: follower in model_files(cluster, model_id), 10, "replication to follower")
+    cluster.kill(follower)
+    log_path = cluster.storage(follower) / "raft.log"
+    with open(log_path, "ab") as f:
+        f.write(b"\x40\x00\x00\x00torn-record-half-written")  # a crash mid-append
+    cluster.start(follower)
+    status = wait_for(lambda: (s := cluster.status(follower)) and s["leader"] and s, 15,
+                      "the restarted follower to rejoin")
+    assert status["leader"] == leader
+    assert "truncat" in cluster.output(follower).lower()
+    with Client([follower], timeout=5) as c2:
+        assert c2.predict(model_id, XOR_X).ravel().tolist() == [0, 1, 1, 0]
+
+
+def _raw(node: str, frames: list[bytes], timeout_ms: int = 5000) -> list[bytes]:
+    import zmq
+
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(f"tcp://{node}")
+    try:
+        sock.send_multipart([b"", *frames])
+        assert sock.poll(timeout_ms), "the node did not answer"
+        return sock.recv_multipart()[1:]
+    finally:
+        sock.close()
+
+
+def _error_code(frames: list[bytes]) -> str:
+    header = json.loads(frames[0])
+    assert header["status"] == "ERROR", header
+    assert header["message"], "every error explains itself"
+    return header["code"]
+
+
+def test_bad_inputs_get_stable_errors_and_the_node_keeps_serving(cluster):
+    leader = cluster.leader()
+    c = cluster.client(leader)
+    model_id = c.train(XOR_X, XOR_Y)["model_id"]
+
+    def hdr(**fields) -> bytes:
+        return json.dumps({"v": 1, "id": "bad-1", **fields}).encode()
+
+    f32 = {"dtype": "float32", "shape": [1, 2], "frame": 0}
+    cases = {
+        "unknown type": ([hdr(type="FROB")], "UNKNOWN_TYPE"),
+        "malformed json": ([b"{not json"], "MALFORMED"),
+        "too many frames for import": ([hdr(type="IMPORT"), b"a", b"b"], "BAD_REQUEST"),
+        "bytes not matching shape": ([hdr(type="PREDICT", model_id=model_id, inputs=f32),
+                                      b"\x00" * 7], "BAD_SHAPE"),
+        "wrong input width": ([hdr(type="PREDICT", model_id=model_id,
+                                   inputs={"dtype": "float32", "shape": [1, 3], "frame": 0}),
+                               np.zeros(3, np.float32).tobytes()], "BAD_INPUT"),
+        "nan": ([hdr(type="PREDICT", model_id=model_id, inputs=f32),
+                 np.array([np.nan, 1], np.float32).tobytes()], "BAD_INPUT"),
+        "unknown model": ([hdr(type="PREDICT", model_id="m-nope", inputs=f32),
+                           np.zeros(2, np.float32).tobytes()], "NOT_FOUND"),
+        "empty dataset": ([hdr(type="TRAIN", inputs={"dtype": "float32", "shape": [0, 2], "frame": 0},
+                               outputs={"dtype": "float32", "shape": [0], "frame": 1}), b"", b""],
+                          "BAD_INPUT"),
+        "label count mismatch": ([hdr(type="TRAIN", inputs={"dtype": "float32", "shape": [4, 2], "frame": 0},
+                                      outputs={"dtype": "float32", "shape": [3], "frame": 1}),
+                                  XOR_X.tobytes(), XOR_Y[:3].tobytes()], "BAD_INPUT"),
+        "not a model file": ([hdr(type="IMPORT"), b"garbage"], "BAD_INPUT"),
+    }
+    for name, (frames, code) in cases.items():
+        assert _error_code(_raw(leader, frames)) == code, name
+        assert c.predict(model_id, XOR_X).ravel().tolist() == [0, 1, 1, 0], f"after {name}"
+
+
+def test_oversized_request_gets_too_large(tmp_path):
+    cluster = LocalCluster(tmp_path, n=1, extra_args=("--max-request-bytes", "100000"))
+    cluster.start()
+    try:
+        leader = cluster.leader()
+        big = np.zeros((2000, 20), np.float32)
+        with Client([leader], timeout=5, retries=0) as c:
+            with pytest.raises(ClientError) as err:
+                c.predict("m-any", big)
+        assert err.value.code == "TOO_LARGE"
+        assert cluster.status(leader)["role"] == "leader"
+    finally:
+        cluster.stop()

@@ -1,0 +1,131 @@
+"""Node configuration and the ``python -m zmqnode`` command line.
+
+The seed's command lines work as written::
+
+    python -m zmqnode --host 127.0.0.1 --port 9000 --monitor-port 8000 \
+        --raft-port 10000 --peers 127.0.0.1:9001 127.0.0.1:9002 \
+        --storage-dir node0_storage
+
+Peers are named by their client address (also their Raft node id); their
+other ports follow the fixed offsets of ``transport.addresses`` (raft P+1000,
+heartbeat P+2000, training P+3000). ``--raft-port`` is accepted for
+compatibility and must equal P+1000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+from .transport.addresses import format_address, node_ports, parse_address
+
+# One tick of the Raft clock. With 10 ticks per election timeout a follower
+# waits 0.5-1.0 s for a silent leader: an election within ~1 s of start, and
+# heartbeats (every tick) 10-20 times inside each timeout, enough to ride out
+# a lost PUB message or a slow fsync.
+DEFAULT_TICK_SECONDS = 0.05
+DEFAULT_ELECTION_TICKS = 10
+
+# Largest request a client may send (arrays and files included), and the
+# largest model file the registry stores in one Raft entry. Raft entries
+# travel whole in AppendEntries and are held in memory, so the bound keeps
+# a node's memory and a follower's catch-up predictable.
+DEFAULT_MAX_REQUEST_BYTES = 512 << 20
+DEFAULT_MAX_MODEL_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    host: str
+    port: int
+    monitor_port: int
+    peers: tuple[str, ...]
+    storage_dir: str
+    monitor_host: str = "127.0.0.1"
+    tick_seconds: float = DEFAULT_TICK_SECONDS
+    election_ticks: int = DEFAULT_ELECTION_TICKS
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
+    request_timeout: float = 30.0
+    training_timeout: float = 600.0
+    trainer: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def node_id(self) -> str:
+        return format_address(self.host, self.port)
+
+    @property
+    def ports(self):
+        return node_ports(self.port, monitor_port=self.monitor_port)
+
+
+def _split_peers(values: list[str]) -> list[str]:
+    peers: list[str] = []
+    for value in values:
+        peers.extend(part for part in value.split(",") if part.strip())
+    return peers
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m zmqnode",
+        description="Run one zmqnode: a Raft member that trains, stores and serves models.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind and to be known by")
+    p.add_argument("--port", type=int, default=9000, help="client port (ROUTER); the node's id")
+    p.add_argument("--monitor-port", type=int, help="HTTP monitor port (default: port - 1000)")
+    p.add_argument("--monitor-host", default="127.0.0.1", help="HTTP monitor bind address")
+    p.add_argument("--raft-port", type=int, help="Raft RPC port; must be port + 1000")
+    p.add_argument(
+        "--peers",
+        nargs="*",
+        default=[],
+        help="the other nodes' client addresses, space- or comma-separated (H:P H:P or H:P,H:P)",
+    )
+    p.add_argument("--storage-dir", help="where Raft state, the log and models live")
+    p.add_argument("--tick", type=float, default=DEFAULT_TICK_SECONDS, help="Raft tick, seconds")
+    p.add_argument("--election-ticks", type=int, default=DEFAULT_ELECTION_TICKS)
+    p.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES)
+    p.add_argument("--max-model-bytes", type=int, default=DEFAULT_MAX_MODEL_BYTES)
+    p.add_argument("--no-trainer", action="store_true", help="do not start a trainer process")
+    p.add_argument("--log-level", default=os.environ.get("ZMQNODE_LOG_LEVEL", "INFO"))
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> NodeConfig:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        ports = node_ports(args.port, monitor_port=args.monitor_port)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.raft_port is not None and args.raft_port != ports.raft:
+        parser.error(
+            f"--raft-port {args.raft_port} does not match the layout every node assumes "
+            f"(client port + 1000 = {ports.raft}); drop --raft-port or use {ports.raft}"
+        )
+    peers: list[str] = []
+    for text in _split_peers(args.peers):
+        try:
+            host, port = parse_address(text)
+        except ValueError as exc:
+            parser.error(f"--peers: {exc}")
+        peer_id = format_address(host, port)
+        if peer_id != format_address(args.host, args.port) and peer_id not in peers:
+            peers.append(peer_id)
+    return NodeConfig(
+        host=args.host,
+        port=args.port,
+        monitor_port=ports.monitor,
+        monitor_host=args.monitor_host,
+        peers=tuple(peers),
+        storage_dir=args.storage_dir or f"node_{args.port}_storage",
+        tick_seconds=args.tick,
+        election_ticks=args.election_ticks,
+        max_request_bytes=args.max_request_bytes,
+        max_model_bytes=args.max_model_bytes,
+        trainer=not args.no_trainer,
+        log_level=args.log_level.upper(),
+    )

@@ -1,0 +1,121 @@
+"""The HTTP monitor: ``/status``, ``/models``, ``/logs?n=``, ``/metrics``.
+
+A stdlib ``ThreadingHTTPServer`` on its own thread, read-only, bound to
+127.0.0.1 by default. It never touches sockets or the Raft core: the event
+loop publishes plain snapshots (``Node.views``) that this thread reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlparse
+
+import orjson
+
+from .logs import tail
+
+if TYPE_CHECKING:
+    from .node import Node
+
+log = logging.getLogger("zmqnode.monitor")
+
+MAX_LOG_LINES = 5000
+
+
+class Monitor:
+    def __init__(self, node: "Node") -> None:
+        self.node = node
+        self.server: ThreadingHTTPServer | None = None
+        self.views: dict[str, object] = {"status": {}, "models": [], "metrics": {}}
+
+    def publish(self) -> None:
+        """Called by the event loop: refresh what HTTP readers see."""
+        node = self.node
+        self.views = {
+            "status": node.status(),
+            "models": node.registry.listing(),
+            "metrics": dict(node.metrics),
+        }
+
+    def start(self) -> None:
+        monitor = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+                url = urlparse(self.path)
+                views = monitor.views
+                if url.path == "/status":
+                    self._json(views["status"])
+                elif url.path == "/models":
+                    self._json({"models": views["models"]})
+                elif url.path == "/logs":
+                    try:
+                        n = int(parse_qs(url.query).get("n", ["100"])[0])
+                    except ValueError:
+                        self._json({"error": "n must be an integer"}, 400)
+                        return
+                    n = max(1, min(n, MAX_LOG_LINES))
+                    self._json({"lines": tail(monitor.node.log_path, n)})
+                elif url.path == "/metrics":
+                    self._text(render_metrics(views))
+                else:
+                    self._json({"error": f"no such page {url.path}; try /status, /models, "
+                                         "/logs?n=100 or /metrics"}, 404)
+
+            def _json(self, obj: object, code: int = 200) -> None:
+                self._send(code, "application/json", orjson.dumps(obj))
+
+            def _text(self, text: str) -> None:
+                self._send(200, "text/plain; version=0.0.4", text.encode())
+
+            def _send(self, code: int, ctype: str, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, fmt: str, *args) -> None:
+                log.debug("http: " + fmt, *args)
+
+        cfg = self.node.config
+        try:
+            self.server = ThreadingHTTPServer((cfg.monitor_host, cfg.monitor_port), Handler)
+        except OSError as exc:
+            raise SystemExit(
+                f"node {self.node.id}: cannot open the HTTP monitor on "
+                f"{cfg.monitor_host}:{cfg.monitor_port}: {exc}. Choose another --monitor-port."
+            ) from None
+        self.server.daemon_threads = True
+        self.publish()
+        threading.Thread(target=self.server.serve_forever, name="monitor", daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def render_metrics(views: dict) -> str:
+    """Prometheus text format (version 0.0.4)."""
+    status = views["status"]
+    lines = []
+
+    def gauge(name: str, value, help_text: str) -> None:
+        lines.append(f"# HELP zmqnode_{name} {help_text}")
+        lines.append(f"# TYPE zmqnode_{name} gauge")
+        lines.append(f"zmqnode_{name} {value}")
+
+    gauge("raft_term", status.get("term", 0), "Current Raft term.")
+    gauge("raft_is_leader", int(status.get("role") == "leader"), "1 if this node leads.")
+    gauge("raft_commit_index", status.get("commit_index", 0), "Raft commit index.")
+    gauge("raft_applied_index", status.get("applied_index", 0), "Raft applied index.")
+    gauge("models", status.get("models", 0), "Models in the registry.")
+    lines.append("# HELP zmqnode_events_total Events counted by the node, by kind.")
+    lines.append("# TYPE zmqnode_events_total counter")
+    for name, value in sorted(views["metrics"].items()):
+        lines.append(f'zmqnode_events_total{{kind="{name}"}} {value}')
+    return "\n".join(lines) + "\n"

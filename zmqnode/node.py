@@ -1,0 +1,638 @@
+"""One zmqnode process: the event loop that drives Raft over ZeroMQ and disk.
+
+A single thread owns every socket and the Raft core. Each turn of the loop:
+
+1. poll the sockets until the next tick is due;
+2. hand Raft messages to the core and client requests to their handlers;
+3. tick the Raft clock if a tick is due;
+4. drain the core's Ready: persist (fsync: one per batch, group commit),
+   only then send its messages, apply committed entries to the registry,
+   answer reads and writes that were waiting for them.
+
+Nothing slow runs here: training happens in a trainer process fed over
+PUSH/PULL (see ``training.py``), and requests that must wait (a commit, a
+read index, trainers) are parked with a deadline and answered later from the
+ROUTER socket.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zmq
+
+from .config import NodeConfig
+from .logs import setup_logging
+from .ml.model_file import Model, ModelFormatError
+from .monitor import Monitor
+from .raft import BROADCAST, EntryKind, Message, RaftConfig, RaftCore, Role
+from .registry import ModelRegistry, encode_store_model, listing_summary, model_id_for
+from .storage.model_store import ModelStore
+from .storage.node_storage import NodeStorage
+from .training import TrainingCoordinator
+from .transport import wire
+from .transport.addresses import node_ports, parse_address, tcp_endpoint
+from .transport.raft_codec import HEARTBEAT_TOPIC, decode_raft, encode_raft
+from .transport.wire import ErrorCode, ProtocolError
+
+log = logging.getLogger("zmqnode.node")
+
+# Messages handled per socket per loop turn, so one busy socket cannot
+# starve Raft traffic or the clock.
+BATCH = 256
+# Bounded queues toward each peer; past this, messages are dropped (Raft
+# retransmits) instead of piling up for a dead peer.
+PEER_HWM = 10_000
+LINGER_MS = 200
+
+
+@dataclass
+class _Waiter:
+    deadline: float
+    callback: Callable[[], None]
+    on_timeout: Callable[[], None]
+    done: bool = False
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.id = config.node_id
+        self.ports = config.ports
+        os.makedirs(config.storage_dir, exist_ok=True)
+        self.log_path = os.path.join(config.storage_dir, f"worker_{config.port}.log")
+        setup_logging(self.id, self.log_path, config.log_level)
+
+        self.storage = NodeStorage(config.storage_dir)
+        recovered = self.storage.open()
+        for warning in recovered.warnings:
+            log.warning("storage: %s", warning)
+        self.registry = ModelRegistry(ModelStore(os.path.join(config.storage_dir, "models")))
+        if recovered.snapshot is not None:
+            self.registry.restore(recovered.snapshot.data)
+        self.core = RaftCore(
+            self.id,
+            config.peers,
+            RaftConfig(election_ticks=config.election_ticks),
+            random.Random(os.urandom(16)),
+            hard_state=recovered.hard_state,
+            snapshot=recovered.snapshot,
+            entries=recovered.entries,
+        )
+        log.info(
+            "node %s starting: term %d, %d log entries, peers %s, storage %s",
+            self.id,
+            recovered.hard_state.term,
+            len(recovered.entries),
+            ", ".join(config.peers) or "(none: single-node cluster)",
+            config.storage_dir,
+        )
+
+        self.ctx = zmq.Context()
+        self._open_sockets()
+        self.training = TrainingCoordinator(self)
+        self.monitor = Monitor(self)
+
+        self.running = True
+        self.started = time.monotonic()
+        self._next_tick = time.monotonic()
+        self._ids = itertools.count()
+        # index -> (term, callback(ok)) for proposals this node made.
+        self._proposals: dict[int, tuple[int, Callable[[bool], None]]] = {}
+        # Reads waiting for a read index: batched, one read_index per turn.
+        self._read_batch: list[_Waiter] = []
+        self._reads: dict[str, list[_Waiter]] = {}
+        # (index, seq, waiter) waiting until applied_index >= index.
+        self._apply_waiters: list[tuple[int, int, _Waiter]] = []
+        self._deadlines: list[tuple[float, int, _Waiter]] = []
+        self.metrics: dict[str, int] = {}
+        self.last_heard: dict[str, float] = {}  # peer -> when a Raft message last came
+        self._last_role = Role.FOLLOWER
+        self._last_leader = ""
+
+    # -- sockets -------------------------------------------------------------
+
+    def _open_sockets(self) -> None:
+        c = self.config
+        self.client_sock = self._bind(zmq.ROUTER, c.host, self.ports.client)
+        # Requests over --max-request-bytes get a TOO_LARGE reply; only a
+        # frame far beyond it (a hostile or broken peer) costs the sender its
+        # connection, which bounds the memory one frame can take.
+        self.client_sock.setsockopt(zmq.MAXMSGSIZE, 4 * c.max_request_bytes + (64 << 20))
+        self.raft_sock = self._bind(zmq.ROUTER, c.host, self.ports.raft)
+        self.raft_sock.setsockopt(zmq.MAXMSGSIZE, 2 * c.max_model_bytes + (16 << 20))
+        self.pub = self._bind(zmq.PUB, c.host, self.ports.heartbeat)
+        self.pub.setsockopt(zmq.SNDHWM, PEER_HWM)
+        self.sub = self.ctx.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
+        self.sub.setsockopt(zmq.LINGER, 0)
+        self.sub.setsockopt(zmq.MAXMSGSIZE, 1 << 20)
+        self.dealers: dict[str, zmq.Socket] = {}
+        for peer in c.peers:
+            host, port = parse_address(peer)
+            peer_ports = node_ports(port)
+            self.sub.connect(tcp_endpoint(host, peer_ports.heartbeat))
+            dealer = self.ctx.socket(zmq.DEALER)
+            dealer.setsockopt(zmq.LINGER, 0)
+            dealer.setsockopt(zmq.SNDHWM, PEER_HWM)
+            dealer.setsockopt(zmq.IMMEDIATE, 1)  # never queue for a peer that is not there
+            dealer.connect(tcp_endpoint(host, peer_ports.raft))
+            self.dealers[peer] = dealer
+        self.poller = zmq.Poller()
+        for sock in (self.client_sock, self.raft_sock, self.sub):
+            self.poller.register(sock, zmq.POLLIN)
+
+    def _bind(self, kind: int, host: str, port: int) -> zmq.Socket:
+        sock = self.ctx.socket(kind)
+        sock.setsockopt(zmq.LINGER, LINGER_MS)
+        try:
+            sock.bind(tcp_endpoint(host, port))
+        except zmq.ZMQError as exc:
+            sock.close(0)
+            raise SystemExit(
+                f"node {self.id}: cannot bind {tcp_endpoint(host, port)}: {exc}. "
+                "Another node (or an old one) is probably using this port: stop it "
+                "(./run_cluster.sh stop) or choose another --port."
+            ) from None
+        return sock
+
+    def register_socket(self, sock: zmq.Socket, handler: Callable[[list[bytes]], None]) -> None:
+        """Let another component (training) have its socket served by this loop."""
+        self.poller.register(sock, zmq.POLLIN)
+        self._extra_handlers = getattr(self, "_extra_handlers", {})
+        self._extra_handlers[sock] = handler
+
+    # -- main loop ------------------------------------------------------------
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        self.monitor.start()
+        self.training.start()
+        log.info(
+            "listening: clients %s, raft %s, heartbeats %s, monitor http://%s:%d",
+            tcp_endpoint(self.config.host, self.ports.client),
+            tcp_endpoint(self.config.host, self.ports.raft),
+            tcp_endpoint(self.config.host, self.ports.heartbeat),
+            self.config.monitor_host,
+            self.config.monitor_port,
+        )
+        try:
+            while self.running:
+                self._turn()
+            self._shutdown_gracefully()
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        self.running = False
+
+    def _turn(self) -> None:
+        timeout_ms = max(0.0, (self._next_tick - time.monotonic()) * 1000)
+        for sock, _ in self.poller.poll(timeout_ms):
+            self._drain(sock)
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self.core.tick()
+            self.training.tick(now)
+            self.monitor.publish()
+            self._next_tick += self.config.tick_seconds
+            if self._next_tick < now:  # we fell behind (a long fsync); don't burst-tick
+                self._next_tick = now + self.config.tick_seconds
+        self._issue_reads()
+        self._process_ready()
+        self._expire(now)
+        self._note_role_change()
+
+    def _drain(self, sock: zmq.Socket) -> None:
+        for _ in range(BATCH):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return
+            if sock is self.client_sock:
+                self._on_client(frames)
+            elif sock is self.raft_sock:
+                self._on_raft(frames[1:])  # drop the ROUTER identity
+            elif sock is self.sub:
+                self._on_raft(frames[1:])  # drop the topic
+            else:
+                self._extra_handlers[sock](frames)
+
+    def _on_raft(self, frames: list[bytes]) -> None:
+        try:
+            msg = decode_raft(frames)
+        except ProtocolError as exc:
+            self.count("raft_garbage")
+            log.warning("dropped a malformed Raft message: %s", exc.message)
+            return
+        if msg.dst not in (self.id, BROADCAST) or msg.src not in self.dealers:
+            self.count("raft_misrouted")
+            log.warning("dropped a Raft message from %r to %r: not for this cluster member",
+                        msg.src, msg.dst)
+            return
+        self.count(f"raft_in_{msg.type.value}")
+        self.last_heard[msg.src] = time.monotonic()
+        self.core.step(msg)
+
+    def _process_ready(self) -> None:
+        while self.core.has_ready():
+            rd = self.core.ready()
+            self.storage.persist(rd)  # durable before anything below promises it
+            for msg in rd.messages:
+                self._send_raft(msg)
+            if rd.snapshot is not None:
+                self.registry.restore(rd.snapshot.data)
+            for entry in rd.committed:
+                self._apply(entry)
+            self.core.advance(rd)
+            for state in rd.read_states:
+                for waiter in self._reads.pop(state.read_ctx, []):
+                    self.wait_applied(state.index, waiter)
+            self._release_apply_waiters()
+
+    def _send_raft(self, msg: Message) -> None:
+        frames = encode_raft(msg)
+        self.count(f"raft_out_{msg.type.value}")
+        if msg.dst == BROADCAST:
+            self.pub.send_multipart([HEARTBEAT_TOPIC, *frames], copy=False)
+            return
+        try:
+            self.dealers[msg.dst].send_multipart(frames, zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            self.count("raft_dropped")  # peer down or slow; Raft will retry
+
+    def _apply(self, entry) -> None:
+        record = None
+        if entry.kind is EntryKind.COMMAND:
+            record = self.registry.apply(entry.index, entry.data)
+            if record is not None:
+                log.info("stored model %s (%d bytes) at index %d", record.model_id,
+                         record.size, entry.index)
+        pending = self._proposals.pop(entry.index, None)
+        if pending is not None:
+            term, callback = pending
+            callback(term == entry.term)
+
+    def _note_role_change(self) -> None:
+        role, leader = self.core.role, self.core.leader_id
+        if role is not self._last_role or leader != self._last_leader:
+            if role is Role.LEADER:
+                log.info("became leader for term %d", self.core.term)
+                self.count("elections_won")
+            elif leader and leader != self._last_leader:
+                log.info("following leader %s in term %d", leader, self.core.term)
+            elif not leader and self._last_leader:
+                log.info("lost contact with leader %s (term %d)", self._last_leader, self.core.term)
+            if self._last_role is Role.LEADER and role is not Role.LEADER:
+                self.training.on_leadership_lost()
+            self._last_role, self._last_leader = role, leader
+
+    # -- waiting for commits, reads and applies -------------------------------
+
+    def propose(self, data: bytes, on_done: Callable[[bool], None]) -> wire.ErrorCode | None:
+        """Propose a command; ``on_done(True)`` once applied in our term, else False."""
+        result = self.core.propose(data)
+        if not result.accepted:
+            return ErrorCode.NOT_LEADER
+        self._proposals[result.index] = (result.term, on_done)
+        return None
+
+    def linearizable(self, callback: Callable[[], None], on_timeout: Callable[[], None]) -> None:
+        """Run ``callback`` once this node has applied everything committed now."""
+        waiter = self._waiter(self.config.request_timeout, callback, on_timeout)
+        self._read_batch.append(waiter)
+
+    def _issue_reads(self) -> None:
+        if not self._read_batch:
+            return
+        ctx = f"{self.id}/{next(self._ids)}"
+        if self.core.read_index(ctx):
+            self._reads[ctx] = self._read_batch
+        else:
+            # No leader known yet (election in progress): retry next turn.
+            pending = [w for w in self._read_batch if not w.done]
+            self._read_batch = pending
+            return
+        self._read_batch = []
+
+    def wait_applied(self, index: int, waiter: _Waiter) -> None:
+        if self.core.applied_index >= index:
+            self._fire(waiter)
+        else:
+            heapq.heappush(self._apply_waiters, (index, next(self._ids), waiter))
+
+    def _release_apply_waiters(self) -> None:
+        applied = self.core.applied_index
+        while self._apply_waiters and self._apply_waiters[0][0] <= applied:
+            self._fire(heapq.heappop(self._apply_waiters)[2])
+
+    def _waiter(self, timeout: float, callback, on_timeout) -> _Waiter:
+        waiter = _Waiter(time.monotonic() + timeout, callback, on_timeout)
+        heapq.heappush(self._deadlines, (waiter.deadline, next(self._ids), waiter))
+        return waiter
+
+    def _fire(self, waiter: _Waiter) -> None:
+        if not waiter.done:
+            waiter.done = True
+            _guarded(waiter.callback)
+
+    def _expire(self, now: float) -> None:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            waiter = heapq.heappop(self._deadlines)[2]
+            if not waiter.done:
+                waiter.done = True
+                _guarded(waiter.on_timeout)
+
+    # -- client requests -------------------------------------------------------
+
+    def _on_client(self, frames: list[bytes]) -> None:
+        try:
+            routing, body = wire.split_envelope(frames)
+        except ProtocolError as exc:
+            # No envelope: we cannot even address a reply.
+            self.count("client_garbage")
+            log.warning("dropped a client message without envelope: %s", exc.message)
+            return
+        reply = _Replier(self, routing)
+        try:
+            header, blobs = wire.decode(body)
+            size = sum(len(f) for f in body)
+            if size > self.config.max_request_bytes:
+                raise ProtocolError(
+                    ErrorCode.TOO_LARGE,
+                    f"request is {size} bytes; node {self.id} accepts at most "
+                    f"{self.config.max_request_bytes} (--max-request-bytes)",
+                    header=header,
+                )
+            handler = self._handlers.get(header["type"])
+            if handler is None:
+                raise ProtocolError(
+                    ErrorCode.UNKNOWN_TYPE,
+                    f"unknown request type {header['type']!r}; this node serves "
+                    f"{', '.join(sorted(self._handlers))}",
+                    header=header,
+                )
+            self.count(f"requests_{header['type'].lower()}")
+            handler(self, header, blobs, reply)
+        except ProtocolError as exc:
+            reply.error(exc.header, exc.code, exc.message)
+        except Exception as exc:  # a bug must cost one request, never the node
+            log.exception("internal error serving a request")
+            reply.error(None, ErrorCode.INTERNAL, f"node {self.id} failed: {exc!r}")
+
+    def _redirect_or_unavailable(self, header, reply: "_Replier") -> None:
+        leader = self.core.leader_id
+        if leader and leader != self.id:
+            reply.send(wire.redirect_reply(header, leader))
+        else:
+            reply.error(header, ErrorCode.NOT_LEADER,
+                        f"node {self.id} knows no leader yet (election in progress); retry")
+
+    def _handle_status(self, header, blobs, reply) -> None:
+        reply.ok(header, **self.status())
+
+    def _handle_list(self, header, blobs, reply) -> None:
+        reply.later(header, lambda: reply.ok(header, models=self.registry.listing()))
+
+    def _handle_info(self, header, blobs, reply) -> None:
+        model_id = _require_str(header, "model_id")
+
+        def answer() -> None:
+            record = self.registry.models.get(model_id)
+            if record is None:
+                reply.error(header, ErrorCode.NOT_FOUND, _not_found(model_id))
+                return
+            model = self.registry.load(model_id)
+            reply.ok(header, model=record.to_json(), metadata=model.metadata_json())
+
+        self._with_model(model_id, header, reply, answer)
+
+    def _handle_predict(self, header, blobs, reply) -> None:
+        model_id = _require_str(header, "model_id")
+        inputs = wire.read_array(header, blobs, "inputs", max_bytes=self.config.max_request_bytes)
+        rows = _as_rows(inputs)
+
+        def answer() -> None:
+            if model_id not in self.registry:
+                reply.error(header, ErrorCode.NOT_FOUND, _not_found(model_id))
+                return
+            model = self.registry.load(model_id)
+            try:
+                outputs = model.predict(rows)
+            except ValueError as exc:
+                reply.error(header, ErrorCode.BAD_INPUT, f"model {model_id}: {exc}")
+                return
+            desc, blob = wire.array_to_frame(np.asarray(outputs))
+            reply.ok(header, [blob], outputs=desc, model_id=model_id, node=self.id)
+
+        self._with_model(model_id, header, reply, answer)
+
+    def _with_model(self, model_id: str, header, reply, answer: Callable[[], None]) -> None:
+        """Answer at once if we hold the model, else after catching up (ReadIndex)."""
+        if model_id in self.registry:
+            answer()
+        else:
+            reply.later(header, answer)
+
+    def _handle_train(self, header, blobs, reply) -> None:
+        if not self.core.is_leader:
+            self._redirect_or_unavailable(header, reply)
+            return
+        model_id = model_id_for(header["id"])
+        if model_id in self.registry:
+            reply.ok(header, model_id=model_id, **self.registry.models[model_id].summary,
+                     warnings=["this request id was already trained; returning its model"])
+            return
+        self.training.submit(header, blobs, reply)
+
+    def _handle_import(self, header, blobs, reply) -> None:
+        if not self.core.is_leader:
+            self._redirect_or_unavailable(header, reply)
+            return
+        if len(blobs) != 1:
+            raise ProtocolError(ErrorCode.BAD_REQUEST,
+                                f"IMPORT carries one frame (the model file), got {len(blobs)}",
+                                header=header)
+        data = blobs[0]
+        if len(data) > self.config.max_model_bytes:
+            raise ProtocolError(ErrorCode.TOO_LARGE,
+                                f"model file is {len(data)} bytes; limit is "
+                                f"{self.config.max_model_bytes} (--max-model-bytes)",
+                                header=header)
+        try:
+            model = Model.from_bytes(data)
+        except ModelFormatError as exc:
+            raise ProtocolError(ErrorCode.BAD_INPUT, f"not a valid model file: {exc}",
+                                header=header) from None
+        self.store_model(header, reply, data, listing_summary(model))
+
+    def store_model(self, header, reply, model_bytes: bytes, summary: dict[str, Any],
+                    extra: dict[str, Any] | None = None) -> None:
+        """Replicate a model file and answer the client once it is committed."""
+        request_id = header["id"]
+        model_id = model_id_for(request_id)
+        command = encode_store_model(request_id, model_bytes, time.time(), summary)
+
+        def done(ok: bool) -> None:
+            if waiter.done:
+                return
+            waiter.done = True
+            if ok or model_id in self.registry:
+                reply.ok(header, model_id=model_id, **(extra or {}))
+            else:
+                reply.error(header, ErrorCode.NOT_LEADER,
+                            f"node {self.id} lost leadership before model {model_id} committed; "
+                            "retry with the same request id")
+
+        waiter = self._waiter(
+            self.config.request_timeout,
+            lambda: None,
+            lambda: reply.error(header, ErrorCode.TIMEOUT,
+                                f"model {model_id} was not committed within "
+                                f"{self.config.request_timeout:.0f}s (no quorum?); retry "
+                                "with the same request id"),
+        )
+        if self.propose(command, done) is not None:
+            waiter.done = True
+            self._redirect_or_unavailable(header, reply)
+
+    _handlers: dict[str, Callable[..., None]] = {
+        "STATUS": _handle_status,
+        "LIST": _handle_list,
+        "INFO": _handle_info,
+        "PREDICT": _handle_predict,
+        "TRAIN": _handle_train,
+        "IMPORT": _handle_import,
+    }
+
+    # -- views -----------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        core = self.core
+        return {
+            "node": self.id,
+            "role": core.role.value,
+            "term": core.term,
+            "leader": core.leader_id or None,
+            "commit_index": core.commit_index,
+            "applied_index": core.applied_index,
+            "last_index": core.last_index,
+            "peers": list(self.config.peers),
+            "models": len(self.registry.models),
+            "uptime_s": round(time.monotonic() - self.started, 3),
+            "trainer": self.training.trainer_state(),
+        }
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.metrics[name] = self.metrics.get(name, 0) + n
+
+    # -- shutdown ------------------------------------------------------------
+
+    def _shutdown_gracefully(self) -> None:
+        """Hand leadership to a peer before leaving, so the cluster does not
+        wait an election timeout for us."""
+        if not self.core.is_leader or not self.config.peers:
+            return
+        target = max(self.core.progress, key=lambda p: self.core.progress[p].match)
+        log.info("shutting down: transferring leadership to %s", target)
+        self.core.transfer_leadership(target)
+        deadline = time.monotonic() + self.config.tick_seconds * self.config.election_ticks
+        while self.core.is_leader and time.monotonic() < deadline:
+            self._turn()
+
+    def close(self) -> None:
+        self.training.close()
+        self.monitor.stop()
+        self.storage.close()
+        self.ctx.destroy(linger=LINGER_MS)
+        log.info("node %s stopped", self.id)
+
+
+class _Replier:
+    """Answers one client request, now or later, exactly once."""
+
+    __slots__ = ("node", "routing", "sent")
+
+    def __init__(self, node: Node, routing: list[bytes]) -> None:
+        self.node = node
+        self.routing = routing
+        self.sent = False
+
+    def send(self, header: dict[str, Any], blobs: list[bytes] = ()) -> None:
+        if self.sent:
+            return
+        self.sent = True
+        frames = wire.join_envelope(self.routing, wire.encode(header, blobs))
+        try:
+            self.node.client_sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            self.node.count("replies_dropped")
+
+    def ok(self, header, blobs: list[bytes] = (), **fields) -> None:
+        self.send(wire.ok_reply(header, **fields), blobs)
+
+    def error(self, header, code: ErrorCode, message: str) -> None:
+        self.node.count(f"errors_{code.value.lower()}")
+        self.send(wire.error_reply(header, code, message))
+
+    def later(self, header, answer: Callable[[], None]) -> None:
+        """Answer once this node has caught up with the leader's commit index."""
+
+        def guarded_answer() -> None:
+            try:
+                answer()
+            except ProtocolError as exc:
+                self.error(header, exc.code, exc.message)
+            except Exception as exc:
+                log.exception("internal error serving a deferred request")
+                self.error(header, ErrorCode.INTERNAL, f"node {self.node.id} failed: {exc!r}")
+
+        self.node.linearizable(
+            guarded_answer,
+            lambda: self.error(header, ErrorCode.UNAVAILABLE,
+                               f"node {self.node.id} could not confirm the cluster's latest state "
+                               "in time (no leader reachable?); retry or ask another node"),
+        )
+
+
+def _require_str(header: dict[str, Any], key: str) -> str:
+    value = header.get(key)
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"field {key!r} must be a non-empty string",
+                            header=header)
+    return value
+
+
+def _not_found(model_id: str) -> str:
+    return f"model {model_id!r} not found; `python -m client list` shows the models"
+
+
+def _as_rows(inputs: np.ndarray) -> np.ndarray:
+    if inputs.ndim == 1:
+        inputs = inputs.reshape(1, -1)
+    if inputs.ndim != 2 or inputs.shape[0] == 0:
+        raise ProtocolError(ErrorCode.BAD_SHAPE,
+                            f"inputs must be a non-empty 2-D array (rows x columns), "
+                            f"got shape {list(inputs.shape)}")
+    if not np.isfinite(inputs).all():
+        raise ProtocolError(ErrorCode.BAD_INPUT, "inputs contain NaN or infinity")
+    return inputs
+
+
+def _guarded(callback: Callable[[], None]) -> None:
+    """Run a deferred answer; a bug in one must not take the loop down."""
+    try:
+        callback()
+    except Exception:
+        log.exception("internal error while answering a deferred request")

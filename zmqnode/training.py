@@ -1,0 +1,347 @@
+"""Distributed training, the leader's side (the seed's section 7).
+
+TRAIN reaches the leader. The coordinator prepares the problem (validation,
+normalization, initial weights), splits the rows into one chunk per
+available trainer (its own included), and runs synchronous rounds of
+model averaging (FedAvg): every round sends each trainer the same weights
+and its chunk as a SUB_TRAIN job over PUSH; trainers answer over PUSH to
+this node's results PULL; the weighted average starts the next round.
+
+Why model averaging rather than synchronous gradient averaging: a gradient
+step per round would cost one network round trip per minibatch, hundreds
+per epoch; averaging after local epochs costs one round trip per round and,
+on small i.i.d. (stratified) chunks, reaches the same accuracy.
+
+A trainer that does not answer within the chunk deadline does not stall the
+job: its chunk goes to another trainer (this node's own first) and the
+client's reply carries a warning. Chunk data is sent once per trainer;
+later rounds send only the weights (the trainer caches the chunk).
+
+All of this runs on the node's event loop, so it only does cheap work:
+parsing, splitting, averaging. The epochs run in the trainer processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import zmq
+
+from .ml.training import BadInput, BadOptions, ChunkResult, TrainingPlan, TrainOptions
+from .transport import wire
+from .transport.addresses import node_ports, parse_address, tcp_endpoint
+from .transport.wire import ErrorCode, ProtocolError
+from .registry import listing_summary
+from .trainer_protocol import Job, decode_result, encode_job
+
+if TYPE_CHECKING:
+    from .node import Node, _Replier
+
+log = logging.getLogger("zmqnode.training")
+
+# A chunk whose trainer has not answered after this long (or after 4x the
+# slowest answer seen this round, if larger) is given to another trainer.
+MIN_CHUNK_TIMEOUT = 5.0
+# Averaging models trained on a handful of rows each loses what each learned
+# (XOR's 4 rows split 3 ways cannot be learned at all), so a chunk gets at
+# least this many rows; small datasets use fewer trainers.
+MIN_ROWS_PER_CHUNK = 32
+# A peer counts as an available trainer if we heard from it this recently
+# (a little over one heartbeat-answer period; a dead node drops out fast).
+PEER_FRESH_SECONDS = 1.0
+
+
+@dataclass
+class _Assignment:
+    chunk: int
+    trainer: str
+    sent_at: float
+    data_sent: bool
+
+
+@dataclass
+class _Job:
+    request_id: str
+    header: dict[str, Any]
+    replies: list["_Replier"]
+    plan: TrainingPlan
+    trainers: list[str]
+    started: float
+    round: int = 0
+    pending: dict[int, _Assignment] = field(default_factory=dict)
+    results: dict[int, ChunkResult] = field(default_factory=dict)
+    has_data: dict[str, set[int]] = field(default_factory=dict)  # trainer -> chunks it caches
+    warnings: list[str] = field(default_factory=list)
+    round_started: float = 0.0
+    slowest: float = 0.0
+    committing: bool = False
+
+
+class _JobReplies:
+    """Answers every client waiting on a job (the first request and its retries)."""
+
+    def __init__(self, coordinator: "TrainingCoordinator", job: _Job) -> None:
+        self.coordinator = coordinator
+        self.job = job
+
+    def send(self, header: dict[str, Any], blobs: list[bytes] = ()) -> None:
+        self.coordinator.jobs.pop(self.job.request_id, None)
+        for reply in self.job.replies:
+            reply.send(header, blobs)
+
+    def ok(self, header: dict[str, Any], blobs: list[bytes] = (), **fields: Any) -> None:
+        self.send(wire.ok_reply(header, **fields), blobs)
+
+    def error(self, header: dict[str, Any], code: ErrorCode, message: str) -> None:
+        self.send(wire.error_reply(header, code, message))
+
+
+class TrainingCoordinator:
+    def __init__(self, node: "Node") -> None:
+        self.node = node
+        self.jobs: dict[str, _Job] = {}
+        self.trainer_proc: subprocess.Popen | None = None
+        ctx = node.ctx
+        host = node.config.host
+        self.results_sock = ctx.socket(zmq.PULL)
+        self.results_sock.setsockopt(zmq.LINGER, 0)
+        self.results_sock.setsockopt(zmq.MAXMSGSIZE, node.config.max_model_bytes * 2 + (1 << 20))
+        self.reply_to = tcp_endpoint(host, node.ports.results)
+        self.results_sock.bind(self.reply_to)
+        self.pushers: dict[str, zmq.Socket] = {}
+        for member in (node.id, *node.config.peers):
+            mhost, mport = parse_address(member)
+            sock = ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IMMEDIATE, 1)  # EAGAIN instead of queueing for a dead trainer
+            sock.setsockopt(zmq.SNDHWM, 64)
+            sock.connect(tcp_endpoint(mhost, node_ports(mport).training))
+            self.pushers[member] = sock
+        node.register_socket(self.results_sock, self._on_result)
+
+    # -- trainer process ---------------------------------------------------------
+
+    def start(self) -> None:
+        if self.node.config.trainer:
+            self._spawn_trainer()
+
+    def _spawn_trainer(self) -> None:
+        cfg = self.node.config
+        endpoint = tcp_endpoint(cfg.host, cfg.ports.training)
+        log_path = self.node.log_path
+        self.trainer_proc = subprocess.Popen(
+            [sys.executable, "-m", "zmqnode.trainer", "--bind", endpoint,
+             "--name", self.node.id, "--log", log_path, "--log-level", cfg.log_level],
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.info("trainer process %d listening on %s", self.trainer_proc.pid, endpoint)
+
+    def trainer_state(self) -> str:
+        if not self.node.config.trainer:
+            return "disabled"
+        if self.trainer_proc is None or self.trainer_proc.poll() is not None:
+            return "down"
+        return "training" if self.jobs else "idle"
+
+    def tick(self, now: float) -> None:
+        proc = self.trainer_proc
+        if proc is not None and proc.poll() is not None and self.node.running:
+            log.warning("trainer process exited with status %s; restarting it", proc.returncode)
+            self._spawn_trainer()
+        for job in list(self.jobs.values()):
+            if not job.committing:
+                self._check_deadlines(job, now)
+
+    def close(self) -> None:
+        if self.trainer_proc is not None and self.trainer_proc.poll() is None:
+            self.trainer_proc.terminate()
+            try:
+                self.trainer_proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.trainer_proc.kill()
+
+    # -- jobs ------------------------------------------------------------------
+
+    def submit(self, header: dict[str, Any], blobs: list[bytes], reply: "_Replier") -> None:
+        request_id = header["id"]
+        running = self.jobs.get(request_id)
+        if running is not None:
+            running.replies.append(reply)  # a retry of a training in progress
+            return
+        limit = self.node.config.max_request_bytes
+        x = wire.read_array(header, blobs, "inputs", max_bytes=limit)
+        y = wire.read_array(header, blobs, "outputs", max_bytes=limit)
+        options_raw = header.get("options") or {}
+        if not isinstance(options_raw, dict):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "'options' must be an object", header=header)
+        trainers = self._available_trainers()
+        if not trainers:
+            raise ProtocolError(ErrorCode.UNAVAILABLE,
+                                f"no trainer is running on node {self.node.id} or its peers; "
+                                "start nodes without --no-trainer", header=header)
+        try:
+            options = TrainOptions.from_dict(options_raw)
+            n_chunks = max(1, min(len(trainers), x.shape[0] // MIN_ROWS_PER_CHUNK))
+            plan = TrainingPlan(np.asarray(x, dtype=np.float32), np.asarray(y), options,
+                                n_chunks=n_chunks)
+        except (BadInput, BadOptions) as exc:
+            raise ProtocolError(ErrorCode.BAD_INPUT, str(exc), header=header) from None
+        trainers = trainers[: plan.n_chunks]
+        job = _Job(request_id, header, [reply], plan, trainers, time.monotonic())
+        self.jobs[request_id] = job
+        log.info("training %s: %d rows x %d columns on %d trainer(s): %s", request_id,
+                 x.shape[0], x.shape[1] if x.ndim > 1 else 1, len(trainers), ", ".join(trainers))
+        self._start_round(job)
+
+    def _available_trainers(self) -> list[str]:
+        node = self.node
+        trainers = [node.id] if self.trainer_state() != "down" and node.config.trainer else []
+        now = time.monotonic()
+        for peer in node.config.peers:
+            if now - node.last_heard.get(peer, -1e9) < PEER_FRESH_SECONDS:
+                trainers.append(peer)
+        return trainers
+
+    def _start_round(self, job: _Job) -> None:
+        job.results = {}
+        job.pending = {}
+        job.round_started = time.monotonic()
+        job.slowest = 0.0
+        for chunk in range(job.plan.n_chunks):
+            preferred = job.trainers[chunk % len(job.trainers)]
+            self._place(job, chunk, [preferred, *self._available_trainers()])
+
+    def _place(self, job: _Job, chunk: int, candidates: list[str]) -> None:
+        """Send the chunk to the first candidate whose trainer takes it.
+
+        If none does (all unreachable), the chunk stays pending with no
+        trainer and the next tick tries again.
+        """
+        for trainer in dict.fromkeys(candidates):
+            if self._assign(job, chunk, trainer):
+                return
+        job.pending[chunk] = _Assignment(chunk, "", float("-inf"), False)
+
+    def _assign(self, job: _Job, chunk: int, trainer: str) -> bool:
+        cached = chunk in job.has_data.get(trainer, set())
+        data = job.plan.chunks[chunk]
+        frames = encode_job(Job(
+            job_id=job.request_id,
+            round_index=job.round,
+            chunk=chunk,
+            reply_to=self.reply_to,
+            options=job.plan.options.to_dict(),
+            params=job.plan.params,
+            x=None if cached else data.x,
+            y=None if cached else data.y,
+        ))
+        try:
+            self.pushers[trainer].send_multipart(frames, zmq.NOBLOCK, copy=False)
+        except zmq.Again:  # not connected (IMMEDIATE): that trainer is down
+            job.has_data.get(trainer, set()).discard(chunk)
+            return False
+        job.has_data.setdefault(trainer, set()).add(chunk)
+        job.pending[chunk] = _Assignment(chunk, trainer, time.monotonic(), not cached)
+        return True
+
+    def _on_result(self, frames: list[bytes]) -> None:
+        try:
+            result = decode_result(frames)
+        except ProtocolError as exc:
+            self.node.count("training_garbage")
+            log.warning("dropped a malformed training result: %s", exc.message)
+            return
+        job = self.jobs.get(result.job_id)
+        if job is None or result.round_index != job.round or result.chunk in job.results:
+            return  # late answer from a reassigned chunk or a finished job
+        assignment = job.pending.get(result.chunk)
+        if result.missing_data:
+            # The trainer restarted and lost its cache: send the chunk again.
+            job.has_data.get(result.trainer, set()).discard(result.chunk)
+            if assignment is not None:
+                self._assign(job, result.chunk, assignment.trainer)
+            return
+        if result.error:
+            self._fail(job, ErrorCode.TRAINING_FAILED, f"trainer {result.trainer}: {result.error}")
+            return
+        job.pending.pop(result.chunk, None)
+        job.results[result.chunk] = ChunkResult(result.params, result.n_samples, result.loss)
+        job.slowest = max(job.slowest, time.monotonic() - job.round_started)
+        if len(job.results) == job.plan.n_chunks:
+            self._finish_round(job)
+
+    def _finish_round(self, job: _Job) -> None:
+        results = [job.results[c] for c in range(job.plan.n_chunks)]
+        try:
+            done = job.plan.finish_round(results)
+        except Exception as exc:
+            log.exception("training %s failed while aggregating", job.request_id)
+            self._fail(job, ErrorCode.TRAINING_FAILED, f"aggregation failed: {exc}")
+            return
+        if not done:
+            job.round += 1
+            self._start_round(job)
+            return
+        model = job.plan.model(created_at=round(time.time(), 3), node=self.node.id)
+        data = model.to_bytes()
+        elapsed = time.monotonic() - job.started
+        log.info("training %s finished in %.2fs after %d rounds; replicating %d bytes",
+                 job.request_id, elapsed, job.round + 1, len(data))
+        if len(data) > self.node.config.max_model_bytes:
+            self._fail(job, ErrorCode.TOO_LARGE,
+                       f"the trained model is {len(data)} bytes, over --max-model-bytes "
+                       f"{self.node.config.max_model_bytes}; use smaller hidden layers")
+            return
+        extra = {
+            "trainers": job.trainers,
+            "rounds": job.round + 1,
+            "train_seconds": round(elapsed, 3),
+            "warnings": job.warnings,
+            "metrics": model.summary(),
+        }
+        # The job stays registered until the commit answers, so that a retry
+        # arriving meanwhile joins it instead of training a second time.
+        job.committing = True
+        self.node.store_model(job.header, _JobReplies(self, job), data, listing_summary(model), extra)
+
+    def _check_deadlines(self, job: _Job, now: float) -> None:
+        timeout = max(MIN_CHUNK_TIMEOUT, 4 * job.slowest)
+        for chunk, assignment in list(job.pending.items()):
+            if now - assignment.sent_at < timeout:
+                continue
+            others = [t for t in self._available_trainers() if t != assignment.trainer]
+            if not others:
+                continue  # nobody else to ask; the job timeout below still applies
+            if assignment.trainer:
+                job.warnings.append(
+                    f"trainer {assignment.trainer} did not answer chunk {chunk} of round "
+                    f"{job.round} within {timeout:.1f}s; its chunk went to another trainer"
+                )
+                log.warning(job.warnings[-1])
+                job.trainers = [t for t in job.trainers if t != assignment.trainer] or others
+            self._place(job, chunk, others)
+        if now - job.started > self.node.config.training_timeout:
+            self._fail(job, ErrorCode.TIMEOUT,
+                       f"training did not finish within {self.node.config.training_timeout:.0f}s")
+
+    def _fail(self, job: _Job, code: ErrorCode, message: str) -> None:
+        self.jobs.pop(job.request_id, None)
+        log.warning("training %s failed: %s", job.request_id, message)
+        for reply in job.replies:
+            reply.error(job.header, code, message)
+
+    def on_leadership_lost(self) -> None:
+        for job in list(self.jobs.values()):
+            if job.committing:
+                continue  # its proposal answers (committed by the next leader or not)
+            self._fail(job, ErrorCode.NOT_LEADER,
+                       f"node {self.node.id} lost leadership during training; retry with the "
+                       "same request id (the new leader trains it once)")
