@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Launch a local zmqnode cluster (creating .venv and installing on first use).
+#
+#   ./run_cluster.sh            start 3 nodes in the background, wait for a leader
+#   ./run_cluster.sh -n 5       start 5 nodes
+#   ./run_cluster.sh status     who runs, who leads
+#   ./run_cluster.sh stop       stop every node started here (SIGTERM, then SIGKILL)
+#   ./run_cluster.sh clean      stop, then delete node*_storage and .cluster
+#
+# Node i listens on client port 9000+i, monitor 8000+i, raft 10000+i (the
+# seed's layout) and keeps its data in node<i>_storage/. Process ids and
+# stdout/stderr live in .cluster/.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT="$(pwd)"
+STATE="$ROOT/.cluster"
+HOST="${ZMQNODE_HOST:-127.0.0.1}"
+BASE_PORT=9000
+N=3
+CMD=start
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -n) N="${2:?-n needs a number of nodes}"; shift 2 ;;
+    -n*) N="${1#-n}"; shift ;;
+    start|stop|status|clean) CMD="$1"; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+done
+case "$N" in ''|*[!0-9]*) echo "-n wants a number, got '$N'" >&2; exit 2 ;; esac
+
+running_pids() {
+  local f pid
+  for f in "$STATE"/node*.pid; do
+    [ -e "$f" ] || continue
+    pid="$(cat "$f")"
+    if kill -0 "$pid" 2>/dev/null; then echo "$pid"; else rm -f "$f"; fi
+  done
+}
+
+status_line() {  # port -> one line from the node's /status
+  "$VENV_PYTHON" - "$1" <<'PY'
+import json, sys, urllib.request
+port = int(sys.argv[1])
+try:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=1) as r:
+        s = json.load(r)
+    print(f"{s['node']:<16} {s['role']:<10} term {s['term']:<4} leader {s['leader'] or '-':<16} "
+          f"commit {s['commit_index']:<5} models {s['models']}")
+except Exception as exc:
+    print(f"monitor 127.0.0.1:{port} not answering ({exc.__class__.__name__})")
+PY
+}
+
+do_stop() {
+  local pids pid i
+  pids="$(running_pids)"
+  [ -z "$pids" ] && { echo "no nodes running"; return 0; }
+  for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
+  for i in $(seq 50); do
+    [ -z "$(running_pids)" ] && break
+    sleep 0.1
+  done
+  for pid in $(running_pids); do kill -KILL "$pid" 2>/dev/null || true; done
+  rm -f "$STATE"/node*.pid
+  echo "stopped $(echo "$pids" | wc -w) node(s)"
+}
+
+do_status() {
+  local f i
+  for f in "$STATE"/node*.pid; do
+    [ -e "$f" ] || { echo "no nodes started from here (./run_cluster.sh to start)"; return 0; }
+    i="$(basename "$f" .pid)"; i="${i#node}"
+    if kill -0 "$(cat "$f")" 2>/dev/null; then
+      status_line $((8000 + i))
+    else
+      echo "node $i: not running (see $STATE/node$i.out)"
+    fi
+  done
+}
+
+do_start() {
+  if [ -n "$(running_pids)" ]; then
+    echo "a cluster is already running here:"; do_status
+    echo "(./run_cluster.sh stop first to restart it)"; return 1
+  fi
+  mkdir -p "$STATE"
+  local i j peers start
+  start=$(date +%s.%N)
+  for i in $(seq 0 $((N - 1))); do
+    peers=""
+    for j in $(seq 0 $((N - 1))); do
+      [ "$i" = "$j" ] || peers="$peers $HOST:$((BASE_PORT + j))"
+    done
+    # shellcheck disable=SC2086
+    nohup "$VENV_PYTHON" -m zmqnode --host "$HOST" --port $((BASE_PORT + i)) \
+      --monitor-port $((8000 + i)) --raft-port $((10000 + i)) \
+      --peers $peers --storage-dir "node${i}_storage" \
+      >"$STATE/node$i.out" 2>&1 &
+    echo $! >"$STATE/node$i.pid"
+  done
+  echo "started $N nodes; waiting for a leader ..."
+  if ! "$VENV_PYTHON" - "$N" "$start" <<'PY'
+import json, sys, time, urllib.request
+n, t0 = int(sys.argv[1]), float(sys.argv[2])
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    for i in range(n):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{8000 + i}/status", timeout=0.5) as r:
+                s = json.load(r)
+        except Exception:
+            continue
+        if s["role"] == "leader":
+            print(f"leader {s['node']} elected in term {s['term']}, "
+                  f"{time.time() - t0:.2f}s after ./run_cluster.sh started")
+            sys.exit(0)
+    time.sleep(0.05)
+sys.exit(1)
+PY
+  then
+    echo "no leader after 20 s. Node output:" >&2
+    tail -n 5 "$STATE"/node*.out >&2
+    return 1
+  fi
+  do_status
+  cat <<EOF
+
+Try:
+  $VENV_PYTHON -m client train-inline "0,0;0,1;1,0;1,1" "0;1;1;0"
+  $VENV_PYTHON -m client list
+  $VENV_PYTHON -m client predict <model_id> "1,0"
+  curl http://127.0.0.1:8000/status
+Logs: node<i>_storage/worker_<port>.log (also .cluster/node<i>.out).  Stop: ./run_cluster.sh stop
+EOF
+}
+
+. scripts/ensure_venv.sh
+ensure_venv ""
+case "$CMD" in
+  start) do_start ;;
+  stop) do_stop ;;
+  status) do_status ;;
+  clean) do_stop; rm -rf node*_storage "$STATE"; echo "removed node*_storage and .cluster" ;;
+esac
