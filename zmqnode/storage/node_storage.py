@@ -125,7 +125,7 @@ class NodeStorage:
             where = (
                 f"the snapshot in {self.snapshots.path} ends at {base}"
                 if snapshot
-                else (f"there is no snapshot in {self.snapshots.directory}")
+                else f"there is no snapshot in {self.snapshots.directory}"
             )
             raise StorageCorruption(
                 self.log.path,
