@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from client import Client, ClientError, ClusterUnavailable
 
 T = TypeVar("T")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the repository (for `python -m zmqnode`)
 PORT_OFFSETS = (-1000, 0, 1000, 2000, 3000, 4000)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from client import Client, ClientError
-from tests.cluster import ROOT, LocalCluster, wait_for
+from bench.cluster import ROOT, LocalCluster, wait_for
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([0, 1, 1, 0], dtype=np.float32)

@@ -49,6 +49,11 @@ log = logging.getLogger("zmqnode.training")
 # A chunk whose trainer has not answered after this long (or after 4x the
 # slowest answer seen this round, if larger) is given to another trainer.
 MIN_CHUNK_TIMEOUT = 5.0
+# The trainer process starts when a leader is known, or after this long.
+TRAINER_DELAY = 2.0
+# A trainer that died is restarted at most this often (its port may still be
+# held by the old process for a moment).
+TRAINER_RESPAWN_SECONDS = 1.0
 # Averaging models trained on a handful of rows each loses what each learned
 # (XOR's 4 rows split 3 ways cannot be learned at all), so a chunk gets at
 # least this many rows; small datasets use fewer trainers.
@@ -108,6 +113,7 @@ class TrainingCoordinator:
         self.node = node
         self.jobs: dict[str, _Job] = {}
         self.trainer_proc: subprocess.Popen | None = None
+        self._respawn_at = 0.0
         ctx = node.ctx
         host = node.config.host
         self.results_sock = ctx.socket(zmq.PULL)
@@ -129,8 +135,11 @@ class TrainingCoordinator:
     # -- trainer process ---------------------------------------------------------
 
     def start(self) -> None:
-        if self.node.config.trainer:
-            self._spawn_trainer()
+        """Nothing yet: the trainer starts once the cluster has a leader (see tick).
+
+        Starting it right away would make six Python processes import numpy
+        at once on a small machine and slow the first election down.
+        """
 
     def _spawn_trainer(self) -> None:
         cfg = self.node.config
@@ -147,14 +156,21 @@ class TrainingCoordinator:
     def trainer_state(self) -> str:
         if not self.node.config.trainer:
             return "disabled"
-        if self.trainer_proc is None or self.trainer_proc.poll() is not None:
+        if self.trainer_proc is None:
+            return "starting"
+        if self.trainer_proc.poll() is not None:
             return "down"
         return "training" if self.jobs else "idle"
 
     def tick(self, now: float) -> None:
         proc = self.trainer_proc
-        if proc is not None and proc.poll() is not None and self.node.running:
+        if proc is None:
+            waited = now - self.node.started
+            if self.node.config.trainer and (self.node.core.leader_id or waited > TRAINER_DELAY):
+                self._spawn_trainer()
+        elif proc.poll() is not None and self.node.running and now >= self._respawn_at:
             log.warning("trainer process exited with status %s; restarting it", proc.returncode)
+            self._respawn_at = now + TRAINER_RESPAWN_SECONDS
             self._spawn_trainer()
         for job in list(self.jobs.values()):
             if not job.committing:

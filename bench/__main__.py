@@ -1,0 +1,56 @@
+"""``python -m bench``: measurements of a real local cluster.
+
+    python -m bench cluster [--nodes 3] [--kills 10] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("cluster", help="start-up, XOR round trip and failover times")
+    c.add_argument("--nodes", type=int, default=3)
+    c.add_argument("--kills", type=int, default=10)
+    c.add_argument("--xor-runs", type=int, default=5)
+    c.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+
+    if args.command == "cluster":
+        from .cluster_timings import run
+
+        result = run(args.nodes, args.kills, args.xor_runs)
+        result["machine"] = {"cpus": _cpus(), "python": platform.python_version()}
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            table = Table(title=f"zmqnode cluster timings ({args.nodes} nodes)")
+            table.add_column("measure")
+            table.add_column("median s", justify="right")
+            table.add_column("detail")
+            table.add_row("start-up to leader", f"{result['startup_to_leader_s']:.3f}", "")
+            xor = result["xor_train_round_trip_s"]
+            table.add_row("XOR train round trip", f"{xor['median']:.3f}", f"runs {xor['runs']}")
+            fo = result["failover_kill_to_ack_s"]
+            table.add_row("kill -9 leader → next ack", f"{fo['median']:.3f}",
+                          f"max {fo['max']:.3f}, runs {fo['runs']}")
+            Console().print(table)
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
