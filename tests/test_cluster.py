@@ -215,3 +215,24 @@ def test_oversized_request_gets_too_large(tmp_path):
         assert cluster.status(leader)["role"] == "leader"
     finally:
         cluster.stop()
+
+
+def test_garbage_on_raft_and_training_ports_is_dropped_and_logged(cluster):
+    import zmq
+
+    leader = cluster.leader()
+    port = int(leader.rsplit(":", 1)[1])
+    ctx = zmq.Context.instance()
+    garbage = [[b"\xff\x00garbage"], [b"{}"], [b'{"v":1,"type":"raft.append","id":""}', b"x"]]
+    for offset, kind in ((1000, zmq.DEALER), (4000, zmq.PUSH)):
+        sock = ctx.socket(kind)
+        sock.setsockopt(zmq.LINGER, 1000)
+        sock.connect(f"tcp://127.0.0.1:{port + offset}")
+        for frames in garbage:
+            sock.send_multipart(frames)
+        sock.close()
+    wait_for(lambda: cluster.output(leader).count("dropped a malformed") >= 2 * len(garbage), 10,
+             "the node to log every garbage message")
+    with cluster.client(leader) as c:
+        assert c.train(XOR_X, XOR_Y)["model_id"]
+    assert cluster.status(leader)["role"] == "leader"
