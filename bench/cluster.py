@@ -119,6 +119,10 @@ class LocalCluster:
     def leader(self, timeout: float = 15.0, among: list[str] | None = None) -> str:
         """Wait until exactly one live node leads and the others agree."""
         def find() -> str | None:
+            for nid, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"node {nid} exited with status {proc.returncode}:\n"
+                                       + self.output(nid)[-2000:])
             live = among or list(self.procs)
             statuses = [self.status(n) for n in live]
             leaders = {s["node"] for s in statuses if s["role"] == "leader"}

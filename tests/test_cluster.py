@@ -236,3 +236,30 @@ def test_garbage_on_raft_and_training_ports_is_dropped_and_logged(cluster):
     with cluster.client(leader) as c:
         assert c.train(XOR_X, XOR_Y)["model_id"]
     assert cluster.status(leader)["role"] == "leader"
+
+
+def test_a_silent_trainer_does_not_stall_training(cluster):
+    import os
+    import signal
+
+    leader = cluster.leader()
+    follower = next(n for n in cluster.ids if n != leader)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(600, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    with cluster.client() as c:
+        c.train(x, y, timeout=60)  # every trainer is up and has answered once
+
+        def trainer_pid() -> int | None:
+            out = subprocess.run(["pgrep", "-f", f"zmqnode.trainer.*--name {follower}"],
+                                 capture_output=True, text=True).stdout.split()
+            return int(out[0]) if out else None
+
+        pid = wait_for(trainer_pid, 10, "the follower's trainer process")
+        os.kill(pid, signal.SIGSTOP)  # alive and connected, but silent
+        try:
+            result = c.train(x, y, timeout=60)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert (c.predict(result["model_id"], x).ravel() == y).mean() > 0.9
+    assert any(follower in w for w in result["warnings"]), result["warnings"]

@@ -74,9 +74,7 @@ class Node:
         setup_logging(self.id, self.log_path, config.log_level)
 
         self.storage = NodeStorage(config.storage_dir)
-        recovered = self.storage.open()
-        for warning in recovered.warnings:
-            log.warning("storage: %s", warning)
+        recovered = self.storage.open()  # logs what it repaired
         self.registry = ModelRegistry(ModelStore(os.path.join(config.storage_dir, "models")))
         if recovered.snapshot is not None:
             self.registry.restore(recovered.snapshot.data)
