@@ -1,0 +1,278 @@
+"""From the client's raw arrays to a training problem, and from a problem to chunks.
+
+``prepare`` is the one place that validates training data, decides the task,
+standardizes inputs (and regression targets), encodes labels, holds out the
+validation rows and draws the initial parameters. ``split_chunks`` deals the
+training rows to trainers. Both are deterministic functions of the data and
+``options.seed``.
+
+Encoded targets (what ``Chunk.y`` holds and trainers receive) are a float32
+matrix whose width is the network's output width: a 0/1 column for binary,
+one-hot rows for multiclass, standardized values for regression. So a trainer
+can rebuild the architecture from ``x.shape[1]``, the options and ``y.shape[1]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import BadInput, BadOptions
+from .mlp import Architecture, init_params
+from .options import TrainOptions
+
+# Integer labels with at most this many distinct values are read as classes
+# when the client does not say which task it wants. Above it (or with
+# fractional values) the labels are regression targets.
+MAX_INFERRED_CLASSES = 32
+# A classifier with more outputs than this is almost surely a mistaken task.
+MAX_CLASSES = 1024
+# Fewer held-out rows than this make a validation loss too noisy to stop on;
+# then every row trains and the last round's parameters are kept.
+MIN_VALIDATION_ROWS = 10
+
+# Independent random streams, all derived from options.seed.
+STREAM_INIT = 0
+STREAM_TRAIN = 1
+STREAM_SPLIT = 2
+
+
+def rng_for(seed: int, stream: int, *keys: int) -> np.random.Generator:
+    """A generator for one purpose (stream) and position (round, chunk...)."""
+    return np.random.default_rng([seed, stream, *keys])
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Validated, encoded training data plus everything needed to start training."""
+
+    task: str
+    arch: Architecture
+    options: TrainOptions  # with ``task`` resolved
+    classes: tuple[Any, ...]  # original label values, sorted; () for regression
+    input_mean: np.ndarray
+    input_std: np.ndarray
+    output_mean: np.ndarray | None  # regression only
+    output_std: np.ndarray | None
+    x: np.ndarray  # training rows, standardized, float32
+    y: np.ndarray  # training targets, encoded, float32 (n, outputs)
+    x_val: np.ndarray  # validation rows (possibly zero of them)
+    y_val: np.ndarray
+    initial_params: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        return self.x.shape[0] + self.x_val.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Chunk:
+    """The rows one trainer trains on in every round."""
+
+    index: int
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.x.shape[0])
+
+
+def _labels_1d(y: np.ndarray) -> np.ndarray | None:
+    if y.ndim == 1:
+        return y
+    if y.ndim == 2 and y.shape[1] == 1:
+        return y[:, 0]
+    return None
+
+
+def infer_task(y: np.ndarray) -> str:
+    """``binary``/``multiclass`` for integer labels with few values, else ``regression``.
+
+    Several output columns always mean regression. Non-numeric labels (strings)
+    are classes. Integer labels with more than ``MAX_INFERRED_CLASSES`` values,
+    fractional or non-finite values, or a single value mean regression; pass
+    ``task`` explicitly to override.
+    """
+    y = np.asarray(y)
+    labels = _labels_1d(y)
+    if labels is None:
+        return "regression"
+    if labels.dtype.kind in "US":
+        return "binary" if len(np.unique(labels)) == 2 else "multiclass"
+    if labels.dtype.kind not in "biuf" or labels.size == 0:
+        return "regression"
+    if labels.dtype.kind == "f":
+        if not np.isfinite(labels).all() or not np.array_equal(labels, np.round(labels)):
+            return "regression"
+    n_classes = len(np.unique(labels))
+    if n_classes == 2:
+        return "binary"
+    if 3 <= n_classes <= MAX_INFERRED_CLASSES:
+        return "multiclass"
+    return "regression"
+
+
+def _first_bad(a: np.ndarray) -> str:
+    where = np.argwhere(~np.isfinite(a))[0]
+    return ", ".join(f"{name} {i}" for name, i in zip(("row", "column"), where, strict=False))
+
+
+def _check_x(x: Any) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise BadInput(f"inputs must be numbers, got an array of {x.dtype}")
+    if x.ndim != 2:
+        raise BadInput(f"inputs must be a 2-D array (rows x columns), got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise BadInput("inputs have no rows; training needs at least one")
+    if x.shape[1] == 0:
+        raise BadInput("inputs have no columns")
+    with np.errstate(over="ignore"):
+        x32 = x.astype(np.float32)
+    if not np.isfinite(x32).all():
+        raise BadInput(
+            f"inputs contain NaN or infinite values (or values beyond float32), first at "
+            f"{_first_bad(x32)}"
+        )
+    return x32
+
+
+def _standardization(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column mean and std; a constant column gets std 1 so it maps to 0, not NaN."""
+    a64 = a.astype(np.float64)
+    mean = a64.mean(axis=0)
+    std = a64.std(axis=0)
+    std[std == 0] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def standardize(a: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """The one standardization used in training and in prediction (float32)."""
+    return (a - mean) / std
+
+
+def _encode_classes(labels: np.ndarray, task: str) -> tuple[tuple[Any, ...], np.ndarray]:
+    if labels.dtype.kind in "f" and not np.isfinite(labels).all():
+        raise BadInput(f"outputs contain NaN or infinite values, first at {_first_bad(labels)}")
+    if labels.dtype.kind not in "biufUS":
+        raise BadInput(f"class labels must be numbers or strings, got an array of {labels.dtype}")
+    classes, index = np.unique(labels, return_inverse=True)
+    k = len(classes)
+    if k < 2:
+        raise BadInput(
+            f"every label is {classes[0].item()!r}: a classifier needs at least 2 classes "
+            f"(use task 'regression' to fit a constant)"
+        )
+    if task == "binary" and k != 2:
+        raise BadInput(f"task 'binary' needs exactly 2 classes, the labels have {k}")
+    if k > MAX_CLASSES:
+        raise BadInput(f"the labels have {k} classes; at most {MAX_CLASSES} are supported")
+    if task == "binary":
+        encoded = index.astype(np.float32).reshape(-1, 1)
+    else:
+        encoded = np.zeros((labels.shape[0], k), np.float32)
+        encoded[np.arange(labels.shape[0]), index] = 1.0
+    return tuple(classes.tolist()), encoded
+
+
+def _validation_rows(
+    n: int, class_index: np.ndarray | None, fraction: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Row indices to hold out: ``fraction`` of every class (floor), shuffled by ``rng``."""
+    if fraction <= 0:
+        return np.zeros(0, np.int64)
+    groups = (
+        [np.arange(n)]
+        if class_index is None
+        else [np.flatnonzero(class_index == c) for c in range(int(class_index.max()) + 1)]
+    )
+    held = [rng.permutation(g)[: int(fraction * len(g))] for g in groups]
+    rows = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+    return rows if len(rows) >= MIN_VALIDATION_ROWS else np.zeros(0, np.int64)
+
+
+def prepare(x: Any, y: Any, options: TrainOptions | None = None) -> Problem:
+    """Validate and encode (x, y) for training; raises BadInput with a readable reason."""
+    options = options or TrainOptions()
+    x = _check_x(x)
+    y = np.asarray(y)
+    if y.ndim not in (1, 2):
+        raise BadInput(f"outputs must be 1-D (one label per row) or 2-D, got shape {y.shape}")
+    if y.shape[0] != x.shape[0]:
+        raise BadInput(f"inputs have {x.shape[0]} rows but outputs have {y.shape[0]}")
+    if y.ndim == 2 and y.shape[1] == 0:
+        raise BadInput("outputs have no columns")
+    task = options.task or infer_task(y)
+    output_mean = output_std = None
+    class_index = None
+    if task == "regression":
+        if y.dtype.kind not in "biuf":
+            raise BadInput(f"regression targets must be numbers, got an array of {y.dtype}")
+        with np.errstate(over="ignore"):
+            y32 = y.astype(np.float32).reshape(y.shape[0], -1)
+        if not np.isfinite(y32).all():
+            raise BadInput(f"outputs contain NaN or infinite values, first at {_first_bad(y32)}")
+        classes: tuple[Any, ...] = ()
+        output_mean, output_std = _standardization(y32)
+        encoded = standardize(y32, output_mean, output_std)
+    else:
+        labels = _labels_1d(y)
+        if labels is None:
+            raise BadInput(
+                f"task {task!r} needs one label per row, but outputs have {y.shape[1]} columns"
+            )
+        classes, encoded = _encode_classes(labels, task)
+        class_index = encoded[:, 0].astype(np.int64) if task == "binary" else encoded.argmax(1)
+
+    input_mean, input_std = _standardization(x)
+    xs = standardize(x, input_mean, input_std)
+    val = _validation_rows(
+        x.shape[0], class_index, options.validation_fraction, rng_for(options.seed, STREAM_SPLIT, 0)
+    )
+    train = np.setdiff1d(np.arange(x.shape[0]), val, assume_unique=True)
+
+    arch = Architecture.for_task(
+        x.shape[1], options.hidden_layers, encoded.shape[1], options.activation, task
+    )
+    return Problem(
+        task=task,
+        arch=arch,
+        options=dataclasses.replace(options, task=task),
+        classes=classes,
+        input_mean=input_mean,
+        input_std=input_std,
+        output_mean=output_mean,
+        output_std=output_std,
+        x=xs[train],
+        y=encoded[train],
+        x_val=xs[val],
+        y_val=encoded[val],
+        initial_params=init_params(arch, rng_for(options.seed, STREAM_INIT)),
+    )
+
+
+def split_chunks(problem: Problem, n: int) -> list[Chunk]:
+    """Deal the training rows into ``min(n, rows)`` chunks, never an empty one.
+
+    Classification is stratified: rows are grouped by class (shuffled within
+    it) and dealt round-robin, so every class is spread over the chunks as
+    evenly as possible (per-chunk counts differ by at most one) and chunk
+    sizes differ by at most one. Regression rows are shuffled and dealt.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise BadOptions(f"the number of chunks must be a positive integer, got {n!r}")
+    rows = problem.x.shape[0]
+    n = min(n, rows)
+    rng = rng_for(problem.options.seed, STREAM_SPLIT, 1)
+    if problem.task == "regression":
+        order = rng.permutation(rows)
+    else:
+        cls = problem.y[:, 0].astype(np.int64) if problem.task == "binary" else problem.y.argmax(1)
+        order = np.concatenate(
+            [rng.permutation(np.flatnonzero(cls == c)) for c in range(len(problem.classes))]
+        )
+    return [Chunk(i, problem.x[order[i::n]], problem.y[order[i::n]]) for i in range(n)]
