@@ -100,6 +100,12 @@ def test_infer_task(y, task):
     assert infer_task(np.array(y)) == task
 
 
+@pytest.mark.parametrize("y,task", [([0, 1, 0, 1], "binary"), ([0, 1, 2, 1], "multiclass")])
+def test_task_classification_picks_binary_or_multiclass(y, task):
+    plan = TrainingPlan(X, np.array(y), TrainOptions(task="classification"))
+    assert plan.problem.task == task and plan.options.task == task
+
+
 def test_classes_are_sorted_original_values():
     p = prepare(X, np.array([20, 10, 20, 10]))
     assert p.classes == (10, 20) and p.task == "binary"
@@ -157,7 +163,7 @@ def test_options_round_trip_through_a_dict():
         ({"hidden_layers": [64, 0]}, "width must be 1..4096"),
         ({"hidden_layers": [64.5]}, "list of integers"),
         ({"hidden_layers": [8] * 17}, "at most 16"),
-        ({"activation": "sigmoid"}, "activation must be one of relu, tanh"),
+        ({"activation": "gelu"}, "activation must be one of relu, tanh, sigmoid"),
         ({"epochs": 0}, "epochs must be an integer in 1..100000"),
         ({"epochs": True}, "epochs must be an integer"),
         ({"batch_size": "32"}, "batch_size must be an integer"),
@@ -165,7 +171,7 @@ def test_options_round_trip_through_a_dict():
         ({"learning_rate": float("nan")}, "learning_rate"),
         ({"l2": -1}, "l2 must be"),
         ({"seed": -1}, "seed must be"),
-        ({"task": "clustering"}, "task must be one of binary, multiclass, regression"),
+        ({"task": "clustering"}, "task must be one of binary, multiclass, regression, classif"),
         ({"validation_fraction": 0.9}, r"validation_fraction must be a number in \[0, 0.5\]"),
         ({"patience": -2}, "patience"),
         ({"epochs_per_round": 0}, "epochs_per_round"),

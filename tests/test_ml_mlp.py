@@ -37,7 +37,13 @@ def _numeric_grad(arch, flat, x, y, l2, eps=1e-6):
 
 @pytest.mark.parametrize(
     "activation,output,n_out",
-    [("relu", "sigmoid", 1), ("tanh", "softmax", 3), ("tanh", "linear", 2), ("relu", "linear", 1)],
+    [
+        ("relu", "sigmoid", 1),
+        ("tanh", "softmax", 3),
+        ("tanh", "linear", 2),
+        ("relu", "linear", 1),
+        ("sigmoid", "softmax", 2),
+    ],
 )
 def test_backprop_matches_numerical_gradient(activation, output, n_out):
     rng = np.random.default_rng(1)

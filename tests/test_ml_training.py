@@ -51,8 +51,10 @@ def test_xor_is_learned_with_default_options(seed):
     assert (np.abs(p[:, 1] - XOR_Y) < 0.2).all()  # confident, not lucky
 
 
-def test_xor_with_tanh():
-    model = train(XOR_X, XOR_Y, TrainOptions(activation="tanh"))
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_xor_with_other_activations(activation):
+    model = train(XOR_X, XOR_Y, TrainOptions(activation=activation))
+    assert model.hidden_activation == activation
     assert model.predict(XOR_X).tolist() == XOR_Y.tolist()
 
 

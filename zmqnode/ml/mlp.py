@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import BadInput
 
-HIDDEN_ACTIVATIONS = ("relu", "tanh")
+HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid")
 # The output activation is fixed by the task; each is paired with the loss
 # whose gradient w.r.t. the pre-activation is simply (output - target).
 OUTPUT_ACTIVATION = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}
@@ -98,7 +98,7 @@ def init_params(arch: Architecture, rng: np.random.Generator) -> np.ndarray:
     """Fresh parameters: He-uniform before ReLU, Glorot-uniform otherwise; zero biases.
 
     He (2015) keeps the variance of ReLU activations constant through depth;
-    Glorot (2010) does the same for tanh and for the output layer.
+    Glorot (2010) does the same for tanh/sigmoid and for the output layer.
     """
     flat = np.zeros(arch.n_params, np.float32)
     weights, _ = arch.unflatten(flat)
@@ -136,7 +136,13 @@ def _activate(z: np.ndarray, activation: str) -> np.ndarray:
     """Apply a hidden activation in place (z is a fresh temporary)."""
     if activation == "relu":
         return np.maximum(z, 0, out=z)
-    return np.tanh(z, out=z)
+    if activation == "tanh":
+        return np.tanh(z, out=z)
+    np.clip(z, -_SIGMOID_CLIP, _SIGMOID_CLIP, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1.0
+    return np.reciprocal(z, out=z)
 
 
 def forward_hidden(
@@ -236,8 +242,10 @@ def loss_and_grad(
             a = acts[i]
             if arch.hidden_activation == "relu":
                 delta *= a > 0
-            else:
+            elif arch.hidden_activation == "tanh":
                 delta *= 1.0 - a * a
+            else:
+                delta *= a * (1.0 - a)
     return loss
 
 

@@ -33,6 +33,10 @@ from typing import Any
 from .errors import BadOptions
 from .mlp import HIDDEN_ACTIVATIONS, TASKS
 
+# What a client may ask for: a task of the model file, or "classification"
+# (binary or multiclass, by the number of classes; docs/PROTOCOL.md uses it).
+TASK_CHOICES = (*TASKS, "classification")
+
 # The last round trains at this fraction of ``learning_rate``.
 FINAL_LEARNING_RATE_FRACTION = 0.1
 
@@ -47,7 +51,12 @@ MAX_SEED = (1 << 63) - 1
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """How to train. ``task=None`` means infer it from the labels (see ``infer_task``)."""
+    """How to train. ``task=None`` means infer it from the labels (see ``infer_task``).
+
+    ``hidden_layers`` may be empty (a linear / logistic model). ``patience`` is
+    in rounds; 0 disables early stopping (the best validation round is still
+    the one kept).
+    """
 
     hidden_layers: tuple[int, ...] = (64,)
     activation: str = "relu"
@@ -149,5 +158,7 @@ def _validate(o: TrainOptions) -> None:
         raise BadOptions(
             f"validation_fraction must be a number in [0, 0.5], got {o.validation_fraction!r}"
         )
-    if o.task is not None and o.task not in TASKS:
-        raise BadOptions(f"task must be one of {', '.join(TASKS)} or null (infer), got {o.task!r}")
+    if o.task is not None and o.task not in TASK_CHOICES:
+        raise BadOptions(
+            f"task must be one of {', '.join(TASK_CHOICES)} or null (infer), got {o.task!r}"
+        )

@@ -155,7 +155,8 @@ def standardize(a: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return (a - mean) / std
 
 
-def _encode_classes(labels: np.ndarray, task: str) -> tuple[tuple[Any, ...], np.ndarray]:
+def _encode_classes(labels: np.ndarray, task: str) -> tuple[str, tuple[Any, ...], np.ndarray]:
+    """(resolved task, sorted class values, encoded targets); ``classification`` picks by count."""
     if labels.dtype.kind in "f" and not np.isfinite(labels).all():
         raise BadInput(f"outputs contain NaN or infinite values, first at {_first_bad(labels)}")
     if labels.dtype.kind not in "biufUS":
@@ -169,6 +170,8 @@ def _encode_classes(labels: np.ndarray, task: str) -> tuple[tuple[Any, ...], np.
         )
     if task == "binary" and k != 2:
         raise BadInput(f"task 'binary' needs exactly 2 classes, the labels have {k}")
+    if task == "classification":
+        task = "binary" if k == 2 else "multiclass"
     if k > MAX_CLASSES:
         raise BadInput(f"the labels have {k} classes; at most {MAX_CLASSES} are supported")
     if task == "binary":
@@ -176,7 +179,7 @@ def _encode_classes(labels: np.ndarray, task: str) -> tuple[tuple[Any, ...], np.
     else:
         encoded = np.zeros((labels.shape[0], k), np.float32)
         encoded[np.arange(labels.shape[0]), index] = 1.0
-    return tuple(classes.tolist()), encoded
+    return task, tuple(classes.tolist()), encoded
 
 
 def _validation_rows(
@@ -196,7 +199,12 @@ def _validation_rows(
 
 
 def prepare(x: Any, y: Any, options: TrainOptions | None = None) -> Problem:
-    """Validate and encode (x, y) for training; raises BadInput with a readable reason."""
+    """Validate and encode (x, y) for training; raises BadInput with a readable reason.
+
+    The problem's task (and ``problem.options.task``) is always resolved to
+    ``binary``, ``multiclass`` or ``regression``; an override of
+    ``classification`` picks binary or multiclass by the number of classes.
+    """
     options = options or TrainOptions()
     x = _check_x(x)
     y = np.asarray(y)
@@ -225,7 +233,7 @@ def prepare(x: Any, y: Any, options: TrainOptions | None = None) -> Problem:
             raise BadInput(
                 f"task {task!r} needs one label per row, but outputs have {y.shape[1]} columns"
             )
-        classes, encoded = _encode_classes(labels, task)
+        task, classes, encoded = _encode_classes(labels, task)
         class_index = encoded[:, 0].astype(np.int64) if task == "binary" else encoded.argmax(1)
 
     input_mean, input_std = _standardization(x)
