@@ -1,0 +1,243 @@
+"""The properties every schedule must keep, checked incrementally.
+
+Raft's Figure 3 (the five safety properties), over the whole history of the
+schedule, across crashes:
+
+- Election Safety: at most one leader per term (``leaders``: term -> node).
+- Leader Append-Only: while a node leads in a term, its last index never
+  goes down and the entry at the last index it had never changes term.
+- Log Matching: one global map (index, term) -> (kind, data, previous term)
+  fed by every ``Ready.entries`` of every node; by induction on the index,
+  two logs that share (i, t) then agree on everything up to i.
+- Leader Completeness: a node taking office holds every entry known committed
+  (``cterm``: index -> term, fed by every node's commit index) beyond its
+  snapshot.
+- State Machine Safety: one global map index -> entry applied; every
+  installed snapshot must hold exactly the commands applied through its index.
+
+Plus client-visible ones: a read returns a state containing every write
+acknowledged, and everything an earlier read returned, before it began;
+after the heal every acknowledged write is applied on every node.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from zmqnode.raft import Entry, EntryKind, ReadState, Ready, Role, Snapshot
+
+if TYPE_CHECKING:
+    from .world import Node, Op, World
+
+LEADER = Role.LEADER
+COMMAND = EntryKind.COMMAND
+
+
+class Violation(Exception):
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+        self.world: World | None = None
+
+
+class Invariants:
+    def __init__(self, world: World) -> None:
+        self.w = world
+        self.leaders: dict[int, str] = {}
+        self.lm: dict[tuple[int, int], tuple] = {}
+        self.cterm: list[int] = [0]  # index -> committed term (0: not seen yet)
+        self.max_commit = 0
+        self.app: list[Entry | None] = [None]  # index -> entry applied
+
+    def fail(self, kind: str, detail: str) -> None:
+        raise Violation(kind, detail)
+
+    # -- after every input or Ready of a node -------------------------------------
+
+    def observe(self, node: Node) -> None:
+        core = node.core
+        role = core.role
+        if role is not node.last_role:
+            node.last_role = role
+            self.w._t((self.w.now, "ROLE", node.id, f"-> {role.value} t{core.term}"))
+        if role is LEADER:
+            term = core.term
+            if node.lead_term != term:
+                self._took_office(node, core, term)
+            else:
+                last = node.lead_last
+                if core.last_index < last:
+                    self.fail(
+                        "leader-append-only",
+                        f"{node.id} leading term {term}: last index fell from {last} to "
+                        f"{core.last_index}",
+                    )
+                t = core.term_at(last)
+                if t != node.lead_last_term and not (t is None and last <= core.snapshot.index):
+                    self.fail(
+                        "leader-append-only",
+                        f"{node.id} leading term {term}: entry {last} changed term "
+                        f"{node.lead_last_term} -> {t}",
+                    )
+                node.lead_last = last = core.last_index
+                node.lead_last_term = core.term_at(last)
+        elif node.lead_term:
+            node.lead_term = 0
+        ci = core.commit_index
+        seen = node.seen_commit
+        if ci != seen:
+            if ci < seen:
+                self.fail("commit", f"{node.id}: commit index went back from {seen} to {ci}")
+            self._committed(node, core, seen, ci)
+            node.seen_commit = ci
+
+    def _took_office(self, node: Node, core, term: int) -> None:
+        w = self.w
+        prev = self.leaders.get(term)
+        if prev is not None and prev != node.id:
+            self.fail("election-safety", f"two leaders in term {term}: {prev} and {node.id}")
+        self.leaders[term] = node.id
+        w.stats["elections"] += 1
+        w._t((w.now, "LEADER", node.id, f"term {term} last={core.last_index} "
+                                        f"commit={core.commit_index}"))
+        snap = core.snapshot
+        cterm = self.cterm
+        if self.max_commit > core.last_index:
+            self.fail(
+                "leader-completeness",
+                f"{node.id} leads term {term} with last index {core.last_index}, but "
+                f"{self.max_commit} is committed",
+            )
+        if snap.index < len(cterm) and cterm[snap.index] and cterm[snap.index] != snap.term:
+            self.fail("leader-completeness", f"{node.id}: snapshot {snap.index}@{snap.term} "
+                                             f"but {snap.index}@{cterm[snap.index]} committed")
+        term_at = core.term_at
+        for i in range(snap.index + 1, self.max_commit + 1):
+            t = cterm[i]
+            if t and term_at(i) != t:
+                self.fail(
+                    "leader-completeness",
+                    f"{node.id} leads term {term} but holds {i}@{term_at(i)}; "
+                    f"{i}@{t} is committed",
+                )
+        node.lead_term = term
+        node.lead_last = core.last_index
+        node.lead_last_term = core.term_at(core.last_index)
+
+    def _committed(self, node: Node, core, lo: int, hi: int) -> None:
+        cterm = self.cterm
+        if len(cterm) <= hi:
+            cterm.extend([0] * (hi + 1 - len(cterm)))
+        term_at = core.term_at
+        for i in range(lo + 1, hi + 1):
+            t = term_at(i)
+            if t is None:
+                continue  # covered by a snapshot
+            old = cterm[i]
+            if not old:
+                cterm[i] = t
+            elif old != t:
+                self.fail(
+                    "committed-entries-differ",
+                    f"{node.id} commits {i}@{t} but {i}@{old} was committed before",
+                )
+        if hi > self.max_commit:
+            self.max_commit = hi
+        self.w._t((self.w.now, "commit", node.id, f"{lo} -> {hi}"))
+
+    def on_ready(self, node: Node, rd: Ready) -> None:
+        if not rd.entries:
+            return
+        lm = self.lm
+        prev = node.core.term_at(rd.entries[0].index - 1)
+        for e in rd.entries:
+            key = (e.index, e.term)
+            val = (e.kind, e.data, prev)
+            old = lm.get(key)
+            if old is None:
+                lm[key] = val
+            elif old != val:
+                self.fail(
+                    "log-matching",
+                    f"{node.id} holds {e.index}@{e.term} = {e.kind.value} {e.data!r} after "
+                    f"term {prev}; elsewhere it is {old[0].value} {old[1]!r} after term {old[2]}",
+                )
+            prev = e.term
+
+    # -- the state machine ---------------------------------------------------------
+
+    def on_apply(self, node: Node, e: Entry) -> None:
+        i = e.index
+        if i != node.sm_applied + 1:
+            self.fail("apply-order", f"{node.id} applies {i} after {node.sm_applied}")
+        app = self.app
+        if i < len(app):
+            old = app[i]
+            if old is None:
+                app[i] = e
+            elif old.term != e.term or old.data != e.data or old.kind is not e.kind:
+                self.fail(
+                    "state-machine-safety",
+                    f"{node.id} applies {i}@{e.term} {e.data!r}; {i}@{old.term} {old.data!r} "
+                    f"was applied elsewhere",
+                )
+        else:
+            app.extend([None] * (i - len(app)))
+            app.append(e)
+
+    def on_install(self, node: Node, snap: Snapshot) -> None:
+        from .world import decode_sm
+
+        if snap.index < node.sm_applied:
+            self.fail("snapshot", f"{node.id}: snapshot {snap.index} would roll the state "
+                                  f"machine back from {node.sm_applied}")
+        app = self.app
+        expected = []
+        for i in range(1, snap.index + 1):
+            e = app[i] if i < len(app) else None
+            if e is None:
+                self.fail("snapshot", f"{node.id}: snapshot {snap.index}@{snap.term} covers "
+                                      f"index {i}, which no node ever applied")
+            if e.kind is COMMAND:
+                expected.append((i, e.data))
+        if app[snap.index].term != snap.term:
+            self.fail("snapshot", f"{node.id}: snapshot {snap.index}@{snap.term}, but "
+                                  f"{snap.index}@{app[snap.index].term} was applied")
+        if decode_sm(snap.data) != expected:
+            self.fail("snapshot", f"{node.id}: snapshot {snap.index}@{snap.term} does not hold "
+                                  f"the commands applied through {snap.index}")
+
+    # -- the client ------------------------------------------------------------------
+
+    def on_read(self, node: Node, rs: ReadState, op: Op) -> None:
+        applied = node.sm_applied
+        w = self.w
+        w._t((w.now, "read-served", node.id, f"{rs.read_ctx} read_index={rs.index} "
+                                             f"state@{applied}"))
+        if applied < op.ack_floor:
+            self.fail(
+                "stale-read",
+                f"{node.id} serves {rs.read_ctx} (read index {rs.index}) with state through "
+                f"{applied}, but the write at {op.ack_floor} was acknowledged before the read "
+                f"began at {op.start / 1000:.3f}ms",
+            )
+        if applied < op.read_floor:
+            self.fail(
+                "stale-read",
+                f"{node.id} serves {rs.read_ctx} (read index {rs.index}) with state through "
+                f"{applied}, but an earlier read (finished before this one began) saw "
+                f"{op.read_floor}",
+            )
+
+    def final_check(self) -> None:
+        w = self.w
+        for node in w.nodes:
+            have = dict(node.sm_cmds)
+            for index, term, data in w.acked:
+                if have.get(index) != data:
+                    self.fail(
+                        "durability",
+                        f"{node.id} lacks acknowledged {data!r} at {index}@{term} "
+                        f"(has {have.get(index)!r}; applied {node.sm_applied})",
+                    )

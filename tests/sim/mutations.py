@@ -1,0 +1,157 @@
+"""Deliberate bugs, to prove the simulator notices when the core breaks a rule.
+
+Each mutation monkeypatches ``zmqnode.raft`` (``RaftCore`` or ``RaftLog``)
+to break exactly one rule of the algorithm and returns the function that
+undoes the patch. They depend on the core's internals (method names in
+core.py and log.py); if the core is refactored, a mutation whose target is
+gone fails loudly in ``apply`` rather than silently testing nothing.
+
+``python -m tests.sim --seeds 500 --mutate NAME`` must report violations;
+tests/test_raft_sim.py asserts each is caught within a fixed set of seeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from zmqnode.raft import MessageType, core as core_mod, log as log_mod
+
+MT = MessageType
+RaftCore = core_mod.RaftCore
+RaftLog = log_mod.RaftLog
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    doc: str
+    apply: Callable[[], Callable[[], None]]  # patches the core, returns the undo
+
+
+MUTATIONS: dict[str, Mutation] = {}
+
+
+def _patch(owner: type, attr: str, replacement) -> Callable[[], None]:
+    original = owner.__dict__[attr]  # KeyError: the core changed under the mutation
+
+    setattr(owner, attr, replacement)
+
+    def undo() -> None:
+        setattr(owner, attr, original)
+
+    return undo
+
+
+def mutation(name: str, doc: str):
+    def register(fn: Callable[[], Callable[[], None]]):
+        MUTATIONS[name] = Mutation(name, doc, fn)
+        return fn
+
+    return register
+
+
+@mutation("old_term_commit",
+          "a leader counts replicas of an entry from an earlier term toward commit (§5.4.2)")
+def _old_term_commit() -> Callable[[], None]:
+    def _maybe_commit(self) -> None:
+        matches = [pr.match for pr in self.progress.values()]
+        matches.append(self.log.stable)
+        matches.sort(reverse=True)
+        candidate = matches[self.quorum - 1]
+        if candidate > self.log.committed:  # BUG: no "and term_at(candidate) == term"
+            self.log.commit_to(candidate)
+            self._heartbeat_due = True
+            if self._reads_before_commit:
+                waiting, self._reads_before_commit = self._reads_before_commit, []
+                for read_ctx, requester in waiting:
+                    self._leader_read(read_ctx, requester)
+
+    return _patch(RaftCore, "_maybe_commit", _maybe_commit)
+
+
+@mutation("forget_hard_state",
+          "term and vote are never handed over for persisting (Ready.hard_state dropped)")
+def _forget_hard_state() -> Callable[[], None]:
+    original = RaftCore.ready
+
+    def ready(self):
+        rd = original(self)
+        if rd.hard_state is not None:
+            self._persisted_hard_state = rd.hard_state  # BUG: claims it was written
+            rd.hard_state = None
+        return rd
+
+    return _patch(RaftCore, "ready", ready)
+
+
+@mutation("stale_append",
+          "a follower accepts AppendEntries (and heartbeats) from a deposed leader: the term "
+          "check is skipped and the reply carries the stale term, so the old leader counts it")
+def _stale_append() -> Callable[[], None]:
+    original = RaftCore.step
+
+    def step(self, m) -> None:
+        if m.type in (MT.APPEND, MT.HEARTBEAT) and m.term < self.term:  # BUG: must refuse
+            before = len(self._messages)
+            if m.type is MT.APPEND:
+                self._handle_append(m)
+            else:
+                self._handle_heartbeat(m)
+            self._messages[before:] = [
+                dataclasses.replace(x, term=m.term) for x in self._messages[before:]
+            ]
+            return
+        original(self, m)
+
+    return _patch(RaftCore, "step", step)
+
+
+@mutation("vote_ignores_log",
+          "votes (and pre-votes) are granted without the log up-to-date check (§5.4.1)")
+def _vote_ignores_log() -> Callable[[], None]:
+    def is_up_to_date(self, last_index: int, last_term: int) -> bool:
+        return True  # BUG
+
+    return _patch(RaftLog, "is_up_to_date", is_up_to_date)
+
+
+@mutation("heartbeat_commit",
+          "a follower advances its commit index from a heartbeat beyond what an "
+          "AppendEntries of this term confirmed")
+def _heartbeat_commit() -> Callable[[], None]:
+    def _handle_heartbeat(self, m) -> None:
+        self.log.commit_to(min(m.commit, self.log.last_index))  # BUG: not confirmed_index
+        self._send(MT.HEARTBEAT_RESP, m.src, context=m.context)
+
+    return _patch(RaftCore, "_handle_heartbeat", _handle_heartbeat)
+
+
+@mutation("read_without_quorum",
+          "the leader answers ReadIndex at once, without a heartbeat round to a majority")
+def _read_without_quorum() -> Callable[[], None]:
+    def _leader_read(self, read_ctx: str, requester: str) -> None:
+        if self.log.term_at(self.log.committed) != self.term:
+            self._reads_before_commit.append((read_ctx, requester))
+            return
+        self._deliver_read(read_ctx, requester, self.log.committed)  # BUG: no quorum check
+
+    return _patch(RaftCore, "_leader_read", _leader_read)
+
+
+def apply_mutation(name: str) -> Callable[[], None]:
+    return MUTATIONS[name].apply()
+
+
+@contextlib.contextmanager
+def mutated(name: str | None) -> Iterator[None]:
+    if not name:
+        yield
+        return
+    undo = apply_mutation(name)
+    try:
+        yield
+    finally:
+        undo()

@@ -1,0 +1,847 @@
+"""One deterministic schedule: a Raft cluster, a hostile network, a client.
+
+Everything is drawn from one ``random.Random(seed)``; time is simulated (an
+event queue keyed by ``(time, seq)``, in microseconds). A schedule has two
+phases:
+
+1. **chaos** (``params.chaos_ticks`` ticks): messages are lost, duplicated,
+   delayed and reordered; partitions (symmetric and one-way) form and heal;
+   nodes crash (possibly tearing their last write) and restart from exactly
+   what they persisted; the state machine compacts; leadership transfers and
+   forced campaigns are requested; a client writes and reads throughout.
+2. **heal**: every fault stops for good and every node is up. Within
+   ``live_bound`` a leader must accept a probe write and apply it
+   (liveness); then every node must apply everything acknowledged
+   (durability).
+
+Each node is a single-threaded loop: it feeds queued inputs to its core, takes
+one ``Ready`` and, if the Ready writes anything, spends simulated disk time on
+it during which its inbox waits. A crash inside that window means the write
+(or, torn, only a prefix of it) happened and the messages were never sent.
+
+The checks (``Invariants``) run after every input and every Ready; the first
+violation raises ``Violation`` and ends the schedule.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+from zmqnode.raft import (
+    BROADCAST,
+    Entry,
+    EntryKind,
+    HardState,
+    Message,
+    RaftConfig,
+    RaftCore,
+    Ready,
+    Role,
+    Snapshot,
+)
+
+from .checks import Invariants, Violation
+
+TICK = 10_000  # µs of simulated time per nominal tick
+COMMAND = EntryKind.COMMAND
+LEADER = Role.LEADER
+
+
+@dataclass
+class Params:
+    """What one seed decides about its schedule before it starts."""
+
+    n: int
+    config: RaftConfig
+    chaos_ticks: int
+    skews: list[float]
+    delay_min: int
+    delay_max: int
+    loss: float
+    dup: float
+    slow_prob: float
+    slow_max: int
+    disk_min: int
+    disk_max: int
+    fault_every: float  # mean ticks between fault events
+    torn_prob: float
+    write_every: float  # mean ticks between new client writes
+    read_every: float
+    fault_weights: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def draw(cls, rng: random.Random, n: int | None) -> Params:
+        if n is None:
+            n = 3 if rng.random() < 0.5 else 5
+        election = rng.choice((4, 6, 8, 10))
+        heartbeat = 1 if rng.random() < 0.75 else 2
+        config = RaftConfig(
+            election_ticks=election,
+            heartbeat_ticks=heartbeat,
+            pre_vote=rng.random() < 0.8,
+            check_quorum=rng.random() < 0.8,
+            max_msg_bytes=rng.choice((48, 200, 1 << 20)),
+            max_inflight=rng.choice((1, 2, 4, 32)),
+        )
+        skews = [1.0 if rng.random() < 0.4 else rng.uniform(0.7, 1.4) for _ in range(n)]
+        delay_min = rng.randint(100, 1000)
+        return cls(
+            n=n,
+            config=config,
+            chaos_ticks=rng.randint(40, 160),
+            skews=skews,
+            delay_min=delay_min,
+            delay_max=delay_min + rng.randint(0, 4000),
+            loss=rng.choice((0.0, 0.01, 0.05, 0.1, 0.25)),
+            dup=rng.choice((0.0, 0.02, 0.05, 0.15)),
+            slow_prob=rng.choice((0.0, 0.02, 0.1)),
+            slow_max=rng.randint(1, 3 * election) * TICK,
+            disk_min=rng.randint(50, 500),
+            disk_max=rng.randint(500, 4000),
+            fault_every=rng.choice((1.5, 3.0, 6.0)),
+            torn_prob=rng.choice((0.0, 0.5, 1.0)),
+            write_every=rng.choice((0.5, 1.5, 4.0)),
+            read_every=rng.choice((1.0, 3.0, 8.0)),
+            fault_weights={
+                "crash": rng.choice((0.0, 1.0, 3.0)),
+                "partition": rng.choice((0.0, 1.0, 3.0)),
+                "oneway": rng.choice((0.0, 1.0)),
+                "net": 0.5,
+                "compact": rng.choice((0.5, 2.0)),
+                "transfer": rng.choice((0.0, 0.5, 1.5)),
+                "campaign": rng.choice((0.0, 0.3)),
+            },
+        )
+
+    def describe(self) -> str:
+        c = self.config
+        return (
+            f"n={self.n} election={c.election_ticks} heartbeat={c.heartbeat_ticks} "
+            f"pre_vote={c.pre_vote} check_quorum={c.check_quorum} "
+            f"max_msg_bytes={c.max_msg_bytes} max_inflight={c.max_inflight} "
+            f"chaos_ticks={self.chaos_ticks} skews={[round(s, 2) for s in self.skews]} "
+            f"delay={self.delay_min}..{self.delay_max}us loss={self.loss} dup={self.dup} "
+            f"slow={self.slow_prob} disk={self.disk_min}..{self.disk_max}us "
+            f"fault_every={self.fault_every} torn={self.torn_prob} "
+            f"faults={self.fault_weights}"
+        )
+
+
+class Node:
+    """One simulated process: its core, its disk, its state machine."""
+
+    __slots__ = (
+        "id",
+        "idx",
+        "peers",
+        "core",
+        "alive",
+        "incarnation",
+        "busy",
+        "current",
+        "inbox",
+        "period",
+        "d_hs",
+        "d_snap",
+        "d_entries",
+        "sm_applied",
+        "sm_cmds",
+        "pending_reads",
+        "awaiting",
+        "last_role",
+        "lead_term",
+        "lead_last",
+        "lead_last_term",
+        "seen_commit",
+    )
+
+    def __init__(self, idx: int, ids: list[str], period: int) -> None:
+        self.id = ids[idx]
+        self.idx = idx
+        self.peers = [p for p in ids if p != self.id]
+        self.core: RaftCore | None = None
+        self.alive = False
+        self.incarnation = 0
+        self.busy = False
+        self.current: Ready | None = None
+        self.inbox: deque = deque()
+        self.period = period
+        # durable storage
+        self.d_hs = HardState()
+        self.d_snap = Snapshot()
+        self.d_entries: list[Entry] = []
+        # state machine: applied index and the commands applied, in order
+        self.sm_applied = 0
+        self.sm_cmds: list[tuple[int, bytes]] = []
+        self.pending_reads: list = []  # ReadStates waiting for applied to reach them
+        self.awaiting: dict[int, list] = {}  # index -> [(op, attempt, term)] proposed here
+        # invariant bookkeeping
+        self.last_role = Role.FOLLOWER
+        self.lead_term = 0
+        self.lead_last = 0
+        self.lead_last_term = 0
+        self.seen_commit = 0
+
+
+class Op:
+    """One client operation (a write of a unique command, or a read)."""
+
+    __slots__ = ("id", "kind", "client", "data", "start", "attempt", "done", "ack_floor",
+                 "read_floor")
+
+    def __init__(self, op_id: int, kind: str, client: Client, start: int) -> None:
+        self.id = op_id
+        self.client = client
+        self.kind = kind
+        self.data = b"c%d" % op_id
+        self.start = start
+        self.attempt = 0
+        self.done = False
+        self.ack_floor = 0
+        self.read_floor = 0
+
+
+class Client:
+    """One client: its own idea of who leads, and its own operations in flight."""
+
+    __slots__ = ("name", "guess", "open_writes", "open_reads")
+
+    def __init__(self, name: str, guess: int) -> None:
+        self.name = name
+        self.guess = guess
+        self.open_writes = 0
+        self.open_reads = 0
+
+
+def encode_sm(cmds: list[tuple[int, bytes]]) -> bytes:
+    return b"\n".join(b"%d:%s" % (i, d) for i, d in cmds)
+
+
+def decode_sm(data: bytes) -> list[tuple[int, bytes]]:
+    if not data:
+        return []
+    out = []
+    for line in data.split(b"\n"):
+        i, _, d = line.partition(b":")
+        out.append((int(i), d))
+    return out
+
+
+class World:
+    def __init__(self, seed: int, n: int | None = None, trace_all: bool = False,
+                 trace_len: int = 400) -> None:
+        self.seed = seed
+        self.rng = rng = random.Random(seed)
+        self.p = p = Params.draw(rng, n)
+        self.now = 0
+        self._q: list = []
+        self._seq = 0
+        self.trace: deque | list = [] if trace_all else deque(maxlen=trace_len)
+        self._t = self.trace.append
+        ids = [f"n{k + 1}" for k in range(p.n)]
+        self.ids = ids
+        self.index_of = {nid: k for k, nid in enumerate(ids)}
+        self.nodes = [Node(k, ids, round(TICK * p.skews[k])) for k in range(p.n)]
+        self.blocked = [[False] * p.n for _ in range(p.n)]
+        self.partition_gen = 0
+        self.loss, self.dup, self.slow = p.loss, p.dup, p.slow_prob
+        self.phase = "chaos"
+        self.et = p.config.election_ticks * TICK
+        # liveness: 10 (randomized, skewed) election timeouts
+        self.live_bound = 10 * 2 * self.et * max(1.0, max(p.skews))
+        self.inv = Invariants(self)
+        # client
+        self.ops: dict[str, Op] = {}
+        self.op_seq = 0
+        self.clients = [Client(f"client{k + 1}", rng.randrange(p.n))
+                        for k in range(rng.choice((1, 2, 3)))]
+        self.acked: list[tuple[int, int, bytes]] = []  # (index, term, data) reported to the client
+        self.acked_max = 0
+        self.read_floor = 0
+        self.heal_time = 0
+        self.probe: Op | None = None
+        self.probe_index = 0
+        self.live_time = 0
+        self.stopped = False
+        self.events = 0
+        self.stats = {"crash": 0, "torn": 0, "partition": 0, "compact": 0, "snapshot_install": 0,
+                      "transfer": 0, "acked": 0, "reads": 0, "elections": 0}
+
+    # -- event queue ----------------------------------------------------------
+
+    def at(self, delay: float, fn, arg=None) -> None:
+        self._seq += 1
+        heapq.heappush(self._q, (self.now + int(delay), self._seq, fn, arg))
+
+    def run(self) -> Violation | None:
+        """Run the schedule to the end; the first violation, or None."""
+        try:
+            self._start()
+            q = self._q
+            pop = heapq.heappop
+            while q and not self.stopped:
+                t, _, fn, arg = pop(q)
+                self.now = t
+                self.events += 1
+                fn(arg)
+            if not self.stopped:
+                raise Violation("liveness", "event queue ran dry before the schedule finished")
+        except Violation as v:
+            v.world = self
+            return v
+        except Exception as exc:  # the core (or the sim) crashed: report like a violation
+            import traceback
+
+            v = Violation("exception", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+            v.world = self
+            return v
+        return None
+
+    def _start(self) -> None:
+        p = self.p
+        rng = self.rng
+        for node in self.nodes:
+            self._boot(node, first_tick=rng.randrange(node.period))
+        self.at(rng.expovariate(1 / (p.fault_every * TICK)), self._fault)
+        for client in self.clients:
+            self.at(rng.expovariate(1 / (p.write_every * TICK)), self._client_write_gen, client)
+            self.at(rng.expovariate(1 / (p.read_every * TICK)), self._client_read_gen, client)
+        self.at(p.chaos_ticks * TICK, self._heal)
+
+    # -- nodes ------------------------------------------------------------------
+
+    def _boot(self, node: Node, first_tick: int) -> None:
+        """(Re)start a node from exactly what its disk holds."""
+        node.incarnation += 1
+        node.alive = True
+        node.busy = False
+        node.current = None
+        node.inbox.clear()
+        node.pending_reads = []
+        node.awaiting = {}
+        snap = node.d_snap
+        node.core = RaftCore(
+            node.id,
+            node.peers,
+            self.p.config,
+            random.Random(self.rng.getrandbits(64)),
+            hard_state=node.d_hs,
+            snapshot=snap if snap.index else None,
+            entries=tuple(node.d_entries),
+        )
+        node.sm_cmds = decode_sm(snap.data)
+        node.sm_applied = snap.index
+        node.last_role = node.core.role
+        node.lead_term = 0
+        node.seen_commit = node.core.commit_index
+        self._t((self.now, "start" if node.incarnation == 1 else "RESTART", node.id,
+                 f"hs=(t{node.d_hs.term},vote={node.d_hs.vote or '-'}) snap={snap.index} "
+                 f"last={node.core.last_index}"))
+        self.at(first_tick, self._tick, (node, node.incarnation))
+
+    def _crash(self, node: Node) -> None:
+        torn = ""
+        if node.busy and node.current is not None and self.rng.random() < self.p.torn_prob:
+            torn = self._persist(node, node.current, torn=True)
+            self.stats["torn"] += 1
+        node.alive = False
+        node.incarnation += 1  # cancels its pending disk completion and ticks
+        node.busy = False
+        node.current = None
+        node.inbox.clear()
+        node.pending_reads = []
+        node.awaiting = {}
+        node.core = None
+        node.lead_term = 0
+        self.stats["crash"] += 1
+        self._t((self.now, "CRASH", node.id, torn))
+
+    def _tick(self, arg) -> None:
+        node, inc = arg
+        if inc != node.incarnation:
+            return
+        self.at(node.period, self._tick, arg)
+        if node.busy:
+            node.inbox.append(("t", None))
+        else:
+            node.core.tick()
+            self.inv.observe(node)
+            self._pump(node)
+
+    def _input(self, node: Node, kind: str, payload) -> None:
+        if node.busy:
+            node.inbox.append((kind, payload))
+        else:
+            self._process(node, kind, payload)
+            self._pump(node)
+
+    def _process(self, node: Node, kind: str, payload) -> None:
+        core = node.core
+        if kind == "m":
+            core.step(payload)
+        elif kind == "t":
+            core.tick()
+        elif kind == "p":
+            self._node_propose(node, payload)
+        elif kind == "r":
+            self._node_read(node, payload)
+        elif kind == "c":
+            self._node_compact(node)
+        elif kind == "x":
+            self._t((self.now, "transfer-request", node.id, f"-> {payload} (role {core.role.value})"))
+            core.transfer_leadership(payload)
+        elif kind == "v":
+            self._t((self.now, "campaign-request", node.id, ""))
+            core.campaign()
+        self.inv.observe(node)
+
+    def _pump(self, node: Node) -> None:
+        """Node is idle: drain its inbox, then handle Readies until one needs the disk."""
+        core = node.core
+        inbox = node.inbox
+        for _guard in range(1000):
+            while inbox:
+                kind, payload = inbox.popleft()
+                self._process(node, kind, payload)
+            if not core.has_ready():
+                return
+            rd = core.ready()
+            self._t((self.now, "ready", node.id, rd))
+            self.inv.on_ready(node, rd)
+            if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+                node.busy = True
+                node.current = rd
+                self.at(self.rng.randint(self.p.disk_min, self.p.disk_max), self._disk_done,
+                        (node, node.incarnation))
+                return
+            self._effects(node, rd)
+        raise Violation("ready-loop", f"{node.id}: has_ready() still True after 1000 Readies")
+
+    def _disk_done(self, arg) -> None:
+        node, inc = arg
+        if inc != node.incarnation:
+            return
+        rd = node.current
+        self._persist(node, rd)
+        node.busy = False
+        node.current = None
+        self._effects(node, rd)
+        self._pump(node)
+
+    def _persist(self, node: Node, rd: Ready, torn: bool = False) -> str:
+        """Step 1 of the Ready contract; ``torn`` writes only a random prefix of it."""
+        steps = (rd.snapshot is not None) + (rd.hard_state is not None) + len(rd.entries)
+        limit = self.rng.randint(0, steps) if torn else steps
+        done = 0
+        if rd.snapshot is not None and done < limit:
+            node.d_snap = rd.snapshot
+            node.d_entries = []
+            done += 1
+        if rd.hard_state is not None and done < limit:
+            node.d_hs = rd.hard_state
+            done += 1
+        if rd.entries and done < limit:
+            ents = rd.entries[: limit - done]
+            cut = ents[0].index - node.d_snap.index - 1
+            if cut < 0 or cut > len(node.d_entries):
+                raise Violation(
+                    "storage",
+                    f"{node.id}: Ready entries start at {ents[0].index} but the durable log "
+                    f"holds snapshot {node.d_snap.index} + {len(node.d_entries)} entries",
+                )
+            del node.d_entries[cut:]
+            node.d_entries.extend(ents)
+            done += len(ents)
+        return f"torn write: persisted {done}/{steps} parts" if torn else ""
+
+    def _effects(self, node: Node, rd: Ready) -> None:
+        """Steps 2-4 of the Ready contract: send, install/apply, serve reads, advance."""
+        send = self._send
+        for m in rd.messages:
+            send(node, m)
+        if rd.snapshot is not None:
+            self.inv.on_install(node, rd.snapshot)
+            node.sm_cmds = decode_sm(rd.snapshot.data)
+            node.sm_applied = rd.snapshot.index
+            self.stats["snapshot_install"] += 1
+        if rd.committed:
+            self._apply(node, rd.committed)
+        for rs in rd.read_states:
+            node.pending_reads.append(rs)
+        if node.pending_reads:
+            self._serve_reads(node)
+        node.core.advance(rd)
+        self.inv.observe(node)
+
+    def _apply(self, node: Node, entries: list[Entry]) -> None:
+        inv_apply = self.inv.on_apply
+        awaiting = node.awaiting
+        for e in entries:
+            inv_apply(node, e)
+            node.sm_applied = e.index
+            if e.kind is COMMAND:
+                node.sm_cmds.append((e.index, e.data))
+            if awaiting:
+                waiters = awaiting.pop(e.index, None)
+                if waiters:
+                    for op, attempt, term in waiters:
+                        if term == e.term:
+                            self.at(self._client_delay(), self._client_write_ack,
+                                    (op, e.index, e.term))
+                        elif attempt == op.attempt and not op.done:
+                            self.at(self._client_delay(), self._client_write_retry, (op, attempt))
+
+    # -- network -----------------------------------------------------------------
+
+    def _send(self, node: Node, m: Message) -> None:
+        if m.dst == BROADCAST:
+            for peer in node.peers:
+                self._transmit(node.idx, self.index_of[peer], m)
+        else:
+            self._transmit(node.idx, self.index_of[m.dst], m)
+
+    def _transmit(self, src: int, dst: int, m: Message) -> None:
+        rng = self.rng
+        if self.blocked[src][dst]:
+            self._t((self.now, "drop", ("partition", self.ids[dst]), m))
+            return
+        if self.loss and rng.random() < self.loss:
+            self._t((self.now, "drop", ("loss", self.ids[dst]), m))
+            return
+        self.at(self._net_delay(), self._deliver, (dst, m))
+        if self.dup and rng.random() < self.dup:
+            self.at(self._net_delay(), self._deliver, (dst, m))
+
+    def _net_delay(self) -> int:
+        rng = self.rng
+        if self.slow and rng.random() < self.slow:
+            return rng.randint(self.p.delay_max, self.p.delay_max + self.p.slow_max)
+        return rng.randint(self.p.delay_min, self.p.delay_max)
+
+    def _deliver(self, arg) -> None:
+        dst, m = arg
+        node = self.nodes[dst]
+        if not node.alive:
+            self._t((self.now, "drop", ("down", node.id), m))
+            return
+        if self.blocked[self.index_of[m.src]][dst]:
+            self._t((self.now, "drop", ("partition", node.id), m))
+            return
+        self._t((self.now, "deliver", node.id, m))
+        self._input(node, "m", m)
+
+    # -- faults ----------------------------------------------------------------
+
+    def _fault(self, _=None) -> None:
+        if self.phase != "chaos":
+            return
+        rng = self.rng
+        p = self.p
+        self.at(rng.expovariate(1 / (p.fault_every * TICK)), self._fault)
+        weights = p.fault_weights
+        kinds = [k for k in weights if weights[k] > 0]
+        kind = rng.choices(kinds, [weights[k] for k in kinds])[0]
+        n = p.n
+        if kind == "crash":
+            alive = [x for x in self.nodes if x.alive]
+            if alive:
+                node = rng.choice(alive)
+                self._crash(node)
+                self.at(rng.uniform(0.1, 4.0) * self.et, self._restart, node)
+        elif kind in ("partition", "oneway"):
+            self.partition_gen += 1
+            self.stats["partition"] += 1
+            blocked = [[False] * n for _ in range(n)]
+            if kind == "partition":
+                # a random split into two sides (sometimes one node alone)
+                side = [rng.random() < 0.5 for _ in range(n)]
+                if rng.random() < 0.3:
+                    side = [False] * n
+                    side[rng.randrange(n)] = True
+                for a in range(n):
+                    for b in range(n):
+                        if side[a] != side[b]:
+                            blocked[a][b] = True
+                desc = "symmetric " + " | ".join(
+                    ",".join(self.ids[k] for k in range(n) if side[k] == s) for s in (True, False)
+                )
+            else:
+                links = []
+                for a in range(n):
+                    for b in range(n):
+                        if a != b and rng.random() < 0.3:
+                            blocked[a][b] = True
+                            links.append(f"{self.ids[a]}-/->{self.ids[b]}")
+                desc = "one-way " + " ".join(links)
+            self.blocked = blocked
+            self._t((self.now, "PARTITION", "net", desc))
+            self.at(rng.uniform(0.3, 5.0) * self.et, self._unpartition, self.partition_gen)
+        elif kind == "net":
+            self.loss = rng.choice((0.0, 0.01, 0.05, 0.1, 0.25, 0.5))
+            self.dup = rng.choice((0.0, 0.02, 0.1))
+            self.slow = rng.choice((0.0, 0.02, 0.1))
+            self._t((self.now, "NETWORK", "net",
+                     f"loss={self.loss} dup={self.dup} slow={self.slow}"))
+        elif kind == "compact":
+            node = rng.choice(self.nodes)
+            if node.alive:
+                self._input(node, "c", None)
+        elif kind == "transfer":
+            leaders = [x for x in self.nodes if x.alive and x.core.role is LEADER]
+            if leaders:
+                node = rng.choice(leaders)
+                self._input(node, "x", rng.choice(node.peers))
+                self.stats["transfer"] += 1
+        elif kind == "campaign":
+            node = rng.choice(self.nodes)
+            if node.alive:
+                self._input(node, "v", None)
+
+    def _restart(self, node: Node) -> None:
+        if self.phase == "chaos" and not node.alive:
+            self._boot(node, first_tick=self.rng.randrange(node.period))
+
+    def _unpartition(self, gen: int) -> None:
+        if gen == self.partition_gen and self.phase == "chaos":
+            n = self.p.n
+            self.blocked = [[False] * n for _ in range(n)]
+            self._t((self.now, "HEAL-PARTITION", "net", ""))
+
+    def _node_compact(self, node: Node) -> None:
+        core = node.core
+        index = node.sm_applied
+        if index <= core.snapshot.index:
+            return
+        if index != core.applied_index:
+            raise Violation("apply", f"{node.id}: state machine applied {index}, core says "
+                                     f"{core.applied_index}")
+        # the state machine writes its snapshot to disk first, then the log is compacted
+        off = index - node.d_snap.index
+        if off < 1 or off > len(node.d_entries):
+            raise Violation(
+                "durability",
+                f"{node.id}: applied entry {index} is not on disk (snapshot {node.d_snap.index}"
+                f" + {len(node.d_entries)} entries)",
+            )
+        term = node.d_entries[off - 1].term
+        if core.term_at(index) != term:
+            raise Violation("storage", f"{node.id}: entry {index} has term {core.term_at(index)}"
+                                       f" in memory but {term} on disk")
+        data = encode_sm(node.sm_cmds)
+        core.compact(index, data)
+        node.d_snap = Snapshot(index, term, data)
+        del node.d_entries[:off]
+        self.stats["compact"] += 1
+        self._t((self.now, "compact", node.id, f"through {index}@{term}"))
+
+    # -- the client ------------------------------------------------------------
+
+    def _client_delay(self) -> int:
+        return self.rng.randint(100, 2000)
+
+    def _new_op(self, kind: str, client: Client) -> Op:
+        self.op_seq += 1
+        op = Op(self.op_seq, kind, client, self.now)
+        self.ops[f"r{op.id}" if kind == "r" else f"w{op.id}"] = op
+        return op
+
+    def _client_write_gen(self, client: Client) -> None:
+        if self.phase != "chaos":
+            return
+        self.at(self.rng.expovariate(1 / (self.p.write_every * TICK)), self._client_write_gen,
+                client)
+        if client.open_writes >= 2:
+            return
+        client.open_writes += 1
+        op = self._new_op("w", client)
+        self._client_write_send(op)
+
+    def _client_write_send(self, op: Op) -> None:
+        op.attempt += 1
+        target = self.nodes[op.client.guess]
+        self.at(self._client_delay(), self._at_node_propose, (target, op, op.attempt))
+        timeout = self.et if op is self.probe else 2 * self.et
+        self.at(timeout, self._client_write_timeout, (op, op.attempt))
+
+    def _at_node_propose(self, arg) -> None:
+        node, op, attempt = arg
+        if node.alive and not op.done:
+            self._input(node, "p", (op, attempt))
+
+    def _node_propose(self, node: Node, payload) -> None:
+        op, attempt = payload
+        if op.done or attempt != op.attempt:
+            return
+        r = node.core.propose(op.data)
+        self._t((self.now, "propose", node.id,
+                 f"{op.data.decode()} -> " + (f"accepted at {r.index}@{r.term}" if r.accepted
+                                              else f"rejected hint={r.leader_hint or '-'}")))
+        if r.accepted:
+            node.awaiting.setdefault(r.index, []).append((op, attempt, r.term))
+            op.client.guess = node.idx
+        else:
+            self.at(self._client_delay(), self._client_redirect, (op, attempt, r.leader_hint))
+
+    def _client_redirect(self, arg) -> None:
+        op, attempt, hint = arg
+        if op.done or attempt != op.attempt:
+            return
+        if hint:
+            op.client.guess = self.index_of[hint]
+            self._client_write_send(op)
+        else:
+            op.client.guess = self.rng.randrange(self.p.n)
+            self.at(self.rng.randint(TICK // 2, 2 * TICK), self._client_write_resend, (op, attempt))
+
+    def _client_write_resend(self, arg) -> None:
+        op, attempt = arg
+        if not op.done and attempt == op.attempt:
+            self._client_write_send(op)
+
+    def _client_write_timeout(self, arg) -> None:
+        op, attempt = arg
+        if op.done or attempt != op.attempt:
+            return
+        if self.rng.random() < 0.5:
+            op.client.guess = self.rng.randrange(self.p.n)
+        self._t((self.now, "timeout", op.client.name, f"{op.data.decode()} attempt {attempt}"))
+        self._client_write_send(op)
+
+    def _client_write_retry(self, arg) -> None:
+        op, attempt = arg
+        if not op.done and attempt == op.attempt:
+            self._client_write_send(op)
+
+    def _client_write_ack(self, arg) -> None:
+        op, index, term = arg
+        if op.done:
+            return
+        op.done = True
+        if op is not self.probe:
+            op.client.open_writes -= 1
+        self.acked.append((index, term, op.data))
+        if index > self.acked_max:
+            self.acked_max = index
+        self.stats["acked"] += 1
+        self._t((self.now, "ACK", op.client.name, f"{op.data.decode()} at {index}@{term}"))
+        if op is self.probe:
+            self.probe_index = index
+            self.live_time = self.now - self.heal_time
+            self.phase = "converge"
+
+    def _client_read_gen(self, client: Client) -> None:
+        if self.phase != "chaos":
+            return
+        self.at(self.rng.expovariate(1 / (self.p.read_every * TICK)), self._client_read_gen,
+                client)
+        if client.open_reads >= 2:
+            return
+        client.open_reads += 1
+        op = self._new_op("r", client)
+        op.ack_floor = self.acked_max
+        op.read_floor = self.read_floor
+        self.at(2 * self.et, self._client_read_timeout, op)
+        self._client_read_send(op)
+
+    def _client_read_send(self, op: Op) -> None:
+        op.attempt += 1
+        rng = self.rng
+        target = self.nodes[op.client.guess if rng.random() < 0.5 else rng.randrange(self.p.n)]
+        self.at(self._client_delay(), self._at_node_read, (target, op, op.attempt))
+
+    def _at_node_read(self, arg) -> None:
+        node, op, attempt = arg
+        if node.alive and not op.done:
+            self._input(node, "r", (op, attempt))
+
+    def _node_read(self, node: Node, payload) -> None:
+        op, attempt = payload
+        if op.done:
+            return
+        ok = node.core.read_index(f"r{op.id}")
+        self._t((self.now, "read_index", node.id, f"r{op.id} -> {ok}"))
+        if not ok:
+            self.at(self.rng.randint(TICK // 2, 2 * TICK), self._client_read_resend, (op, attempt))
+
+    def _client_read_resend(self, arg) -> None:
+        op, attempt = arg
+        if not op.done and attempt == op.attempt:
+            self._client_read_send(op)
+
+    def _client_read_timeout(self, op: Op) -> None:
+        if not op.done:
+            op.done = True
+            op.client.open_reads -= 1
+            self._t((self.now, "timeout", op.client.name, f"read r{op.id}"))
+
+    def _serve_reads(self, node: Node) -> None:
+        keep = []
+        for rs in node.pending_reads:
+            if node.sm_applied >= rs.index:
+                op = self.ops.get(rs.read_ctx)
+                if op is None:
+                    raise Violation("read", f"{node.id}: ReadState for unknown ctx {rs.read_ctx}")
+                self.inv.on_read(node, rs, op)
+                if not op.done:
+                    self.at(self._client_delay(), self._client_read_done, (op, node.sm_applied))
+            else:
+                keep.append(rs)
+        node.pending_reads = keep
+
+    def _client_read_done(self, arg) -> None:
+        op, applied = arg
+        if op.done:
+            return
+        op.done = True
+        op.client.open_reads -= 1
+        self.stats["reads"] += 1
+        if applied > self.read_floor:
+            self.read_floor = applied
+
+    # -- the end: heal, liveness, durability -------------------------------------
+
+    def _heal(self, _=None) -> None:
+        self.phase = "heal"
+        self.heal_time = self.now
+        n = self.p.n
+        self.blocked = [[False] * n for _ in range(n)]
+        self.loss = self.dup = self.slow = 0.0
+        self._t((self.now, "HEAL", "net", "all faults stop for good"))
+        for node in self.nodes:
+            if not node.alive:
+                self._boot(node, first_tick=self.rng.randrange(node.period))
+        for op in self.ops.values():
+            op.done = True  # the client forgets what it had in flight
+        self.probe = op = self._new_op("w", self.clients[0])
+        op.data = b"probe"
+        self._client_write_send(op)
+        self.at(TICK, self._monitor)
+
+    def _monitor(self, _=None) -> None:
+        elapsed = self.now - self.heal_time
+        if self.phase == "heal":
+            if elapsed > self.live_bound:
+                leaders = [f"{x.id}(t{x.core.term})" for x in self.nodes if x.core.role is LEADER]
+                roles = " ".join(f"{x.id}:{x.core.role.value}/t{x.core.term}" for x in self.nodes)
+                raise Violation(
+                    "liveness",
+                    f"no proposal committed within {self.live_bound / 1000:.0f}ms after the "
+                    f"network healed; leaders={leaders} roles: {roles}",
+                )
+        elif self.phase == "converge":
+            if all(x.sm_applied >= self.probe_index for x in self.nodes):
+                self.inv.final_check()
+                self.stopped = True
+                return
+            if elapsed > 2 * self.live_bound:
+                lag = " ".join(f"{x.id}:applied={x.sm_applied}/commit={x.core.commit_index}"
+                               f"/last={x.core.last_index}" for x in self.nodes)
+                raise Violation(
+                    "durability",
+                    f"nodes did not apply the probe at {self.probe_index} within "
+                    f"{2 * self.live_bound / 1000:.0f}ms of healing: {lag}",
+                )
+        self.at(TICK, self._monitor)
