@@ -8,6 +8,7 @@ a deadline (never a bare sleep).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -85,9 +86,25 @@ class LocalCluster:
             out = open(self.workdir / f"{port}.out", "ab")
             self.procs[nid] = subprocess.Popen(
                 [sys.executable, "-m", "zmqnode", "--host", "127.0.0.1", "--port", str(port),
-                 "--peers", peers, "--storage-dir", str(self.storage(nid)), *self.extra_args],
+                 "--peers", peers, "--storage-dir", str(self.storage(nid)),
+                 "--fault-file", str(self.fault_file(nid)), *self.extra_args],
                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
+
+    def fault_file(self, node_id: str) -> Path:
+        return self.workdir / f"faults_{node_id.rsplit(':', 1)[1]}.json"
+
+    def isolate(self, node_id: str) -> None:
+        """Cut ``node_id`` off from every peer's Raft traffic, both ways (test flag)."""
+        others = [n for n in self.ids if n != node_id]
+        self.fault_file(node_id).write_text(json.dumps({"drop_in": others, "drop_out": others}))
+        for other in others:
+            self.fault_file(other).write_text(json.dumps({"drop_in": [node_id],
+                                                           "drop_out": [node_id]}))
+
+    def heal(self) -> None:
+        for nid in self.ids:
+            self.fault_file(nid).unlink(missing_ok=True)
 
     def kill(self, node_id: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(node_id)

@@ -263,3 +263,21 @@ def test_a_silent_trainer_does_not_stall_training(cluster):
             os.kill(pid, signal.SIGCONT)
         assert (c.predict(result["model_id"], x).ravel() == y).mean() > 0.9
     assert any(follower in w for w in result["warnings"]), result["warnings"]
+
+
+def test_lagging_follower_never_answers_not_found_for_an_acknowledged_model(cluster):
+    leader = cluster.leader()
+    follower = next(n for n in cluster.ids if n != leader)
+    cluster.isolate(follower)
+    wait_for(lambda: cluster.status(follower)["leader"] is None, 10,
+             "the isolated follower to notice it lost the leader")
+    with cluster.client(leader) as c:
+        model_id = c.train(XOR_X, XOR_Y)["model_id"]  # committed by the other two
+    with Client([follower], timeout=2, retries=0) as c2:
+        with pytest.raises(ClientError) as err:
+            c2.predict(model_id, XOR_X)
+        assert err.value.code == "UNAVAILABLE", "it cannot confirm; it must not say NOT_FOUND"
+    cluster.heal()
+    with Client([follower], timeout=5, retries=0) as c2:
+        assert c2.predict(model_id, XOR_X).ravel().tolist() == [0, 1, 1, 0]
+        assert model_id in [m["model_id"] for m in c2.list_models()]

@@ -51,6 +51,7 @@ class NodeConfig:
     training_timeout: float = 600.0
     trainer: bool = True
     log_level: str = "INFO"
+    fault_file: str | None = None
 
     @property
     def node_id(self) -> str:
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-model-bytes", type=int, default=DEFAULT_MAX_MODEL_BYTES)
     p.add_argument("--no-trainer", action="store_true", help="do not start a trainer process")
     p.add_argument("--log-level", default=os.environ.get("ZMQNODE_LOG_LEVEL", "INFO"))
+    p.add_argument("--fault-file", help=argparse.SUPPRESS)  # tests only: see faults.py
     return p
 
 
@@ -128,4 +130,5 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
         max_model_bytes=args.max_model_bytes,
         trainer=not args.no_trainer,
         log_level=args.log_level.upper(),
+        fault_file=args.fault_file,
     )

@@ -32,6 +32,7 @@ import numpy as np
 import zmq
 
 from .config import NodeConfig
+from .faults import FaultFile
 from .logs import setup_logging
 from .ml.model_file import Model, ModelFormatError
 from .monitor import Monitor
@@ -98,6 +99,7 @@ class Node:
 
         self.ctx = zmq.Context()
         self._open_sockets()
+        self.faults = FaultFile(config.fault_file)
         self.training = TrainingCoordinator(self)
         self.monitor = Monitor(self)
 
@@ -201,6 +203,7 @@ class Node:
             self._drain(sock)
         now = time.monotonic()
         if now >= self._next_tick:
+            self.faults.refresh()
             self.core.tick()
             self.training.tick(now)
             self.monitor.publish()
@@ -239,6 +242,8 @@ class Node:
             log.warning("dropped a Raft message from %r to %r: not for this cluster member",
                         msg.src, msg.dst)
             return
+        if msg.src in self.faults.drop_in:
+            return
         self.count(f"raft_in_{msg.type.value}")
         self.last_heard[msg.src] = time.monotonic()
         self.core.step(msg)
@@ -260,6 +265,8 @@ class Node:
             self._release_apply_waiters()
 
     def _send_raft(self, msg: Message) -> None:
+        if msg.dst in self.faults.drop_out:
+            return
         frames = encode_raft(msg)
         self.count(f"raft_out_{msg.type.value}")
         if msg.dst == BROADCAST:
@@ -306,9 +313,11 @@ class Node:
         self._proposals[result.index] = (result.term, on_done)
         return None
 
-    def linearizable(self, callback: Callable[[], None], on_timeout: Callable[[], None]) -> None:
+    def linearizable(
+        self, callback: Callable[[], None], on_timeout: Callable[[], None], timeout: float
+    ) -> None:
         """Run ``callback`` once this node has applied everything committed now."""
-        waiter = self._waiter(self.config.request_timeout, callback, on_timeout)
+        waiter = self._waiter(timeout, callback, on_timeout)
         self._read_batch.append(waiter)
 
     def _issue_reads(self) -> None:
@@ -494,11 +503,11 @@ class Node:
                             "retry with the same request id")
 
         waiter = self._waiter(
-            self.config.request_timeout,
+            self.request_timeout(header),
             lambda: None,
             lambda: reply.error(header, ErrorCode.TIMEOUT,
-                                f"model {model_id} was not committed within "
-                                f"{self.config.request_timeout:.0f}s (no quorum?); retry "
+                                f"model {model_id} was not committed in time on node "
+                                f"{self.id} (no quorum?); retry "
                                 "with the same request id"),
         )
         if self.propose(command, done) is not None:
@@ -531,6 +540,14 @@ class Node:
             "uptime_s": round(time.monotonic() - self.started, 3),
             "trainer": self.training.trainer_state(),
         }
+
+    def request_timeout(self, header: dict[str, Any] | None) -> float:
+        """How long to wait for a request: the client's ``timeout_ms`` (a little
+        less, so the answer arrives while it still listens), within our bound."""
+        client_ms = (header or {}).get("timeout_ms")
+        if isinstance(client_ms, int) and not isinstance(client_ms, bool) and client_ms > 0:
+            return min(self.config.request_timeout, max(0.05, client_ms / 1000 * 0.9))
+        return self.config.request_timeout
 
     def count(self, name: str, n: int = 1) -> None:
         self.metrics[name] = self.metrics.get(name, 0) + n
@@ -601,6 +618,7 @@ class _Replier:
             lambda: self.error(header, ErrorCode.UNAVAILABLE,
                                f"node {self.node.id} could not confirm the cluster's latest state "
                                "in time (no leader reachable?); retry or ask another node"),
+            timeout=self.node.request_timeout(header),
         )
 
 
