@@ -145,6 +145,8 @@ def test_summary_is_small_and_json_ready(classifier):
     s = classifier.summary()
     assert s["task"] == "multiclass" and s["classes"] == [3, 7, 9] and s["input_columns"] == 4
     assert s["rounds_run"] == classifier.training["rounds_run"]
+    assert s["epochs"] == classifier.training["rounds"][-1]["epochs"] <= 20
+    assert s["final"]["loss"] == classifier.training["final"]["loss"]
     assert json.loads(json.dumps(s)) == s
     assert json.loads(json.dumps(classifier.metadata_json()))["format"] == "zmqnode.mlp"
 

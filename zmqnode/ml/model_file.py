@@ -126,6 +126,9 @@ class Model:
         for key in ("rounds_run", "best_round", "stopped_early", "final"):
             if key in self.training:
                 out[key] = self.training[key]
+        rounds = self.training.get("rounds")
+        if isinstance(rounds, list) and rounds and isinstance(rounds[-1], dict):
+            out["epochs"] = rounds[-1].get("epochs")
         return out
 
     # -- prediction --------------------------------------------------------------

@@ -101,7 +101,7 @@ def infer_task(y: np.ndarray) -> str:
     labels = _labels_1d(y)
     if labels is None:
         return "regression"
-    if labels.dtype.kind in "US":
+    if labels.dtype.kind == "U":
         return "binary" if len(np.unique(labels)) == 2 else "multiclass"
     if labels.dtype.kind not in "biuf" or labels.size == 0:
         return "regression"
@@ -159,7 +159,7 @@ def _encode_classes(labels: np.ndarray, task: str) -> tuple[str, tuple[Any, ...]
     """(resolved task, sorted class values, encoded targets); ``classification`` picks by count."""
     if labels.dtype.kind in "f" and not np.isfinite(labels).all():
         raise BadInput(f"outputs contain NaN or infinite values, first at {_first_bad(labels)}")
-    if labels.dtype.kind not in "biufUS":
+    if labels.dtype.kind not in "biufU":
         raise BadInput(f"class labels must be numbers or strings, got an array of {labels.dtype}")
     classes, index = np.unique(labels, return_inverse=True)
     k = len(classes)
