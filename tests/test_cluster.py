@@ -281,3 +281,36 @@ def test_lagging_follower_never_answers_not_found_for_an_acknowledged_model(clus
     with Client([follower], timeout=5, retries=0) as c2:
         assert c2.predict(model_id, XOR_X).ravel().tolist() == [0, 1, 1, 0]
         assert model_id in [m["model_id"] for m in c2.list_models()]
+
+
+def test_leader_killed_mid_training_retry_yields_exactly_one_model(cluster):
+    import threading
+
+    leader = cluster.leader()
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3000, 8)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.float32)
+    request_id = "retry-me-0001"
+    outcome: dict = {}
+
+    def train() -> None:
+        with Client([leader, *[n for n in cluster.ids if n != leader]], timeout=4,
+                    retries=6) as c:
+            try:
+                outcome["result"] = c.train(x, y, options={"epochs": 400}, request_id=request_id)
+            except Exception as exc:  # recorded and asserted below
+                outcome["error"] = exc
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    wait_for(lambda: f"training {request_id}" in cluster.output(leader), 20,
+             "the leader to start training")
+    cluster.kill(leader)
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert "error" not in outcome, outcome.get("error")
+    model_id = outcome["result"]["model_id"]
+    survivors = [n for n in cluster.ids if n != leader]
+    with Client(survivors, timeout=5) as c:
+        models = [m["model_id"] for m in c.list_models()]
+    assert models == [model_id], "one request id, one model"
