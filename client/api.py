@@ -16,7 +16,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,6 +199,7 @@ class Client:
         options: Mapping[str, Any] | None = None,
         request_id: str | None = None,
         timeout: float | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
         """Train a model; returns the OK reply's fields (``model_id``,
         ``metrics``, ``trainers``, ``warnings``, ``options``, ...).
@@ -207,7 +208,9 @@ class Client:
         one value or row per input row; integers are sent as int64 class
         labels (1-D), anything else as float32 rows x k. Retrying with the
         same ``request_id`` never creates a second model. ``timeout``
-        overrides the per-attempt timeout (training can be slow).
+        overrides the per-attempt timeout (training can be slow); every
+        PROGRESS message from the leader restarts it, and is passed to
+        ``on_progress`` (round, rounds, epoch, metrics, elapsed_s).
         """
         x = np.asarray(inputs, dtype=np.float32)
         if x.ndim == 1:
@@ -230,7 +233,9 @@ class Client:
             "outputs": y_desc,
             "options": dict(options or {}),
         }
-        return self.request(header, [x_blob, y_blob], timeout=timeout).fields()
+        return self.request(
+            header, [x_blob, y_blob], timeout=timeout, on_progress=on_progress
+        ).fields()
 
     def predict(self, model_id: str, rows: Any) -> np.ndarray:
         """Predictions for ``rows`` (one row or rows x columns): float32
@@ -303,12 +308,16 @@ class Client:
         *,
         timeout: float | None = None,
         deadline: float | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> Reply:
         """Send one request until some node answers OK, and return that reply.
 
         ``header`` needs ``type``; ``id`` is generated when absent and kept
         for every retry and redirect. ``timeout``: per-attempt seconds
         (default ``self.timeout``); ``deadline``: seconds for the whole call.
+        A PROGRESS reply (long requests such as TRAIN) is not an answer: it
+        goes to ``on_progress`` and proves the node is working, so the
+        attempt's wait and the call's deadline start over.
         """
         if self._closed:
             raise RuntimeError("Client is closed")
@@ -334,9 +343,12 @@ class Client:
             # Tell the node how long we will wait, so it can answer TIMEOUT
             # rather than work for nobody.
             header["timeout_ms"] = max(1, int(wait * 1000))
+            progressed: list[bool] = []
             outcome, detail, reply_header, reply_blobs = self._attempt(
-                node, encode(header, blobs), request_id, wait
+                node, encode(header, blobs), request_id, wait, on_progress, progressed
             )
+            if progressed:
+                end = max(end, time.monotonic() + budget)
 
             if outcome == "reply":
                 status = reply_header.get("status")
@@ -382,7 +394,13 @@ class Client:
             node = self._next_node(node)
 
     def _attempt(
-        self, node: str, frames: list[bytes], request_id: str, wait: float
+        self,
+        node: str,
+        frames: list[bytes],
+        request_id: str,
+        wait: float,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        progressed: list[bool] | None = None,
     ) -> tuple[str, str, dict[str, Any], list[bytes]]:
         """One send and wait. Returns (outcome, detail, header, blobs) with
         outcome "reply" or "failed"; on failure the socket is closed."""
@@ -418,6 +436,13 @@ class Client:
                 return "failed", f"unreadable reply ({exc})", {}, []
             if header["id"] != request_id:
                 continue  # a stale reply to an earlier attempt: not ours
+            if header.get("status") == Status.PROGRESS.value:
+                end = time.monotonic() + wait  # the node is alive and working
+                if progressed is not None:
+                    progressed.append(True)
+                if on_progress is not None:
+                    on_progress(header)
+                continue
             return "reply", "", header, blobs
 
     # ------------------------------------------------------------------

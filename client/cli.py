@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from client.api import Client, ClientError, ClusterUnavailable
@@ -155,6 +156,48 @@ def _positive_float(text: str) -> float:
 
 
 TRAIN_TIMEOUT = 60.0
+
+
+class _TrainingProgress:
+    """A rich progress bar on stderr fed by the leader's PROGRESS messages."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> "_TrainingProgress":
+        if self.enabled:
+            self.progress = Progress(
+                TextColumn("[bold]training"),
+                BarColumn(),
+                TextColumn("round {task.fields[round]}/{task.fields[rounds]}"),
+                TextColumn("epoch {task.fields[epoch]}"),
+                TextColumn("{task.fields[score]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=None, round=0, rounds="?",
+                                               epoch=0, score="")
+        return self
+
+    def update(self, message: dict[str, Any]) -> None:
+        if self.progress is None or self.task is None:
+            return
+        metrics = message.get("metrics") or {}
+        score = next((f"{k} {v:.4g}" for k, v in metrics.items()
+                      if k.startswith("val_") and k != "val_loss"
+                      and isinstance(v, (int, float))), "")
+        self.progress.update(self.task, completed=message.get("round", 0),
+                             total=message.get("rounds"), round=message.get("round", 0),
+                             rounds=message.get("rounds", "?"),
+                             epoch=message.get("epoch", 0), score=score)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
 def _node_list(text: str) -> list[str]:
@@ -333,13 +376,15 @@ def _run(args: argparse.Namespace, client: Client, out: Console) -> int:
             raise InputError(f"{x_name} has {x.shape[0]} rows but {y_name} has {y.shape[0]}")
         # Training takes longer than a lookup; a retry (same request id) joins
         # the running job, so a generous per-attempt wait costs nothing.
-        result = client.train(
-            x,
-            y,
-            options=_training_options(args),
-            request_id=args.request_id,
-            timeout=max(args.timeout, TRAIN_TIMEOUT),
-        )
+        with _TrainingProgress(enabled=not args.json) as progress:
+            result = client.train(
+                x,
+                y,
+                options=_training_options(args),
+                request_id=args.request_id,
+                timeout=max(args.timeout, TRAIN_TIMEOUT),
+                on_progress=progress.update,
+            )
         _emit(args, out, result, _show_train)
     elif command == "list":
         reply = client.request({"type": "LIST"})

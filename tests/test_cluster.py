@@ -314,3 +314,17 @@ def test_leader_killed_mid_training_retry_yields_exactly_one_model(cluster):
     with Client(survivors, timeout=5) as c:
         models = [m["model_id"] for m in c.list_models()]
     assert models == [model_id], "one request id, one model"
+
+
+def test_training_reports_progress_each_round(cluster):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 3)).astype(np.float32)
+    y = (x.sum(axis=1) > 0).astype(np.float32)
+    seen: list[dict] = []
+    with cluster.client() as c:
+        result = c.train(x, y, options={"epochs": 60, "patience": 0}, on_progress=seen.append)
+    rounds = [m["round"] for m in seen]
+    assert rounds and rounds == sorted(rounds) and len(set(rounds)) == len(rounds)
+    assert all(m["rounds"] == 6 and "elapsed_s" in m for m in seen)
+    assert len(seen) == 5, "a progress message after every round but the last"
+    assert result["model_id"]

@@ -597,6 +597,16 @@ class _Replier:
     def ok(self, header, blobs: list[bytes] = (), **fields) -> None:
         self.send(wire.ok_reply(header, **fields), blobs)
 
+    def progress(self, header, **fields) -> None:
+        """An interim message; the final answer is still to come."""
+        if self.sent:
+            return
+        frames = wire.join_envelope(self.routing, wire.encode(wire.progress_reply(header, **fields)))
+        try:
+            self.node.client_sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            pass  # progress is best effort
+
     def error(self, header, code: ErrorCode, message: str) -> None:
         self.node.count(f"errors_{code.value.lower()}")
         self.send(wire.error_reply(header, code, message))

@@ -303,6 +303,7 @@ class TrainingCoordinator:
             self._fail(job, ErrorCode.TRAINING_FAILED, f"aggregation failed: {exc}")
             return
         if not done:
+            self._report_progress(job)
             job.round += 1
             self._start_round(job)
             return
@@ -329,6 +330,20 @@ class TrainingCoordinator:
         # arriving meanwhile joins it instead of training a second time.
         job.committing = True
         self.node.store_model(job.header, _JobReplies(self, job), data, listing_summary(model), extra)
+
+    def _report_progress(self, job: _Job) -> None:
+        plan = job.plan
+        fields = {
+            "round": plan.round_index,
+            "rounds": plan.options.n_rounds,
+            "epoch": min(plan.options.epochs, plan.round_index * plan.options.epochs_per_round),
+            "epochs": plan.options.epochs,
+            "metrics": plan.history[-1] if plan.history else {},
+            "elapsed_s": round(time.monotonic() - job.started, 3),
+            "trainers": job.trainers,
+        }
+        for reply in job.replies:
+            reply.progress(job.header, **fields)
 
     def _check_deadlines(self, job: _Job, now: float) -> None:
         timeout = max(MIN_CHUNK_TIMEOUT, 4 * job.slowest)

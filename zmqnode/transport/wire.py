@@ -94,6 +94,7 @@ class Status(str, enum.Enum):
     OK = "OK"
     ERROR = "ERROR"
     REDIRECT = "REDIRECT"
+    PROGRESS = "PROGRESS"  # not an answer: a long request reports how it goes
 
 
 class RequestType(str, enum.Enum):
@@ -364,6 +365,11 @@ def error_reply(
         "message": message,
         **fields,
     }
+
+
+def progress_reply(req_header: Mapping[str, Any] | None, **fields: Any) -> dict[str, Any]:
+    """Header of a PROGRESS message: the request is still being worked on."""
+    return {**_reply_base(req_header, Status.PROGRESS), **fields}
 
 
 def redirect_reply(
