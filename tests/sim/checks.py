@@ -122,8 +122,10 @@ class Invariants:
                     f"{i}@{t} is committed",
                 )
         node.lead_term = term
+        node.lead_committed = False
         node.lead_last = core.last_index
         node.lead_last_term = core.term_at(core.last_index)
+        w.on_new_leader(node, term)
 
     def _committed(self, node: Node, core, lo: int, hi: int) -> None:
         cterm = self.cterm
@@ -144,7 +146,49 @@ class Invariants:
                 )
         if hi > self.max_commit:
             self.max_commit = hi
+        t = term_at(hi)
+        if t is not None:
+            self._no_leader_could_lose(hi, t)
+        if node.lead_term and not node.lead_committed:
+            node.lead_committed = True
+            self.w.on_leader_first_commit(node, node.lead_term)
         self.w._t((self.w.now, "commit", node.id, f"{lo} -> {hi}"))
+
+    def _no_leader_could_lose(self, index: int, term: int) -> None:
+        """Leader Completeness, looking ahead: once (index, term) is committed, no
+        node whose log lacks it may be electable.
+
+        Electable means its durable log is at least as up-to-date (§5.4.1) as
+        the durable logs of a majority (itself included). In a correct Raft
+        every majority holds a durable copy whose last term is >= ``term``, and
+        a log lacking the entry has a lower last term or a shorter log, so no
+        such majority exists; it is found only when the entry was committed
+        without being safe (e.g. Figure 8). Dead nodes count with their disk.
+        """
+        nodes = self.w.nodes
+        lasts = []
+        lacking = []
+        for x in nodes:
+            snap = x.d_snap
+            ents = x.d_entries
+            last = (ents[-1].term, ents[-1].index) if ents else (snap.term, snap.index)
+            lasts.append(last)
+            off = index - snap.index
+            if off > len(ents) or (off > 0 and ents[off - 1].term != term):
+                lacking.append((x, last))
+        if not lacking:
+            return
+        quorum = len(nodes) // 2 + 1
+        for x, last in lacking:
+            votes = sum(1 for other in lasts if last >= other)
+            if votes >= quorum:
+                self.fail(
+                    "leader-completeness",
+                    f"{index}@{term} is committed, yet {x.id} (durable last entry "
+                    f"{last[1]}@{last[0]}, lacking it) is up-to-date enough for "
+                    f"{votes} of {len(nodes)} votes: "
+                    + " ".join(f"{y.id}:{lt[1]}@{lt[0]}" for y, lt in zip(nodes, lasts)),
+                )
 
     def on_ready(self, node: Node, rd: Ready) -> None:
         if not rd.entries:

@@ -71,6 +71,8 @@ class Params:
     write_every: float  # mean ticks between new client writes
     read_every: float
     fault_weights: dict[str, float] = field(default_factory=dict)
+    leader_kill: float = 0.0  # chance that a new leader is crashed or isolated soon after
+    leader_kill_after: float = 0.5  # mean ticks before that happens
 
     @classmethod
     def draw(cls, rng: random.Random, n: int | None) -> Params:
@@ -114,6 +116,8 @@ class Params:
                 "transfer": rng.choice((0.0, 0.5, 1.5)),
                 "campaign": rng.choice((0.0, 0.3)),
             },
+            leader_kill=rng.choice((0.0, 0.3, 0.7)),
+            leader_kill_after=rng.choice((0.1, 0.5, 2.0)),
         )
 
     def describe(self) -> str:
@@ -126,7 +130,8 @@ class Params:
             f"delay={self.delay_min}..{self.delay_max}us loss={self.loss} dup={self.dup} "
             f"slow={self.slow_prob} disk={self.disk_min}..{self.disk_max}us "
             f"fault_every={self.fault_every} torn={self.torn_prob} "
-            f"faults={self.fault_weights}"
+            f"faults={self.fault_weights} leader_kill={self.leader_kill}"
+            f"/{self.leader_kill_after}"
         )
 
 
@@ -155,6 +160,7 @@ class Node:
         "lead_term",
         "lead_last",
         "lead_last_term",
+        "lead_committed",
         "seen_commit",
     )
 
@@ -183,6 +189,7 @@ class Node:
         self.lead_term = 0
         self.lead_last = 0
         self.lead_last_term = 0
+        self.lead_committed = False  # has it committed anything in its current term yet
         self.seen_commit = 0
 
 
@@ -414,8 +421,9 @@ class World:
             if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
                 node.busy = True
                 node.current = rd
-                self.at(self.rng.randint(self.p.disk_min, self.p.disk_max), self._disk_done,
-                        (node, node.incarnation))
+                p = self.p
+                self.at(p.disk_min + self.rng.random() * (p.disk_max - p.disk_min),
+                        self._disk_done, (node, node.incarnation))
                 return
             self._effects(node, rd)
         raise Violation("ready-loop", f"{node.id}: has_ready() still True after 1000 Readies")
@@ -515,11 +523,12 @@ class World:
         if self.dup and rng.random() < self.dup:
             self.at(self._net_delay(), self._deliver, (dst, m))
 
-    def _net_delay(self) -> int:
-        rng = self.rng
-        if self.slow and rng.random() < self.slow:
-            return rng.randint(self.p.delay_max, self.p.delay_max + self.p.slow_max)
-        return rng.randint(self.p.delay_min, self.p.delay_max)
+    def _net_delay(self) -> float:
+        r = self.rng.random
+        p = self.p
+        if self.slow and r() < self.slow:
+            return p.delay_max + r() * p.slow_max
+        return p.delay_min + r() * (p.delay_max - p.delay_min)
 
     def _deliver(self, arg) -> None:
         dst, m = arg
@@ -600,6 +609,45 @@ class World:
             if node.alive:
                 self._input(node, "v", None)
 
+    def on_new_leader(self, node: Node, term: int) -> None:
+        """The nemesis: soon after taking office, a leader may crash or be cut off."""
+        rng = self.rng
+        if self.phase == "chaos" and self.p.leader_kill and rng.random() < self.p.leader_kill:
+            self.at(rng.expovariate(1 / (self.p.leader_kill_after * TICK)), self._kill_leader,
+                    (node, node.incarnation, term, rng.random() < 0.5))
+
+    def on_leader_first_commit(self, node: Node, term: int) -> None:
+        """The nemesis again: a leader dies right after its term's first commit.
+
+        That is when a new leader's log has just become the authority but may
+        not yet be on a majority (Raft paper Figure 8)."""
+        rng = self.rng
+        if self.phase == "chaos" and self.p.leader_kill and rng.random() < self.p.leader_kill:
+            self.at(rng.expovariate(1 / (0.05 * TICK)), self._kill_leader,
+                    (node, node.incarnation, term, rng.random() < 0.5))
+
+    def _kill_leader(self, arg) -> None:
+        node, inc, term, isolate = arg
+        if (self.phase != "chaos" or node.incarnation != inc or not node.alive
+                or node.core.term != term):
+            return
+        rng = self.rng
+        if isolate:
+            self.partition_gen += 1
+            self.stats["partition"] += 1
+            k = node.idx
+            blocked = [row[:] for row in self.blocked]
+            for other in range(self.p.n):
+                if other != k:
+                    blocked[k][other] = blocked[other][k] = True
+            self.blocked = blocked
+            self._t((self.now, "PARTITION", "net", f"isolate leader {node.id} (t{term})"))
+            self.at(rng.uniform(0.3, 4.0) * self.et, self._unpartition, self.partition_gen)
+        else:
+            self._t((self.now, "nemesis", node.id, f"kill leader of t{term}"))
+            self._crash(node)
+            self.at(rng.uniform(0.1, 3.0) * self.et, self._restart, node)
+
     def _restart(self, node: Node) -> None:
         if self.phase == "chaos" and not node.alive:
             self._boot(node, first_tick=self.rng.randrange(node.period))
@@ -639,8 +687,8 @@ class World:
 
     # -- the client ------------------------------------------------------------
 
-    def _client_delay(self) -> int:
-        return self.rng.randint(100, 2000)
+    def _client_delay(self) -> float:
+        return 100 + self.rng.random() * 1900
 
     def _new_op(self, kind: str, client: Client) -> Op:
         self.op_seq += 1
