@@ -24,14 +24,17 @@ SEEDS = int(os.environ.get("ZMQNODE_SIM_SEEDS", "300"))
 JOBS = int(os.environ.get("ZMQNODE_SIM_JOBS", str(min(2, os.cpu_count() or 1))))
 
 # For each mutation: the seeds searched for a violation (nodes per seed as the
-# schedule draws it). The first violating seed found so far is well inside.
+# schedule draws it); the search stops at the first. Each range holds several
+# violating seeds (measured: python -m tests.sim --seeds N --mutate NAME), so a
+# small change in the core's behaviour does not make the test flaky.
 MUTATION_SEEDS = {
-    "forget_hard_state": range(0, 100),
-    "vote_ignores_log": range(0, 100),
-    "heartbeat_commit": range(0, 100),
-    "stale_append": range(0, 400),
-    "read_without_quorum": range(0, 600),
-    "old_term_commit": range(0, 3000),
+    "forget_hard_state": range(0, 100),  # ~23% of seeds violate
+    "vote_ignores_log": range(0, 100),  # ~32%
+    "heartbeat_commit": range(0, 100),  # ~13%
+    "stale_append": range(0, 300),  # ~4%
+    "read_without_quorum": range(0, 400),  # ~1.3%
+    "forget_vote": range(0, 700),  # ~1.3%
+    "old_term_commit": range(0, 1000),  # ~0.5-0.6% (Figure 8)
 }
 
 
@@ -69,9 +72,8 @@ def test_a_violation_reports_seed_trace_and_how_to_reproduce() -> None:
     assert again.violation == text  # rerunning the seed reproduces it exactly
 
 
-@pytest.mark.parametrize("name", sorted(MUTATIONS))
+@pytest.mark.parametrize("name", sorted(MUTATION_SEEDS))
 def test_simulator_catches_mutation(name: str) -> None:
-    assert name in MUTATION_SEEDS, f"give mutation {name} a seed range"
     seeds = MUTATION_SEEDS[name]
     result = find_violation(seeds, mutate=name, jobs=JOBS)
     assert result is not None, f"mutation {name} survived seeds {seeds.start}..{seeds.stop - 1}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from .mutations import MUTATIONS
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mutate", choices=sorted(MUTATIONS), help="break the core on purpose")
     ap.add_argument("--list-mutations", action="store_true")
     args = ap.parse_args(argv)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `... --trace | head` ends quietly
 
     if args.list_mutations:
         for name, mutation in sorted(MUTATIONS.items()):

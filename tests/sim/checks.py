@@ -152,7 +152,7 @@ class Invariants:
         if node.lead_term and not node.lead_committed:
             node.lead_committed = True
             self.w.on_leader_first_commit(node, node.lead_term)
-        self.w._t((self.w.now, "commit", node.id, f"{lo} -> {hi}"))
+        self.w._t((self.w.now, "commit", node.id, ("{} -> {}", lo, hi)))
 
     def _no_leader_could_lose(self, index: int, term: int) -> None:
         """Leader Completeness, looking ahead: once (index, term) is committed, no
@@ -257,8 +257,8 @@ class Invariants:
     def on_read(self, node: Node, rs: ReadState, op: Op) -> None:
         applied = node.sm_applied
         w = self.w
-        w._t((w.now, "read-served", node.id, f"{rs.read_ctx} read_index={rs.index} "
-                                             f"state@{applied}"))
+        w._t((w.now, "read-served", node.id,
+              ("{} read_index={} state@{}", rs.read_ctx, rs.index, applied)))
         if applied < op.ack_floor:
             self.fail(
                 "stale-read",

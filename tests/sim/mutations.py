@@ -17,7 +17,9 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from zmqnode.raft import MessageType, core as core_mod, log as log_mod
+from zmqnode.raft import NO_NODE, HardState, MessageType
+from zmqnode.raft import core as core_mod
+from zmqnode.raft import log as log_mod
 
 MT = MessageType
 RaftCore = core_mod.RaftCore
@@ -85,6 +87,51 @@ def _forget_hard_state() -> Callable[[], None]:
         return rd
 
     return _patch(RaftCore, "ready", ready)
+
+
+@mutation("forget_vote",
+          "the term is persisted but the vote is not: after a restart a node can vote twice "
+          "in one term")
+def _forget_vote() -> Callable[[], None]:
+    original_ready = RaftCore.ready
+    original_advance = RaftCore.advance
+    real: dict[int, HardState] = {}
+
+    def ready(self):
+        rd = original_ready(self)
+        if rd.hard_state is not None and rd.hard_state.vote:
+            real[id(rd)] = rd.hard_state
+            rd.hard_state = HardState(rd.hard_state.term, NO_NODE)  # BUG
+        return rd
+
+    def advance(self, rd) -> None:
+        hs = real.pop(id(rd), None)
+        if hs is not None:
+            rd.hard_state = hs  # the core believes the whole hard state was written
+        original_advance(self, rd)
+
+    undo_ready = _patch(RaftCore, "ready", ready)
+    undo_advance = _patch(RaftCore, "advance", advance)
+
+    def undo() -> None:
+        undo_ready()
+        undo_advance()
+
+    return undo
+
+
+@mutation("append_commit",
+          "a follower takes the leader's commit index from an AppendEntries without "
+          "bounding it by the last entry that append verified")
+def _append_commit() -> Callable[[], None]:
+    original = RaftCore._handle_append
+
+    def _handle_append(self, m) -> None:
+        original(self, m)
+        if self.log.match_term(m.log_index, m.log_term):
+            self.log.commit_to(min(m.commit, self.log.last_index))  # BUG: not last_new
+
+    return _patch(RaftCore, "_handle_append", _handle_append)
 
 
 @mutation("stale_append",

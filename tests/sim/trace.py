@@ -66,10 +66,15 @@ def fmt_event(ev: tuple) -> str:
     if code == "deliver":
         via = f" (to {a})" if b.dst != a else ""
         return head + f"deliver {fmt_msg(b)}{via}"
+    if code == "queued":
+        via = f" (to {a})" if b.dst != a else ""
+        return head + f"arrive {fmt_msg(b)}{via} (queued: {a} is busy writing)"
     if code == "drop":
         reason, dst = a
         via = f" (to {dst})" if b.dst != dst else ""
         return head + f"DROP[{reason}] {fmt_msg(b)}{via}"
     if code == "ready":
         return head + f"{a} ready {fmt_ready(b)}"
+    if isinstance(b, tuple):  # a format string and its arguments, formatted only now
+        b = b[0].format(*b[1:])
     return head + f"{a} {code} {b}" if b != "" else head + f"{a} {code}"

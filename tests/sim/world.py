@@ -539,7 +539,7 @@ class World:
         if self.blocked[self.index_of[m.src]][dst]:
             self._t((self.now, "drop", ("partition", node.id), m))
             return
-        self._t((self.now, "deliver", node.id, m))
+        self._t((self.now, "queued" if node.busy else "deliver", node.id, m))
         self._input(node, "m", m)
 
     # -- faults ----------------------------------------------------------------
@@ -724,9 +724,12 @@ class World:
         if op.done or attempt != op.attempt:
             return
         r = node.core.propose(op.data)
-        self._t((self.now, "propose", node.id,
-                 f"{op.data.decode()} -> " + (f"accepted at {r.index}@{r.term}" if r.accepted
-                                              else f"rejected hint={r.leader_hint or '-'}")))
+        if r.accepted:
+            self._t((self.now, "propose", node.id,
+                     ("{} -> accepted at {}@{}", op.data.decode(), r.index, r.term)))
+        else:
+            self._t((self.now, "propose", node.id,
+                     ("{} -> rejected hint={}", op.data.decode(), r.leader_hint or "-")))
         if r.accepted:
             node.awaiting.setdefault(r.index, []).append((op, attempt, r.term))
             op.client.guess = node.idx
@@ -810,7 +813,7 @@ class World:
         if op.done:
             return
         ok = node.core.read_index(f"r{op.id}")
-        self._t((self.now, "read_index", node.id, f"r{op.id} -> {ok}"))
+        self._t((self.now, "read_index", node.id, ("r{} -> {}", op.id, ok)))
         if not ok:
             self.at(self.rng.randint(TICK // 2, 2 * TICK), self._client_read_resend, (op, attempt))
 
