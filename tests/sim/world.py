@@ -556,6 +556,9 @@ class World:
         n = p.n
         if kind == "crash":
             alive = [x for x in self.nodes if x.alive]
+            writing = [x for x in alive if x.busy]
+            if writing and rng.random() < 0.5:
+                alive = writing  # crash in the middle of a write: maybe torn, never sent
             if alive:
                 node = rng.choice(alive)
                 self._crash(node)
