@@ -37,6 +37,7 @@ from .logs import setup_logging
 from .ml.model_file import Model, ModelFormatError
 from .monitor import Monitor
 from .raft import BROADCAST, EntryKind, Message, RaftConfig, RaftCore, Role
+from .serving import PredictionBatcher
 from .registry import ModelRegistry, encode_store_model, listing_summary, model_id_for
 from .storage.model_store import ModelStore
 from .storage.node_storage import NodeStorage
@@ -100,6 +101,7 @@ class Node:
         self.ctx = zmq.Context()
         self._open_sockets()
         self.faults = FaultFile(config.fault_file)
+        self.batcher = PredictionBatcher(self.id)
         self.training = TrainingCoordinator(self)
         self.monitor = Monitor(self)
 
@@ -212,6 +214,7 @@ class Node:
                 self._next_tick = now + self.config.tick_seconds
         self._issue_reads()
         self._process_ready()
+        self.batcher.flush()
         self._expire(now)
         self._note_role_change()
 
@@ -435,13 +438,13 @@ class Node:
                 reply.error(header, ErrorCode.NOT_FOUND, _not_found(model_id))
                 return
             model = self.registry.load(model_id)
-            try:
-                outputs = model.predict(rows)
-            except ValueError as exc:
-                reply.error(header, ErrorCode.BAD_INPUT, f"model {model_id}: {exc}")
+            if rows.shape[1] != model.n_inputs:
+                # Checked here so that one bad request cannot fail a batch.
+                reply.error(header, ErrorCode.BAD_INPUT,
+                            f"model {model_id} expects {model.n_inputs} input columns, "
+                            f"got {rows.shape[1]}")
                 return
-            desc, blob = wire.array_to_frame(np.asarray(outputs))
-            reply.ok(header, [blob], outputs=desc, model_id=model_id, node=self.id)
+            self.batcher.add(model_id, model, rows, header, reply)
 
         self._with_model(model_id, header, reply, answer)
 

@@ -1,0 +1,75 @@
+"""Micro-batching: many requests, one forward pass, each gets its own rows back."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zmqnode.ml.training import TrainOptions, train
+from zmqnode.serving import PredictionBatcher
+from zmqnode.transport import wire
+
+
+class FakeReply:
+    def __init__(self) -> None:
+        self.answers: list[tuple[dict, list[bytes]]] = []
+
+    def ok(self, header, blobs=(), **fields) -> None:
+        self.answers.append((wire.ok_reply(header, **fields), list(blobs)))
+
+    def error(self, header, code, message) -> None:
+        self.answers.append((wire.error_reply(header, code, message), []))
+
+
+class CountingModel:
+    """Wraps a model and counts forward passes."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.calls = 0
+
+    def predict(self, x):
+        self.calls += 1
+        return self.model.predict(x)
+
+
+def _model():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    return train(x, y, TrainOptions(epochs=20)), x
+
+
+def test_requests_for_one_model_share_one_forward_pass_and_keep_their_rows():
+    model, x = _model()
+    counting = CountingModel(model)
+    batcher = PredictionBatcher("n1")
+    replies = []
+    sizes = [1, 5, 3]
+    start = 0
+    for i, n in enumerate(sizes):
+        reply = FakeReply()
+        batcher.add("m1", counting, x[start:start + n], {"type": "PREDICT", "id": f"r{i}"}, reply)
+        replies.append((reply, x[start:start + n]))
+        start += n
+    batcher.flush()
+    assert counting.calls == 1
+    for i, (reply, rows) in enumerate(replies):
+        (header, blobs), = reply.answers
+        assert header["status"] == "OK" and header["id"] == f"r{i}"
+        got = wire.array_from_frame(header["outputs"], blobs[0], max_bytes=1 << 20)
+        assert got.tolist() == model.predict(rows).tolist()
+    assert batcher.batch_sizes == [3]
+
+
+def test_a_failing_batch_answers_every_request_with_an_error():
+    class Broken:
+        def predict(self, x):
+            raise RuntimeError("boom")
+
+    batcher = PredictionBatcher("n1")
+    replies = [FakeReply() for _ in range(2)]
+    for i, reply in enumerate(replies):
+        batcher.add("m1", Broken(), np.zeros((1, 2), np.float32), {"type": "PREDICT", "id": str(i)},
+                    reply)
+    batcher.flush()
+    assert [r.answers[0][0]["code"] for r in replies] == ["INTERNAL", "INTERNAL"]
