@@ -9,9 +9,14 @@ schedule, across crashes:
 - Log Matching: one global map (index, term) -> (kind, data, previous term)
   fed by every ``Ready.entries`` of every node; by induction on the index,
   two logs that share (i, t) then agree on everything up to i.
-- Leader Completeness: a node taking office holds every entry known committed
-  (``cterm``: index -> term, fed by every node's commit index) beyond its
-  snapshot.
+- Leader Completeness: a node taking office in term T holds every entry that
+  was committed in a term before T (``cterm``: index -> entry term, and
+  ``commit_term``: index -> the term in which it was first seen committed, both
+  fed by every node's commit index) beyond its snapshot. A leader of an older
+  term may legitimately take office late (its votes were queued while it was
+  paused), so entries committed in later terms are not required of it.
+  Looking ahead, once an entry is committed no node lacking it may be
+  electable by a majority of durable logs.
 - State Machine Safety: one global map index -> entry applied; every
   installed snapshot must hold exactly the commands applied through its index.
 
@@ -46,7 +51,8 @@ class Invariants:
         self.w = world
         self.leaders: dict[int, str] = {}
         self.lm: dict[tuple[int, int], tuple] = {}
-        self.cterm: list[int] = [0]  # index -> committed term (0: not seen yet)
+        self.cterm: list[int] = [0]  # index -> term of the committed entry (0: not seen yet)
+        self.commit_term: list[int] = [0]  # index -> term in which it was first seen committed
         self.max_commit = 0
         self.app: list[Entry | None] = [None]  # index -> entry applied
 
@@ -103,23 +109,19 @@ class Invariants:
                                         f"commit={core.commit_index}"))
         snap = core.snapshot
         cterm = self.cterm
-        if self.max_commit > core.last_index:
-            self.fail(
-                "leader-completeness",
-                f"{node.id} leads term {term} with last index {core.last_index}, but "
-                f"{self.max_commit} is committed",
-            )
+        commit_term = self.commit_term
         if snap.index < len(cterm) and cterm[snap.index] and cterm[snap.index] != snap.term:
             self.fail("leader-completeness", f"{node.id}: snapshot {snap.index}@{snap.term} "
                                              f"but {snap.index}@{cterm[snap.index]} committed")
         term_at = core.term_at
         for i in range(snap.index + 1, self.max_commit + 1):
             t = cterm[i]
-            if t and term_at(i) != t:
+            if t and commit_term[i] < term and term_at(i) != t:
+                held = "nothing" if term_at(i) is None else f"{i}@{term_at(i)}"
                 self.fail(
                     "leader-completeness",
-                    f"{node.id} leads term {term} but holds {i}@{term_at(i)}; "
-                    f"{i}@{t} is committed",
+                    f"{node.id} leads term {term} (last index {core.last_index}) but holds "
+                    f"{held} at {i}; {i}@{t} was committed in term {commit_term[i]}",
                 )
         node.lead_term = term
         node.lead_committed = False
@@ -129,9 +131,12 @@ class Invariants:
 
     def _committed(self, node: Node, core, lo: int, hi: int) -> None:
         cterm = self.cterm
+        commit_term = self.commit_term
         if len(cterm) <= hi:
             cterm.extend([0] * (hi + 1 - len(cterm)))
+            commit_term.extend([0] * (hi + 1 - len(commit_term)))
         term_at = core.term_at
+        now_term = core.term
         for i in range(lo + 1, hi + 1):
             t = term_at(i)
             if t is None:
@@ -139,11 +144,14 @@ class Invariants:
             old = cterm[i]
             if not old:
                 cterm[i] = t
+                commit_term[i] = now_term
             elif old != t:
                 self.fail(
                     "committed-entries-differ",
                     f"{node.id} commits {i}@{t} but {i}@{old} was committed before",
                 )
+            elif now_term < commit_term[i]:
+                commit_term[i] = now_term
         if hi > self.max_commit:
             self.max_commit = hi
         t = term_at(hi)

@@ -120,20 +120,6 @@ def _forget_vote() -> Callable[[], None]:
     return undo
 
 
-@mutation("append_commit",
-          "a follower takes the leader's commit index from an AppendEntries without "
-          "bounding it by the last entry that append verified")
-def _append_commit() -> Callable[[], None]:
-    original = RaftCore._handle_append
-
-    def _handle_append(self, m) -> None:
-        original(self, m)
-        if self.log.match_term(m.log_index, m.log_term):
-            self.log.commit_to(min(m.commit, self.log.last_index))  # BUG: not last_new
-
-    return _patch(RaftCore, "_handle_append", _handle_append)
-
-
 @mutation("stale_append",
           "a follower accepts AppendEntries (and heartbeats) from a deposed leader: the term "
           "check is skipped and the reply carries the stale term, so the old leader counts it")

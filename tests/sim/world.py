@@ -71,6 +71,7 @@ class Params:
     write_every: float  # mean ticks between new client writes
     read_every: float
     fault_weights: dict[str, float] = field(default_factory=dict)
+    disk_stall: float = 0.0  # chance that one write takes 1-3 ticks (an fsync stall)
     leader_kill: float = 0.0  # chance that a new leader is crashed or isolated soon after
     leader_kill_after: float = 0.5  # mean ticks before that happens
 
@@ -115,7 +116,9 @@ class Params:
                 "compact": rng.choice((0.5, 2.0)),
                 "transfer": rng.choice((0.0, 0.5, 1.5)),
                 "campaign": rng.choice((0.0, 0.3)),
+                "pause": rng.choice((0.0, 0.5, 1.5)),
             },
+            disk_stall=rng.choice((0.0, 0.0, 0.01, 0.05)),
             leader_kill=rng.choice((0.0, 0.3, 0.7)),
             leader_kill_after=rng.choice((0.1, 0.5, 2.0)),
         )
@@ -129,6 +132,7 @@ class Params:
             f"chaos_ticks={self.chaos_ticks} skews={[round(s, 2) for s in self.skews]} "
             f"delay={self.delay_min}..{self.delay_max}us loss={self.loss} dup={self.dup} "
             f"slow={self.slow_prob} disk={self.disk_min}..{self.disk_max}us "
+            f"stall={self.disk_stall} "
             f"fault_every={self.fault_every} torn={self.torn_prob} "
             f"faults={self.fault_weights} leader_kill={self.leader_kill}"
             f"/{self.leader_kill_after}"
@@ -254,6 +258,7 @@ class World:
         self.nodes = [Node(k, ids, round(TICK * p.skews[k])) for k in range(p.n)]
         self.blocked = [[False] * p.n for _ in range(p.n)]
         self.partition_gen = 0
+        self.paused: dict[int, int] = {}  # node index -> incarnation, while frozen
         self.loss, self.dup, self.slow = p.loss, p.dup, p.slow_prob
         self.phase = "chaos"
         self.et = p.config.election_ticks * TICK
@@ -422,8 +427,14 @@ class World:
                 node.busy = True
                 node.current = rd
                 p = self.p
-                self.at(p.disk_min + self.rng.random() * (p.disk_max - p.disk_min),
-                        self._disk_done, (node, node.incarnation))
+                r = self.rng.random
+                if p.disk_stall and self.phase == "chaos" and r() < p.disk_stall:
+                    took = TICK + r() * 2 * TICK
+                    self._t((self.now, "disk-stall", node.id, ("write takes {:.1f}ms",
+                                                               took / 1000)))
+                else:
+                    took = p.disk_min + r() * (p.disk_max - p.disk_min)
+                self.at(took, self._disk_done, (node, node.incarnation))
                 return
             self._effects(node, rd)
         raise Violation("ready-loop", f"{node.id}: has_ready() still True after 1000 Readies")
@@ -611,6 +622,16 @@ class World:
             node = rng.choice(self.nodes)
             if node.alive:
                 self._input(node, "v", None)
+        elif kind == "pause":
+            # the process freezes (SIGSTOP, a GC pause): inputs and ticks queue up
+            idle = [x for x in self.nodes if x.alive and not x.busy]
+            if idle:
+                node = rng.choice(idle)
+                node.busy = True
+                self.paused[node.idx] = node.incarnation
+                took = rng.uniform(0.2, 2.5) * self.et
+                self._t((self.now, "PAUSE", node.id, ("frozen for {:.1f}ms", took / 1000)))
+                self.at(took, self._resume, (node, node.incarnation))
 
     def on_new_leader(self, node: Node, term: int) -> None:
         """The nemesis: soon after taking office, a leader may crash or be cut off."""
@@ -650,6 +671,14 @@ class World:
             self._t((self.now, "nemesis", node.id, f"kill leader of t{term}"))
             self._crash(node)
             self.at(rng.uniform(0.1, 3.0) * self.et, self._restart, node)
+
+    def _resume(self, arg) -> None:
+        node, inc = arg
+        if self.paused.get(node.idx) == inc == node.incarnation:
+            del self.paused[node.idx]
+            node.busy = False
+            self._t((self.now, "RESUME", node.id, ("{} inputs queued", len(node.inbox))))
+            self._pump(node)
 
     def _restart(self, node: Node) -> None:
         if self.phase == "chaos" and not node.alive:
@@ -864,6 +893,8 @@ class World:
         self.blocked = [[False] * n for _ in range(n)]
         self.loss = self.dup = self.slow = 0.0
         self._t((self.now, "HEAL", "net", "all faults stop for good"))
+        for idx, inc in list(self.paused.items()):
+            self._resume((self.nodes[idx], inc))
         for node in self.nodes:
             if not node.alive:
                 self._boot(node, first_tick=self.rng.randrange(node.period))
