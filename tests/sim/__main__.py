@@ -22,14 +22,18 @@ from .trace import fmt_event
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.sim", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m tests.sim",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--seeds", type=int, default=100, help="number of schedules (default 100)")
     ap.add_argument("--start", type=int, default=0, help="first seed (default 0)")
     ap.add_argument("--seed", type=int, help="run exactly this one seed")
     ap.add_argument("--nodes", type=int, choices=(3, 5), help="cluster size (default: per seed)")
-    ap.add_argument("--jobs", type=int, default=1,
-                    help="worker processes (default 1; 0 = all CPUs)")
+    ap.add_argument(
+        "--jobs", type=int, default=1, help="worker processes (default 1; 0 = all CPUs)"
+    )
     ap.add_argument("--trace", action="store_true", help="print every event of the schedule")
     ap.add_argument("--mutate", choices=sorted(MUTATIONS), help="break the core on purpose")
     ap.add_argument("--list-mutations", action="store_true")
@@ -51,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seed {args.seed}: {world.p.describe()}")
             for ev in world.trace:
                 print(fmt_event(ev))
-        print(result.violation or f"seed {args.seed}: ok ({world.events} events, "
-                                   f"{world.stats})")
+        print(result.violation or f"seed {args.seed}: ok ({world.events} events, {world.stats})")
         print(f"1 schedules, {1 if result.violation else 0} violations")
         return 1 if result.violation else 0
     seeds = list(range(args.start, args.start + args.seeds))

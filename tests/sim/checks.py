@@ -105,14 +105,23 @@ class Invariants:
             self.fail("election-safety", f"two leaders in term {term}: {prev} and {node.id}")
         self.leaders[term] = node.id
         w.stats["elections"] += 1
-        w._t((w.now, "LEADER", node.id, f"term {term} last={core.last_index} "
-                                        f"commit={core.commit_index}"))
+        w._t(
+            (
+                w.now,
+                "LEADER",
+                node.id,
+                f"term {term} last={core.last_index} commit={core.commit_index}",
+            )
+        )
         snap = core.snapshot
         cterm = self.cterm
         commit_term = self.commit_term
         if snap.index < len(cterm) and cterm[snap.index] and cterm[snap.index] != snap.term:
-            self.fail("leader-completeness", f"{node.id}: snapshot {snap.index}@{snap.term} "
-                                             f"but {snap.index}@{cterm[snap.index]} committed")
+            self.fail(
+                "leader-completeness",
+                f"{node.id}: snapshot {snap.index}@{snap.term} "
+                f"but {snap.index}@{cterm[snap.index]} committed",
+            )
         term_at = core.term_at
         for i in range(snap.index + 1, self.max_commit + 1):
             t = cterm[i]
@@ -195,7 +204,9 @@ class Invariants:
                     f"{index}@{term} is committed, yet {x.id} (durable last entry "
                     f"{last[1]}@{last[0]}, lacking it) is up-to-date enough for "
                     f"{votes} of {len(nodes)} votes: "
-                    + " ".join(f"{y.id}:{lt[1]}@{lt[0]}" for y, lt in zip(nodes, lasts)),
+                    + " ".join(
+                        f"{y.id}:{lt[1]}@{lt[0]}" for y, lt in zip(nodes, lasts, strict=True)
+                    ),
                 )
 
     def on_ready(self, node: Node, rd: Ready) -> None:
@@ -242,31 +253,49 @@ class Invariants:
         from .world import decode_sm
 
         if snap.index < node.sm_applied:
-            self.fail("snapshot", f"{node.id}: snapshot {snap.index} would roll the state "
-                                  f"machine back from {node.sm_applied}")
+            self.fail(
+                "snapshot",
+                f"{node.id}: snapshot {snap.index} would roll the state "
+                f"machine back from {node.sm_applied}",
+            )
         app = self.app
         expected = []
         for i in range(1, snap.index + 1):
             e = app[i] if i < len(app) else None
             if e is None:
-                self.fail("snapshot", f"{node.id}: snapshot {snap.index}@{snap.term} covers "
-                                      f"index {i}, which no node ever applied")
+                self.fail(
+                    "snapshot",
+                    f"{node.id}: snapshot {snap.index}@{snap.term} covers "
+                    f"index {i}, which no node ever applied",
+                )
             if e.kind is COMMAND:
                 expected.append((i, e.data))
         if app[snap.index].term != snap.term:
-            self.fail("snapshot", f"{node.id}: snapshot {snap.index}@{snap.term}, but "
-                                  f"{snap.index}@{app[snap.index].term} was applied")
+            self.fail(
+                "snapshot",
+                f"{node.id}: snapshot {snap.index}@{snap.term}, but "
+                f"{snap.index}@{app[snap.index].term} was applied",
+            )
         if decode_sm(snap.data) != expected:
-            self.fail("snapshot", f"{node.id}: snapshot {snap.index}@{snap.term} does not hold "
-                                  f"the commands applied through {snap.index}")
+            self.fail(
+                "snapshot",
+                f"{node.id}: snapshot {snap.index}@{snap.term} does not hold "
+                f"the commands applied through {snap.index}",
+            )
 
     # -- the client ------------------------------------------------------------------
 
     def on_read(self, node: Node, rs: ReadState, op: Op) -> None:
         applied = node.sm_applied
         w = self.w
-        w._t((w.now, "read-served", node.id,
-              ("{} read_index={} state@{}", rs.read_ctx, rs.index, applied)))
+        w._t(
+            (
+                w.now,
+                "read-served",
+                node.id,
+                ("{} read_index={} state@{}", rs.read_ctx, rs.index, applied),
+            )
+        )
         if applied < op.ack_floor:
             self.fail(
                 "stale-read",

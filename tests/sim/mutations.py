@@ -55,8 +55,10 @@ def mutation(name: str, doc: str):
     return register
 
 
-@mutation("old_term_commit",
-          "a leader counts replicas of an entry from an earlier term toward commit (§5.4.2)")
+@mutation(
+    "old_term_commit",
+    "a leader counts replicas of an entry from an earlier term toward commit (§5.4.2)",
+)
 def _old_term_commit() -> Callable[[], None]:
     def _maybe_commit(self) -> None:
         matches = [pr.match for pr in self.progress.values()]
@@ -74,8 +76,10 @@ def _old_term_commit() -> Callable[[], None]:
     return _patch(RaftCore, "_maybe_commit", _maybe_commit)
 
 
-@mutation("forget_hard_state",
-          "term and vote are never handed over for persisting (Ready.hard_state dropped)")
+@mutation(
+    "forget_hard_state",
+    "term and vote are never handed over for persisting (Ready.hard_state dropped)",
+)
 def _forget_hard_state() -> Callable[[], None]:
     original = RaftCore.ready
 
@@ -89,9 +93,10 @@ def _forget_hard_state() -> Callable[[], None]:
     return _patch(RaftCore, "ready", ready)
 
 
-@mutation("forget_vote",
-          "the term is persisted but the vote is not: after a restart a node can vote twice "
-          "in one term")
+@mutation(
+    "forget_vote",
+    "the term is persisted but the vote is not: after a restart a node can vote twice in one term",
+)
 def _forget_vote() -> Callable[[], None]:
     original_ready = RaftCore.ready
     original_advance = RaftCore.advance
@@ -120,9 +125,11 @@ def _forget_vote() -> Callable[[], None]:
     return undo
 
 
-@mutation("stale_append",
-          "a follower accepts AppendEntries (and heartbeats) from a deposed leader: the term "
-          "check is skipped and the reply carries the stale term, so the old leader counts it")
+@mutation(
+    "stale_append",
+    "a follower accepts AppendEntries (and heartbeats) from a deposed leader: the term "
+    "check is skipped and the reply carries the stale term, so the old leader counts it",
+)
 def _stale_append() -> Callable[[], None]:
     original = RaftCore.step
 
@@ -142,8 +149,10 @@ def _stale_append() -> Callable[[], None]:
     return _patch(RaftCore, "step", step)
 
 
-@mutation("vote_ignores_log",
-          "votes (and pre-votes) are granted without the log up-to-date check (§5.4.1)")
+@mutation(
+    "vote_ignores_log",
+    "votes (and pre-votes) are granted without the log up-to-date check (§5.4.1)",
+)
 def _vote_ignores_log() -> Callable[[], None]:
     def is_up_to_date(self, last_index: int, last_term: int) -> bool:
         return True  # BUG
@@ -151,9 +160,11 @@ def _vote_ignores_log() -> Callable[[], None]:
     return _patch(RaftLog, "is_up_to_date", is_up_to_date)
 
 
-@mutation("heartbeat_commit",
-          "a follower advances its commit index from a heartbeat beyond what an "
-          "AppendEntries of this term confirmed")
+@mutation(
+    "heartbeat_commit",
+    "a follower advances its commit index from a heartbeat beyond what an "
+    "AppendEntries of this term confirmed",
+)
 def _heartbeat_commit() -> Callable[[], None]:
     def _handle_heartbeat(self, m) -> None:
         self.log.commit_to(min(m.commit, self.log.last_index))  # BUG: not confirmed_index
@@ -162,8 +173,10 @@ def _heartbeat_commit() -> Callable[[], None]:
     return _patch(RaftCore, "_handle_heartbeat", _handle_heartbeat)
 
 
-@mutation("read_without_quorum",
-          "the leader answers ReadIndex at once, without a heartbeat round to a majority")
+@mutation(
+    "read_without_quorum",
+    "the leader answers ReadIndex at once, without a heartbeat round to a majority",
+)
 def _read_without_quorum() -> Callable[[], None]:
     def _leader_read(self, read_ctx: str, requester: str) -> None:
         if self.log.term_at(self.log.committed) != self.term:

@@ -32,8 +32,13 @@ def rerun_command(seed: int, nodes: int | None, mutate: str | None) -> str:
     return cmd
 
 
-def run_one(seed: int, nodes: int | None = None, mutate: str | None = None,
-            trace_all: bool = False, trace_len: int = TRACE_LEN) -> tuple[Result, World]:
+def run_one(
+    seed: int,
+    nodes: int | None = None,
+    mutate: str | None = None,
+    trace_all: bool = False,
+    trace_len: int = TRACE_LEN,
+) -> tuple[Result, World]:
     world = World(seed, nodes, trace_all=trace_all, trace_len=trace_len)
     v = world.run()
     if v is None:
@@ -68,8 +73,9 @@ def _work(seed: int) -> Result:
     return result
 
 
-def run_many(seeds: Iterable[int], nodes: int | None = None, mutate: str | None = None,
-             jobs: int = 1) -> Iterator[Result]:
+def run_many(
+    seeds: Iterable[int], nodes: int | None = None, mutate: str | None = None, jobs: int = 1
+) -> Iterator[Result]:
     """Results in completion order; the mutation (if any) is applied in every worker."""
     seeds = list(seeds)
     if jobs <= 1:
@@ -86,8 +92,9 @@ def run_many(seeds: Iterable[int], nodes: int | None = None, mutate: str | None 
         yield from pool.imap_unordered(_work, seeds, chunksize=chunk)
 
 
-def find_violation(seeds: Iterable[int], nodes: int | None = None, mutate: str | None = None,
-                   jobs: int = 1) -> Result | None:
+def find_violation(
+    seeds: Iterable[int], nodes: int | None = None, mutate: str | None = None, jobs: int = 1
+) -> Result | None:
     """The first violating schedule among ``seeds`` (None if all pass)."""
     with contextlib.closing(run_many(seeds, nodes, mutate, jobs)) as results:
         for result in results:
@@ -96,8 +103,15 @@ def find_violation(seeds: Iterable[int], nodes: int | None = None, mutate: str |
     return None
 
 
-def main_loop(seeds: list[int], nodes: int | None, mutate: str | None, jobs: int,
-              out=sys.stdout, err=sys.stderr, max_reports: int = 5) -> int:
+def main_loop(
+    seeds: list[int],
+    nodes: int | None,
+    mutate: str | None,
+    jobs: int,
+    out=sys.stdout,
+    err=sys.stderr,
+    max_reports: int = 5,
+) -> int:
     start = time.perf_counter()
     violations = 0
     done = 0
@@ -112,12 +126,18 @@ def main_loop(seeds: list[int], nodes: int | None, mutate: str | None, jobs: int
             if violations <= max_reports:
                 print(result.violation, file=out, flush=True)
             else:
-                print(f"VIOLATION seed={result.seed} [{result.kind}] "
-                      f"(reproduce: {rerun_command(result.seed, nodes, mutate)})", file=out)
+                print(
+                    f"VIOLATION seed={result.seed} [{result.kind}] "
+                    f"(reproduce: {rerun_command(result.seed, nodes, mutate)})",
+                    file=out,
+                )
         if done % 1000 == 0:
             rate = done / (time.perf_counter() - start)
-            print(f"  ... {done} schedules, {violations} violations, {rate:.0f}/s", file=err,
-                  flush=True)
+            print(
+                f"  ... {done} schedules, {violations} violations, {rate:.0f}/s",
+                file=err,
+                flush=True,
+            )
     elapsed = time.perf_counter() - start
     print(
         f"{done / elapsed:.1f} schedules/s ({jobs} job(s), {elapsed:.1f}s, "

@@ -200,8 +200,17 @@ class Node:
 class Op:
     """One client operation (a write of a unique command, or a read)."""
 
-    __slots__ = ("id", "kind", "client", "data", "start", "attempt", "done", "ack_floor",
-                 "read_floor")
+    __slots__ = (
+        "id",
+        "kind",
+        "client",
+        "data",
+        "start",
+        "attempt",
+        "done",
+        "ack_floor",
+        "read_floor",
+    )
 
     def __init__(self, op_id: int, kind: str, client: Client, start: int) -> None:
         self.id = op_id
@@ -242,8 +251,9 @@ def decode_sm(data: bytes) -> list[tuple[int, bytes]]:
 
 
 class World:
-    def __init__(self, seed: int, n: int | None = None, trace_all: bool = False,
-                 trace_len: int = 400) -> None:
+    def __init__(
+        self, seed: int, n: int | None = None, trace_all: bool = False, trace_len: int = 400
+    ) -> None:
         self.seed = seed
         self.rng = rng = random.Random(seed)
         self.p = p = Params.draw(rng, n)
@@ -268,8 +278,9 @@ class World:
         # client
         self.ops: dict[str, Op] = {}
         self.op_seq = 0
-        self.clients = [Client(f"client{k + 1}", rng.randrange(p.n))
-                        for k in range(rng.choice((1, 2, 3)))]
+        self.clients = [
+            Client(f"client{k + 1}", rng.randrange(p.n)) for k in range(rng.choice((1, 2, 3)))
+        ]
         self.acked: list[tuple[int, int, bytes]] = []  # (index, term, data) reported to the client
         self.acked_max = 0
         self.read_floor = 0
@@ -279,8 +290,17 @@ class World:
         self.live_time = 0
         self.stopped = False
         self.events = 0
-        self.stats = {"crash": 0, "torn": 0, "partition": 0, "compact": 0, "snapshot_install": 0,
-                      "transfer": 0, "acked": 0, "reads": 0, "elections": 0}
+        self.stats = {
+            "crash": 0,
+            "torn": 0,
+            "partition": 0,
+            "compact": 0,
+            "snapshot_install": 0,
+            "transfer": 0,
+            "acked": 0,
+            "reads": 0,
+            "elections": 0,
+        }
 
     # -- event queue ----------------------------------------------------------
 
@@ -349,9 +369,15 @@ class World:
         node.last_role = node.core.role
         node.lead_term = 0
         node.seen_commit = node.core.commit_index
-        self._t((self.now, "start" if node.incarnation == 1 else "RESTART", node.id,
-                 f"hs=(t{node.d_hs.term},vote={node.d_hs.vote or '-'}) snap={snap.index} "
-                 f"last={node.core.last_index}"))
+        self._t(
+            (
+                self.now,
+                "start" if node.incarnation == 1 else "RESTART",
+                node.id,
+                f"hs=(t{node.d_hs.term},vote={node.d_hs.vote or '-'}) snap={snap.index} "
+                f"last={node.core.last_index}",
+            )
+        )
         self.at(first_tick, self._tick, (node, node.incarnation))
 
     def _crash(self, node: Node) -> None:
@@ -403,7 +429,9 @@ class World:
         elif kind == "c":
             self._node_compact(node)
         elif kind == "x":
-            self._t((self.now, "transfer-request", node.id, f"-> {payload} (role {core.role.value})"))
+            self._t(
+                (self.now, "transfer-request", node.id, f"-> {payload} (role {core.role.value})")
+            )
             core.transfer_leadership(payload)
         elif kind == "v":
             self._t((self.now, "campaign-request", node.id, ""))
@@ -430,8 +458,9 @@ class World:
                 r = self.rng.random
                 if p.disk_stall and self.phase == "chaos" and r() < p.disk_stall:
                     took = TICK + r() * 2 * TICK
-                    self._t((self.now, "disk-stall", node.id, ("write takes {:.1f}ms",
-                                                               took / 1000)))
+                    self._t(
+                        (self.now, "disk-stall", node.id, ("write takes {:.1f}ms", took / 1000))
+                    )
                 else:
                     took = p.disk_min + r() * (p.disk_max - p.disk_min)
                 self.at(took, self._disk_done, (node, node.incarnation))
@@ -508,8 +537,9 @@ class World:
                 if waiters:
                     for op, attempt, term in waiters:
                         if term == e.term:
-                            self.at(self._client_delay(), self._client_write_ack,
-                                    (op, e.index, e.term))
+                            self.at(
+                                self._client_delay(), self._client_write_ack, (op, e.index, e.term)
+                            )
                         elif attempt == op.attempt and not op.done:
                             self.at(self._client_delay(), self._client_write_retry, (op, attempt))
 
@@ -606,8 +636,9 @@ class World:
             self.loss = rng.choice((0.0, 0.01, 0.05, 0.1, 0.25, 0.5))
             self.dup = rng.choice((0.0, 0.02, 0.1))
             self.slow = rng.choice((0.0, 0.02, 0.1))
-            self._t((self.now, "NETWORK", "net",
-                     f"loss={self.loss} dup={self.dup} slow={self.slow}"))
+            self._t(
+                (self.now, "NETWORK", "net", f"loss={self.loss} dup={self.dup} slow={self.slow}")
+            )
         elif kind == "compact":
             node = rng.choice(self.nodes)
             if node.alive:
@@ -637,8 +668,11 @@ class World:
         """The nemesis: soon after taking office, a leader may crash or be cut off."""
         rng = self.rng
         if self.phase == "chaos" and self.p.leader_kill and rng.random() < self.p.leader_kill:
-            self.at(rng.expovariate(1 / (self.p.leader_kill_after * TICK)), self._kill_leader,
-                    (node, node.incarnation, term, rng.random() < 0.5))
+            self.at(
+                rng.expovariate(1 / (self.p.leader_kill_after * TICK)),
+                self._kill_leader,
+                (node, node.incarnation, term, rng.random() < 0.5),
+            )
 
     def on_leader_first_commit(self, node: Node, term: int) -> None:
         """The nemesis again: a leader dies right after its term's first commit.
@@ -647,13 +681,20 @@ class World:
         not yet be on a majority (Raft paper Figure 8)."""
         rng = self.rng
         if self.phase == "chaos" and self.p.leader_kill and rng.random() < self.p.leader_kill:
-            self.at(rng.expovariate(1 / (0.05 * TICK)), self._kill_leader,
-                    (node, node.incarnation, term, rng.random() < 0.5))
+            self.at(
+                rng.expovariate(1 / (0.05 * TICK)),
+                self._kill_leader,
+                (node, node.incarnation, term, rng.random() < 0.5),
+            )
 
     def _kill_leader(self, arg) -> None:
         node, inc, term, isolate = arg
-        if (self.phase != "chaos" or node.incarnation != inc or not node.alive
-                or node.core.term != term):
+        if (
+            self.phase != "chaos"
+            or node.incarnation != inc
+            or not node.alive
+            or node.core.term != term
+        ):
             return
         rng = self.rng
         if isolate:
@@ -696,8 +737,9 @@ class World:
         if index <= core.snapshot.index:
             return
         if index != core.applied_index:
-            raise Violation("apply", f"{node.id}: state machine applied {index}, core says "
-                                     f"{core.applied_index}")
+            raise Violation(
+                "apply", f"{node.id}: state machine applied {index}, core says {core.applied_index}"
+            )
         # the state machine writes its snapshot to disk first, then the log is compacted
         off = index - node.d_snap.index
         if off < 1 or off > len(node.d_entries):
@@ -708,8 +750,11 @@ class World:
             )
         term = node.d_entries[off - 1].term
         if core.term_at(index) != term:
-            raise Violation("storage", f"{node.id}: entry {index} has term {core.term_at(index)}"
-                                       f" in memory but {term} on disk")
+            raise Violation(
+                "storage",
+                f"{node.id}: entry {index} has term {core.term_at(index)}"
+                f" in memory but {term} on disk",
+            )
         data = encode_sm(node.sm_cmds)
         core.compact(index, data)
         node.d_snap = Snapshot(index, term, data)
@@ -731,8 +776,9 @@ class World:
     def _client_write_gen(self, client: Client) -> None:
         if self.phase != "chaos":
             return
-        self.at(self.rng.expovariate(1 / (self.p.write_every * TICK)), self._client_write_gen,
-                client)
+        self.at(
+            self.rng.expovariate(1 / (self.p.write_every * TICK)), self._client_write_gen, client
+        )
         if client.open_writes >= 2:
             return
         client.open_writes += 1
@@ -757,11 +803,23 @@ class World:
             return
         r = node.core.propose(op.data)
         if r.accepted:
-            self._t((self.now, "propose", node.id,
-                     ("{} -> accepted at {}@{}", op.data.decode(), r.index, r.term)))
+            self._t(
+                (
+                    self.now,
+                    "propose",
+                    node.id,
+                    ("{} -> accepted at {}@{}", op.data.decode(), r.index, r.term),
+                )
+            )
         else:
-            self._t((self.now, "propose", node.id,
-                     ("{} -> rejected hint={}", op.data.decode(), r.leader_hint or "-")))
+            self._t(
+                (
+                    self.now,
+                    "propose",
+                    node.id,
+                    ("{} -> rejected hint={}", op.data.decode(), r.leader_hint or "-"),
+                )
+            )
         if r.accepted:
             node.awaiting.setdefault(r.index, []).append((op, attempt, r.term))
             op.client.guess = node.idx
@@ -818,8 +876,7 @@ class World:
     def _client_read_gen(self, client: Client) -> None:
         if self.phase != "chaos":
             return
-        self.at(self.rng.expovariate(1 / (self.p.read_every * TICK)), self._client_read_gen,
-                client)
+        self.at(self.rng.expovariate(1 / (self.p.read_every * TICK)), self._client_read_gen, client)
         if client.open_reads >= 2:
             return
         client.open_reads += 1
@@ -922,8 +979,11 @@ class World:
                 self.stopped = True
                 return
             if elapsed > 2 * self.live_bound:
-                lag = " ".join(f"{x.id}:applied={x.sm_applied}/commit={x.core.commit_index}"
-                               f"/last={x.core.last_index}" for x in self.nodes)
+                lag = " ".join(
+                    f"{x.id}:applied={x.sm_applied}/commit={x.core.commit_index}"
+                    f"/last={x.core.last_index}"
+                    for x in self.nodes
+                )
                 raise Violation(
                     "durability",
                     f"nodes did not apply the probe at {self.probe_index} within "
