@@ -95,19 +95,23 @@ def flatten(weights: list[np.ndarray], biases: list[np.ndarray]) -> np.ndarray:
 
 
 def init_params(arch: Architecture, rng: np.random.Generator) -> np.ndarray:
-    """Fresh parameters: He-uniform before ReLU, Glorot-uniform otherwise; zero biases.
+    """Fresh parameters: Glorot-uniform weights in every layer, zero biases.
 
-    He (2015) keeps the variance of ReLU activations constant through depth;
-    Glorot (2010) does the same for tanh/sigmoid and for the output layer.
+    Each weight is drawn from U(-l, l) with l = sqrt(6 / (fan_in + fan_out))
+    (Glorot & Bengio 2010; scikit-learn's MLP uses the same bound). Not
+    He-uniform (sqrt(6 / fan_in)) before ReLU: for our shallow nets on tabular
+    data the smaller start generalizes better. On the 20,000-row
+    make_classification benchmark (bench/train.py), one model trained as
+    scikit-learn does (200 epochs of Adam at 1e-3, no penalty) reaches 0.977
+    test accuracy from Glorot and 0.972 from He (scikit-learn: 0.978); with
+    our defaults, where the L2 penalty does most of the regularizing, the gap
+    shrinks to noise (seeds 0 and 1: 0.979/0.978 vs 0.979/0.976).
     """
     flat = np.zeros(arch.n_params, np.float32)
     weights, _ = arch.unflatten(flat)
-    for i, w in enumerate(weights):
+    for w in weights:
         fan_in, fan_out = w.shape
-        if arch.hidden_activation == "relu" and i < arch.n_layers - 1:
-            limit = math.sqrt(6.0 / fan_in)
-        else:
-            limit = math.sqrt(6.0 / (fan_in + fan_out))
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
         w[...] = rng.uniform(-limit, limit, size=w.shape)
     return flat
 
@@ -223,9 +227,10 @@ def loss_and_grad(
 ) -> float:
     """Backpropagation: writes the gradients into ``grad_w``/``grad_b``, returns the data loss.
 
-    The L2 penalty (``l2 / 2n * sum(W**2)``, biases excluded, as scikit-learn's
-    ``alpha``) is in the gradient but not in the returned loss, so the loss
-    stays comparable to the validation loss.
+    The L2 penalty (``l2 / 2n * sum(W**2)`` for ``n`` rows, biases excluded, as
+    scikit-learn's ``alpha``; ``fit`` passes its own ``l2`` times ``n``) is in
+    the gradient but not in the returned loss, so the loss stays comparable to
+    the validation loss.
     """
     acts = forward_hidden(weights, biases, arch.hidden_activation, x)
     z = acts[-1] @ weights[-1]
@@ -293,8 +298,16 @@ def fit(
     """Minibatch Adam for ``epochs`` passes over (x, y), from a fresh optimizer state.
 
     Returns new parameters (the input array is not modified) and the mean data
-    loss over the last epoch. Rows are reshuffled every epoch with ``rng``; the
-    last batch of an epoch may be smaller.
+    loss over the last epoch. Rows are reshuffled every epoch with ``rng`` and
+    cut into ``ceil(n / batch_size)`` batches of equal size (give or take a
+    row), so no epoch ends with a one-row batch whose noisy step Adam would
+    take at full size.
+
+    ``l2`` is the coefficient of ``l2 / 2 * sum(W**2)`` added to every batch's
+    MEAN loss (PyTorch's Adam ``weight_decay``): the same strength whatever
+    the batch or chunk size. (scikit-learn's ``alpha`` divides by the batch
+    rows instead: ``alpha = l2 * batch_size``; with that convention a penalty
+    strong enough to help 15,000 rows pins a 4-row XOR at 0.5.)
     """
     n = x.shape[0]
     if n == 0:
@@ -304,15 +317,18 @@ def fit(
     weights, biases = arch.unflatten(params)
     grad_w, grad_b = arch.unflatten(grads)
     adam = Adam(params.size, learning_rate)
-    batch = max(1, min(batch_size, n))
+    n_batches = -(-n // max(1, min(batch_size, n)))
+    bounds = [(i * n) // n_batches for i in range(n_batches + 1)]
     epoch_loss = 0.0
     for _ in range(epochs):
         order = rng.permutation(n)
         xs, ys = x[order], y[order]
         total = 0.0
-        for start in range(0, n, batch):
-            xb, yb = xs[start : start + batch], ys[start : start + batch]
-            total += loss_and_grad(arch, weights, biases, grad_w, grad_b, xb, yb, l2) * xb.shape[0]
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            rows = stop - start
+            total += rows * loss_and_grad(
+                arch, weights, biases, grad_w, grad_b, xs[start:stop], ys[start:stop], l2 * rows
+            )
             adam.step(params, grads)
         epoch_loss = total / n
     return params, epoch_loss

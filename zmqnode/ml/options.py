@@ -2,7 +2,9 @@
 
 The defaults are chosen to (a) learn XOR from its 4 rows every time and
 (b) match or beat scikit-learn's ``MLPClassifier(hidden_layer_sizes=(64,))``
-on small tabular sets (iris, wine, breast_cancer, digits):
+(behind a StandardScaler) on raw tabular data trained through a 3-node
+cluster: iris, wine, breast_cancer, digits and a 20,000-row
+``make_classification`` set (``tests/test_accuracy.py``, ``bench/train.py``):
 
 - ``hidden_layers=(64,)``, ``activation="relu"``: scikit-learn's comparison point.
 - ``learning_rate=0.01``: ten times Adam's usual 1e-3. Our inputs are
@@ -12,12 +14,25 @@ on small tabular sets (iris, wine, breast_cancer, digits):
   itself (see ``learning_rate_in_round``): each round restarts Adam, whose
   first steps move every weight by about the learning rate, and without the
   decay those kicks cap how closely a regression can fit (max error 0.3
-  instead of 0.02 on y = 3x + 0.5).
-- ``batch_size=32``, ``epochs=200``: enough Adam steps on a few hundred rows.
-- ``l2=1e-4``: scikit-learn's ``alpha``.
-- ``epochs_per_round=10``: local epochs between two averagings (FedAvg). Each
-  round is one network round trip per trainer; 20 rounds cost little, and
-  10 local epochs on stratified (i.i.d.) chunks average well.
+  instead of 0.02 on y = 3x + 0.5). The best validation round is usually
+  one of the last, where the rate is lowest.
+- ``batch_size=200``: scikit-learn's ``min(200, rows)``. Small chunks train
+  full-batch; on large ones a step costs about the same Python overhead as a
+  32-row step for six times the rows (3.2 ms instead of 15 ms per epoch of
+  4,500 rows), and the accuracy is as good (20,000-row set, seeds 0 and 1:
+  0.979/0.978 vs 0.976/0.978 with 32).
+- ``l2=5e-4``: ``l2/2 * sum(W**2)`` added to each batch's MEAN loss (see
+  ``mlp.fit``), i.e. scikit-learn's ``alpha=0.1`` at 200-row batches. Each
+  trainer fits only its chunk, and without this penalty the averaged model
+  overfits the 20,000-row set and stops early (0.973/0.974 vs 0.979/0.978
+  test accuracy, seeds 0 and 1); with scikit-learn's per-batch convention
+  the same strength would keep a sigmoid net from ever fitting XOR's 4 rows.
+- ``epochs=200``: as scikit-learn's ``max_iter``.
+- ``epochs_per_round=10``: local epochs between two averagings (FedAvg). A
+  round costs about 2 ms of messaging on loopback, so rounds are cheap, but
+  with the penalty above 5 local epochs are no better than 10 (within a
+  tenth of a point on the 20,000-row set, over 5 seeds) and restart Adam
+  twice as often; 20 lose 0.1-0.2 point to local overfitting.
 - ``validation_fraction=0.1``, ``patience=5`` (rounds): hold out 10% of the
   rows (only when that is at least ``MIN_VALIDATION_ROWS`` rows), keep the
   parameters of the round with the lowest validation loss, and stop after
@@ -62,8 +77,8 @@ class TrainOptions:
     activation: str = "relu"
     epochs: int = 200
     learning_rate: float = 0.01
-    batch_size: int = 32
-    l2: float = 1e-4
+    batch_size: int = 200
+    l2: float = 5e-4
     seed: int = 0
     task: str | None = None
     validation_fraction: float = 0.1
