@@ -1,0 +1,264 @@
+"""``python -m bench train``: accuracy and wall time, a 3-node cluster vs scikit-learn.
+
+The protocol (shared with ``tests/test_accuracy.py``):
+
+- a dataset: one of scikit-learn's bundled sets (iris, wine, breast_cancer,
+  digits) or ``synthetic`` = ``make_classification(n_samples=20000,
+  n_features=20, n_informative=10, random_state=0)``;
+- a stratified split, 25 % held out: ``train_test_split(X, y, test_size=0.25,
+  stratify=y, random_state=0)``;
+- ours: the raw (unscaled) training rows and labels written to two CSV files,
+  read back with the CLI's reader (``client.cli.read_csv``), trained by
+  ``Client.train`` on a real local cluster with default options; the test rows
+  predicted by ``Client.predict``. The wall time is the ``train`` call's round
+  trip (request sent to model committed);
+- scikit-learn: ``make_pipeline(StandardScaler(), MLPClassifier(
+  hidden_layer_sizes=(64,), max_iter=200, random_state=0))`` (adam, 200
+  epochs) on the same split; its wall time is ``fit``'s. It runs with one BLAS
+  thread, like each of our nodes and trainers: on these small matrices more
+  threads do not help (20,000 rows on 2 cores: 10.0 s with the default
+  threads, 10.5 s with one) and on a busy machine they contend (digits once
+  took 28 s instead of 1 s), so one thread is a fair, stable reference.
+
+scikit-learn is a bench/test-only dependency; nothing in ``zmqnode`` imports it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from client import Client
+from client.cli import read_csv
+
+from .cluster import LocalCluster
+
+BUNDLED = ("iris", "wine", "breast_cancer", "digits")
+SYNTHETIC = "synthetic"
+SYNTHETIC_ROWS = 20_000
+TEST_SIZE = 0.25
+SPLIT_SEED = 0
+# A generous per-attempt wait for one training (each PROGRESS restarts it).
+TRAIN_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class Split:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load(name: str, rows: int = SYNTHETIC_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) of a bundled dataset or of the synthetic set with ``rows`` rows."""
+    from sklearn import datasets
+
+    if name == SYNTHETIC:
+        return datasets.make_classification(
+            n_samples=rows, n_features=20, n_informative=10, random_state=0
+        )
+    if name not in BUNDLED:
+        raise ValueError(f"unknown dataset {name!r}; one of {', '.join((*BUNDLED, SYNTHETIC))}")
+    return getattr(datasets, f"load_{name}")(return_X_y=True)
+
+
+def split(name: str, rows: int = SYNTHETIC_ROWS) -> Split:
+    """The stratified 75/25 split every comparison uses."""
+    from sklearn.model_selection import train_test_split
+
+    x, y = load(name, rows)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=TEST_SIZE, stratify=y, random_state=SPLIT_SEED
+    )
+    return Split(name, x_train, y_train, x_test, y_test)
+
+
+def via_csv(data: Split, workdir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The training rows and labels as the CLI would send them: written to CSV, read back."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    x_path, y_path = workdir / f"{data.name}_x.csv", workdir / f"{data.name}_y.csv"
+    np.savetxt(x_path, data.x_train, delimiter=",", fmt="%.17g")
+    np.savetxt(y_path, data.y_train.reshape(-1, 1), delimiter=",", fmt="%d")
+    return read_csv(str(x_path)), read_csv(str(y_path))
+
+
+def sklearn_reference(data: Split) -> dict[str, Any]:
+    """scikit-learn's accuracy on the test rows and its ``fit`` wall time (one BLAS thread)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    model = make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(64,), max_iter=200, random_state=0)
+    )
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t = time.perf_counter()
+        model.fit(data.x_train, data.y_train)
+        seconds = time.perf_counter() - t
+    accuracy = float((model.predict(data.x_test) == data.y_test).mean())
+    return {"accuracy": accuracy, "seconds": seconds, "epochs": int(model[-1].n_iter_)}
+
+
+def cluster_train(
+    client: Client, data: Split, workdir: Path, options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train through the cluster from CSV files; test accuracy and the round-trip time."""
+    x, y = via_csv(data, workdir)
+    t = time.perf_counter()
+    reply = client.train(x, y, options=options, timeout=TRAIN_TIMEOUT)
+    seconds = time.perf_counter() - t
+    predicted = client.predict(reply["model_id"], data.x_test).ravel()
+    accuracy = float((predicted == data.y_test).mean())
+    metrics = reply.get("metrics") or {}
+    return {
+        "accuracy": accuracy,
+        "seconds": seconds,
+        "model_id": reply["model_id"],
+        "sha256": client.info(reply["model_id"]).get("sha256"),
+        "trainers": len(reply.get("trainers") or []),
+        "rounds": reply.get("rounds"),
+        "epochs": metrics.get("epochs"),
+        "leader_seconds": reply.get("train_seconds"),
+    }
+
+
+def warm_up(client: Client) -> None:
+    """One small training that every trainer takes part in, before anything is timed.
+
+    Trainer processes start (and import numpy) once a leader is known; the
+    first job would otherwise time their start-up, not training.
+    """
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4)).astype(np.float32)
+    client.train(x, (x[:, 0] > 0).astype(np.int64), options={"epochs": 2}, timeout=TRAIN_TIMEOUT)
+
+
+def run(
+    nodes: int = 3,
+    repeats: int = 3,
+    rows: int = SYNTHETIC_ROWS,
+    datasets: tuple[str, ...] = (SYNTHETIC,),
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train each dataset ``repeats`` times each way; medians of the wall times.
+
+    Accuracies are deterministic on both sides (fixed seeds), so the first
+    run's is reported; the wall times are medians (the machine may be busy).
+    """
+    results: dict[str, Any] = {"nodes": nodes, "repeats": repeats, "datasets": {}}
+    with tempfile.TemporaryDirectory(prefix="zmqnode-bench-train-") as tmp:
+        cluster = LocalCluster(Path(tmp), n=nodes)
+        cluster.start()
+        try:
+            cluster.leader(timeout=30)
+            client = cluster.client(timeout=30)
+            warm_up(client)
+            for name in datasets:
+                data = split(name, rows)
+                ours = [cluster_train(client, data, Path(tmp) / "csv", options)
+                        for _ in range(repeats)]
+                theirs = [sklearn_reference(data) for _ in range(repeats)]
+                ours_s = statistics.median(r["seconds"] for r in ours)
+                theirs_s = statistics.median(r["seconds"] for r in theirs)
+                results["datasets"][name] = {
+                    "rows": {"train": len(data.y_train), "test": len(data.y_test)},
+                    "columns": int(data.x_train.shape[1]),
+                    "classes": int(len(np.unique(data.y_train))),
+                    "zmqnode": {
+                        "accuracy": ours[0]["accuracy"],
+                        "seconds_median": round(ours_s, 3),
+                        "seconds": [round(r["seconds"], 3) for r in ours],
+                        "leader_seconds": [r["leader_seconds"] for r in ours],
+                        "trainers": ours[0]["trainers"],
+                        "rounds": ours[0]["rounds"],
+                        "epochs": ours[0]["epochs"],
+                        "same_model_every_run": len({r["sha256"] for r in ours}) == 1,
+                    },
+                    "sklearn": {
+                        "accuracy": theirs[0]["accuracy"],
+                        "seconds_median": round(theirs_s, 3),
+                        "seconds": [round(r["seconds"], 3) for r in theirs],
+                        "epochs": theirs[0]["epochs"],
+                    },
+                    "accuracy_difference": round(ours[0]["accuracy"] - theirs[0]["accuracy"], 4),
+                    "wall_time_ratio": round(ours_s / theirs_s, 3),
+                }
+        finally:
+            cluster.stop()
+    return results
+
+
+def print_result(result: dict[str, Any], console: Any = None) -> None:
+    """The side-by-side table (rich); fits 80 columns."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+        title=f"zmqnode ({result['nodes']} nodes) vs scikit-learn, from CSV, default options",
+        caption=f"Accuracy on the stratified 25 % held out. scikit-learn: StandardScaler + "
+        f"MLPClassifier((64,)), 1 BLAS thread. "
+        f"Times: medians of {result['repeats']} runs (ours: the train call's round trip; "
+        f"scikit-learn: fit, up to 200 epochs). rows: training rows; ratio: our time / scikit-learn's; r/ep: our rounds/epochs.",
+    )
+    columns = ("dataset", "rows", "acc ours", "acc sk", "Δ pt", "s ours", "s sk", "ratio",
+               "r/ep")
+    rows = []
+    for name, r in result["datasets"].items():
+        ours, theirs = r["zmqnode"], r["sklearn"]
+        rows.append((
+            name,
+            str(r["rows"]["train"]),
+            f"{ours['accuracy']:.4f}",
+            f"{theirs['accuracy']:.4f}",
+            f"{r['accuracy_difference'] * 100:+.2f}",
+            f"{ours['seconds_median']:.2f}",
+            f"{theirs['seconds_median']:.2f}",
+            f"{r['wall_time_ratio']:.2f}",
+            f"{ours['rounds']}/{ours['epochs']}",
+        ))
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right",
+                         min_width=max((len(row[i]) for row in rows), default=1))
+    for row in rows:
+        table.add_row(*row)
+    (console or Console()).print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m bench.train")
+    p.add_argument("--nodes", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--rows", type=int, default=SYNTHETIC_ROWS)
+    p.add_argument("--datasets", default=SYNTHETIC,
+                   help=f"comma-separated, of {', '.join((*BUNDLED, SYNTHETIC))}")
+    p.add_argument("--options", default=None, help="training options as JSON (default: none)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    result = run(args.nodes, args.repeats, args.rows, tuple(args.datasets.split(",")),
+                 json.loads(args.options) if args.options else None)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_result(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
