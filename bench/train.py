@@ -209,10 +209,11 @@ def print_result(result: dict[str, Any], console: Any = None) -> None:
     table = Table(
         box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
         title=f"zmqnode ({result['nodes']} nodes) vs scikit-learn, from CSV, default options",
-        caption=f"Accuracy on the stratified 25 % held out. scikit-learn: StandardScaler + "
-        f"MLPClassifier((64,)), 1 BLAS thread. "
+        caption="Accuracy on the stratified 25 % held out. scikit-learn: StandardScaler + "
+        "MLPClassifier((64,)), 1 BLAS thread. "
         f"Times: medians of {result['repeats']} runs (ours: the train call's round trip; "
-        f"scikit-learn: fit, up to 200 epochs). rows: training rows; ratio: our time / scikit-learn's; r/ep: our rounds/epochs.",
+        "scikit-learn: fit, up to 200 epochs). rows: training rows; "
+        "ratio: our time / scikit-learn's; r/ep: our rounds/epochs.",
     )
     columns = ("dataset", "rows", "acc ours", "acc sk", "Δ pt", "s ours", "s sk", "ratio",
                "r/ep")
