@@ -73,3 +73,22 @@ def test_a_failing_batch_answers_every_request_with_an_error():
                     reply)
     batcher.flush()
     assert [r.answers[0][0]["code"] for r in replies] == ["INTERNAL", "INTERNAL"]
+
+
+def test_one_bad_request_in_a_batch_gets_bad_input_and_the_others_their_answers():
+    model, x = _model()
+    batcher = PredictionBatcher("n1")
+    good, bad = FakeReply(), FakeReply()
+    batcher.add("m1", model, x[:2], {"type": "PREDICT", "id": "good"}, good)
+    batcher.add("m1", model, np.array([[np.inf, 0, 0]], np.float32), {"type": "PREDICT",
+                                                                      "id": "bad"}, bad)
+    batcher.flush()
+    assert good.answers[0][0]["status"] == "OK"
+    assert bad.answers[0][0]["code"] == "BAD_INPUT"
+
+
+def test_boolean_labels_travel_as_integers():
+    from zmqnode.serving import _wire_outputs
+
+    out = _wire_outputs(np.array([True, False]))
+    assert out.dtype == np.int64 and out.tolist() == [1, 0]

@@ -205,16 +205,16 @@ class Node:
             self._drain(sock)
         now = time.monotonic()
         if now >= self._next_tick:
-            self.faults.refresh()
+            _guarded(self.faults.refresh)
             self.core.tick()
-            self.training.tick(now)
+            _guarded(lambda: self.training.tick(now))
             self.monitor.publish()
             self._next_tick += self.config.tick_seconds
             if self._next_tick < now:  # we fell behind (a long fsync); don't burst-tick
                 self._next_tick = now + self.config.tick_seconds
         self._issue_reads()
         self._process_ready()
-        self.batcher.flush()
+        _guarded(self.batcher.flush)
         self._expire(now)
         self._note_role_change()
 
@@ -231,7 +231,8 @@ class Node:
             elif sock is self.sub:
                 self._on_raft(frames[1:])  # drop the topic
             else:
-                self._extra_handlers[sock](frames)
+                handler = self._extra_handlers[sock]
+                _guarded(lambda: handler(frames))
 
     def _on_raft(self, frames: list[bytes]) -> None:
         try:
@@ -290,7 +291,7 @@ class Node:
         pending = self._proposals.pop(entry.index, None)
         if pending is not None:
             term, callback = pending
-            callback(term == entry.term)
+            _guarded(lambda: callback(term == entry.term))
 
     def _note_role_change(self) -> None:
         role, leader = self.core.role, self.core.leader_id
@@ -358,11 +359,20 @@ class Node:
             _guarded(waiter.callback)
 
     def _expire(self, now: float) -> None:
+        expired = False
         while self._deadlines and self._deadlines[0][0] <= now:
+            expired = True
             waiter = heapq.heappop(self._deadlines)[2]
             if not waiter.done:
                 waiter.done = True
                 _guarded(waiter.on_timeout)
+        if expired:
+            # A read index that never came back (lost with a leader) must not
+            # keep its waiters, and their request data, forever.
+            for ctx in [c for c, ws in self._reads.items() if all(w.done for w in ws)]:
+                del self._reads[ctx]
+            self._apply_waiters = [w for w in self._apply_waiters if not w[2].done]
+            heapq.heapify(self._apply_waiters)
 
     # -- client requests -------------------------------------------------------
 
@@ -460,11 +470,21 @@ class Node:
             self._redirect_or_unavailable(header, reply)
             return
         model_id = model_id_for(header["id"])
-        if model_id in self.registry:
-            reply.ok(header, model_id=model_id, **self.registry.models[model_id].summary,
-                     warnings=["this request id was already trained; returning its model"])
+        if header["id"] in self.training.jobs:
+            self.training.submit(header, blobs, reply)  # joins the running job
             return
-        self.training.submit(header, blobs, reply)
+
+        def decide() -> None:
+            # After catching up, so a model an earlier leader acknowledged is seen.
+            if model_id in self.registry:
+                reply.ok(header, model_id=model_id, **self.registry.models[model_id].summary,
+                         warnings=["this request id was already trained; returning its model"])
+            elif self.core.is_leader:
+                self.training.submit(header, blobs, reply)
+            else:
+                self._redirect_or_unavailable(header, reply)
+
+        reply.later(header, decide)
 
     def _handle_import(self, header, blobs, reply) -> None:
         if not self.core.is_leader:
@@ -485,6 +505,10 @@ class Node:
         except ModelFormatError as exc:
             raise ProtocolError(ErrorCode.BAD_INPUT, f"not a valid model file: {exc}",
                                 header=header) from None
+        if not all(isinstance(c, (int, float)) for c in model.classes):
+            raise ProtocolError(ErrorCode.BAD_INPUT,
+                                "this model's class labels are not numbers; zmqnode predicts "
+                                "numeric labels only", header=header)
         self.store_model(header, reply, data, listing_summary(model))
 
     def store_model(self, header, reply, model_bytes: bytes, summary: dict[str, Any],

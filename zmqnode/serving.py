@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .ml.errors import BadInput
 from .transport import wire
 
 log = logging.getLogger("zmqnode.serving")
@@ -55,12 +56,12 @@ class PredictionBatcher:
         for model_id, batch in batches.items():
             stacked = batch.rows[0] if len(batch.rows) == 1 else np.concatenate(batch.rows)
             try:
-                outputs = np.asarray(batch.model.predict(stacked))
-            except Exception as exc:  # inputs were checked; this is a bug
-                log.exception("prediction with model %s failed", model_id)
-                for header, reply in batch.waiting:
-                    reply.error(header, wire.ErrorCode.INTERNAL,
-                                f"node {self.node_id}: prediction failed: {exc!r}")
+                outputs = _wire_outputs(batch.model.predict(stacked))
+            except Exception:
+                # One bad request (say a value that overflows float32) must not
+                # fail the others: answer them one by one.
+                for (header, reply), rows in zip(batch.waiting, batch.rows):
+                    self._answer_one(model_id, batch.model, rows, header, reply)
                 continue
             self.batch_sizes.append(len(batch.rows))
             start = 0
@@ -69,3 +70,30 @@ class PredictionBatcher:
                 desc, blob = wire.array_to_frame(outputs[start:end])
                 reply.ok(header, [blob], outputs=desc, model_id=model_id, node=self.node_id)
                 start = end
+
+    def _answer_one(self, model_id: str, model: "Model", rows: np.ndarray,
+                    header: dict[str, Any], reply: "_Replier") -> None:
+        try:
+            outputs = _wire_outputs(model.predict(rows))
+        except BadInput as exc:
+            reply.error(header, wire.ErrorCode.BAD_INPUT, f"model {model_id}: {exc}")
+            return
+        except Exception as exc:
+            log.exception("prediction with model %s failed", model_id)
+            reply.error(header, wire.ErrorCode.INTERNAL,
+                        f"node {self.node_id}: prediction failed: {exc!r}")
+            return
+        desc, blob = wire.array_to_frame(outputs)
+        reply.ok(header, [blob], outputs=desc, model_id=model_id, node=self.node_id)
+
+
+def _wire_outputs(outputs: Any) -> np.ndarray:
+    """Outputs in a dtype the wire carries (labels may be bool or wider ints)."""
+    arr = np.asarray(outputs)
+    if arr.dtype.name in wire.ALLOWED_DTYPES:
+        return arr
+    if arr.dtype.kind in "biu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float64)
+    raise BadInput(f"model outputs of type {arr.dtype} cannot be sent; labels must be numbers")

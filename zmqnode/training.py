@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import zmq
 
 from .ml.training import BadInput, BadOptions, ChunkResult, TrainingPlan, TrainOptions
@@ -49,6 +49,8 @@ log = logging.getLogger("zmqnode.training")
 # A chunk whose trainer has not answered after this long (or after 4x the
 # slowest answer seen this round, if larger) is given to another trainer.
 MIN_CHUNK_TIMEOUT = 5.0
+# How long a round's first answer may take (training on a large chunk).
+FIRST_ANSWER_TIMEOUT = 60.0
 # The trainer process starts when a leader is known, or after this long.
 TRAINER_DELAY = 2.0
 # A trainer that died is restarted at most this often (its port may still be
@@ -76,9 +78,13 @@ class _Job:
     request_id: str
     header: dict[str, Any]
     replies: list["_Replier"]
-    plan: TrainingPlan
+    plan: TrainingPlan | None  # None while the data is being prepared
     trainers: list[str]
     started: float
+    preparing: Future | None = None
+    # Distinguishes this attempt's SUB_TRAIN traffic from an earlier attempt
+    # of the same request id (trainers cache chunks by job id).
+    attempt: str = field(default_factory=lambda: os.urandom(6).hex())
     round: int = 0
     pending: dict[int, _Assignment] = field(default_factory=dict)
     results: dict[int, ChunkResult] = field(default_factory=dict)
@@ -114,6 +120,7 @@ class TrainingCoordinator:
         self.jobs: dict[str, _Job] = {}
         self.trainer_proc: subprocess.Popen | None = None
         self._respawn_at = 0.0
+        self._prep = ThreadPoolExecutor(1, thread_name_prefix="train-prep")
         ctx = node.ctx
         host = node.config.host
         self.results_sock = ctx.socket(zmq.PULL)
@@ -173,10 +180,14 @@ class TrainingCoordinator:
             self._respawn_at = now + TRAINER_RESPAWN_SECONDS
             self._spawn_trainer()
         for job in list(self.jobs.values()):
-            if not job.committing:
+            if job.preparing is not None:
+                if job.preparing.done():
+                    self._start_prepared(job)
+            elif not job.committing:
                 self._check_deadlines(job, now)
 
     def close(self) -> None:
+        self._prep.shutdown(wait=False, cancel_futures=True)
         if self.trainer_proc is not None and self.trainer_proc.poll() is None:
             self.trainer_proc.terminate()
             try:
@@ -205,16 +216,38 @@ class TrainingCoordinator:
                                 "start nodes without --no-trainer", header=header)
         try:
             options = TrainOptions.from_dict(options_raw)
-            n_chunks = max(1, min(len(trainers), x.shape[0] // MIN_ROWS_PER_CHUNK))
-            plan = TrainingPlan(np.asarray(x, dtype=np.float32), np.asarray(y), options,
-                                n_chunks=n_chunks)
-        except (BadInput, BadOptions) as exc:
+        except BadOptions as exc:
             raise ProtocolError(ErrorCode.BAD_INPUT, str(exc), header=header) from None
-        trainers = trainers[: plan.n_chunks]
-        job = _Job(request_id, header, [reply], plan, trainers, time.monotonic())
-        self.jobs[request_id] = job
-        log.info("training %s: %d rows x %d columns on %d trainer(s): %s", request_id,
-                 x.shape[0], x.shape[1] if x.ndim > 1 else 1, len(trainers), ", ".join(trainers))
+        n_chunks = max(1, min(len(trainers), x.shape[0] // MIN_ROWS_PER_CHUNK))
+        # Validating, normalizing and splitting a large dataset takes seconds:
+        # off the event loop, or heartbeats stop and the leader is deposed.
+        future = self._prep.submit(TrainingPlan, x, y, options, n_chunks=n_chunks)
+        self.jobs[request_id] = _Job(request_id, header, [reply], None, trainers,
+                                     time.monotonic(), preparing=future)
+
+    def _start_prepared(self, job: _Job) -> None:
+        """The plan is ready (or failed): start round 0 or answer the error."""
+        future, job.preparing = job.preparing, None
+        try:
+            job.plan = future.result()
+        except (BadInput, BadOptions) as exc:
+            self._fail(job, ErrorCode.BAD_INPUT, str(exc))
+            return
+        except Exception as exc:
+            log.exception("preparing training %s failed", job.request_id)
+            self._fail(job, ErrorCode.INTERNAL, f"preparing the data failed: {exc!r}")
+            return
+        model_bytes = job.plan.problem.arch.n_params * 4
+        if model_bytes > self.node.config.max_model_bytes:
+            self._fail(job, ErrorCode.TOO_LARGE,
+                       f"a {job.plan.problem.arch.describe()} network needs about {model_bytes} "
+                       f"bytes, over --max-model-bytes {self.node.config.max_model_bytes}; use "
+                       "smaller hidden layers")
+            return
+        job.trainers = job.trainers[: job.plan.n_chunks]
+        x = job.plan.problem.x
+        log.info("training %s: %d rows x %d columns on %d trainer(s): %s", job.request_id,
+                 x.shape[0], x.shape[1], len(job.trainers), ", ".join(job.trainers))
         self._start_round(job)
 
     def _available_trainers(self) -> list[str]:
@@ -250,7 +283,7 @@ class TrainingCoordinator:
         cached = chunk in job.has_data.get(trainer, set())
         data = job.plan.chunks[chunk]
         frames = encode_job(Job(
-            job_id=job.request_id,
+            job_id=f"{job.request_id}#{job.attempt}",
             round_index=job.round,
             chunk=chunk,
             reply_to=self.reply_to,
@@ -275,8 +308,10 @@ class TrainingCoordinator:
             self.node.count("training_garbage")
             log.warning("dropped a malformed training result: %s", exc.message)
             return
-        job = self.jobs.get(result.job_id)
-        if job is None or result.round_index != job.round or result.chunk in job.results:
+        request_id, _, attempt = result.job_id.rpartition("#")
+        job = self.jobs.get(request_id)
+        if (job is None or job.plan is None or attempt != job.attempt
+                or result.round_index != job.round or result.chunk in job.results):
             return  # late answer from a reassigned chunk or a finished job
         assignment = job.pending.get(result.chunk)
         if result.missing_data:
@@ -346,11 +381,15 @@ class TrainingCoordinator:
             reply.progress(job.header, **fields)
 
     def _check_deadlines(self, job: _Job, now: float) -> None:
-        timeout = max(MIN_CHUNK_TIMEOUT, 4 * job.slowest)
+        # Until one chunk of the round has answered we know nothing of its
+        # speed: wait longer rather than hand healthy trainers' work around.
+        timeout = max(MIN_CHUNK_TIMEOUT, 4 * job.slowest) if job.slowest else FIRST_ANSWER_TIMEOUT
         for chunk, assignment in list(job.pending.items()):
             if now - assignment.sent_at < timeout:
                 continue
-            others = [t for t in self._available_trainers() if t != assignment.trainer]
+            available = self._available_trainers()
+            # Alone (one node), resend to the same, restarted, trainer.
+            others = [t for t in available if t != assignment.trainer] or available
             if not others:
                 continue  # nobody else to ask; the job timeout below still applies
             if assignment.trainer:
