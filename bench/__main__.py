@@ -1,6 +1,7 @@
 """``python -m bench``: measurements of a real local cluster.
 
     python -m bench cluster [--nodes 3] [--kills 10] [--json]
+    python -m bench train [--datasets synthetic,iris,...] [--repeats 3] [--json]
     python -m bench predict [--in-flight 100] [--requests N] [--rows R] [--baseline] [--json]
 """
 
@@ -16,7 +17,15 @@ from rich.table import Table
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:
+        from .train import main as train_main
+
+        return train_main(argv[1:])
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        epilog="python -m bench train --help: accuracy and wall time against scikit-learn",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("cluster", help="start-up, XOR round trip and failover times")
     c.add_argument("--nodes", type=int, default=3)

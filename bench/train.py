@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
-    p = argparse.ArgumentParser(prog="python -m bench.train")
+    p = argparse.ArgumentParser(prog="python -m bench train")
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rows", type=int, default=SYNTHETIC_ROWS)
