@@ -328,3 +328,27 @@ def test_training_reports_progress_each_round(cluster):
     assert all(m["rounds"] == 6 and "elapsed_s" in m for m in seen)
     assert len(seen) == 5, "a progress message after every round but the last"
     assert result["model_id"]
+
+
+def test_same_data_options_and_seed_give_byte_identical_model_files(cluster):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    y = (x[:, 0] - x[:, 2] > 0).astype(np.float32)
+    with cluster.client() as c:
+        ids = [c.train(x, y, options={"seed": 7})["model_id"] for _ in range(2)]
+    assert ids[0] != ids[1], "two requests, two registry entries"
+    blobs = [(cluster.storage(cluster.ids[0]) / "models" / f"{m}.bin").read_bytes() for m in ids]
+    assert blobs[0] == blobs[1]
+
+
+def test_real_valued_outputs_train_a_regression_model_with_several_columns(cluster):
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, size=(500, 2)).astype(np.float32)
+    y = np.stack([x[:, 0] + 0.5 * x[:, 1], x[:, 0] * x[:, 1]], axis=1).astype(np.float32)
+    with cluster.client() as c:
+        result = c.train(x, y)
+        info = c.info(result["model_id"])
+        predicted = c.predict(result["model_id"], x)
+    assert info["task"] == "regression"
+    assert predicted.shape == (500, 2)
+    assert np.abs(predicted - y).mean() < 0.1
