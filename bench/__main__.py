@@ -1,8 +1,8 @@
 """``python -m bench``: measurements of a real local cluster.
 
-    python -m bench cluster [--nodes 3] [--kills 10] [--json]
-    python -m bench train [--datasets synthetic,iris,...] [--repeats 3] [--json]
-    python -m bench predict [--in-flight 100] [--requests N] [--rows R] [--baseline] [--json]
+python -m bench cluster [--nodes 3] [--kills 10] [--json]
+python -m bench train [--datasets synthetic,iris,...] [--repeats 3] [--json]
+python -m bench predict [--in-flight 100] [--requests N] [--rows R] [--baseline] [--json]
 """
 
 from __future__ import annotations
@@ -55,9 +55,15 @@ def main(argv: list[str] | None = None) -> int:
             for name in ("zmqnode", "echo"):
                 r = result.get(name)
                 if r:
-                    table.add_row(name, f"{r['throughput_rps']:.0f}", f"{r['p50_ms']:.2f}",
-                                  f"{r['p95_ms']:.2f}", f"{r['p99_ms']:.2f}",
-                                  f"{r['max_ms']:.2f}", str(r["errors"]))
+                    table.add_row(
+                        name,
+                        f"{r['throughput_rps']:.0f}",
+                        f"{r['p50_ms']:.2f}",
+                        f"{r['p95_ms']:.2f}",
+                        f"{r['p99_ms']:.2f}",
+                        f"{r['max_ms']:.2f}",
+                        str(r["errors"]),
+                    )
             Console().print(table)
             if "ratio_of_echo_throughput" in result:
                 Console().print(f"zmqnode / echo throughput: {result['ratio_of_echo_throughput']}")
@@ -77,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             xor = result["xor_train_round_trip_s"]
             table.add_row("XOR train round trip", f"{xor['median']:.3f}", f"runs {xor['runs']}")
             fo = result["failover_kill_to_ack_s"]
-            table.add_row("kill -9 leader → next ack", f"{fo['median']:.3f}",
-                          f"max {fo['max']:.3f}, runs {fo['runs']}")
+            table.add_row(
+                "kill -9 leader → next ack",
+                f"{fo['median']:.3f}",
+                f"max {fo['max']:.3f}, runs {fo['runs']}",
+            )
             Console().print(table)
     return 0
 

@@ -27,9 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository (for `python -m 
 PORT_OFFSETS = (-1000, 0, 1000, 2000, 3000, 4000)
 
 
-def wait_for(
-    condition: Callable[[], T], timeout: float, what: str, interval: float = 0.02
-) -> T:
+def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -41,7 +39,9 @@ def wait_for(
         except (ClientError, ClusterUnavailable, OSError) as exc:
             last_error = exc
         time.sleep(interval)  # polling interval, not synchronization
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what} (last error: {last_error})"
+    )
 
 
 def _port_free(port: int) -> bool:
@@ -85,10 +85,26 @@ class LocalCluster:
             peers = ",".join(i for i in self.ids if i != nid)
             out = open(self.workdir / f"{port}.out", "ab")
             self.procs[nid] = subprocess.Popen(
-                [sys.executable, "-m", "zmqnode", "--host", "127.0.0.1", "--port", str(port),
-                 "--peers", peers, "--storage-dir", str(self.storage(nid)),
-                 "--fault-file", str(self.fault_file(nid)), *self.extra_args],
-                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "zmqnode",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--peers",
+                    peers,
+                    "--storage-dir",
+                    str(self.storage(nid)),
+                    "--fault-file",
+                    str(self.fault_file(nid)),
+                    *self.extra_args,
+                ],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
 
     def fault_file(self, node_id: str) -> Path:
@@ -99,8 +115,9 @@ class LocalCluster:
         others = [n for n in self.ids if n != node_id]
         self.fault_file(node_id).write_text(json.dumps({"drop_in": others, "drop_out": others}))
         for other in others:
-            self.fault_file(other).write_text(json.dumps({"drop_in": [node_id],
-                                                           "drop_out": [node_id]}))
+            self.fault_file(other).write_text(
+                json.dumps({"drop_in": [node_id], "drop_out": [node_id]})
+            )
 
     def heal(self) -> None:
         for nid in self.ids:
@@ -135,11 +152,14 @@ class LocalCluster:
 
     def leader(self, timeout: float = 15.0, among: list[str] | None = None) -> str:
         """Wait until exactly one live node leads and the others agree."""
+
         def find() -> str | None:
             for nid, proc in self.procs.items():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"node {nid} exited with status {proc.returncode}:\n"
-                                       + self.output(nid)[-2000:])
+                    raise RuntimeError(
+                        f"node {nid} exited with status {proc.returncode}:\n"
+                        + self.output(nid)[-2000:]
+                    )
             live = among or list(self.procs)
             statuses = [self.status(n) for n in live]
             leaders = {s["node"] for s in statuses if s["role"] == "leader"}
@@ -154,4 +174,3 @@ class LocalCluster:
     def output(self, node_id: str) -> str:
         port = int(node_id.rsplit(":", 1)[1])
         return (self.workdir / f"{port}.out").read_text(errors="replace")
-

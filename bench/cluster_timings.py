@@ -71,16 +71,23 @@ def run(nodes: int = 3, kills: int = 10, xor_runs: int = 5) -> dict[str, Any]:
                 done = _write_once(others, model_bytes, t + 30)
                 failovers.append(done - t)
                 cluster.start(leader)
-                wait_for(lambda leader=leader: cluster.status(leader)["leader"], 30,
-                         "the restarted node to rejoin")
+                wait_for(
+                    lambda leader=leader: cluster.status(leader)["leader"],
+                    30,
+                    "the restarted node to rejoin",
+                )
         finally:
             cluster.stop()
     return {
         "nodes": nodes,
         "startup_to_leader_s": round(startup, 3),
-        "xor_train_round_trip_s": {"median": round(statistics.median(xor), 3),
-                                   "runs": [round(v, 3) for v in xor]},
-        "failover_kill_to_ack_s": {"median": round(statistics.median(failovers), 3),
-                                   "max": round(max(failovers), 3),
-                                   "runs": [round(v, 3) for v in failovers]},
+        "xor_train_round_trip_s": {
+            "median": round(statistics.median(xor), 3),
+            "runs": [round(v, 3) for v in xor],
+        },
+        "failover_kill_to_ack_s": {
+            "median": round(statistics.median(failovers), 3),
+            "max": round(max(failovers), 3),
+            "runs": [round(v, 3) for v in failovers],
+        },
     }

@@ -50,8 +50,9 @@ class LoadResult:
         }
 
 
-def drive(endpoints: list[str], frames: list[bytes], in_flight: int, total: int,
-          timeout: float = 10.0) -> LoadResult:
+def drive(
+    endpoints: list[str], frames: list[bytes], in_flight: int, total: int, timeout: float = 10.0
+) -> LoadResult:
     """Send ``total`` copies of a request (new id each), ``in_flight`` at a time."""
     ctx = zmq.Context()
     n_sockets = min(in_flight, MAX_SOCKETS)
@@ -151,12 +152,12 @@ def echo_baseline(frames: list[bytes], in_flight: int, total: int, port: int) ->
 def predict_frames(model_id: str, rows: int, width: int) -> list[bytes]:
     x = np.random.default_rng(0).random((rows, width), dtype=np.float32)
     desc, blob = wire.array_to_frame(x)
-    return wire.encode({"type": "PREDICT", "id": "b", "model_id": model_id, "inputs": desc},
-                       [blob])
+    return wire.encode({"type": "PREDICT", "id": "b", "model_id": model_id, "inputs": desc}, [blob])
 
 
-def run(nodes: list[str] | None, in_flight: int, requests: int, rows: int,
-        baseline: bool) -> dict[str, Any]:
+def run(
+    nodes: list[str] | None, in_flight: int, requests: int, rows: int, baseline: bool
+) -> dict[str, Any]:
     """Measure against ``nodes`` (or a fresh one-node cluster) with an XOR model."""
     import tempfile
     from pathlib import Path
@@ -183,12 +184,17 @@ def run(nodes: list[str] | None, in_flight: int, requests: int, rows: int,
         finally:
             if cluster is not None:
                 cluster.stop()
-        result: dict[str, Any] = {"nodes": nodes, "in_flight": in_flight, "rows": rows,
-                                  "zmqnode": ours}
+        result: dict[str, Any] = {
+            "nodes": nodes,
+            "in_flight": in_flight,
+            "rows": rows,
+            "zmqnode": ours,
+        }
         if baseline:
             port = pick_base_ports(1)[0]
             echo = echo_baseline(frames, in_flight, requests, port).summary()
             result["echo"] = echo
             result["ratio_of_echo_throughput"] = round(
-                ours["throughput_rps"] / echo["throughput_rps"], 3)
+                ours["throughput_rps"] / echo["throughput_rps"], 3
+            )
     return result

@@ -166,7 +166,7 @@ class _TrainingProgress:
         self.progress: Progress | None = None
         self.task: TaskID | None = None
 
-    def __enter__(self) -> "_TrainingProgress":
+    def __enter__(self) -> _TrainingProgress:
         if self.enabled:
             self.progress = Progress(
                 TextColumn("[bold]training"),
@@ -179,21 +179,32 @@ class _TrainingProgress:
                 transient=True,
             )
             self.progress.start()
-            self.task = self.progress.add_task("train", total=None, round=0, rounds="?",
-                                               epoch=0, score="")
+            self.task = self.progress.add_task(
+                "train", total=None, round=0, rounds="?", epoch=0, score=""
+            )
         return self
 
     def update(self, message: dict[str, Any]) -> None:
         if self.progress is None or self.task is None:
             return
         metrics = message.get("metrics") or {}
-        score = next((f"{k} {v:.4g}" for k, v in metrics.items()
-                      if k.startswith("val_") and k != "val_loss"
-                      and isinstance(v, (int, float))), "")
-        self.progress.update(self.task, completed=message.get("round", 0),
-                             total=message.get("rounds"), round=message.get("round", 0),
-                             rounds=message.get("rounds", "?"),
-                             epoch=message.get("epoch", 0), score=score)
+        score = next(
+            (
+                f"{k} {v:.4g}"
+                for k, v in metrics.items()
+                if k.startswith("val_") and k != "val_loss" and isinstance(v, (int, float))
+            ),
+            "",
+        )
+        self.progress.update(
+            self.task,
+            completed=message.get("round", 0),
+            total=message.get("rounds"),
+            round=message.get("round", 0),
+            rounds=message.get("rounds", "?"),
+            epoch=message.get("epoch", 0),
+            score=score,
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:

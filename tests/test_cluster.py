@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from client import Client, ClientError
 from bench.cluster import ROOT, LocalCluster, wait_for
+from client import Client, ClientError
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([0, 1, 1, 0], dtype=np.float32)
@@ -42,7 +42,10 @@ def cli(cluster: LocalCluster, node: str, *args: str) -> dict:
     host, port = node.rsplit(":", 1)
     out = subprocess.run(
         [sys.executable, "-m", "client", "--host", host, "--port", port, "--json", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -63,8 +66,11 @@ def test_seed_flow_xor_trained_listed_and_served_by_every_node(cluster):
             assert reply.node == node, "a follower serves predictions itself"
             assert reply.array("outputs").ravel().tolist() == [0, 1, 1, 0]
 
-    digests = wait_for(lambda: (d := model_files(cluster, model_id)) and len(d) == 3 and d,
-                       10, "the model file on every node")
+    digests = wait_for(
+        lambda: (d := model_files(cluster, model_id)) and len(d) == 3 and d,
+        10,
+        "the model file on every node",
+    )
     assert len(set(digests.values())) == 1, f"model files differ: {digests}"
     assert leader in cluster.ids
 
@@ -119,8 +125,11 @@ def test_follower_down_during_two_trainings_catches_up_with_files(cluster):
 
     cluster.start(follower)
     for m in ids:
-        digests = wait_for(lambda m=m: (d := model_files(cluster, m)) and len(d) == 3 and d,
-                           15, f"{m} on the restarted follower")
+        digests = wait_for(
+            lambda m=m: (d := model_files(cluster, m)) and len(d) == 3 and d,
+            15,
+            f"{m} on the restarted follower",
+        )
         assert len(set(digests.values())) == 1
     with Client([follower], timeout=5) as c:
         assert c.predict(ids[1], XOR_X).ravel().tolist() == [0, 1, 1, 0]
@@ -137,8 +146,11 @@ def test_torn_log_tail_is_truncated_and_the_node_rejoins(cluster):
     with open(log_path, "ab") as f:
         f.write(b"\x40\x00\x00\x00torn-record-half-written")  # a crash mid-append
     cluster.start(follower)
-    status = wait_for(lambda: (s := cluster.status(follower)) and s["leader"] and s, 15,
-                      "the restarted follower to rejoin")
+    status = wait_for(
+        lambda: (s := cluster.status(follower)) and s["leader"] and s,
+        15,
+        "the restarted follower to rejoin",
+    )
     assert status["leader"] == leader
     assert "truncat" in cluster.output(follower).lower()
     with Client([follower], timeout=5) as c2:
@@ -180,21 +192,56 @@ def test_bad_inputs_get_stable_errors_and_the_node_keeps_serving(cluster):
         "unknown type": ([hdr(type="FROB")], "UNKNOWN_TYPE"),
         "malformed json": ([b"{not json"], "MALFORMED"),
         "too many frames for import": ([hdr(type="IMPORT"), b"a", b"b"], "BAD_REQUEST"),
-        "bytes not matching shape": ([hdr(type="PREDICT", model_id=model_id, inputs=f32),
-                                      b"\x00" * 7], "BAD_SHAPE"),
-        "wrong input width": ([hdr(type="PREDICT", model_id=model_id,
-                                   inputs={"dtype": "float32", "shape": [1, 3], "frame": 0}),
-                               np.zeros(3, np.float32).tobytes()], "BAD_INPUT"),
-        "nan": ([hdr(type="PREDICT", model_id=model_id, inputs=f32),
-                 np.array([np.nan, 1], np.float32).tobytes()], "BAD_INPUT"),
-        "unknown model": ([hdr(type="PREDICT", model_id="m-nope", inputs=f32),
-                           np.zeros(2, np.float32).tobytes()], "NOT_FOUND"),
-        "empty dataset": ([hdr(type="TRAIN", inputs={"dtype": "float32", "shape": [0, 2], "frame": 0},
-                               outputs={"dtype": "float32", "shape": [0], "frame": 1}), b"", b""],
-                          "BAD_INPUT"),
-        "label count mismatch": ([hdr(type="TRAIN", inputs={"dtype": "float32", "shape": [4, 2], "frame": 0},
-                                      outputs={"dtype": "float32", "shape": [3], "frame": 1}),
-                                  XOR_X.tobytes(), XOR_Y[:3].tobytes()], "BAD_INPUT"),
+        "bytes not matching shape": (
+            [hdr(type="PREDICT", model_id=model_id, inputs=f32), b"\x00" * 7],
+            "BAD_SHAPE",
+        ),
+        "wrong input width": (
+            [
+                hdr(
+                    type="PREDICT",
+                    model_id=model_id,
+                    inputs={"dtype": "float32", "shape": [1, 3], "frame": 0},
+                ),
+                np.zeros(3, np.float32).tobytes(),
+            ],
+            "BAD_INPUT",
+        ),
+        "nan": (
+            [
+                hdr(type="PREDICT", model_id=model_id, inputs=f32),
+                np.array([np.nan, 1], np.float32).tobytes(),
+            ],
+            "BAD_INPUT",
+        ),
+        "unknown model": (
+            [hdr(type="PREDICT", model_id="m-nope", inputs=f32), np.zeros(2, np.float32).tobytes()],
+            "NOT_FOUND",
+        ),
+        "empty dataset": (
+            [
+                hdr(
+                    type="TRAIN",
+                    inputs={"dtype": "float32", "shape": [0, 2], "frame": 0},
+                    outputs={"dtype": "float32", "shape": [0], "frame": 1},
+                ),
+                b"",
+                b"",
+            ],
+            "BAD_INPUT",
+        ),
+        "label count mismatch": (
+            [
+                hdr(
+                    type="TRAIN",
+                    inputs={"dtype": "float32", "shape": [4, 2], "frame": 0},
+                    outputs={"dtype": "float32", "shape": [3], "frame": 1},
+                ),
+                XOR_X.tobytes(),
+                XOR_Y[:3].tobytes(),
+            ],
+            "BAD_INPUT",
+        ),
         "not a model file": ([hdr(type="IMPORT"), b"garbage"], "BAD_INPUT"),
     }
     for name, (frames, code) in cases.items():
@@ -231,8 +278,11 @@ def test_garbage_on_raft_and_training_ports_is_dropped_and_logged(cluster):
         for frames in garbage:
             sock.send_multipart(frames)
         sock.close()
-    wait_for(lambda: cluster.output(leader).count("dropped a malformed") >= 2 * len(garbage), 10,
-             "the node to log every garbage message")
+    wait_for(
+        lambda: cluster.output(leader).count("dropped a malformed") >= 2 * len(garbage),
+        10,
+        "the node to log every garbage message",
+    )
     with cluster.client(leader) as c:
         assert c.train(XOR_X, XOR_Y)["model_id"]
     assert cluster.status(leader)["role"] == "leader"
@@ -251,8 +301,11 @@ def test_a_silent_trainer_does_not_stall_training(cluster):
         c.train(x, y, timeout=60)  # every trainer is up and has answered once
 
         def trainer_pid() -> int | None:
-            out = subprocess.run(["pgrep", "-f", f"zmqnode.trainer.*--name {follower}"],
-                                 capture_output=True, text=True).stdout.split()
+            out = subprocess.run(
+                ["pgrep", "-f", f"zmqnode.trainer.*--name {follower}"],
+                capture_output=True,
+                text=True,
+            ).stdout.split()
             return int(out[0]) if out else None
 
         pid = wait_for(trainer_pid, 10, "the follower's trainer process")
@@ -269,8 +322,11 @@ def test_lagging_follower_never_answers_not_found_for_an_acknowledged_model(clus
     leader = cluster.leader()
     follower = next(n for n in cluster.ids if n != leader)
     cluster.isolate(follower)
-    wait_for(lambda: cluster.status(follower)["leader"] is None, 10,
-             "the isolated follower to notice it lost the leader")
+    wait_for(
+        lambda: cluster.status(follower)["leader"] is None,
+        10,
+        "the isolated follower to notice it lost the leader",
+    )
     with cluster.client(leader) as c:
         model_id = c.train(XOR_X, XOR_Y)["model_id"]  # committed by the other two
     with Client([follower], timeout=2, retries=0) as c2:
@@ -294,8 +350,7 @@ def test_leader_killed_mid_training_retry_yields_exactly_one_model(cluster):
     outcome: dict = {}
 
     def train() -> None:
-        with Client([leader, *[n for n in cluster.ids if n != leader]], timeout=4,
-                    retries=6) as c:
+        with Client([leader, *[n for n in cluster.ids if n != leader]], timeout=4, retries=6) as c:
             try:
                 outcome["result"] = c.train(x, y, options={"epochs": 400}, request_id=request_id)
             except Exception as exc:  # recorded and asserted below
@@ -303,8 +358,11 @@ def test_leader_killed_mid_training_retry_yields_exactly_one_model(cluster):
 
     thread = threading.Thread(target=train)
     thread.start()
-    wait_for(lambda: f"training {request_id}" in cluster.output(leader), 20,
-             "the leader to start training")
+    wait_for(
+        lambda: f"training {request_id}" in cluster.output(leader),
+        20,
+        "the leader to start training",
+    )
     cluster.kill(leader)
     thread.join(timeout=120)
     assert not thread.is_alive()

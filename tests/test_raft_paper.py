@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 
 from tests.raft_helpers import (
-    E,
     MT,
+    E,
     Network,
     drain,
     ents,

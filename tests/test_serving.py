@@ -48,13 +48,13 @@ def test_requests_for_one_model_share_one_forward_pass_and_keep_their_rows():
     start = 0
     for i, n in enumerate(sizes):
         reply = FakeReply()
-        batcher.add("m1", counting, x[start:start + n], {"type": "PREDICT", "id": f"r{i}"}, reply)
-        replies.append((reply, x[start:start + n]))
+        batcher.add("m1", counting, x[start : start + n], {"type": "PREDICT", "id": f"r{i}"}, reply)
+        replies.append((reply, x[start : start + n]))
         start += n
     batcher.flush()
     assert counting.calls == 1
     for i, (reply, rows) in enumerate(replies):
-        (header, blobs), = reply.answers
+        ((header, blobs),) = reply.answers
         assert header["status"] == "OK" and header["id"] == f"r{i}"
         got = wire.array_from_frame(header["outputs"], blobs[0], max_bytes=1 << 20)
         assert got.tolist() == model.predict(rows).tolist()
@@ -69,8 +69,9 @@ def test_a_failing_batch_answers_every_request_with_an_error():
     batcher = PredictionBatcher("n1")
     replies = [FakeReply() for _ in range(2)]
     for i, reply in enumerate(replies):
-        batcher.add("m1", Broken(), np.zeros((1, 2), np.float32), {"type": "PREDICT", "id": str(i)},
-                    reply)
+        batcher.add(
+            "m1", Broken(), np.zeros((1, 2), np.float32), {"type": "PREDICT", "id": str(i)}, reply
+        )
     batcher.flush()
     assert [r.answers[0][0]["code"] for r in replies] == ["INTERNAL", "INTERNAL"]
 
@@ -80,8 +81,9 @@ def test_one_bad_request_in_a_batch_gets_bad_input_and_the_others_their_answers(
     batcher = PredictionBatcher("n1")
     good, bad = FakeReply(), FakeReply()
     batcher.add("m1", model, x[:2], {"type": "PREDICT", "id": "good"}, good)
-    batcher.add("m1", model, np.array([[np.inf, 0, 0]], np.float32), {"type": "PREDICT",
-                                                                      "id": "bad"}, bad)
+    batcher.add(
+        "m1", model, np.array([[np.inf, 0, 0]], np.float32), {"type": "PREDICT", "id": "bad"}, bad
+    )
     batcher.flush()
     assert good.answers[0][0]["status"] == "OK"
     assert bad.answers[0][0]["code"] == "BAD_INPUT"

@@ -46,5 +46,6 @@ class FaultFile:
                 log.warning("ignoring fault file %s: %s", self.path, exc)
         self.drop_in = frozenset(rules.get("drop_in", ()))
         self.drop_out = frozenset(rules.get("drop_out", ()))
-        log.warning("test faults now: drop_in=%s drop_out=%s", sorted(self.drop_in),
-                    sorted(self.drop_out))
+        log.warning(
+            "test faults now: drop_in=%s drop_out=%s", sorted(self.drop_in), sorted(self.drop_out)
+        )

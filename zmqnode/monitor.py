@@ -26,7 +26,7 @@ MAX_LOG_LINES = 5000
 
 
 class Monitor:
-    def __init__(self, node: "Node") -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
         self.server: ThreadingHTTPServer | None = None
         self.views: dict[str, object] = {"status": {}, "models": [], "metrics": {}}
@@ -62,8 +62,13 @@ class Monitor:
                 elif url.path == "/metrics":
                     self._text(render_metrics(views))
                 else:
-                    self._json({"error": f"no such page {url.path}; try /status, /models, "
-                                         "/logs?n=100 or /metrics"}, 404)
+                    self._json(
+                        {
+                            "error": f"no such page {url.path}; try /status, /models, "
+                            "/logs?n=100 or /metrics"
+                        },
+                        404,
+                    )
 
             def _json(self, obj: object, code: int = 200) -> None:
                 self._send(code, "application/json", orjson.dumps(obj))

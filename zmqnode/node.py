@@ -37,8 +37,8 @@ from .logs import setup_logging
 from .ml.model_file import Model, ModelFormatError
 from .monitor import Monitor
 from .raft import BROADCAST, EntryKind, Message, RaftConfig, RaftCore, Role
-from .serving import PredictionBatcher
 from .registry import ModelRegistry, encode_store_model, listing_summary, model_id_for
+from .serving import PredictionBatcher
 from .storage.model_store import ModelStore
 from .storage.node_storage import NodeStorage
 from .training import TrainingCoordinator
@@ -232,7 +232,7 @@ class Node:
                 self._on_raft(frames[1:])  # drop the topic
             else:
                 handler = self._extra_handlers[sock]
-                _guarded(lambda: handler(frames))
+                _guarded(lambda h=handler, f=frames: h(f))
 
     def _on_raft(self, frames: list[bytes]) -> None:
         try:
@@ -243,8 +243,11 @@ class Node:
             return
         if msg.dst not in (self.id, BROADCAST) or msg.src not in self.dealers:
             self.count("raft_misrouted")
-            log.warning("dropped a Raft message from %r to %r: not for this cluster member",
-                        msg.src, msg.dst)
+            log.warning(
+                "dropped a Raft message from %r to %r: not for this cluster member",
+                msg.src,
+                msg.dst,
+            )
             return
         if msg.src in self.faults.drop_in:
             return
@@ -286,8 +289,12 @@ class Node:
         if entry.kind is EntryKind.COMMAND:
             record = self.registry.apply(entry.index, entry.data)
             if record is not None:
-                log.info("stored model %s (%d bytes) at index %d", record.model_id,
-                         record.size, entry.index)
+                log.info(
+                    "stored model %s (%d bytes) at index %d",
+                    record.model_id,
+                    record.size,
+                    entry.index,
+                )
         pending = self._proposals.pop(entry.index, None)
         if pending is not None:
             term, callback = pending
@@ -411,13 +418,16 @@ class Node:
             log.exception("internal error serving a request")
             reply.error(None, ErrorCode.INTERNAL, f"node {self.id} failed: {exc!r}")
 
-    def _redirect_or_unavailable(self, header, reply: "_Replier") -> None:
+    def _redirect_or_unavailable(self, header, reply: _Replier) -> None:
         leader = self.core.leader_id
         if leader and leader != self.id:
             reply.send(wire.redirect_reply(header, leader))
         else:
-            reply.error(header, ErrorCode.NOT_LEADER,
-                        f"node {self.id} knows no leader yet (election in progress); retry")
+            reply.error(
+                header,
+                ErrorCode.NOT_LEADER,
+                f"node {self.id} knows no leader yet (election in progress); retry",
+            )
 
     def _handle_status(self, header, blobs, reply) -> None:
         reply.ok(header, **self.status())
@@ -450,9 +460,11 @@ class Node:
             model = self.registry.load(model_id)
             if rows.shape[1] != model.n_inputs:
                 # Checked here so that one bad request cannot fail a batch.
-                reply.error(header, ErrorCode.BAD_INPUT,
-                            f"model {model_id} expects {model.n_inputs} input columns, "
-                            f"got {rows.shape[1]}")
+                reply.error(
+                    header,
+                    ErrorCode.BAD_INPUT,
+                    f"model {model_id} expects {model.n_inputs} input columns, got {rows.shape[1]}",
+                )
                 return
             self.batcher.add(model_id, model, rows, header, reply)
 
@@ -477,8 +489,12 @@ class Node:
         def decide() -> None:
             # After catching up, so a model an earlier leader acknowledged is seen.
             if model_id in self.registry:
-                reply.ok(header, model_id=model_id, **self.registry.models[model_id].summary,
-                         warnings=["this request id was already trained; returning its model"])
+                reply.ok(
+                    header,
+                    model_id=model_id,
+                    **self.registry.models[model_id].summary,
+                    warnings=["this request id was already trained; returning its model"],
+                )
             elif self.core.is_leader:
                 self.training.submit(header, blobs, reply)
             else:
@@ -491,28 +507,41 @@ class Node:
             self._redirect_or_unavailable(header, reply)
             return
         if len(blobs) != 1:
-            raise ProtocolError(ErrorCode.BAD_REQUEST,
-                                f"IMPORT carries one frame (the model file), got {len(blobs)}",
-                                header=header)
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"IMPORT carries one frame (the model file), got {len(blobs)}",
+                header=header,
+            )
         data = blobs[0]
         if len(data) > self.config.max_model_bytes:
-            raise ProtocolError(ErrorCode.TOO_LARGE,
-                                f"model file is {len(data)} bytes; limit is "
-                                f"{self.config.max_model_bytes} (--max-model-bytes)",
-                                header=header)
+            raise ProtocolError(
+                ErrorCode.TOO_LARGE,
+                f"model file is {len(data)} bytes; limit is "
+                f"{self.config.max_model_bytes} (--max-model-bytes)",
+                header=header,
+            )
         try:
             model = Model.from_bytes(data)
         except ModelFormatError as exc:
-            raise ProtocolError(ErrorCode.BAD_INPUT, f"not a valid model file: {exc}",
-                                header=header) from None
+            raise ProtocolError(
+                ErrorCode.BAD_INPUT, f"not a valid model file: {exc}", header=header
+            ) from None
         if not all(isinstance(c, (int, float)) for c in model.classes):
-            raise ProtocolError(ErrorCode.BAD_INPUT,
-                                "this model's class labels are not numbers; zmqnode predicts "
-                                "numeric labels only", header=header)
+            raise ProtocolError(
+                ErrorCode.BAD_INPUT,
+                "this model's class labels are not numbers; zmqnode predicts numeric labels only",
+                header=header,
+            )
         self.store_model(header, reply, data, listing_summary(model))
 
-    def store_model(self, header, reply, model_bytes: bytes, summary: dict[str, Any],
-                    extra: dict[str, Any] | None = None) -> None:
+    def store_model(
+        self,
+        header,
+        reply,
+        model_bytes: bytes,
+        summary: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         """Replicate a model file and answer the client once it is committed."""
         request_id = header["id"]
         model_id = model_id_for(request_id)
@@ -525,17 +554,23 @@ class Node:
             if ok or model_id in self.registry:
                 reply.ok(header, model_id=model_id, **(extra or {}))
             else:
-                reply.error(header, ErrorCode.NOT_LEADER,
-                            f"node {self.id} lost leadership before model {model_id} committed; "
-                            "retry with the same request id")
+                reply.error(
+                    header,
+                    ErrorCode.NOT_LEADER,
+                    f"node {self.id} lost leadership before model {model_id} committed; "
+                    "retry with the same request id",
+                )
 
         waiter = self._waiter(
             self.request_timeout(header),
             lambda: None,
-            lambda: reply.error(header, ErrorCode.TIMEOUT,
-                                f"model {model_id} was not committed in time on node "
-                                f"{self.id} (no quorum?); retry "
-                                "with the same request id"),
+            lambda: reply.error(
+                header,
+                ErrorCode.TIMEOUT,
+                f"model {model_id} was not committed in time on node "
+                f"{self.id} (no quorum?); retry "
+                "with the same request id",
+            ),
         )
         if self.propose(command, done) is not None:
             waiter.done = True
@@ -628,7 +663,9 @@ class _Replier:
         """An interim message; the final answer is still to come."""
         if self.sent:
             return
-        frames = wire.join_envelope(self.routing, wire.encode(wire.progress_reply(header, **fields)))
+        frames = wire.join_envelope(
+            self.routing, wire.encode(wire.progress_reply(header, **fields))
+        )
         try:
             self.node.client_sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
         except zmq.Again:
@@ -652,9 +689,12 @@ class _Replier:
 
         self.node.linearizable(
             guarded_answer,
-            lambda: self.error(header, ErrorCode.UNAVAILABLE,
-                               f"node {self.node.id} could not confirm the cluster's latest state "
-                               "in time (no leader reachable?); retry or ask another node"),
+            lambda: self.error(
+                header,
+                ErrorCode.UNAVAILABLE,
+                f"node {self.node.id} could not confirm the cluster's latest state "
+                "in time (no leader reachable?); retry or ask another node",
+            ),
             timeout=self.node.request_timeout(header),
         )
 
@@ -662,8 +702,9 @@ class _Replier:
 def _require_str(header: dict[str, Any], key: str) -> str:
     value = header.get(key)
     if not isinstance(value, str) or not value:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"field {key!r} must be a non-empty string",
-                            header=header)
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"field {key!r} must be a non-empty string", header=header
+        )
     return value
 
 
@@ -675,9 +716,11 @@ def _as_rows(inputs: np.ndarray) -> np.ndarray:
     if inputs.ndim == 1:
         inputs = inputs.reshape(1, -1)
     if inputs.ndim != 2 or inputs.shape[0] == 0:
-        raise ProtocolError(ErrorCode.BAD_SHAPE,
-                            f"inputs must be a non-empty 2-D array (rows x columns), "
-                            f"got shape {list(inputs.shape)}")
+        raise ProtocolError(
+            ErrorCode.BAD_SHAPE,
+            f"inputs must be a non-empty 2-D array (rows x columns), "
+            f"got shape {list(inputs.shape)}",
+        )
     if not np.isfinite(inputs).all():
         raise ProtocolError(ErrorCode.BAD_INPUT, "inputs contain NaN or infinity")
     return inputs

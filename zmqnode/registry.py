@@ -158,10 +158,12 @@ class ModelRegistry:
     # Snapshots: the index of records. Model files stay where they are; a node
     # installing a snapshot fetches the files it lacks (see node.py).
     def snapshot_data(self) -> bytes:
-        return orjson.dumps([
-            {**r.to_json(), "request_id": r.request_id, "summary": r.summary}
-            for r in self.models.values()
-        ])
+        return orjson.dumps(
+            [
+                {**r.to_json(), "request_id": r.request_id, "summary": r.summary}
+                for r in self.models.values()
+            ]
+        )
 
     def restore(self, data: bytes) -> None:
         self.models = {}

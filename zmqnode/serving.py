@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class _Batch:
-    model: "Model"
+    model: Model
     rows: list[np.ndarray] = field(default_factory=list)
-    waiting: list[tuple[dict[str, Any], "_Replier"]] = field(default_factory=list)
+    waiting: list[tuple[dict[str, Any], _Replier]] = field(default_factory=list)
 
 
 class PredictionBatcher:
@@ -41,8 +41,9 @@ class PredictionBatcher:
         self._batches: dict[str, _Batch] = {}
         self.batch_sizes: list[int] = []  # requests per forward pass, for metrics
 
-    def add(self, model_id: str, model: "Model", rows: np.ndarray, header: dict[str, Any],
-            reply: "_Replier") -> None:
+    def add(
+        self, model_id: str, model: Model, rows: np.ndarray, header: dict[str, Any], reply: _Replier
+    ) -> None:
         batch = self._batches.get(model_id)
         if batch is None:
             batch = self._batches[model_id] = _Batch(model)
@@ -60,19 +61,20 @@ class PredictionBatcher:
             except Exception:
                 # One bad request (say a value that overflows float32) must not
                 # fail the others: answer them one by one.
-                for (header, reply), rows in zip(batch.waiting, batch.rows):
+                for (header, reply), rows in zip(batch.waiting, batch.rows, strict=True):
                     self._answer_one(model_id, batch.model, rows, header, reply)
                 continue
             self.batch_sizes.append(len(batch.rows))
             start = 0
-            for (header, reply), rows in zip(batch.waiting, batch.rows):
+            for (header, reply), rows in zip(batch.waiting, batch.rows, strict=True):
                 end = start + rows.shape[0]
                 desc, blob = wire.array_to_frame(outputs[start:end])
                 reply.ok(header, [blob], outputs=desc, model_id=model_id, node=self.node_id)
                 start = end
 
-    def _answer_one(self, model_id: str, model: "Model", rows: np.ndarray,
-                    header: dict[str, Any], reply: "_Replier") -> None:
+    def _answer_one(
+        self, model_id: str, model: Model, rows: np.ndarray, header: dict[str, Any], reply: _Replier
+    ) -> None:
         try:
             outputs = _wire_outputs(model.predict(rows))
         except BadInput as exc:
@@ -80,8 +82,9 @@ class PredictionBatcher:
             return
         except Exception as exc:
             log.exception("prediction with model %s failed", model_id)
-            reply.error(header, wire.ErrorCode.INTERNAL,
-                        f"node {self.node_id}: prediction failed: {exc!r}")
+            reply.error(
+                header, wire.ErrorCode.INTERNAL, f"node {self.node_id}: prediction failed: {exc!r}"
+            )
             return
         desc, blob = wire.array_to_frame(outputs)
         reply.ok(header, [blob], outputs=desc, model_id=model_id, node=self.node_id)

@@ -104,8 +104,12 @@ def serve(bind: str, name: str) -> None:
             try:
                 push.send_multipart(encode_result(result), zmq.NOBLOCK, copy=False)
             except zmq.Again:
-                log.warning("leader at %s is not taking results; dropped chunk %d of %s",
-                            job.reply_to, job.chunk, job.job_id)
+                log.warning(
+                    "leader at %s is not taking results; dropped chunk %d of %s",
+                    job.reply_to,
+                    job.chunk,
+                    job.job_id,
+                )
     finally:
         ctx.destroy(linger=0)
 

@@ -79,10 +79,13 @@ def encode_job(job: Job) -> list[bytes]:
 def decode_job(frames: list[bytes]) -> Job:
     header, blobs = wire.decode(frames)
     if header["type"] != SUB_TRAIN_TYPE:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"expected {SUB_TRAIN_TYPE}, got {header['type']!r}")
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_TYPE, f"expected {SUB_TRAIN_TYPE}, got {header['type']!r}"
+        )
     arrays = {
         key: wire.read_array(header, blobs, key, max_bytes=MAX_TRAINING_ARRAY_BYTES)
-        if key in header else None
+        if key in header
+        else None
         for key in ("params", "x", "y")
     }
     if arrays["params"] is None:
@@ -123,17 +126,22 @@ def encode_result(result: Result) -> list[bytes]:
 def decode_result(frames: list[bytes]) -> Result:
     header, blobs = wire.decode(frames)
     if header["type"] != RESULT_TYPE:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"expected {RESULT_TYPE}, got {header['type']!r}")
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_TYPE, f"expected {RESULT_TYPE}, got {header['type']!r}"
+        )
     params = (
         wire.read_array(header, blobs, "params", max_bytes=MAX_TRAINING_ARRAY_BYTES)
-        if "params" in header else None
+        if "params" in header
+        else None
     )
     loss = header.get("loss", 0.0)
     if not isinstance(loss, (int, float)):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "'loss' must be a number")
     error = header.get("error") or ""
     if params is None and not error and not header.get("missing_data"):
-        raise ProtocolError(ErrorCode.BAD_REQUEST, "a result needs params, an error or missing_data")
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, "a result needs params, an error or missing_data"
+        )
     return Result(
         job_id=_str(header, "job"),
         round_index=_int(header, "round"),

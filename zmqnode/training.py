@@ -25,21 +25,21 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from .ml.training import BadInput, BadOptions, ChunkResult, TrainingPlan, TrainOptions
+from .registry import listing_summary
+from .trainer_protocol import Job, decode_result, encode_job
 from .transport import wire
 from .transport.addresses import node_ports, parse_address, tcp_endpoint
 from .transport.wire import ErrorCode, ProtocolError
-from .registry import listing_summary
-from .trainer_protocol import Job, decode_result, encode_job
 
 if TYPE_CHECKING:
     from .node import Node, _Replier
@@ -77,7 +77,7 @@ class _Assignment:
 class _Job:
     request_id: str
     header: dict[str, Any]
-    replies: list["_Replier"]
+    replies: list[_Replier]
     plan: TrainingPlan | None  # None while the data is being prepared
     trainers: list[str]
     started: float
@@ -98,7 +98,7 @@ class _Job:
 class _JobReplies:
     """Answers every client waiting on a job (the first request and its retries)."""
 
-    def __init__(self, coordinator: "TrainingCoordinator", job: _Job) -> None:
+    def __init__(self, coordinator: TrainingCoordinator, job: _Job) -> None:
         self.coordinator = coordinator
         self.job = job
 
@@ -115,7 +115,7 @@ class _JobReplies:
 
 
 class TrainingCoordinator:
-    def __init__(self, node: "Node") -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
         self.jobs: dict[str, _Job] = {}
         self.trainer_proc: subprocess.Popen | None = None
@@ -153,8 +153,19 @@ class TrainingCoordinator:
         endpoint = tcp_endpoint(cfg.host, cfg.ports.training)
         log_path = self.node.log_path
         self.trainer_proc = subprocess.Popen(
-            [sys.executable, "-m", "zmqnode.trainer", "--bind", endpoint,
-             "--name", self.node.id, "--log", log_path, "--log-level", cfg.log_level],
+            [
+                sys.executable,
+                "-m",
+                "zmqnode.trainer",
+                "--bind",
+                endpoint,
+                "--name",
+                self.node.id,
+                "--log",
+                log_path,
+                "--log-level",
+                cfg.log_level,
+            ],
             stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -197,7 +208,7 @@ class TrainingCoordinator:
 
     # -- jobs ------------------------------------------------------------------
 
-    def submit(self, header: dict[str, Any], blobs: list[bytes], reply: "_Replier") -> None:
+    def submit(self, header: dict[str, Any], blobs: list[bytes], reply: _Replier) -> None:
         request_id = header["id"]
         running = self.jobs.get(request_id)
         if running is not None:
@@ -211,9 +222,12 @@ class TrainingCoordinator:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "'options' must be an object", header=header)
         trainers = self._available_trainers()
         if not trainers:
-            raise ProtocolError(ErrorCode.UNAVAILABLE,
-                                f"no trainer is running on node {self.node.id} or its peers; "
-                                "start nodes without --no-trainer", header=header)
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE,
+                f"no trainer is running on node {self.node.id} or its peers; "
+                "start nodes without --no-trainer",
+                header=header,
+            )
         try:
             options = TrainOptions.from_dict(options_raw)
         except BadOptions as exc:
@@ -222,8 +236,9 @@ class TrainingCoordinator:
         # Validating, normalizing and splitting a large dataset takes seconds:
         # off the event loop, or heartbeats stop and the leader is deposed.
         future = self._prep.submit(TrainingPlan, x, y, options, n_chunks=n_chunks)
-        self.jobs[request_id] = _Job(request_id, header, [reply], None, trainers,
-                                     time.monotonic(), preparing=future)
+        self.jobs[request_id] = _Job(
+            request_id, header, [reply], None, trainers, time.monotonic(), preparing=future
+        )
 
     def _start_prepared(self, job: _Job) -> None:
         """The plan is ready (or failed): start round 0 or answer the error."""
@@ -239,15 +254,24 @@ class TrainingCoordinator:
             return
         model_bytes = job.plan.problem.arch.n_params * 4
         if model_bytes > self.node.config.max_model_bytes:
-            self._fail(job, ErrorCode.TOO_LARGE,
-                       f"a {job.plan.problem.arch.describe()} network needs about {model_bytes} "
-                       f"bytes, over --max-model-bytes {self.node.config.max_model_bytes}; use "
-                       "smaller hidden layers")
+            self._fail(
+                job,
+                ErrorCode.TOO_LARGE,
+                f"a {job.plan.problem.arch.describe()} network needs about {model_bytes} "
+                f"bytes, over --max-model-bytes {self.node.config.max_model_bytes}; use "
+                "smaller hidden layers",
+            )
             return
         job.trainers = job.trainers[: job.plan.n_chunks]
         x = job.plan.problem.x
-        log.info("training %s: %d rows x %d columns on %d trainer(s): %s", job.request_id,
-                 x.shape[0], x.shape[1], len(job.trainers), ", ".join(job.trainers))
+        log.info(
+            "training %s: %d rows x %d columns on %d trainer(s): %s",
+            job.request_id,
+            x.shape[0],
+            x.shape[1],
+            len(job.trainers),
+            ", ".join(job.trainers),
+        )
         self._start_round(job)
 
     def _available_trainers(self) -> list[str]:
@@ -282,16 +306,18 @@ class TrainingCoordinator:
     def _assign(self, job: _Job, chunk: int, trainer: str) -> bool:
         cached = chunk in job.has_data.get(trainer, set())
         data = job.plan.chunks[chunk]
-        frames = encode_job(Job(
-            job_id=f"{job.request_id}#{job.attempt}",
-            round_index=job.round,
-            chunk=chunk,
-            reply_to=self.reply_to,
-            options=job.plan.options.to_dict(),
-            params=job.plan.params,
-            x=None if cached else data.x,
-            y=None if cached else data.y,
-        ))
+        frames = encode_job(
+            Job(
+                job_id=f"{job.request_id}#{job.attempt}",
+                round_index=job.round,
+                chunk=chunk,
+                reply_to=self.reply_to,
+                options=job.plan.options.to_dict(),
+                params=job.plan.params,
+                x=None if cached else data.x,
+                y=None if cached else data.y,
+            )
+        )
         try:
             self.pushers[trainer].send_multipart(frames, zmq.NOBLOCK, copy=False)
         except zmq.Again:  # not connected (IMMEDIATE): that trainer is down
@@ -310,8 +336,13 @@ class TrainingCoordinator:
             return
         request_id, _, attempt = result.job_id.rpartition("#")
         job = self.jobs.get(request_id)
-        if (job is None or job.plan is None or attempt != job.attempt
-                or result.round_index != job.round or result.chunk in job.results):
+        if (
+            job is None
+            or job.plan is None
+            or attempt != job.attempt
+            or result.round_index != job.round
+            or result.chunk in job.results
+        ):
             return  # late answer from a reassigned chunk or a finished job
         assignment = job.pending.get(result.chunk)
         if result.missing_data:
@@ -347,12 +378,20 @@ class TrainingCoordinator:
         model = job.plan.model()
         data = model.to_bytes()
         elapsed = time.monotonic() - job.started
-        log.info("training %s finished in %.2fs after %d rounds; replicating %d bytes",
-                 job.request_id, elapsed, job.round + 1, len(data))
+        log.info(
+            "training %s finished in %.2fs after %d rounds; replicating %d bytes",
+            job.request_id,
+            elapsed,
+            job.round + 1,
+            len(data),
+        )
         if len(data) > self.node.config.max_model_bytes:
-            self._fail(job, ErrorCode.TOO_LARGE,
-                       f"the trained model is {len(data)} bytes, over --max-model-bytes "
-                       f"{self.node.config.max_model_bytes}; use smaller hidden layers")
+            self._fail(
+                job,
+                ErrorCode.TOO_LARGE,
+                f"the trained model is {len(data)} bytes, over --max-model-bytes "
+                f"{self.node.config.max_model_bytes}; use smaller hidden layers",
+            )
             return
         extra = {
             "trainers": job.trainers,
@@ -364,7 +403,9 @@ class TrainingCoordinator:
         # The job stays registered until the commit answers, so that a retry
         # arriving meanwhile joins it instead of training a second time.
         job.committing = True
-        self.node.store_model(job.header, _JobReplies(self, job), data, listing_summary(model), extra)
+        self.node.store_model(
+            job.header, _JobReplies(self, job), data, listing_summary(model), extra
+        )
 
     def _report_progress(self, job: _Job) -> None:
         plan = job.plan
@@ -401,8 +442,11 @@ class TrainingCoordinator:
                 job.trainers = [t for t in job.trainers if t != assignment.trainer] or others
             self._place(job, chunk, others)
         if now - job.started > self.node.config.training_timeout:
-            self._fail(job, ErrorCode.TIMEOUT,
-                       f"training did not finish within {self.node.config.training_timeout:.0f}s")
+            self._fail(
+                job,
+                ErrorCode.TIMEOUT,
+                f"training did not finish within {self.node.config.training_timeout:.0f}s",
+            )
 
     def _fail(self, job: _Job, code: ErrorCode, message: str) -> None:
         self.jobs.pop(job.request_id, None)
@@ -414,6 +458,9 @@ class TrainingCoordinator:
         for job in list(self.jobs.values()):
             if job.committing:
                 continue  # its proposal answers (committed by the next leader or not)
-            self._fail(job, ErrorCode.NOT_LEADER,
-                       f"node {self.node.id} lost leadership during training; retry with the "
-                       "same request id (the new leader trains it once)")
+            self._fail(
+                job,
+                ErrorCode.NOT_LEADER,
+                f"node {self.node.id} lost leadership during training; retry with the "
+                "same request id (the new leader trains it once)",
+            )

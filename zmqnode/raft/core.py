@@ -85,7 +85,7 @@ class RaftCore:
         peers: Sequence[str],
         config: RaftConfig,
         rng: random.Random,
-        hard_state: HardState = HardState(),
+        hard_state: HardState | None = None,
         snapshot: Snapshot | None = None,
         entries: Sequence[Entry] = (),
     ) -> None:
@@ -97,6 +97,7 @@ class RaftCore:
         self._rng = rng
         self.quorum = (len(self.peers) + 1) // 2 + 1
         self.log = RaftLog(snapshot or Snapshot(), entries)
+        hard_state = hard_state or HardState()
         self.term = hard_state.term
         self.vote = hard_state.vote
         self._persisted_hard_state = hard_state

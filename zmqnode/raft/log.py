@@ -128,9 +128,7 @@ class RaftLog:
         self.entries.extend(entries)
         self.stable = min(self.stable, first - 1)
 
-    def maybe_append(
-        self, prev_index: int, prev_term: int, entries: Sequence[Entry]
-    ) -> int | None:
+    def maybe_append(self, prev_index: int, prev_term: int, entries: Sequence[Entry]) -> int | None:
         """AppendEntries receiver rules 2-4 (Figure 2).
 
         Returns the index of the last new entry, or None when the log does not
