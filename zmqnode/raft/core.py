@@ -224,6 +224,15 @@ class RaftCore:
                 pass  # a granted pre-vote carries the term we are about to use
             elif m.type in (MT.APPEND, MT.HEARTBEAT, MT.SNAPSHOT):
                 self._become_follower(m.term, m.src)
+            elif m.type is MT.VOTE:
+                # Adopt the term but keep our election clock: Figure 2 resets
+                # it only when granting a vote. Otherwise a candidate with a
+                # stale log and a fast clock, rejected again and again, keeps
+                # every node that could win from ever timing out (a livelock
+                # the simulator found with pre-vote off: seeds 41072, 45398).
+                elapsed, timeout = self.election_elapsed, self.randomized_timeout
+                self._become_follower(m.term, NO_NODE)
+                self.election_elapsed, self.randomized_timeout = elapsed, timeout
             else:
                 self._become_follower(m.term, NO_NODE)
         elif m.term < self.term:
