@@ -395,7 +395,10 @@ def test_same_data_options_and_seed_give_byte_identical_model_files(cluster):
     with cluster.client() as c:
         ids = [c.train(x, y, options={"seed": 7})["model_id"] for _ in range(2)]
     assert ids[0] != ids[1], "two requests, two registry entries"
-    blobs = [(cluster.storage(cluster.ids[0]) / "models" / f"{m}.bin").read_bytes() for m in ids]
+    node = cluster.ids[0]
+    for m in ids:  # a follower may apply a moment after the leader acknowledged
+        wait_for(lambda m=m: node in model_files(cluster, m), 10, f"{m} on {node}")
+    blobs = [(cluster.storage(node) / "models" / f"{m}.bin").read_bytes() for m in ids]
     assert blobs[0] == blobs[1]
 
 
