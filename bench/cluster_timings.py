@@ -91,3 +91,40 @@ def run(nodes: int = 3, kills: int = 10, xor_runs: int = 5) -> dict[str, Any]:
             "runs": [round(v, 3) for v in failovers],
         },
     }
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+    import json
+    import os
+    import platform
+
+    from rich.console import Console
+    from rich.table import Table
+
+    p = argparse.ArgumentParser(prog="python -m bench cluster", description=__doc__)
+    p.add_argument("--nodes", type=int, default=3)
+    p.add_argument("--kills", type=int, default=10)
+    p.add_argument("--xor-runs", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    result = run(args.nodes, args.kills, args.xor_runs)
+    result["machine"] = {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version()}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    table = Table(title=f"zmqnode cluster timings ({args.nodes} nodes)")
+    table.add_column("measure")
+    table.add_column("median s", justify="right")
+    table.add_column("detail")
+    table.add_row("start-up to leader", f"{result['startup_to_leader_s']:.3f}", "")
+    xor = result["xor_train_round_trip_s"]
+    table.add_row("XOR train round trip", f"{xor['median']:.3f}", f"runs {xor['runs']}")
+    fo = result["failover_kill_to_ack_s"]
+    table.add_row(
+        "kill -9 leader → next ack",
+        f"{fo['median']:.3f}",
+        f"max {fo['max']:.3f}, runs {fo['runs']}",
+    )
+    Console().print(table)
+    return 0

@@ -198,3 +198,44 @@ def run(
                 ours["throughput_rps"] / echo["throughput_rps"], 3
             )
     return result
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    p = argparse.ArgumentParser(prog="python -m bench predict", description=__doc__)
+    p.add_argument("--nodes", help="H:P,H:P of a running cluster (default: start one node)")
+    p.add_argument("--in-flight", type=int, default=100)
+    p.add_argument("--requests", type=int, default=20000)
+    p.add_argument("--rows", type=int, default=1)
+    p.add_argument("--baseline", action="store_true", help="also run a bare pyzmq echo server")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    nodes = args.nodes.split(",") if args.nodes else None
+    result = run(nodes, args.in_flight, args.requests, args.rows, args.baseline)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    table = Table(title=f"predict: {args.in_flight} in flight, {args.rows} row(s)/request")
+    for col in ("target", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"):
+        table.add_column(col, justify="right")
+    for name in ("zmqnode", "echo"):
+        r = result.get(name)
+        if r:
+            table.add_row(
+                name,
+                f"{r['throughput_rps']:.0f}",
+                f"{r['p50_ms']:.2f}",
+                f"{r['p95_ms']:.2f}",
+                f"{r['p99_ms']:.2f}",
+                f"{r['max_ms']:.2f}",
+                str(r["errors"]),
+            )
+    Console().print(table)
+    if "ratio_of_echo_throughput" in result:
+        Console().print(f"zmqnode / echo throughput: {result['ratio_of_echo_throughput']}")
+    return 0
