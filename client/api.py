@@ -269,7 +269,9 @@ class Client:
         return models
 
     def info(self, model_id: str) -> dict[str, Any]:
-        """Metadata of one model; ``ClientError`` NOT_FOUND if there is none."""
+        """One model's listing fields, plus under ``metadata`` the document stored in
+        its file (training options and per-round loss and validation score) when the
+        node sends it; ``ClientError`` NOT_FOUND if there is no such model."""
         reply = self.request(
             {"type": RequestType.INFO.value, "id": new_request_id(), "model_id": model_id}
         )
@@ -278,7 +280,8 @@ class Client:
             raise ClientError(
                 ErrorCode.MALFORMED.value, "INFO reply has no 'model' object", node=reply.node
             )
-        return model
+        metadata = reply.header.get("metadata")
+        return {**model, "metadata": metadata} if isinstance(metadata, dict) else model
 
     def status(self) -> dict[str, Any]:
         """The answering node's view: id, role, term, leader, indexes, peers."""

@@ -401,7 +401,7 @@ def _run(args: argparse.Namespace, client: Client, out: Console) -> int:
         reply = client.request({"type": "LIST"})
         _emit(args, out, reply.fields(), _show_list)
     elif command == "info":
-        _emit(args, out, client.info(args.model_id), _show_mapping)
+        _emit(args, out, client.info(args.model_id), _show_info)
     elif command == "predict":
         rows = parse_inline(args.rows, "rows")
         reply = client.predict_reply(args.model_id, rows)
@@ -503,7 +503,7 @@ def _show_list(out: Console, result: dict[str, Any]) -> None:
         out.print("No models yet. Train one with `python -m client train-inline ...`.")
         return
     table = Table(title=f"{len(models)} model(s)")
-    for column in ("model_id", "created", "task", "inputs", "outputs", "size"):
+    for column in ("model_id", "created", "task", "in", "out", "rounds", "score", "size"):
         table.add_column(column)
     for model in models:
         table.add_row(
@@ -512,8 +512,58 @@ def _show_list(out: Console, result: dict[str, Any]) -> None:
             str(model.get("task", "-")),
             _fmt(model.get("inputs", "-")),
             _fmt(model.get("outputs", "-")),
+            _fmt(model.get("rounds_run")),
+            _score(model.get("final")),
             _size(model.get("size_bytes")),
         )
+    out.print(table)
+
+
+def _score(final: Any) -> str:
+    """The best round's validation score in a few characters (LIST's ``final``)."""
+    if not isinstance(final, dict):
+        return "-"
+    for key, label in (("val_accuracy", "acc"), ("val_r2", "R²"), ("val_loss", "loss")):
+        if isinstance(final.get(key), (int, float)):
+            return f"{label} {final[key]:.3f}"
+    if isinstance(final.get("loss"), (int, float)):
+        return f"train loss {final['loss']:.3g}"
+    return "-"
+
+
+def _show_info(out: Console, result: dict[str, Any]) -> None:
+    """The model's fields, then how it was trained: options and one row per round."""
+    metadata = result.get("metadata")
+    _show_mapping(out, {k: v for k, v in result.items() if k != "metadata"})
+    training = metadata.get("training") if isinstance(metadata, dict) else None
+    if not isinstance(training, dict):
+        return
+    if isinstance(training.get("options"), dict):
+        out.print(f"[bold]options[/] {_fmt(training['options'])}")
+    rows, chunks = training.get("rows"), training.get("chunks")
+    if isinstance(rows, dict):
+        line = f"[bold]rows[/] {rows.get('train', '?')} training, "
+        line += f"{rows.get('validation', '?')} validation"
+        if isinstance(chunks, list):
+            line += f"; chunks of {_fmt(chunks)} rows"
+        out.print(line)
+    rounds = [r for r in training.get("rounds") or [] if isinstance(r, dict)]
+    if not rounds:
+        return
+    columns = ["round", "epochs", "loss"]
+    columns += sorted({k for r in rounds for k in r if k.startswith("val_")})
+    best = training.get("best_round")
+    caption = "* the round whose weights the model keeps (best validation loss)"
+    if training.get("stopped_early"):
+        caption += f"; stopped early after {len(rounds)} rounds"
+    table = Table(title="training rounds", caption=caption)
+    for column in columns:
+        table.add_column(column.replace("val_", "validation "), justify="right")
+    for entry in rounds:
+        is_best = entry.get("round") == best
+        cells = [_fmt(entry.get(c)) for c in columns]
+        cells[0] = f"{cells[0]} *" if is_best else cells[0]
+        table.add_row(*cells, style="bold green" if is_best else None)
     out.print(table)
 
 

@@ -27,10 +27,23 @@ FAST = ["--timeout", "0.3", "--retries", "0"]
 
 MODELS = [
     {"model_id": "m1", "created": 1767225600.0, "task": "classification",
-     "inputs": 2, "outputs": 2, "size_bytes": 2048},
+     "inputs": 2, "outputs": 2, "size_bytes": 2048, "rounds_run": 3,
+     "final": {"loss": 0.12, "val_loss": 0.2, "val_accuracy": 0.9751}},
     {"model_id": "m2", "created": 1767312000.5, "task": "regression",
      "inputs": 3, "outputs": 1, "size_bytes": 512},
 ]  # fmt: skip
+M1_TRAINING = {
+    "options": {"epochs": 30, "learning_rate": 0.01},
+    "rows": {"train": 90, "validation": 10},
+    "chunks": [45, 45],
+    "rounds": [
+        {"round": 0, "epochs": 10, "loss": 0.61, "val_loss": 0.55, "val_accuracy": 0.7},
+        {"round": 1, "epochs": 20, "loss": 0.31, "val_loss": 0.2, "val_accuracy": 0.9751},
+        {"round": 2, "epochs": 30, "loss": 0.12, "val_loss": 0.23, "val_accuracy": 0.9},
+    ],
+    "best_round": 1,
+    "stopped_early": False,
+}
 
 
 @pytest.fixture
@@ -38,6 +51,8 @@ def node():
     def handler(h, b):
         if h["type"] == "LIST":
             return ok_reply(h, models=MODELS, node="127.0.0.1:9000")
+        if h["type"] == "INFO" and h["model_id"] == "m1":
+            return ok_reply(h, model=MODELS[0], metadata={"training": M1_TRAINING})
         if h["type"] == "INFO":
             return error_reply(h, ErrorCode.NOT_FOUND, f"model {h['model_id']!r} not found")
         if h["type"] == "TRAIN":
@@ -157,6 +172,26 @@ def test_list_table_for_people(node, capsys) -> None:
     out = capsys.readouterr().out
     assert "m1" in out and "m2" in out and "regression" in out and "2.0 KiB" in out
     assert "2026-01-01 00:00:00Z" in out  # created: Unix seconds shown as UTC
+    assert "acc 0.975" in out  # the best round's validation accuracy, summarized
+
+
+def test_info_shows_every_training_round_and_marks_the_kept_one(node, capsys) -> None:
+    assert main([*at(node), "info", "m1"]) == EXIT_OK
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.count("│") >= 5]
+    assert len(rows) == 3, out  # one table row per round
+    assert "1 *" in rows[1] and "0.9751" in rows[1] and "*" not in rows[0] + rows[2]
+    assert "validation accuracy" in " ".join(out.split())
+    assert "90 training, 10 validation" in out
+
+
+def test_info_json_carries_the_per_round_metadata(node, capsys) -> None:
+    assert main([*at(node), "--json", "info", "m1"]) == EXIT_OK
+    result = json.loads(capsys.readouterr().out)
+    assert result["model_id"] == "m1"
+    assert [r["val_accuracy"] for r in result["metadata"]["training"]["rounds"]] == [
+        0.7, 0.9751, 0.9
+    ]
 
 
 def test_train_inline_sends_arrays_and_options(node, capsys) -> None:

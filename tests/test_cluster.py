@@ -411,5 +411,7 @@ def test_real_valued_outputs_train_a_regression_model_with_several_columns(clust
         info = c.info(result["model_id"])
         predicted = c.predict(result["model_id"], x)
     assert info["task"] == "regression"
+    rounds = info["metadata"]["training"]["rounds"]  # shown by `client info`
+    assert rounds and all("loss" in r and "val_r2" in r for r in rounds)
     assert predicted.shape == (500, 2)
     assert np.abs(predicted - y).mean() < 0.1
