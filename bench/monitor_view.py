@@ -1,0 +1,71 @@
+"""Read a node's HTTP monitor (``/status``, ``/metrics``) from a benchmark.
+
+The monitor listens on the client port − 1000 (docs/PROTOCOL.md §1). These
+helpers use short timeouts and raise ``OSError`` when the node is down, so
+they fit ``bench.cluster.wait_for``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from typing import Any
+
+_METRIC_LINE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
+
+
+def monitor_port(node_id: str) -> int:
+    return int(node_id.rsplit(":", 1)[1]) - 1000
+
+
+def _get(node_id: str, path: str, timeout: float) -> bytes:
+    url = f"http://127.0.0.1:{monitor_port(node_id)}{path}"
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+        return resp.read()
+
+
+def status(node_id: str, timeout: float = 1.0) -> dict[str, Any]:
+    """The node's ``/status`` document (role, term, leader, indexes, models…)."""
+    return json.loads(_get(node_id, "/status", timeout))
+
+
+def metrics(node_id: str, timeout: float = 1.0) -> dict[str, float]:
+    """``/metrics`` as ``{"name{labels}": value}`` (comments skipped)."""
+    out: dict[str, float] = {}
+    for line in _get(node_id, "/metrics", timeout).decode().splitlines():
+        m = _METRIC_LINE.match(line.strip())
+        if m:
+            try:
+                out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+            except ValueError:
+                pass
+    return out
+
+
+def fsync_view(node_id: str) -> dict[str, Any]:
+    """Every ``/status`` field and ``/metrics`` series whose name mentions fsync.
+
+    Empty when the node exposes none (the case as of this writing: the
+    storage layer counts fsyncs in ``NodeStorage.fsync_count`` /
+    ``fsync_seconds_total`` / ``last_fsync_seconds`` but the monitor does
+    not publish them).
+    """
+    found: dict[str, Any] = {}
+    for key, value in _flatten(status(node_id)).items():
+        if "fsync" in key.lower():
+            found[f"status.{key}"] = value
+    for key, value in metrics(node_id).items():
+        if "fsync" in key.lower():
+            found[key] = value
+    return found
+
+
+def _flatten(doc: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        return {prefix: doc}
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        out.update(_flatten(value, name) if isinstance(value, dict) else {name: value})
+    return out
