@@ -14,6 +14,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cluster": ("cluster_timings", "start-up, XOR round trip and failover times"),
     "train": ("train", "accuracy and wall time against scikit-learn"),
     "predict": ("predict", "prediction throughput and latency, echo baseline"),
+    "store": ("store", "durable IMPORT commits/s at 1 and many in flight, PySyncObj baseline"),
+    "failover": ("failover", "kill -9 the leader under a prediction load: failover, errors"),
 }
 
 
