@@ -190,7 +190,9 @@ def test_info_json_carries_the_per_round_metadata(node, capsys) -> None:
     result = json.loads(capsys.readouterr().out)
     assert result["model_id"] == "m1"
     assert [r["val_accuracy"] for r in result["metadata"]["training"]["rounds"]] == [
-        0.7, 0.9751, 0.9
+        0.7,
+        0.9751,
+        0.9,
     ]
 
 

@@ -106,8 +106,10 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
     if not 0 < args.tick <= 5:
         parser.error(f"--tick must be between 0 and 5 seconds, got {args.tick}")
     if args.election_ticks < 2:
-        parser.error(f"--election-ticks must be at least 2 (heartbeats go every tick), "
-                     f"got {args.election_ticks}")
+        parser.error(
+            f"--election-ticks must be at least 2 (heartbeats go every tick), "
+            f"got {args.election_ticks}"
+        )
     if args.raft_port is not None and args.raft_port != ports.raft:
         parser.error(
             f"--raft-port {args.raft_port} does not match the layout every node assumes "
