@@ -67,10 +67,11 @@ def encode_job(job: Job) -> list[bytes]:
         "reply_to": job.reply_to,
         "options": job.options,
     }
-    blobs: list[bytes] = []
+    blobs: list[bytes | memoryview] = []
     for key, array in (("params", job.params), ("x", job.x), ("y", job.y)):
         if array is not None:
-            desc, blob = wire.array_to_frame(array, frame=len(blobs))
+            # Chunks are never modified once made: send them without a copy.
+            desc, blob = wire.array_to_frame(array, frame=len(blobs), copy=False)
             header[key] = desc
             blobs.append(blob)
     return wire.encode(header, blobs)
@@ -115,7 +116,7 @@ def encode_result(result: Result) -> list[bytes]:
         "error": result.error,
         "missing_data": result.missing_data,
     }
-    blobs: list[bytes] = []
+    blobs: list[bytes | memoryview] = []
     if result.params is not None:
         desc, blob = wire.array_to_frame(result.params, frame=0)
         header["params"] = desc

@@ -263,12 +263,12 @@ class TrainingCoordinator:
             )
             return
         job.trainers = job.trainers[: job.plan.n_chunks]
-        x = job.plan.problem.x
+        problem = job.plan.problem
         log.info(
             "training %s: %d rows x %d columns on %d trainer(s): %s",
             job.request_id,
-            x.shape[0],
-            x.shape[1],
+            problem.n_rows,
+            problem.arch.layer_sizes[0],
             len(job.trainers),
             ", ".join(job.trainers),
         )

@@ -6,6 +6,12 @@ validation rows and draws the initial parameters. ``split_chunks`` deals the
 training rows to trainers. Both are deterministic functions of the data and
 ``options.seed``.
 
+Memory: a problem keeps the client's rows as they arrived (float32, read-only,
+not copied) and standardizes rows only when it copies them into a chunk or the
+validation set; checks and statistics run over blocks of rows. So preparing
+a dataset costs about one extra copy of it, and once the chunks exist the
+original can be dropped (``TrainingPlan`` does).
+
 Encoded targets (what ``Chunk.y`` holds and trainers receive) are a float32
 matrix whose width is the network's output width: a 0/1 column for binary,
 one-hot rows for multiclass, standardized values for regression. So a trainer
@@ -39,6 +45,10 @@ STREAM_INIT = 0
 STREAM_TRAIN = 1
 STREAM_SPLIT = 2
 
+# Values per block for checks and statistics over large inputs: bounds the
+# temporaries (a float64 block is 8 MiB) whatever the width of a row.
+BLOCK_VALUES = 1 << 20
+
 
 def rng_for(seed: int, stream: int, *keys: int) -> np.random.Generator:
     """A generator for one purpose (stream) and position (round, chunk...)."""
@@ -57,15 +67,35 @@ class Problem:
     input_std: np.ndarray
     output_mean: np.ndarray | None  # regression only
     output_std: np.ndarray | None
-    x: np.ndarray  # training rows, standardized, float32
-    y: np.ndarray  # training targets, encoded, float32 (n, outputs)
-    x_val: np.ndarray  # validation rows (possibly zero of them)
+    rows: np.ndarray | None  # every input row, float32, NOT standardized; None once released
+    train_rows: np.ndarray  # indices (into ``rows``) of the training rows, in order
+    y: np.ndarray  # training targets, encoded, float32 (n_train, outputs)
+    x_val: np.ndarray  # validation rows, standardized (possibly zero of them)
     y_val: np.ndarray
     initial_params: np.ndarray
 
     @property
+    def n_train(self) -> int:
+        return int(self.train_rows.shape[0])
+
+    @property
     def n_rows(self) -> int:
-        return self.x.shape[0] + self.x_val.shape[0]
+        return self.n_train + self.x_val.shape[0]
+
+    @property
+    def x(self) -> np.ndarray:
+        """The training rows, standardized (a new array on every call)."""
+        return self.standardized(self.train_rows)
+
+    def standardized(self, indices: np.ndarray) -> np.ndarray:
+        """Standardized copies of ``rows[indices]``: one allocation, no temporaries."""
+        if self.rows is None:
+            raise RuntimeError("the input rows were released after splitting into chunks")
+        return standardize_rows(self.rows, indices, self.input_mean, self.input_std)
+
+    def without_rows(self) -> Problem:
+        """This problem without its reference to the client's rows (to free them)."""
+        return dataclasses.replace(self, rows=None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,9 +146,17 @@ def infer_task(y: np.ndarray) -> str:
     return "regression"
 
 
-def _first_bad(a: np.ndarray) -> str:
+def _first_bad(a: np.ndarray, row_offset: int = 0) -> str:
     where = np.argwhere(~np.isfinite(a))[0]
+    where[0] += row_offset
     return ", ".join(f"{name} {i}" for name, i in zip(("row", "column"), where, strict=False))
+
+
+def _blocks(a: np.ndarray):
+    """(first row, block) over the rows of ``a``, ~``BLOCK_VALUES`` values a block (views)."""
+    rows = max(1, BLOCK_VALUES // max(1, a[0].size if a.shape[0] else 1))
+    for start in range(0, a.shape[0], rows):
+        yield start, a[start : start + rows]
 
 
 def _check_x(x: Any) -> np.ndarray:
@@ -132,20 +170,29 @@ def _check_x(x: Any) -> np.ndarray:
     if x.shape[1] == 0:
         raise BadInput("inputs have no columns")
     with np.errstate(over="ignore"):
-        x32 = x.astype(np.float32)
-    if not np.isfinite(x32).all():
-        raise BadInput(
-            f"inputs contain NaN or infinite values (or values beyond float32), first at "
-            f"{_first_bad(x32)}"
-        )
+        x32 = x.astype(np.float32, copy=False)  # float32 from the wire: no copy
+    for start, block in _blocks(x32):
+        if not np.isfinite(block).all():
+            raise BadInput(
+                f"inputs contain NaN or infinite values (or values beyond float32), first at "
+                f"{_first_bad(block, start)}"
+            )
     return x32
 
 
 def _standardization(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column mean and std; a constant column gets std 1 so it maps to 0, not NaN."""
-    a64 = a.astype(np.float64)
-    mean = a64.mean(axis=0)
-    std = a64.std(axis=0)
+    """Column mean and std (float64 sums, block by block, two passes); a constant
+    column gets std 1 so it maps to 0, not NaN."""
+    n = a.shape[0]
+    total = np.zeros(a.shape[1], np.float64)
+    for _, block in _blocks(a):
+        total += block.sum(axis=0, dtype=np.float64)
+    mean = total / n
+    squares = np.zeros(a.shape[1], np.float64)
+    for _, block in _blocks(a):
+        d = block.astype(np.float64) - mean
+        squares += np.einsum("ij,ij->j", d, d)
+    std = np.sqrt(squares / n)
     std[std == 0] = 1.0
     return mean.astype(np.float32), std.astype(np.float32)
 
@@ -153,6 +200,22 @@ def _standardization(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def standardize(a: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """The one standardization used in training and in prediction (float32)."""
     return (a - mean) / std
+
+
+def standardize_rows(
+    a: np.ndarray, indices: np.ndarray, mean: np.ndarray, std: np.ndarray
+) -> np.ndarray:
+    """``standardize(a[indices])`` with the same float32 results, computed in place.
+
+    Block by block: numpy holds the GIL while it gathers rows, and a node
+    prepares data on a thread beside its Raft loop, which must keep ticking.
+    """
+    out = np.empty((len(indices), *a.shape[1:]), dtype=a.dtype)
+    for start, block in _blocks(out):
+        np.take(a, indices[start : start + len(block)], axis=0, out=block)
+        block -= mean
+        block /= std
+    return out
 
 
 def _encode_classes(labels: np.ndarray, task: str) -> tuple[str, tuple[Any, ...], np.ndarray]:
@@ -237,7 +300,6 @@ def prepare(x: Any, y: Any, options: TrainOptions | None = None) -> Problem:
         class_index = encoded[:, 0].astype(np.int64) if task == "binary" else encoded.argmax(1)
 
     input_mean, input_std = _standardization(x)
-    xs = standardize(x, input_mean, input_std)
     val = _validation_rows(
         x.shape[0], class_index, options.validation_fraction, rng_for(options.seed, STREAM_SPLIT, 0)
     )
@@ -255,9 +317,10 @@ def prepare(x: Any, y: Any, options: TrainOptions | None = None) -> Problem:
         input_std=input_std,
         output_mean=output_mean,
         output_std=output_std,
-        x=xs[train],
+        rows=x,
+        train_rows=train,
         y=encoded[train],
-        x_val=xs[val],
+        x_val=standardize_rows(x, val, input_mean, input_std),
         y_val=encoded[val],
         initial_params=init_params(arch, rng_for(options.seed, STREAM_INIT)),
     )
@@ -273,7 +336,7 @@ def split_chunks(problem: Problem, n: int) -> list[Chunk]:
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise BadOptions(f"the number of chunks must be a positive integer, got {n!r}")
-    rows = problem.x.shape[0]
+    rows = problem.n_train
     n = min(n, rows)
     rng = rng_for(problem.options.seed, STREAM_SPLIT, 1)
     if problem.task == "regression":
@@ -283,4 +346,7 @@ def split_chunks(problem: Problem, n: int) -> list[Chunk]:
         order = np.concatenate(
             [rng.permutation(np.flatnonzero(cls == c)) for c in range(len(problem.classes))]
         )
-    return [Chunk(i, problem.x[order[i::n]], problem.y[order[i::n]]) for i in range(n)]
+    return [
+        Chunk(i, problem.standardized(problem.train_rows[order[i::n]]), problem.y[order[i::n]])
+        for i in range(n)
+    ]

@@ -178,9 +178,11 @@ class TrainingPlan:
     def __init__(
         self, x: Any, y: Any, options: TrainOptions | None = None, n_chunks: int = 1
     ) -> None:
-        self.problem: Problem = prepare(x, y, options)
+        problem = prepare(x, y, options)
+        self.chunks: list[Chunk] = split_chunks(problem, n_chunks)
+        # The chunks hold every training row now: let the client's copy go.
+        self.problem: Problem = problem.without_rows()
         self.options: TrainOptions = self.problem.options
-        self.chunks: list[Chunk] = split_chunks(self.problem, n_chunks)
         self.n_chunks = len(self.chunks)
         self.params: np.ndarray = self.problem.initial_params
         self.round_index = 0
@@ -268,7 +270,7 @@ class TrainingPlan:
             created_by["created_at"] = created_at
         training = {
             "options": self.options.to_dict(),
-            "rows": {"train": int(p.x.shape[0]), "validation": int(p.x_val.shape[0])},
+            "rows": {"train": p.n_train, "validation": int(p.x_val.shape[0])},
             "chunks": [c.n_samples for c in self.chunks],
             "rounds": self.history,
             "rounds_run": self.round_index,

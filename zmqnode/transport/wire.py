@@ -247,12 +247,18 @@ def decode(
 # Arrays
 
 
-def array_to_frame(a: Any, frame: int = 0) -> tuple[dict[str, Any], bytes]:
+def array_to_frame(
+    a: Any, frame: int = 0, *, copy: bool = True
+) -> tuple[dict[str, Any], bytes | memoryview]:
     """Describe and serialize an array for blob frame number ``frame``.
 
     Returns ``({"dtype": ..., "shape": [...], "frame": frame}, raw bytes)``;
     the bytes are C-order little-endian. Raises ``ValueError`` if the dtype
     is not in ``ALLOWED_DTYPES`` (convert before sending).
+
+    ``copy=False`` returns a memoryview of the array's own buffer when it is
+    already contiguous little-endian (a large training chunk is then sent
+    without a copy); the caller must not modify the array until it is sent.
     """
     arr = np.asarray(a)
     name = arr.dtype.name  # byte order is not part of the name; we convert below
@@ -260,6 +266,8 @@ def array_to_frame(a: Any, frame: int = 0) -> tuple[dict[str, Any], bytes]:
         raise ValueError(f"dtype {arr.dtype} cannot be sent; allowed: {', '.join(ALLOWED_DTYPES)}")
     wire = np.ascontiguousarray(arr, dtype=ALLOWED_DTYPES[name])
     desc = {"dtype": name, "shape": [int(n) for n in wire.shape], "frame": int(frame)}
+    if not copy and wire.size:
+        return desc, memoryview(wire).cast("B")
     return desc, wire.tobytes()
 
 
