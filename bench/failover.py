@@ -48,6 +48,7 @@ from .cluster_timings import XOR_X, XOR_Y, _write_once
 CONNECT_TIMEOUT = 0.2  # a slot whose node does not accept a connection by then moves on
 HUNG_SLACK = 1.0  # a request unresolved this long after its deadline is hung
 BUCKET = 0.1  # seconds per throughput bucket
+RETURN_HOME = 1.0  # a slot moved off its node by a failure tries it again after this
 
 
 # ---------------------------------------------------------------------------
@@ -55,10 +56,12 @@ BUCKET = 0.1  # seconds per throughput bucket
 
 
 class _Slot:
-    __slots__ = ("node", "sock", "state", "since", "rid", "sent_at", "deadline")
+    __slots__ = ("home", "node", "moved_at", "sock", "state", "since", "rid", "sent_at", "deadline")
 
     def __init__(self, node: int) -> None:
+        self.home = node
         self.node = node
+        self.moved_at = 0.0
         self.sock: zmq.Socket | None = None
         self.state = "connecting"
         self.since = 0.0
@@ -111,9 +114,10 @@ def _load_main(
             slot.sock.close(linger=0)
             slot.sock = None
 
-    def move_on(slot: _Slot, now: float) -> None:
+    def move_on(slot: _Slot, now: float, node: int | None = None) -> None:
         close_socket(slot)
-        slot.node = (slot.node + 1) % len(nodes)
+        slot.node = (slot.node + 1) % len(nodes) if node is None else node
+        slot.moved_at = now
         open_socket(slot, now)
 
     def send(slot: _Slot, now: float) -> None:
@@ -196,9 +200,16 @@ def _load_main(
                         code = str(header.get("code") or header.get("status"))
                         errors[code] = errors.get(code, 0) + 1
                         events.append((now, code, node))
-                    slot.state = "connecting"
-                    slot.since = now
-                    poller.modify(slot.sock, zmq.POLLOUT)
+                    if (
+                        slot.node != slot.home
+                        and now - slot.moved_at > RETURN_HOME
+                        and not stopping
+                    ):
+                        move_on(slot, now, slot.home)  # keep the load spread over all nodes
+                    else:
+                        slot.state = "connecting"
+                        slot.since = now
+                        poller.modify(slot.sock, zmq.POLLOUT)
                 elif now > slot.deadline:
                     outstanding.pop(slot.rid, None)
                     counts["timeout"] += 1
@@ -294,6 +305,20 @@ def terms(cluster: LocalCluster) -> dict[str, int]:
     return {nid: int(monitor_view.status(nid)["term"]) for nid in cluster.procs}
 
 
+def _views(cluster: LocalCluster) -> dict[str, dict[str, Any]]:
+    """Role, term, leader and indexes of every live node, from a STATUS request.
+
+    Not from the monitor's /status: that view is republished once per tick,
+    so just after an election it can still show the previous term.
+    """
+    keys = ("role", "term", "leader", "commit_index", "applied_index")
+    out = {}
+    for nid in cluster.procs:
+        st = cluster.status(nid)
+        out[nid] = {k: st.get(k) for k in keys}
+    return out
+
+
 def elections_won(cluster: LocalCluster) -> int:
     total = 0
     for nid in cluster.procs:
@@ -366,19 +391,30 @@ def run_failover(
             failovers: list[float] = []
             terms_per_kill: list[int] = []
             catch_up: list[float] = []
+            kill_detail: list[dict[str, Any]] = []
             kills_t0 = time.monotonic()
             for i in range(kills):
                 leader = cluster.leader(timeout=30)
                 others = [n for n in cluster.ids if n != leader]
                 _write_once(others, write_model, time.monotonic() + 10)  # warm path
-                term0 = max(terms(cluster).values())
+                before = _views(cluster)
                 t = time.monotonic()
                 cluster.kill(leader)
                 done = _write_once(others, write_model, t + 30)
                 failovers.append(done - t)
-                term1 = max(terms(cluster).values())
-                terms_per_kill.append(term1 - term0)
                 new_leader = cluster.leader(timeout=30, among=others)
+                after = _views(cluster)
+                term0 = before[leader]["term"]
+                terms_per_kill.append(after[new_leader]["term"] - term0)
+                kill_detail.append(
+                    {
+                        "killed": leader,
+                        "killed_term": term0,
+                        "before": before,
+                        "after": after,
+                        "new_leader": new_leader,
+                    }
+                )
                 target = monitor_view.status(new_leader)["commit_index"]
                 t_restart = time.monotonic()
                 cluster.start(leader)
@@ -426,6 +462,7 @@ def run_failover(
         },
         "terms_per_failover": terms_per_kill,
         "restart_catch_up_s": [round(v, 2) for v in catch_up],
+        "kill_detail": kill_detail,
         "healthy": healthy,
         "load": load_summary,
         "run_id": uuid.uuid4().hex[:8],
@@ -480,8 +517,9 @@ def main(argv: list[str]) -> int:
     table.add_row(
         "elections while healthy",
         str(healthy["elections"]),
-        f"{healthy['seconds']} s under load; terms {healthy['terms_before']} → "
-        f"{healthy['terms_after']}; elections_won Δ {healthy['elections_won_delta']}",
+        f"{healthy['seconds']} s under load; terms {list(healthy['terms_before'].values())} → "
+        f"{list(healthy['terms_after'].values())}; "
+        f"elections_won Δ {healthy['elections_won_delta']}",
     )
     table.add_row(
         "predictions OK/s",

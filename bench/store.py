@@ -445,7 +445,7 @@ def measure_pysyncobj(
                             res = cluster.write(payload, n, k, max_seconds)
                             runs[k].append(res)
                             log(
-                                f"pysyncobj[{mode}] {size} in-flight {k} repeat {r + 1}: "
+                                f"pysyncobj ({mode}) {size} in-flight {k} repeat {r + 1}: "
                                 f"{res['commits_per_s']:.1f}/s"
                             )
                 finally:
@@ -527,7 +527,7 @@ def main(argv: list[str]) -> int:
     console = Console(stderr=True)
 
     def log(msg: str) -> None:
-        console.log(msg)
+        console.log(msg, markup=False)
 
     result: dict[str, Any] = {
         "machine": {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version()},
