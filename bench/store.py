@@ -1,8 +1,8 @@
 """``python -m bench store``: durable commits per second of IMPORTs.
 
-A fresh 3-node cluster per payload size receives N IMPORTs of a valid model
-file (every one with its own request id, so each is a new Raft entry and a
-new ``models/<id>.bin`` on every node). An IMPORT is acknowledged only once
+A fresh 3-node cluster receives N IMPORTs of a valid model file (every one
+with its own request id, so each is a new Raft entry and a new
+``models/<id>.bin`` on every node). An IMPORT is acknowledged only once
 its entry is fsynced on a majority and applied on the leader, so
 acknowledged IMPORTs per second is the rate of durable commits.
 
@@ -11,16 +11,18 @@ frames encoded before the clock starts, ``K`` requests in flight (a new one
 sent as each reply arrives), no retries (on a healthy cluster any non-OK
 reply is a finding, and is counted). Payloads are models trained with
 ``zmqnode.ml`` on XOR with hidden layers chosen for ≈1 KB (``[2]``) and ≈10 KB
-(``[44, 44]``) safetensors files. Runs of the different in-flight counts are
-interleaved and repeated; figures are medians over the repeats. After each
-run the harness waits until every node has applied every acknowledged
-model, so each run starts from a quiet cluster.
+(``[44, 44]``) safetensors files. Each repeat starts a fresh cluster, warms
+it up, then runs every in-flight count once; figures are medians over the
+repeats. After each run the harness waits until every node has applied
+every acknowledged model, so each run starts from a quiet cluster.
 
 ``--baseline`` runs PySyncObj (a Python Raft library) in the same run: three
 processes on loopback (``bench/pysyncobj_node.py``), a replicated
 ``dict[str, bytes]``, the same payload bytes, write count and in-flight
 counts, in both of its append modes (batched, its default, and one
-AppendEntries per command), and divides our rate by its better one. See
+AppendEntries per command), and divides our rate by its better one. Within
+a repeat the systems run one after the other on fresh clusters, so the
+machine's noise falls on all of them alike. See
 ``bench/pysyncobj_node.py`` for how its writes are issued (inside the leader
 process, with callbacks) and for its durability (none: memory journal).
 """
@@ -223,49 +225,105 @@ def store_run(
 # zmqnode
 
 
-def measure_zmqnode(
+def zmqnode_round(
+    model: bytes,
+    in_flights: list[int],
+    n: int,
+    warmup: int,
+    max_seconds: float | None,
+) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+    """One fresh 3-node cluster: warm-up, then one run per in-flight count.
+
+    Returns the runs' summaries by in-flight count, and what the nodes expose
+    afterwards (fsync stats if any; the leader's event counters)."""
+    runs: dict[int, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="zmqnode-bench-store-") as tmp:
+        cluster = LocalCluster(Path(tmp), n=3)
+        cluster.start()
+        try:
+            cluster.leader(timeout=30)
+            if warmup:
+                store_run(cluster, model, warmup, min(8, warmup))
+            for k in in_flights:
+                run, _ = store_run(cluster, model, n, k, max_seconds=max_seconds)
+                runs[k] = run.summary()
+            leader = cluster.leader(timeout=30)
+            fsync = {nid: monitor_view.fsync_view(nid) for nid in cluster.ids}
+            events = monitor_view.metrics(leader)
+        finally:
+            cluster.stop()
+    exposed = {
+        "fsync": fsync if any(fsync.values()) else None,
+        "leader_events": {
+            k.split('"')[1]: int(v)
+            for k, v in events.items()
+            if k.startswith("zmqnode_events_total")
+            and any(s in k for s in ("raft_out_append", "requests_import", "raft_dropped"))
+        },
+    }
+    return runs, exposed
+
+
+def measure(
     sizes: list[str],
     in_flights: list[int],
     n: int,
     repeats: int,
     warmup: int,
     max_seconds: float | None,
+    baseline_modes: list[str] = (),
+    journal: bool = False,
     log=print,
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    """zmqnode, and PySyncObj in each of ``baseline_modes``, on the same payloads.
+
+    Each repeat starts fresh clusters and runs the systems one after the other
+    (zmqnode, then each PySyncObj mode), so that the machine's noise falls on
+    all of them alike and no idle cluster runs beside a measured one.
+    """
+    ours: dict[str, Any] = {}
+    theirs: dict[str, dict[str, Any]] = {mode: {} for mode in baseline_modes}
     for size in sizes:
         model = model_file(SIZES[size])
-        runs: dict[int, list[dict[str, Any]]] = {k: [] for k in in_flights}
-        with tempfile.TemporaryDirectory(prefix="zmqnode-bench-store-") as tmp:
-            cluster = LocalCluster(Path(tmp), n=3)
-            cluster.start()
-            try:
-                cluster.leader(timeout=30)
-                if warmup:
-                    store_run(cluster, model, warmup, min(8, warmup))
-                for r in range(repeats):
-                    for k in in_flights:
-                        run, _ = store_run(cluster, model, n, k, max_seconds=max_seconds)
-                        runs[k].append(run.summary())
-                        log(f"zmqnode {size} in-flight {k} repeat {r + 1}: {run.rate:.1f}/s")
-                leader = cluster.leader(timeout=30)
-                fsync = {nid: monitor_view.fsync_view(nid) for nid in cluster.ids}
-                events = monitor_view.metrics(leader)
-            finally:
-                cluster.stop()
-        out[size] = {
+        our_runs: dict[int, list[dict[str, Any]]] = {k: [] for k in in_flights}
+        their_runs = {mode: {k: [] for k in in_flights} for mode in baseline_modes}
+        exposed: dict[str, Any] = {}
+        for r in range(repeats):
+            runs, exposed = zmqnode_round(model, in_flights, n, warmup, max_seconds)
+            for k, summary in runs.items():
+                our_runs[k].append(summary)
+                log(f"zmqnode {size} in-flight {k} repeat {r + 1}: {summary['commits_per_s']}/s")
+            for mode in baseline_modes:
+                runs = pysyncobj_round(model, mode, in_flights, n, warmup, max_seconds, journal)
+                for k, summary in runs.items():
+                    their_runs[mode][k].append(summary)
+                    log(
+                        f"pysyncobj ({mode}) {size} in-flight {k} repeat {r + 1}: "
+                        f"{summary['commits_per_s']}/s"
+                    )
+        ours[size] = {
             "payload_bytes": len(model),
             "hidden_layers": list(SIZES[size]),
-            "in_flight": {str(k): _aggregate(v) for k, v in runs.items()},
-            "fsync": fsync if any(fsync.values()) else None,
-            "leader_events": {
-                k.split('"')[1]: int(v)
-                for k, v in events.items()
-                if k.startswith("zmqnode_events_total")
-                and any(s in k for s in ("raft_out_append", "requests_import", "raft_dropped"))
-            },
+            "in_flight": {str(k): _aggregate(v) for k, v in our_runs.items()},
+            **exposed,
         }
-    return out
+        for mode in baseline_modes:
+            theirs[mode][size] = {
+                "payload_bytes": len(model),
+                "in_flight": {str(k): _aggregate(v) for k, v in their_runs[mode].items()},
+            }
+    result: dict[str, Any] = {"zmqnode": ours}
+    if baseline_modes:
+        import pysyncobj.version
+
+        result["pysyncobj"] = {
+            "version": pysyncobj.version.VERSION,
+            "journal": "file (mmap, no fsync)" if journal else "memory (default)",
+            "durability": PYSYNCOBJ_DURABILITY,
+            "modes": theirs,
+        }
+        result["ratio"] = ratios(ours, result["pysyncobj"])
+    return result
 
 
 def _aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -408,54 +466,29 @@ class PySyncObjCluster:
             node.stop()
 
 
-def measure_pysyncobj(
-    sizes: list[str],
+def pysyncobj_round(
+    model: bytes,
+    mode: str,
     in_flights: list[int],
     n: int,
-    repeats: int,
     warmup: int,
     max_seconds: float | None,
-    modes: list[str],
     journal: bool = False,
-    log=print,
-) -> dict[str, Any]:
-    """Same payloads, counts and in-flight counts through PySyncObj, per append mode."""
-    import pysyncobj.version
-
-    out: dict[str, Any] = {
-        "version": pysyncobj.version.VERSION,
-        "journal": "file (mmap, no fsync)" if journal else "memory (default)",
-        "durability": PYSYNCOBJ_DURABILITY,
-        "modes": {},
-    }
-    for mode in modes:
-        per_size: dict[str, Any] = {}
-        for size in sizes:
-            model = model_file(SIZES[size])
-            runs: dict[int, list[dict[str, Any]]] = {k: [] for k in in_flights}
-            with tempfile.TemporaryDirectory(prefix="zmqnode-bench-pysyncobj-") as tmp:
-                payload = Path(tmp) / "payload.bin"
-                payload.write_bytes(model)
-                cluster = PySyncObjCluster(Path(tmp), mode, journal)
-                try:
-                    if warmup:
-                        cluster.write(payload, warmup, min(8, warmup), None)
-                    for r in range(repeats):
-                        for k in in_flights:
-                            res = cluster.write(payload, n, k, max_seconds)
-                            runs[k].append(res)
-                            log(
-                                f"pysyncobj ({mode}) {size} in-flight {k} repeat {r + 1}: "
-                                f"{res['commits_per_s']:.1f}/s"
-                            )
-                finally:
-                    cluster.stop()
-            per_size[size] = {
-                "payload_bytes": len(model),
-                "in_flight": {str(k): _aggregate(v) for k, v in runs.items()},
-            }
-        out["modes"][mode] = per_size
-    return out
+) -> dict[int, dict[str, Any]]:
+    """One fresh 3-process PySyncObj cluster: warm-up, then one run per in-flight count."""
+    runs: dict[int, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="zmqnode-bench-pysyncobj-") as tmp:
+        payload = Path(tmp) / "payload.bin"
+        payload.write_bytes(model)
+        cluster = PySyncObjCluster(Path(tmp), mode, journal)
+        try:
+            if warmup:
+                cluster.write(payload, warmup, min(8, warmup), None)
+            for k in in_flights:
+                runs[k] = cluster.write(payload, n, k, max_seconds)
+        finally:
+            cluster.stop()
+    return runs
 
 
 def ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -489,6 +522,7 @@ def main(argv: list[str]) -> int:
     import platform
 
     from rich.console import Console
+    from rich.markup import escape
 
     p = argparse.ArgumentParser(prog="python -m bench store", description=__doc__)
     p.add_argument("--imports", type=int, default=500, help="IMPORTs per run (default 500)")
@@ -535,30 +569,32 @@ def main(argv: list[str]) -> int:
         "repeats": args.repeats,
         "max_seconds": max_seconds,
     }
-    result["zmqnode"] = measure_zmqnode(
-        sizes, args.in_flight, args.imports, args.repeats, args.warmup, max_seconds, log
-    )
     note = None
+    modes_to_run: list[str] = []
     if args.baseline:
         if pysyncobj_available():
-            result["pysyncobj"] = measure_pysyncobj(
-                sizes,
-                args.in_flight,
-                args.imports,
-                args.repeats,
-                args.warmup,
-                max_seconds,
-                modes,
-                args.baseline_journal,
-                log,
-            )
-            result["ratio"] = ratios(result["zmqnode"], result["pysyncobj"])
+            modes_to_run = modes
         else:
             note = (
                 "--baseline: the pysyncobj package is not installed, so only zmqnode ran "
                 "(pip install pysyncobj, or pip install -e '.[bench]')"
             )
-            result["pysyncobj"] = {"available": False, "note": note}
+            console.print(f"[bold yellow]{escape(note)}[/]")
+    result.update(
+        measure(
+            sizes,
+            args.in_flight,
+            args.imports,
+            args.repeats,
+            args.warmup,
+            max_seconds,
+            modes_to_run,
+            args.baseline_journal,
+            log,
+        )
+    )
+    if note:
+        result["pysyncobj"] = {"available": False, "note": note}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -568,9 +604,10 @@ def main(argv: list[str]) -> int:
 
 def _print_table(result: dict[str, Any], sizes: list[str], args, note: str | None) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=120)
     theirs = result.get("pysyncobj", {}).get("modes", {})
     table = Table(
         title=f"durable IMPORT commits/s, 3 nodes, {args.imports} per run, median of {args.repeats}"
@@ -604,7 +641,7 @@ def _print_table(result: dict[str, Any], sizes: list[str], args, note: str | Non
     console.print(table)
     fsync = {s: result["zmqnode"][s]["fsync"] for s in sizes}
     if any(fsync.values()):
-        console.print(f"fsync stats: {fsync}")
+        console.print(f"fsync stats: {escape(str(fsync))}")
     else:
         console.print(
             "fsync stats: not exposed by the nodes' /status or /metrics "
@@ -617,4 +654,4 @@ def _print_table(result: dict[str, Any], sizes: list[str], args, note: str | Non
             f"durability: {result['pysyncobj']['durability']}"
         )
     if note:
-        console.print(f"[bold yellow]{note}[/]")
+        console.print(f"[bold yellow]{escape(note)}[/]")
