@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import multiprocessing
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -427,6 +428,7 @@ def run_failover(
                     f"the restarted node {leader} to catch up to index {target}",
                 )
                 catch_up.append(time.monotonic() - t_restart)
+                kill_detail[-1]["_window"] = (leader, t, time.monotonic())
                 log(
                     f"kill {i + 1}/{kills}: {leader} → next ack {failovers[-1] * 1000:.0f} ms, "
                     f"{terms_per_kill[-1]} term(s), caught up in {catch_up[-1]:.2f} s"
@@ -446,6 +448,19 @@ def run_failover(
     load_summary["throughput_healthy_rps"] = _rate(load_result, healthy_t0, healthy_t1)
     load_summary["throughput_kill_phase_rps"] = _rate(load_result, kills_t0, kills_t1)
     load_summary["non_ok_by_node"] = _by_node(load_result["events"])
+    # A request to the node being killed, sent before the kill or while it was
+    # restarting, may time out; anything else not OK is a finding.
+    windows = [d.pop("_window") for d in kill_detail]
+    load_summary["non_ok_on_live_nodes"] = _by_node(
+        [
+            e
+            for e in load_result["events"]
+            if not any(
+                e[2] == node and t0 <= e[0] <= t1 + request_timeout + HUNG_SLACK
+                for node, t0, t1 in windows
+            )
+        ]
+    )
     for key in ("t_start", "t_end"):
         load_summary.pop(key)
     ms = [round(v * 1000, 1) for v in failovers]
@@ -534,10 +549,16 @@ def main(argv: list[str]) -> int:
         f"timeouts {load['timeouts']}, error replies {load['errors']}, "
         f"wrong answers {load['wrong_answers']}; by node {load['non_ok_by_node']}",
     )
+    live = load["non_ok_on_live_nodes"]
+    table.add_row(
+        "non-OK on live nodes",
+        str(sum(sum(v.values()) for v in live.values())),
+        f"not OK from a node that was not the one killed/restarting: {live}",
+    )
     table.add_row(
         "hung requests",
         str(load["hung"]),
         f"of {load['sent']} sent; target 0 (no reply and no recorded timeout)",
     )
-    Console().print(table)
+    (Console() if sys.stdout.isatty() else Console(width=140)).print(table)
     return 0
