@@ -43,6 +43,9 @@ DEFAULT_NODE = "127.0.0.1:9000"
 # the biggest header, so the client is more lenient than a node.
 CLIENT_MAX_HEADER_BYTES = 64 << 20
 CLIENT_MAX_ARRAY_BYTES = 1 << 31
+# Payloads above this size are checked against the node's advertised limits
+# (STATUS ``limits``) before they are sent: a refused 400 MB upload wastes time.
+LARGE_PAYLOAD_BYTES = 1 << 20
 
 
 class ClientError(Exception):
@@ -162,6 +165,7 @@ class Client:
         self._sockets: dict[str, zmq.Socket] = {}
         self._current = 0  # index into _nodes: where the next call starts
         self._closed = False
+        self._limits: dict[str, Any] | None = None  # STATUS ``limits``, asked once
 
     # ------------------------------------------------------------------
     # Lifecycle
@@ -224,6 +228,11 @@ class Client:
             raise ValueError(f"inputs have {x.shape[0]} rows but outputs have {y.shape[0]}")
         if options is not None and not isinstance(options, Mapping):
             raise ValueError("options must be a mapping")
+        self.check_size(
+            f"the training data ({x.shape[0]} rows x {x.shape[1]} columns)",
+            x.nbytes + y.nbytes,
+            "max_request_bytes",
+        )
         x_desc, x_blob = array_to_frame(x, frame=0)
         y_desc, y_blob = array_to_frame(y, frame=1)
         header = {
@@ -249,6 +258,7 @@ class Client:
             x = x.reshape(1, -1)
         if x.ndim != 2 or x.shape[0] == 0:
             raise ValueError(f"rows must be one row or a rows x columns table, got shape {x.shape}")
+        self.check_size(f"{x.shape[0]} rows to predict", x.nbytes, "max_request_bytes")
         desc, blob = array_to_frame(x, frame=0)
         header = {
             "type": RequestType.PREDICT.value,
@@ -283,6 +293,31 @@ class Client:
         metadata = reply.header.get("metadata")
         return {**model, "metadata": metadata} if isinstance(metadata, dict) else model
 
+    def check_size(self, what: str, nbytes: int, limit: str) -> None:
+        """Refuse, before sending, a payload over the cluster's ``limit``
+        (``max_request_bytes`` or ``max_model_bytes``); ``ClientError`` TOO_LARGE.
+
+        Small payloads are not checked (the node enforces every limit anyway);
+        for a large one the limits are asked once with STATUS. A node that
+        does not answer or advertise limits leaves the check to the node.
+        """
+        if nbytes <= LARGE_PAYLOAD_BYTES:
+            return
+        if self._limits is None:
+            try:
+                limits = self.status().get("limits")
+            except (ClientError, ClusterUnavailable):
+                return
+            self._limits = limits if isinstance(limits, dict) else {}
+        allowed = self._limits.get(limit)
+        if isinstance(allowed, int) and nbytes > allowed:
+            flag = "--" + limit.replace("_", "-")
+            raise ClientError(
+                ErrorCode.TOO_LARGE.value,
+                f"{what} is {nbytes:,} bytes; the cluster accepts at most {allowed:,} "
+                f"({flag} on the nodes). Nothing was sent.",
+            )
+
     def status(self) -> dict[str, Any]:
         """The answering node's view: id, role, term, leader, indexes, peers."""
         return self.request({"type": RequestType.STATUS.value, "id": new_request_id()}).fields()
@@ -293,6 +328,7 @@ class Client:
         """Replicate an existing model file (.bin); returns ``model_id`` etc."""
         with open(path, "rb") as f:
             data = f.read()
+        self.check_size(f"model file {os.fspath(path)}", len(data), "max_model_bytes")
         header = {
             "type": RequestType.IMPORT.value,
             "id": _check_request_id(request_id),

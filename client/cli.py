@@ -473,6 +473,8 @@ def _hint(exc: ClientError, args: argparse.Namespace) -> str:
                 "(never trains twice) and a larger --timeout"
             )
         return " — retry, or raise --timeout"
+    if exc.code == ErrorCode.TOO_LARGE.value and args.command in ("train", "train-inline"):
+        return " — train on fewer rows, or start the nodes with a larger --max-request-bytes"
     hint = _HINTS.get(exc.code)
     return f" — {hint}" if hint else ""
 

@@ -274,3 +274,54 @@ def test_bad_arguments_are_rejected_up_front() -> None:
         Client([])
     with Client("127.0.0.1:1") as c, pytest.raises(ValueError, match="request_id"):
         c.train([[1.0]], [1.0], request_id="x" * 200)
+
+
+# -- payload limits, checked before a large upload ----------------------------------
+
+
+def limited_node(closing, max_request_bytes: int, max_model_bytes: int = 1 << 20) -> FakeNode:
+    def handler(h, b):
+        if h["type"] == "STATUS":
+            limits = {"max_request_bytes": max_request_bytes, "max_model_bytes": max_model_bytes}
+            return ok_reply(h, node="me", role="leader", term=1, limits=limits)
+        return ok_reply(h, model_id="m1")
+
+    return fake(closing, handler)
+
+
+def test_training_data_over_the_cluster_limit_is_refused_before_it_is_sent(closing) -> None:
+    node = limited_node(closing, max_request_bytes=2 << 20)
+    c = client(closing, node.address)
+    x = np.zeros((10_000, 100), np.float32)  # 4 MB
+    with pytest.raises(ClientError) as err:
+        c.train(x, np.zeros(10_000, np.int64))
+    assert err.value.code == "TOO_LARGE"
+    assert "4,080,000 bytes" in err.value.message and "--max-request-bytes" in err.value.message
+    assert "Nothing was sent" in err.value.message
+    assert [h["type"] for h, _ in node.requests] == ["STATUS"]  # the data never left
+
+
+def test_large_payload_under_the_limit_is_sent_and_limits_are_asked_once(closing) -> None:
+    node = limited_node(closing, max_request_bytes=64 << 20)
+    c = client(closing, node.address)
+    x = np.zeros((10_000, 100), np.float32)
+    c.train(x, np.zeros(10_000, np.int64))
+    c.train(x, np.zeros(10_000, np.int64))
+    assert [h["type"] for h, _ in node.requests] == ["STATUS", "TRAIN", "TRAIN"]
+
+
+def test_small_payloads_skip_the_limit_check(closing) -> None:
+    node = limited_node(closing, max_request_bytes=16)
+    c = client(closing, node.address)
+    c.train([[0, 0], [1, 1]], [0, 1])  # the node enforces its limits itself
+    assert [h["type"] for h, _ in node.requests] == ["TRAIN"]
+
+
+def test_model_file_over_the_limit_is_refused_before_it_is_sent(closing, tmp_path) -> None:
+    node = limited_node(closing, max_request_bytes=64 << 20, max_model_bytes=1 << 20)
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"\0" * (3 << 20))
+    with pytest.raises(ClientError) as err:
+        client(closing, node.address).import_model(path)
+    assert err.value.code == "TOO_LARGE" and "--max-model-bytes" in err.value.message
+    assert [h["type"] for h, _ in node.requests] == ["STATUS"]

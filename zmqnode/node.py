@@ -601,6 +601,11 @@ class Node:
             "models": len(self.registry.models),
             "uptime_s": round(time.monotonic() - self.started, 3),
             "trainer": self.training.trainer_state(),
+            # Clients check large payloads against these before sending them.
+            "limits": {
+                "max_request_bytes": self.config.max_request_bytes,
+                "max_model_bytes": self.config.max_model_bytes,
+            },
         }
 
     def request_timeout(self, header: dict[str, Any] | None) -> float:
