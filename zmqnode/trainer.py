@@ -71,8 +71,27 @@ def handle(job: Job, cache: ChunkCache, name: str) -> Result:
     return Result(job.job_id, job.round_index, job.chunk, name, n_samples, loss, params)
 
 
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL us when the node process dies, even mid-job: a
+    trainer of a dead node must not go on answering for it. Elsewhere the
+    parent check between jobs does the same job, later."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def serve(bind: str, name: str) -> None:
     parent = os.getppid()
+    die_with_parent()
+    if os.getppid() != parent:  # died before the request above took effect
+        return
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.LINGER, 0)
@@ -88,6 +107,9 @@ def serve(bind: str, name: str) -> None:
                     return
                 continue
             frames = pull.recv_multipart()
+            if os.getppid() != parent:
+                log.info("trainer for %s: node process is gone; exiting", name)
+                return
             try:
                 job = decode_job(frames)
             except ProtocolError as exc:

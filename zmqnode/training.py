@@ -63,6 +63,10 @@ MIN_ROWS_PER_CHUNK = 32
 # A peer counts as an available trainer if we heard from it this recently
 # (a little over one heartbeat-answer period; a dead node drops out fast).
 PEER_FRESH_SECONDS = 1.0
+# A peer not heard from for this long is down: its chunks go elsewhere at
+# once instead of waiting for the chunk deadline. (Longer than
+# PEER_FRESH_SECONDS so that a briefly starved node does not lose its work.)
+PEER_DOWN_SECONDS = 2.0
 
 
 @dataclass
@@ -120,6 +124,7 @@ class TrainingCoordinator:
         self.jobs: dict[str, _Job] = {}
         self.trainer_proc: subprocess.Popen | None = None
         self._respawn_at = 0.0
+        self._trainer_started = 0.0  # when the current trainer process was spawned
         self._prep = ThreadPoolExecutor(1, thread_name_prefix="train-prep")
         ctx = node.ctx
         host = node.config.host
@@ -169,6 +174,7 @@ class TrainingCoordinator:
             stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+        self._trainer_started = time.monotonic()
         log.info("trainer process %d listening on %s", self.trainer_proc.pid, endpoint)
 
     def trainer_state(self) -> str:
@@ -288,9 +294,18 @@ class TrainingCoordinator:
         job.pending = {}
         job.round_started = time.monotonic()
         job.slowest = 0.0
+        available = self._available_trainers()
+        now = time.monotonic()
+        for lost in [t for t in job.trainers if t not in available]:
+            why = self._trainer_down(lost, now) or "is unreachable"
+            job.warnings.append(
+                f"trainer {lost} {why}: from round {job.round} its chunks go to the others"
+            )
+            log.warning("training %s: %s", job.request_id, job.warnings[-1])
+        job.trainers = [t for t in job.trainers if t in available] or available
         for chunk in range(job.plan.n_chunks):
-            preferred = job.trainers[chunk % len(job.trainers)]
-            self._place(job, chunk, [preferred, *self._available_trainers()])
+            preferred = [job.trainers[chunk % len(job.trainers)]] if job.trainers else []
+            self._place(job, chunk, [*preferred, *available])
 
     def _place(self, job: _Job, chunk: int, candidates: list[str]) -> None:
         """Send the chunk to the first candidate whose trainer takes it.
@@ -426,7 +441,8 @@ class TrainingCoordinator:
         # speed: wait longer rather than hand healthy trainers' work around.
         timeout = max(MIN_CHUNK_TIMEOUT, 4 * job.slowest) if job.slowest else FIRST_ANSWER_TIMEOUT
         for chunk, assignment in list(job.pending.items()):
-            if now - assignment.sent_at < timeout:
+            down = self._trainer_down(assignment.trainer, now, assignment.sent_at)
+            if not down and now - assignment.sent_at < timeout:
                 continue
             available = self._available_trainers()
             # Alone (one node), resend to the same, restarted, trainer.
@@ -434,9 +450,10 @@ class TrainingCoordinator:
             if not others:
                 continue  # nobody else to ask; the job timeout below still applies
             if assignment.trainer:
+                why = down or f"did not answer within {timeout:.1f}s"
                 job.warnings.append(
-                    f"trainer {assignment.trainer} did not answer chunk {chunk} of round "
-                    f"{job.round} within {timeout:.1f}s; its chunk went to another trainer"
+                    f"trainer {assignment.trainer} {why}: chunk {chunk} of round {job.round} "
+                    f"went to another trainer"
                 )
                 log.warning(job.warnings[-1])
                 job.trainers = [t for t in job.trainers if t != assignment.trainer] or others
@@ -447,6 +464,19 @@ class TrainingCoordinator:
                 ErrorCode.TIMEOUT,
                 f"training did not finish within {self.node.config.training_timeout:.0f}s",
             )
+
+    def _trainer_down(self, trainer: str, now: float, sent_at: float = float("inf")) -> str:
+        """Why ``trainer`` cannot answer a job sent at ``sent_at`` ('' if it may):
+        its node is silent, or (our own) its process exited since."""
+        if not trainer:
+            return ""
+        if trainer == self.node.id:
+            proc = self.trainer_proc
+            if proc is not None and proc.poll() is not None:
+                return "exited"
+            return "exited and was restarted" if sent_at < self._trainer_started else ""
+        silent = now - self.node.last_heard.get(trainer, -1e9)
+        return f"is down (node silent for {silent:.1f}s)" if silent > PEER_DOWN_SECONDS else ""
 
     def _fail(self, job: _Job, code: ErrorCode, message: str) -> None:
         self.jobs.pop(job.request_id, None)
