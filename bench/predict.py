@@ -1,241 +1,587 @@
 """``python -m bench predict``: prediction throughput and latency.
 
-One process keeps N requests in flight over DEALER sockets (one socket per
-in-flight slot, up to 256 sockets; beyond that each socket pipelines several
-requests) against one node or spread over several, and records each
-request's latency. ``--baseline`` runs the same harness against a bare pyzmq
-ROUTER echo server (the ceiling this machine allows for the pattern) in the
-same run and prints our figures as ratios of it.
+One process keeps N requests in flight (``--in-flight``, default 100) over
+DEALER sockets -- by default one socket per in-flight request, i.e. N
+clients; ``--sockets K`` pipelines N/K requests per socket -- against one
+node or spread round-robin over several (``--nodes H:P,H:P``; by default a
+fresh local cluster of ``--cluster-size`` nodes, all of which serve: a
+follower answers predictions itself). The load generator is
+``bench/loadgen.py``; it is built to cost a few microseconds per request, so
+that what is measured is the node.
+
+What a run reports:
+
+- the main measurement: ``--requests N`` (or ``--duration S``) predictions of
+  ``--rows`` rows each with the model (``--model ID``, or XOR trained first):
+  throughput, p50/p95/p99/max latency, errors;
+- ``big``: one request of 10,000 rows through a 64->64->10 model built here
+  and IMPORTed through the client, timed sequentially (median and p99 of
+  ``--big-requests``); ``--no-big`` skips it;
+- ``--baseline``: (a) the same harness against a bare pyzmq ROUTER echo
+  server in its own process (the ceiling for this pattern on this machine),
+  with the same sockets and once pipelined over one socket (what the harness
+  itself can drive); (b) the seed's way, 100 ``python -m client predict``
+  processes started at once (wall time until all exited) against our harness
+  doing the same 100 predictions end to end (context, 100 sockets, connect,
+  100 requests, all replies). Our figures are printed as ratios of both;
+- ``--sweep``: in-flight clients (1, 10, 100, 1000) x rows per request
+  (1, 100, 10,000), ``--sweep-seconds`` each, and the node processes' RSS
+  (VmRSS, VmHWM) before and after, to show memory stays bounded.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import argparse
+import os
+import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zmq
 
+from client import Client
 from zmqnode.transport import wire
 
-MAX_SOCKETS = 256
+from .cluster import ROOT, LocalCluster, pick_base_ports, wait_for
+from .loadgen import (
+    LoadGenerator,
+    RequestTemplate,
+    echo_template,
+    raise_fd_limit,
+    run_load,
+    sockets_for,
+)
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+XOR_Y = np.array([0, 1, 1, 0], np.float32)
+SWEEP_IN_FLIGHT = (1, 10, 100, 1000)
+SWEEP_ROWS = (1, 100, 10_000)
+BIG_ROWS = 10_000
+BIG_SHAPE = (64, 64, 10)
+SEED_PROCESSES = 100
 
 
-@dataclass
-class LoadResult:
-    requests: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float]
-
-    def summary(self) -> dict[str, Any]:
-        lat = sorted(self.latencies_ms) or [0.0]
-
-        def pct(p: float) -> float:
-            return round(lat[min(len(lat) - 1, int(p / 100 * len(lat)))], 3)
-
-        return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "seconds": round(self.seconds, 3),
-            "throughput_rps": round(self.requests / self.seconds, 1) if self.seconds else 0.0,
-            "p50_ms": pct(50),
-            "p95_ms": pct(95),
-            "p99_ms": pct(99),
-            "max_ms": round(lat[-1], 3),
-            "mean_ms": round(statistics.fmean(lat), 3),
-        }
+def predict_template(model_id: str, x: np.ndarray) -> RequestTemplate:
+    desc, blob = wire.array_to_frame(np.ascontiguousarray(x, dtype=np.float32))
+    return RequestTemplate.make({"type": "PREDICT", "model_id": model_id, "inputs": desc}, [blob])
 
 
-def drive(
-    endpoints: list[str], frames: list[bytes], in_flight: int, total: int, timeout: float = 10.0
-) -> LoadResult:
-    """Send ``total`` copies of a request (new id each), ``in_flight`` at a time."""
-    ctx = zmq.Context()
-    n_sockets = min(in_flight, MAX_SOCKETS)
-    sockets = []
-    for i in range(n_sockets):
-        s = ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.RCVHWM, 0)
-        s.setsockopt(zmq.SNDHWM, 0)
-        s.connect(endpoints[i % len(endpoints)])
-        sockets.append(s)
-    poller = zmq.Poller()
-    for s in sockets:
-        poller.register(s, zmq.POLLIN)
-    header = wire.decode(frames)[0]
-    blobs = frames[1:]
-    sent_at: dict[bytes, float] = {}
-    latencies: list[float] = []
-    errors = 0
-    next_id = 0
-
-    def send(sock: zmq.Socket) -> None:
-        nonlocal next_id
-        rid = f"b{next_id}"
-        next_id += 1
-        header["id"] = rid
-        sent_at[rid.encode()] = time.perf_counter()
-        sock.send_multipart([b"", *wire.encode(header, blobs)], copy=False)
-
-    # Wait until every socket is connected, so connect time is not measured.
-    for s in sockets:
-        s.poll(5000, zmq.POLLOUT)
-    start = time.perf_counter()
-    for i in range(min(in_flight, total)):
-        send(sockets[i % n_sockets])
-    done = 0
-    deadline = time.monotonic() + timeout + total / 100
-    while done < total and time.monotonic() < deadline:
-        for sock, _ in poller.poll(1000):
-            while True:
-                try:
-                    reply = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                now = time.perf_counter()
-                parsed = wire.decode(reply[1:], require_id=False)[0]
-                t0 = sent_at.pop(parsed["id"].encode(), None)
-                if t0 is None:
-                    continue
-                latencies.append((now - t0) * 1000)
-                if parsed.get("status") != "OK":
-                    errors += 1
-                done += 1
-                if next_id < total:
-                    send(sock)
-    seconds = time.perf_counter() - start
-    errors += total - done  # unanswered
-    ctx.destroy(linger=0)
-    return LoadResult(done, errors, seconds, latencies)
+def rows_of(width: int, rows: int, seed: int = 0) -> np.ndarray:
+    """``rows`` x ``width`` float32 inputs in [0, 1) (finite, so every request is valid)."""
+    return np.random.default_rng(seed).random((rows, width), dtype=np.float32)
 
 
-def _echo_server(endpoint: str, ready) -> None:
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.ROUTER)
-    sock.setsockopt(zmq.RCVHWM, 0)
-    sock.setsockopt(zmq.SNDHWM, 0)
-    sock.bind(endpoint)
-    poller = zmq.Poller()
-    poller.register(sock, zmq.POLLIN)
-    ready.set()
-    while True:
-        for _ in poller.poll(1000):
-            for _ in range(256):
-                try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                sock.send_multipart(frames)
+def machine() -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "pyzmq": zmq.__version__,
+        "libzmq": zmq.zmq_version(),
+        "numpy": np.__version__,
+    }
 
 
-def echo_baseline(frames: list[bytes], in_flight: int, total: int, port: int) -> LoadResult:
-    endpoint = f"tcp://127.0.0.1:{port}"
-    ready = multiprocessing.Event()
-    proc = multiprocessing.Process(target=_echo_server, args=(endpoint, ready), daemon=True)
-    proc.start()
+# -- node memory ------------------------------------------------------------------------
+
+
+def proc_memory(pid: int) -> dict[str, int] | None:
+    """VmRSS and VmHWM (peak RSS) of ``pid`` in KiB, from /proc/<pid>/status."""
     try:
-        ready.wait(10)
-        # An echo returns the request itself; give it an OK status so it counts.
-        header = wire.decode(frames)[0]
-        header["status"] = "OK"
-        return drive([endpoint], wire.encode(header, frames[1:]), in_flight, total)
-    finally:
-        proc.terminate()
-        proc.join(5)
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out
 
 
-def predict_frames(model_id: str, rows: int, width: int) -> list[bytes]:
-    x = np.random.default_rng(0).random((rows, width), dtype=np.float32)
-    desc, blob = wire.array_to_frame(x)
-    return wire.encode({"type": "PREDICT", "id": "b", "model_id": model_id, "inputs": desc}, [blob])
+def node_memory(pids: dict[str, int]) -> dict[str, dict[str, int] | None]:
+    return {node: proc_memory(pid) for node, pid in pids.items()}
 
 
-def run(
-    nodes: list[str] | None, in_flight: int, requests: int, rows: int, baseline: bool
+# -- the echo ceiling ---------------------------------------------------------------------
+
+
+class EchoProcess:
+    """``python -m bench.loadgen echo`` in its own process, ready when entered."""
+
+    def __init__(self) -> None:
+        self.endpoint = f"tcp://127.0.0.1:{pick_base_ports(1)[0]}"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> EchoProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.loadgen", "echo", self.endpoint], cwd=ROOT
+        )
+        ctx = zmq.Context.instance()
+        probe = ctx.socket(zmq.DEALER)
+        probe.setsockopt(zmq.LINGER, 0)
+        probe.connect(self.endpoint)
+        try:
+
+            def echoed() -> bool:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"echo server exited with {self.proc.returncode}")
+                probe.send_multipart([b"", b"ping"])
+                return bool(probe.poll(100)) and probe.recv_multipart()[-1] == b"ping"
+
+            wait_for(echoed, 10, "the echo server")
+        finally:
+            probe.close(0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# -- the measurements --------------------------------------------------------------------
+
+
+def measure(
+    endpoints: list[str],
+    template: RequestTemplate,
+    in_flight: int,
+    requests: int | None,
+    duration: float | None,
+    sockets: int | None,
+    warmup: int,
 ) -> dict[str, Any]:
-    """Measure against ``nodes`` (or a fresh one-node cluster) with an XOR model."""
-    import tempfile
-    from pathlib import Path
+    result = run_load(
+        endpoints,
+        template,
+        in_flight,
+        requests,
+        duration,
+        sockets=sockets,
+        warmup=warmup,
+    )
+    return result.summary()
 
-    from client import Client
 
-    from .cluster import LocalCluster, pick_base_ports
+def seed_style(nodes: list[str], model_id: str, processes: int = SEED_PROCESSES) -> dict[str, Any]:
+    """``processes`` ``python -m client predict`` started at once; wall time until all exited."""
+    cmd = [sys.executable, "-m", "client", "predict", "--nodes", ",".join(nodes), model_id, "1,0"]
+    t0 = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
+        for _ in range(processes)
+    ]
+    failures = []
+    for p in procs:
+        _, err = p.communicate()
+        if p.returncode != 0:
+            failures.append(err.decode(errors="replace").strip()[-200:])
+    wall = time.perf_counter() - t0
+    return {
+        "processes": processes,
+        "wall_s": round(wall, 3),
+        "errors": len(failures),
+        "first_error": failures[0] if failures else None,
+    }
 
-    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
-    y = np.array([0, 1, 1, 0], np.float32)
+
+def ours_end_to_end(
+    endpoints: list[str], model_id: str, width: int, n: int = SEED_PROCESSES, runs: int = 5
+) -> dict[str, Any]:
+    """Our harness doing the seed's ``n`` one-row predictions: encode, open ``n``
+    sockets, connect, send all, wait for every reply. Median of ``runs``."""
+    walls, errors = [], 0
+    x = np.zeros((1, width), np.float32)
+    x[0, 0] = 1.0  # "1,0"
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        template = predict_template(model_id, x)
+        with LoadGenerator(endpoints, template, n, sockets=n) as gen:
+            result = gen.run(requests=n)
+        walls.append(time.perf_counter() - t0)
+        errors += result.errors
+    return {
+        "predictions": n,
+        "sockets": n,
+        "wall_ms": round(statistics.median(walls) * 1000, 2),
+        "runs_ms": [round(w * 1000, 2) for w in walls],
+        "errors": errors,
+    }
+
+
+def build_big_model(path: Path) -> Any:
+    """A 64->64->10 classifier, trained briefly on random data (the weights do not matter)."""
+    from zmqnode.ml.options import TrainOptions
+    from zmqnode.ml.training import train
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2000, BIG_SHAPE[0])).astype(np.float32)
+    y = rng.integers(0, BIG_SHAPE[-1], 2000)
+    model = train(x, y, TrainOptions(hidden_layers=BIG_SHAPE[1:-1], epochs=5, seed=0))
+    if model.layer_sizes != BIG_SHAPE:
+        raise RuntimeError(f"built {model.layer_sizes}, wanted {BIG_SHAPE}")
+    path.write_bytes(model.to_bytes())
+    return model
+
+
+def big_request(nodes: list[str], workdir: Path, requests: int) -> dict[str, Any]:
+    """Sequential single requests of 10,000 rows through an IMPORTed 64->64->10 model."""
+    path = workdir / "big_64_64_10.bin"
+    model = build_big_model(path)
+    x = np.random.default_rng(1).standard_normal((BIG_ROWS, BIG_SHAPE[0])).astype(np.float32)
+    with Client(nodes, timeout=30) as c:
+        model_id = c.import_model(path)["model_id"]
+        got = c.predict(model_id, x)  # also the warm-up: the node loads the model
+    if not np.array_equal(got, model.predict(x)):
+        raise RuntimeError("the node's 10,000 predictions differ from the local model's")
+    template = predict_template(model_id, x)
+    summary = run_load(nodes_endpoints(nodes[:1]), template, 1, requests, warmup=3).summary()
+    return {
+        "model_id": model_id,
+        "layers": list(BIG_SHAPE),
+        "rows": BIG_ROWS,
+        "request_bytes": x.nbytes,
+        "node": nodes[0],
+        **{k: summary[k] for k in ("requests", "errors", "p50_ms", "p99_ms", "max_ms", "mean_ms")},
+        "local_predict_ms": _local_predict_ms(model, x),
+        "target_ms": 10.0,
+    }
+
+
+def _local_predict_ms(model: Any, x: np.ndarray, runs: int = 20) -> float:
+    """The same forward pass in this process (the floor for the request): median ms."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        model.predict(x)
+        times.append(time.perf_counter() - t)
+    return round(statistics.median(times) * 1000, 3)
+
+
+def sweep(
+    endpoints: list[str],
+    model_id: str,
+    width: int,
+    seconds: float,
+    node_pids: dict[str, int],
+) -> dict[str, Any]:
+    """Throughput and latency over in-flight clients x rows per request, and node memory."""
+    templates = {rows: predict_template(model_id, rows_of(width, rows)) for rows in SWEEP_ROWS}
+    cells = []
+    memory_before = node_memory(node_pids)
+    for in_flight in SWEEP_IN_FLIGHT:
+        n_sockets = sockets_for(in_flight)
+        with LoadGenerator(endpoints, templates[SWEEP_ROWS[0]], in_flight) as gen:
+            for rows in SWEEP_ROWS:
+                gen.request = templates[rows]
+                gen.run(requests=min(in_flight, 200) * 2, timeout=30)  # warm-up
+                r = gen.run(duration=seconds, timeout=30).summary()
+                cells.append(
+                    {
+                        "in_flight": in_flight,
+                        "sockets": n_sockets,
+                        "requests_per_socket": -(-in_flight // n_sockets),
+                        "rows": rows,
+                        "throughput_rps": r["throughput_rps"],
+                        "rows_per_s": round(r["throughput_rps"] * rows, 1),
+                        "p50_ms": r["p50_ms"],
+                        "p99_ms": r["p99_ms"],
+                        "max_ms": r["max_ms"],
+                        "requests": r["requests"],
+                        "errors": r["errors"],
+                        "error_codes": r["error_codes"],
+                        "node_memory_kib": node_memory(node_pids),
+                    }
+                )
+    return {
+        "seconds_per_cell": seconds,
+        "cells": cells,
+        "node_memory_before_kib": memory_before,
+        "node_memory_after_kib": node_memory(node_pids),
+    }
+
+
+def nodes_endpoints(nodes: list[str]) -> list[str]:
+    return [f"tcp://{n}" for n in nodes]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {"machine": machine()}
+    raise_fd_limit(max(args.in_flight, max(SWEEP_IN_FLIGHT) if args.sweep else 0) + 200)
     with tempfile.TemporaryDirectory(prefix="zmqnode-bench-") as tmp:
         cluster = None
-        if not nodes:
-            cluster = LocalCluster(Path(tmp), n=1)
-            cluster.start()
-            nodes = [cluster.leader(timeout=30)]
+        nodes = args.nodes.split(",") if args.nodes else None
         try:
+            if not nodes:
+                cluster = LocalCluster(Path(tmp), n=args.cluster_size)
+                cluster.start()
+                cluster.leader(timeout=30)
+                nodes = list(cluster.ids)
+            node_pids = {n: p.pid for n, p in cluster.procs.items()} if cluster else {}
+            endpoints = nodes_endpoints(nodes)
             with Client(nodes, timeout=30) as c:
-                model_id = c.train(x, y)["model_id"]
-            frames = predict_frames(model_id, rows, 2)
-            endpoints = [f"tcp://{n}" for n in nodes]
-            drive(endpoints, frames, in_flight, min(2000, requests))  # warm-up
-            ours = drive(endpoints, frames, in_flight, requests).summary()
+                if args.model:
+                    model_id = args.model
+                    width = int(c.info(model_id)["inputs"])
+                else:
+                    model_id = c.train(XOR_X, XOR_Y)["model_id"]
+                    width = 2
+            result.update(
+                nodes=nodes,
+                cluster="local, started by the bench" if cluster else "given by --nodes",
+                model_id=model_id,
+                in_flight=args.in_flight,
+                rows=args.rows,
+            )
+            template = predict_template(model_id, rows_of(width, args.rows))
+            result["memory_before_kib"] = node_memory(node_pids)
+            ours = measure(
+                endpoints,
+                template,
+                args.in_flight,
+                None if args.duration else args.requests,
+                args.duration,
+                args.sockets,
+                args.warmup,
+            )
+            result["zmqnode"] = ours
+            if args.baseline:
+                base: dict[str, Any] = {}
+                with EchoProcess() as echo:
+                    base["echo"] = measure(
+                        [echo.endpoint],
+                        echo_template(template),
+                        args.in_flight,
+                        None if args.duration else args.requests,
+                        args.duration,
+                        args.sockets,
+                        args.warmup,
+                    )
+                    base["echo_one_socket"] = measure(
+                        [echo.endpoint],
+                        echo_template(template),
+                        args.in_flight,
+                        None if args.duration else max(args.requests, 50_000),
+                        args.duration,
+                        1,
+                        args.warmup,
+                    )
+                base["seed_style"] = seed_style(nodes, model_id)
+                base["ours_end_to_end"] = ours_end_to_end(endpoints, model_id, width)
+                result["baseline"] = base
+                result["ratios"] = ratios(ours, base)
+            if not args.no_big:
+                result["big"] = big_request(nodes, Path(tmp), args.big_requests)
+            if args.sweep:
+                result["sweep"] = sweep(endpoints, model_id, width, args.sweep_seconds, node_pids)
+            result["memory_after_kib"] = node_memory(node_pids)
         finally:
             if cluster is not None:
                 cluster.stop()
-        result: dict[str, Any] = {
-            "nodes": nodes,
-            "in_flight": in_flight,
-            "rows": rows,
-            "zmqnode": ours,
-        }
-        if baseline:
-            port = pick_base_ports(1)[0]
-            echo = echo_baseline(frames, in_flight, requests, port).summary()
-            result["echo"] = echo
-            result["ratio_of_echo_throughput"] = round(
-                ours["throughput_rps"] / echo["throughput_rps"], 3
-            )
     return result
 
 
-def main(argv: list[str]) -> int:
-    import argparse
-    import json
+def ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    def div(a: float, b: float) -> float | None:
+        return round(a / b, 3) if b else None
 
+    echo, seed, e2e = base["echo"], base["seed_style"], base["ours_end_to_end"]
+    return {
+        "zmqnode_over_echo_throughput": div(ours["throughput_rps"], echo["throughput_rps"]),
+        "zmqnode_over_echo_p99": div(ours["p99_ms"], echo["p99_ms"]),
+        "zmqnode_over_echo_one_socket_throughput": div(
+            ours["throughput_rps"], base["echo_one_socket"]["throughput_rps"]
+        ),
+        "seed_wall_over_ours": div(seed["wall_s"] * 1000, e2e["wall_ms"]),
+        "ours_over_seed_wall": div(e2e["wall_ms"], seed["wall_s"] * 1000),
+    }
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    p = argparse.ArgumentParser(prog="python -m bench predict", description=__doc__)
-    p.add_argument("--nodes", help="H:P,H:P of a running cluster (default: start one node)")
-    p.add_argument("--in-flight", type=int, default=100)
-    p.add_argument("--requests", type=int, default=20000)
-    p.add_argument("--rows", type=int, default=1)
-    p.add_argument("--baseline", action="store_true", help="also run a bare pyzmq echo server")
-    p.add_argument("--json", action="store_true")
+    con = Console()
+    if not con.is_terminal:
+        con = Console(width=max(con.width, 132))  # tables stay readable in a pipe or a file
+    m = result["machine"]
+    con.print(
+        f"[bold]predict[/bold] against {', '.join(result['nodes'])} ({result['cluster']}); "
+        f"model {result['model_id']}; {m['cores']} cores, load {m['load_avg_1m_at_start']} "
+        "at start"
+    )
+    table = Table(
+        title=f"{result['in_flight']} requests in flight, {result['rows']} row(s) per request"
+    )
+    for col in ("target", "sockets", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(col, justify="right")
+    for col in ("max ms", "errors", "harness µs/req"):
+        table.add_column(col, justify="right")
+    rows = [("zmqnode", result["zmqnode"])]
+    base = result.get("baseline")
+    if base:
+        rows += [("echo (ceiling)", base["echo"]), ("echo, 1 socket", base["echo_one_socket"])]
+    for name, r in rows:
+        table.add_row(
+            name,
+            f"{r['sockets']} × {-(-r['in_flight'] // r['sockets'])}",
+            str(r["requests"]),
+            f"{r['throughput_rps']:,.0f}",
+            f"{r['p50_ms']:.2f}",
+            f"{r['p95_ms']:.2f}",
+            f"{r['p99_ms']:.2f}",
+            f"{r['max_ms']:.2f}",
+            _errors(r),
+            f"{r['harness_cpu_us_per_request']}",
+        )
+    con.print(table)
+    con.print(
+        "harness µs/req: this process's CPU time (its Python loop and ZeroMQ's I/O thread) "
+        "per answered request; 'sockets' is sockets × requests pipelined per socket"
+    )
+    if len(result["nodes"]) > 1:
+        con.print(f"answers per node: {result['zmqnode']['per_endpoint']}")
+    if base:
+        ra = result["ratios"]
+        seed, e2e = base["seed_style"], base["ours_end_to_end"]
+        con.print(
+            f"zmqnode / echo: throughput {ra['zmqnode_over_echo_throughput']}, "
+            f"p99 {ra['zmqnode_over_echo_p99']}× "
+            f"(throughput / one-socket echo: {ra['zmqnode_over_echo_one_socket_throughput']})"
+        )
+        t2 = Table(title=f"the seed's way: {seed['processes']} one-row predictions")
+        for col in ("how", "wall ms", "errors"):
+            t2.add_column(col, justify="right")
+        t2.add_row(
+            f"{seed['processes']} × python -m client predict, started at once",
+            f"{seed['wall_s'] * 1000:,.0f}",
+            str(seed["errors"]),
+        )
+        t2.add_row(
+            f"our harness: {e2e['sockets']} sockets, connect, {e2e['predictions']} requests "
+            "(median of 5)",
+            f"{e2e['wall_ms']:.1f}",
+            str(e2e["errors"]),
+        )
+        con.print(t2)
+        con.print(
+            f"seed / ours: {ra['seed_wall_over_ours']}× "
+            f"(ours is {ra['ours_over_seed_wall']} of the seed's wall time; target ≤ 100 ms)"
+        )
+        if seed["first_error"]:
+            con.print(f"[red]a seed-style process failed:[/red] {seed['first_error']}")
+    big = result.get("big")
+    if big:
+        con.print(
+            f"one request of {big['rows']:,} rows through {'→'.join(map(str, big['layers']))} "
+            f"({big['request_bytes'] / 1e6:.2f} MB in), {big['requests']} sequential: "
+            f"median {big['p50_ms']:.2f} ms, p99 {big['p99_ms']:.2f} ms, max "
+            f"{big['max_ms']:.2f} ms, errors {big['errors']} (target ≤ {big['target_ms']:.0f} ms; "
+            f"the same forward pass in this process: {big['local_predict_ms']:.2f} ms)"
+        )
+    sw = result.get("sweep")
+    if sw:
+        t3 = Table(title=f"sweep: {sw['seconds_per_cell']} s per cell")
+        for col in ("in flight", "sockets", "rows/req", "req/s", "rows/s", "p50 ms", "p99 ms"):
+            t3.add_column(col, justify="right")
+        for col in ("errors", "node RSS MiB"):
+            t3.add_column(col, justify="right")
+        for c in sw["cells"]:
+            t3.add_row(
+                str(c["in_flight"]),
+                f"{c['sockets']} × {c['requests_per_socket']}",
+                f"{c['rows']:,}",
+                f"{c['throughput_rps']:,.0f}",
+                f"{c['rows_per_s']:,.0f}",
+                f"{c['p50_ms']:.2f}",
+                f"{c['p99_ms']:.2f}",
+                _errors(c),
+                _rss(c["node_memory_kib"]),
+            )
+        con.print(t3)
+        con.print(
+            "sockets: one DEALER per in-flight request (no pipelining) whenever the fd "
+            "limit allows; 'a × b' means a sockets with b requests each"
+        )
+        con.print(
+            f"node memory before the sweep: {_rss(sw['node_memory_before_kib'], True)}; "
+            f"after: {_rss(sw['node_memory_after_kib'], True)}"
+        )
+
+
+def _errors(r: dict[str, Any]) -> str:
+    if not r["errors"]:
+        return "0"
+    return f"{r['errors']} {r['error_codes']}"
+
+
+def _rss(mem: dict[str, Any], hwm: bool = False) -> str:
+    parts = []
+    for node, m in mem.items():
+        if not m:
+            continue
+        s = f"{m['VmRSS'] / 1024:.0f}"
+        if hwm:
+            s = f"{node}: RSS {s} MiB, peak {m['VmHWM'] / 1024:.0f} MiB"
+        parts.append(s)
+    return ", ".join(parts) if parts else "n/a"
+
+
+def main(argv: list[str]) -> int:
+    import json
+
+    p = argparse.ArgumentParser(
+        prog="python -m bench predict",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--nodes", help="H:P,H:P of a running cluster (default: start a local one)")
+    p.add_argument("--cluster-size", type=int, default=1, help="nodes of the local cluster")
+    p.add_argument("--model", help="model id to use (default: train XOR first)")
+    p.add_argument("--in-flight", type=int, default=100, help="requests outstanding at once")
+    p.add_argument(
+        "--sockets",
+        type=int,
+        help="DEALER sockets (default: one per in-flight request, as the fd limit allows)",
+    )
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--requests", type=int, default=20_000, help="requests to measure")
+    group.add_argument("--duration", type=float, help="seconds to measure instead")
+    p.add_argument("--rows", type=int, default=1, help="rows per request")
+    p.add_argument("--warmup", type=int, default=1000, help="requests before measuring")
+    p.add_argument("--baseline", action="store_true", help="echo ceiling and the seed's way")
+    p.add_argument("--sweep", action="store_true", help="in-flight x rows table, node memory")
+    p.add_argument("--sweep-seconds", type=float, default=1.0, help="seconds per sweep cell")
+    p.add_argument("--no-big", action="store_true", help="skip the 10,000-row measurement")
+    p.add_argument("--big-requests", type=int, default=50, help="sequential 10,000-row requests")
+    p.add_argument("--json", action="store_true", help="print the results as JSON only")
     args = p.parse_args(argv)
-    nodes = args.nodes.split(",") if args.nodes else None
-    result = run(nodes, args.in_flight, args.requests, args.rows, args.baseline)
+    if args.in_flight < 1 or args.rows < 1 or args.cluster_size < 1:
+        p.error("--in-flight, --rows and --cluster-size must be at least 1")
+    result = run(args)
     if args.json:
         print(json.dumps(result, indent=2))
-        return 0
-    table = Table(title=f"predict: {args.in_flight} in flight, {args.rows} row(s)/request")
-    for col in ("target", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"):
-        table.add_column(col, justify="right")
-    for name in ("zmqnode", "echo"):
-        r = result.get(name)
-        if r:
-            table.add_row(
-                name,
-                f"{r['throughput_rps']:.0f}",
-                f"{r['p50_ms']:.2f}",
-                f"{r['p95_ms']:.2f}",
-                f"{r['p99_ms']:.2f}",
-                f"{r['max_ms']:.2f}",
-                str(r["errors"]),
-            )
-    Console().print(table)
-    if "ratio_of_echo_throughput" in result:
-        Console().print(f"zmqnode / echo throughput: {result['ratio_of_echo_throughput']}")
+    else:
+        report(result, args)
     return 0

@@ -1,0 +1,150 @@
+"""The load generator behind ``python -m bench predict`` counts what it measures.
+
+Against the in-process echo server every request is answered and matched to
+its id; against a server that answers out of order, with ERROR replies,
+malformed replies, strays and one request it never answers, each outcome is
+counted where it belongs. Waits are the harness's own deadlines (no sleeps).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+import zmq
+
+from bench.loadgen import (
+    LoadGenerator,
+    RequestTemplate,
+    echo_server,
+    echo_template,
+    run_load,
+)
+from zmqnode.transport import wire
+
+
+def _template(rows: int = 1) -> RequestTemplate:
+    x = np.arange(rows * 2, dtype=np.float32).reshape(rows, 2)
+    desc, blob = wire.array_to_frame(x)
+    return RequestTemplate.make({"type": "PREDICT", "model_id": "m1", "inputs": desc}, [blob])
+
+
+def _serve(target: Callable[..., None], endpoint: str) -> Iterator[str]:
+    ctx = zmq.Context()
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(target=target, args=(endpoint, stop, ready, ctx), daemon=True)
+    thread.start()
+    assert ready.wait(10), "server did not start"
+    try:
+        yield endpoint
+    finally:
+        stop.set()
+        thread.join(10)
+        ctx.term()
+
+
+@pytest.fixture
+def echo(tmp_path: Path) -> Iterator[str]:
+    yield from _serve(echo_server, f"ipc://{tmp_path}/echo.sock")
+
+
+def test_template_splices_the_id_into_a_valid_header() -> None:
+    t = _template()
+    h = orjson.loads(t.header(42))
+    assert h["id"] == "lg000000000042"
+    assert h["type"] == "PREDICT" and h["model_id"] == "m1" and h["v"] == 1
+    assert h["inputs"] == {"dtype": "float32", "shape": [1, 2], "frame": 0}
+    header, blobs = wire.decode([t.header(7), *t.blobs])
+    assert header["id"] == "lg000000000007" and len(blobs) == 1
+    assert orjson.loads(echo_template(t).header(3))["status"] == "OK"
+
+
+@pytest.mark.parametrize("in_flight,sockets", [(20, None), (20, 3), (1, None)])
+def test_every_request_is_answered_and_counted(echo: str, in_flight: int, sockets) -> None:
+    with LoadGenerator([echo], echo_template(_template()), in_flight, sockets=sockets) as gen:
+        first = gen.run(requests=300, timeout=5)
+        second = gen.run(requests=150, timeout=5)  # ids go on counting on the same sockets
+    for r, n in ((first, 300), (second, 150)):
+        assert (r.sent, r.ok, r.errors, r.unanswered, r.stray) == (n, n, 0, 0, 0)
+        assert len(r.latencies_ms) == n and (r.latencies_ms > 0).all()
+        assert r.error_codes == {}
+        assert sum(r.per_endpoint.values()) == n
+    s = first.summary()
+    assert s["throughput_rps"] > 0 and s["p50_ms"] <= s["p99_ms"] <= s["max_ms"]
+
+
+def test_big_requests_and_duration(echo: str) -> None:
+    # 10,000 rows: the blob goes zero-copy and the echoed one into recv_into's small buffer.
+    r = run_load([echo], echo_template(_template(10_000)), 4, requests=40, timeout=5)
+    assert (r.sent, r.ok, r.errors) == (40, 40, 0)
+    r = run_load([echo], echo_template(_template()), 10, duration=0.2, timeout=5)
+    assert r.sent >= 10 and r.ok == r.sent and r.errors == 0
+
+
+TOTAL = 300
+STRAYS_BELOW = TOTAL - 30
+
+
+def _faulty_server(endpoint: str, stop: threading.Event, ready: threading.Event, ctx) -> None:
+    """Answers in batches in reverse order. By request number n (the id's digits):
+    n % 7 == 0 -> ERROR BAD_INPUT; n % 11 == 0 -> OK without its blob (malformed);
+    n == 5 -> never answered; n % 13 == 0 and n < STRAYS_BELOW -> also a stray reply
+    with an unknown id and a duplicate of this one (not near the end: a socket with
+    nothing outstanding is not read any more). Everything else: OK with one blob."""
+    sock = ctx.socket(zmq.ROUTER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind(endpoint)
+    ready.set()
+    while not stop.is_set():
+        if not sock.poll(50):
+            continue
+        batch = []
+        while True:
+            try:
+                batch.append(sock.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                break
+        for frames in reversed(batch):
+            routing, body = wire.split_envelope(frames)
+            header, _ = wire.decode(body)
+            n = int(header["id"][2:])
+            if n == 5:
+                continue
+            if n % 7 == 0:
+                reply = [orjson.dumps(wire.error_reply(header, wire.ErrorCode.BAD_INPUT, "no"))]
+            elif n % 11 == 0:
+                reply = [orjson.dumps(wire.ok_reply(header))]
+            else:
+                reply = [orjson.dumps(wire.ok_reply(header, node="x")), b"\x01" * 8]
+            sock.send_multipart([*routing, b"", *reply])
+            if n % 13 == 0 and n < STRAYS_BELOW:
+                stray = wire.ok_reply({**header, "id": "someone-else"})
+                sock.send_multipart([*routing, b"", orjson.dumps(stray), b"\x00" * 8])
+                sock.send_multipart([*routing, b"", *reply])
+    sock.close(0)
+
+
+def test_errors_malformed_strays_and_unanswered_are_counted(tmp_path: Path) -> None:
+    total = TOTAL
+    ids = range(total)
+    errors = [n for n in ids if n % 7 == 0 and n != 5]
+    malformed = [n for n in ids if n % 11 == 0 and n % 7 != 0]
+    strays = [n for n in ids if n % 13 == 0 and n < STRAYS_BELOW]
+    for endpoint in _serve(_faulty_server, f"ipc://{tmp_path}/faulty.sock"):
+        with LoadGenerator([endpoint], _template(), 10, sockets=4) as gen:
+            r = gen.run(requests=total, timeout=0.5)
+    assert r.sent == total
+    assert r.unanswered == 1  # request 5
+    assert r.error_codes == {
+        "BAD_INPUT": len(errors),
+        "MALFORMED": len(malformed),
+        "UNANSWERED": 1,
+    }
+    assert r.errors == len(errors) + len(malformed) + 1
+    assert r.ok == total - r.errors
+    assert r.stray == 2 * len(strays)  # the unknown id and the duplicate
+    assert len(r.latencies_ms) == total - 1
