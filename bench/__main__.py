@@ -13,6 +13,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "cluster": ("cluster_timings", "start-up, XOR round trip and failover times"),
     "train": ("train", "accuracy and wall time against scikit-learn"),
+    "train-large": ("train_large", "leader memory and elections for a 1M x 100 dataset"),
     "predict": ("predict", "prediction throughput and latency, echo baseline"),
     "store": ("store", "durable IMPORT commits/s at 1 and many in flight, PySyncObj baseline"),
     "failover": ("failover", "kill -9 the leader under a prediction load: failover, errors"),
