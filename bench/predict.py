@@ -57,6 +57,7 @@ from .loadgen import (
     run_load,
     sockets_for,
 )
+from .predict_profile import Profiler, cpu_per_request, cpu_seconds, summarize
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
 XOR_Y = np.array([0, 1, 1, 0], np.float32)
@@ -162,17 +163,31 @@ def measure(
     duration: float | None,
     sockets: int | None,
     warmup: int,
+    node_pids: dict[str, int] | None = None,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    result = run_load(
-        endpoints,
-        template,
-        in_flight,
-        requests,
-        duration,
-        sockets=sockets,
-        warmup=warmup,
-    )
-    return result.summary()
+    """Warm up, then measure; with ``node_pids`` also the nodes' CPU per request,
+    with ``profile`` a py-spy profile of the first node during the measurement."""
+    node_pids = node_pids or {}
+    with LoadGenerator(endpoints, template, in_flight, sockets=sockets) as gen:
+        if warmup:
+            gen.run(requests=warmup)
+        before = {n: cpu_seconds(pid) for n, pid in node_pids.items()}
+        if profile is not None and node_pids:
+            with Profiler(next(iter(node_pids.values())), profile):
+                result = gen.run(requests=requests, duration=duration)
+        else:
+            result = gen.run(requests=requests, duration=duration)
+        after = {n: cpu_seconds(pid) for n, pid in node_pids.items()}
+    summary = result.summary()
+    if node_pids:
+        summary.update(cpu_per_request(before, after, result.answered))
+    if profile is not None and node_pids:
+        per_node_loop = summary.get("node_loop_cpu_us_per_request")
+        if per_node_loop is not None:
+            per_node_loop *= len(node_pids)  # the profiled node serves 1/n of the requests
+        summary["node_profile"] = summarize(profile, per_node_loop)
+    return summary
 
 
 def seed_style(nodes: list[str], model_id: str, processes: int = SEED_PROCESSES) -> dict[str, Any]:
@@ -361,6 +376,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 args.duration,
                 args.sockets,
                 args.warmup,
+                node_pids,
+                Path(args.profile_node) if args.profile_node else None,
             )
             result["zmqnode"] = ours
             if args.baseline:
@@ -436,7 +453,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     )
     for col in ("target", "sockets", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms"):
         table.add_column(col, justify="right")
-    for col in ("max ms", "errors", "harness µs/req"):
+    for col in ("max ms", "errors", "harness µs/req (loop)"):
         table.add_column(col, justify="right")
     rows = [("zmqnode", result["zmqnode"])]
     base = result.get("baseline")
@@ -453,15 +470,31 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
             f"{r['p99_ms']:.2f}",
             f"{r['max_ms']:.2f}",
             _errors(r),
-            f"{r['harness_cpu_us_per_request']}",
+            f"{r['harness_cpu_us_per_request']} ({r['harness_loop_cpu_us_per_request']})",
         )
     con.print(table)
     con.print(
-        "harness µs/req: this process's CPU time (its Python loop and ZeroMQ's I/O thread) "
-        "per answered request; 'sockets' is sockets × requests pipelined per socket"
+        "harness µs/req: this process's CPU time per answered request, its Python loop and "
+        "ZeroMQ's I/O thread (the loop alone); 'sockets': sockets × requests pipelined on each"
     )
+    z = result["zmqnode"]
     if len(result["nodes"]) > 1:
-        con.print(f"answers per node: {result['zmqnode']['per_endpoint']}")
+        con.print(f"answers per node: {z['per_endpoint']}")
+    if "node_cpu_us_per_request" in z:
+        con.print(
+            f"node CPU per request (all nodes): {z['node_cpu_us_per_request']} µs, of which "
+            f"the event loop thread {z['node_loop_cpu_us_per_request']} µs"
+        )
+    prof = z.get("node_profile")
+    if prof and prof.get("samples"):
+        tp = Table(title=f"where the node's event loop spends its time ({prof['samples']} samples)")
+        tp.add_column("step")
+        tp.add_column("share", justify="right")
+        tp.add_column("µs/request", justify="right")
+        for st in prof["steps"]:
+            tp.add_row(st["step"], f"{st['share']:.1%}", str(st["us_per_request"]))
+        con.print(tp)
+        con.print(f"raw py-spy samples: {prof['file']}")
     if base:
         ra = result["ratios"]
         seed, e2e = base["seed_style"], base["ours_end_to_end"]
@@ -575,6 +608,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--sweep-seconds", type=float, default=1.0, help="seconds per sweep cell")
     p.add_argument("--no-big", action="store_true", help="skip the 10,000-row measurement")
     p.add_argument("--big-requests", type=int, default=50, help="sequential 10,000-row requests")
+    p.add_argument(
+        "--profile-node",
+        metavar="FILE",
+        help="py-spy the (first) node during the main measurement, raw samples to FILE",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
     args = p.parse_args(argv)
     if args.in_flight < 1 or args.rows < 1 or args.cluster_size < 1:
