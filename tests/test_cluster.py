@@ -103,6 +103,8 @@ def test_leader_killed_new_leader_serves_old_models_and_trains_new_ones(cluster)
     survivors = [n for n in cluster.ids if n != old_leader]
     new_leader = cluster.leader(among=survivors)
     assert new_leader != old_leader
+    # The survivors noticed the dropped connection; they did not wait for a timeout.
+    assert any("lost the connection to leader" in cluster.output(n) for n in survivors)
 
     with Client(survivors, timeout=5) as c2:
         assert first in [m["model_id"] for m in c2.list_models()]

@@ -1539,3 +1539,30 @@ def test_probing_follower_gets_one_append_at_a_time():
     net.stabilize()
     assert net["b"].log_entries() == a.log_entries()
     assert a.progress["b"].state is ProgressState.REPLICATE
+
+
+# -- a dropped connection to the leader (transport hint) ------------------------------
+
+
+def test_leader_connection_drop_ends_the_lease_and_campaigns_within_three_ticks():
+    """Not in the paper: a liveness shortcut. When the transport sees the
+    leader's connection drop (its process died), waiting a whole election
+    timeout only delays recovery; campaigning earlier is always safe (§5.2)."""
+    core = follower(term=1, leader="b")
+    core.step(vote("c", 2, last=(0, 0), pre=True))
+    assert drain(core).messages == []  # in lease: the pre-vote is ignored
+    core.peer_unreachable("b")
+    core.step(vote("c", 2, last=(0, 0), pre=True))
+    assert granted(drain(core).messages, MT.PRE_VOTE_RESP)  # the lease is over
+    ticks = ticks_until(core, lambda c: c.role is Role.PRE_CANDIDATE)
+    assert 1 <= ticks <= 3
+
+
+def test_a_dropped_connection_to_a_non_leader_changes_nothing():
+    core = follower(term=1, leader="b")
+    elapsed, timeout = core.election_elapsed, core.randomized_timeout
+    core.peer_unreachable("c")
+    assert (core.election_elapsed, core.randomized_timeout) == (elapsed, timeout)
+    lead = leader(term=1)
+    lead.peer_unreachable("b")
+    assert lead.is_leader

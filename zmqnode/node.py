@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import zmq
+import zmq.utils.monitor
 
 from .config import NodeConfig
 from .faults import FaultFile
@@ -153,6 +154,11 @@ class Node:
         self.poller = zmq.Poller()
         for sock in (self.client_sock, self.raft_sock, self.sub):
             self.poller.register(sock, zmq.POLLIN)
+        for peer, dealer in self.dealers.items():
+            # A peer's process that dies drops its TCP connection at once;
+            # if it led, we need not wait an election timeout to notice.
+            events = dealer.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            self.register_socket(events, lambda frames, p=peer: self._on_peer_event(p, frames))
 
     def _bind(self, kind: int, host: str, port: int) -> zmq.Socket:
         sock = self.ctx.socket(kind)
@@ -233,6 +239,17 @@ class Node:
             else:
                 handler = self._extra_handlers[sock]
                 _guarded(lambda h=handler, f=frames: h(f))
+
+    def _on_peer_event(self, peer: str, frames: list[bytes]) -> None:
+        event = zmq.utils.monitor.parse_monitor_message(frames)
+        if event["event"] != zmq.EVENT_DISCONNECTED or peer != self.core.leader_id:
+            return
+        log.warning(
+            "lost the connection to leader %s (its process stopped?); electing a new one "
+            "without waiting for the election timeout",
+            peer,
+        )
+        self.core.peer_unreachable(peer)
 
     def _on_raft(self, frames: list[bytes]) -> None:
         try:

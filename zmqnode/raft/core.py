@@ -201,6 +201,21 @@ class RaftCore:
         if self.role is not Role.LEADER:
             self._campaign(pre_vote=self.config.pre_vote)
 
+    def peer_unreachable(self, peer: str) -> None:
+        """The transport saw ``peer``'s connection drop (its process died or
+        closed). If ``peer`` is our leader, its lease ends now and we campaign
+        within 1-3 ticks instead of a whole election timeout.
+
+        Liveness only: campaigning is always safe (§5.2), and pre-vote still
+        asks a majority, who grant only if they too stopped trusting the
+        leader. A connection that merely blips costs a rejected pre-vote.
+        """
+        if self.role is Role.LEADER or peer != self.leader_id:
+            return
+        ticks = self.config.election_ticks
+        self.election_elapsed = max(self.election_elapsed, ticks)  # out of lease
+        self.randomized_timeout = self.election_elapsed + 1 + self._rng.randrange(3)
+
     def compact(self, index: int, data: bytes) -> None:
         """Take the state machine's snapshot through ``index``; drop the log before it."""
         if index <= self.log.snapshot.index:
