@@ -257,6 +257,8 @@ class World:
         self.seed = seed
         self.rng = rng = random.Random(seed)
         self.p = p = Params.draw(rng, n)
+        # Its own stream, so that adding the hint kept every older schedule as it was.
+        self._hint_rng = random.Random(seed ^ 0x5EED)
         self.now = 0
         self._q: list = []
         self._seq = 0
@@ -396,6 +398,12 @@ class World:
         node.lead_term = 0
         self.stats["crash"] += 1
         self._t((self.now, "CRASH", node.id, torn))
+        # The real transport sees a dead process's connections drop; peers may
+        # or may not notice (and a partitioned peer would not): a random few do.
+        for other in self.nodes:
+            if other.alive and other.core is not None and self._hint_rng.random() < 0.7:
+                other.core.peer_unreachable(node.id)
+                self._t((self.now, "UNREACHABLE", other.id, node.id))
 
     def _tick(self, arg) -> None:
         node, inc = arg
