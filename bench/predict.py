@@ -559,7 +559,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         t3 = Table(title=f"sweep: {sw['seconds_per_cell']} s per cell")
         for col in ("in flight", "sockets", "rows/req", "req/s", "rows/s", "p50 ms", "p99 ms"):
             t3.add_column(col, justify="right")
-        for col in ("errors", "node RSS MiB"):
+        for col in ("errors", "node RSS / peak MiB"):
             t3.add_column(col, justify="right")
         for c in sw["cells"]:
             t3.add_row(
@@ -590,15 +590,16 @@ def _errors(r: dict[str, Any]) -> str:
     return f"{r['errors']} {r['error_codes']}"
 
 
-def _rss(mem: dict[str, Any], hwm: bool = False) -> str:
+def _rss(mem: dict[str, Any], named: bool = False) -> str:
     parts = []
     for node, m in mem.items():
         if not m:
             continue
-        s = f"{m['VmRSS'] / 1024:.0f}"
-        if hwm:
-            s = f"{node}: RSS {s} MiB, peak {m['VmHWM'] / 1024:.0f} MiB"
-        parts.append(s)
+        rss, peak = m["VmRSS"] / 1024, m["VmHWM"] / 1024
+        if named:
+            parts.append(f"{node}: RSS {rss:.0f} MiB, peak {peak:.0f} MiB")
+        else:
+            parts.append(f"{rss:.0f} / {peak:.0f}")
     return ", ".join(parts) if parts else "n/a"
 
 
