@@ -46,10 +46,9 @@ def metrics(node_id: str, timeout: float = 1.0) -> dict[str, float]:
 def fsync_view(node_id: str) -> dict[str, Any]:
     """Every ``/status`` field and ``/metrics`` series whose name mentions fsync.
 
-    Empty when the node exposes none (the case as of this writing: the
-    storage layer counts fsyncs in ``NodeStorage.fsync_count`` /
-    ``fsync_seconds_total`` / ``last_fsync_seconds`` but the monitor does
-    not publish them).
+    Empty when the node exposes none (the storage layer counts fsyncs in
+    ``NodeStorage.fsync_count`` / ``fsync_seconds_total``; whether the
+    monitor publishes them is the node's business).
     """
     found: dict[str, Any] = {}
     for key, value in _flatten(status(node_id)).items():
@@ -59,6 +58,24 @@ def fsync_view(node_id: str) -> dict[str, Any]:
         if "fsync" in key.lower():
             found[key] = value
     return found
+
+
+def fsync_totals(node_id: str) -> tuple[float, float] | None:
+    """(fsyncs so far, seconds spent in them) if the node exposes them, else None.
+
+    Looks for the Prometheus histogram/summary convention (a series whose name
+    mentions fsync ending in ``_count`` and one ending in ``_sum``, summed
+    over labels), or ``fsync_count`` / ``fsync_seconds_total`` in /status.
+    """
+    view = fsync_view(node_id)
+    count = sum(v for k, v in view.items() if k.split("{")[0].endswith("_count"))
+    seconds = sum(v for k, v in view.items() if k.split("{")[0].endswith("_sum"))
+    has_count = any(k.split("{")[0].endswith("_count") for k in view)
+    if not has_count:
+        count = sum(v for k, v in view.items() if k.endswith("fsync_count"))
+        seconds = sum(v for k, v in view.items() if k.endswith("fsync_seconds_total"))
+        has_count = any(k.endswith("fsync_count") for k in view)
+    return (float(count), float(seconds)) if has_count else None
 
 
 def _flatten(doc: Any, prefix: str = "") -> dict[str, Any]:

@@ -74,6 +74,7 @@ class PipelineRun:
     unanswered: int = 0
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    fsync: dict[str, Any] | None = None  # filled by store_run when the nodes expose it
 
     @property
     def rate(self) -> float:
@@ -91,6 +92,7 @@ class PipelineRun:
             "commits_per_s": round(self.rate, 1),
             "p50_ms": round(lat[len(lat) // 2], 3),
             "p99_ms": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 3),
+            "fsync": self.fsync,
         }
 
 
@@ -212,13 +214,37 @@ def store_run(
     leader = cluster.leader(timeout=30)
     before = model_counts(cluster)
     base = max(c["registry"] for c in before.values())
+    fsync_before = {nid: monitor_view.fsync_totals(nid) for nid in cluster.procs}
     port = int(leader.rsplit(":", 1)[1])
     prefix = f"st{uuid.uuid4().hex[:12]}"
     run = pipeline_imports(
         f"tcp://127.0.0.1:{port}", model, n, in_flight, prefix, max_seconds=max_seconds
     )
     wait_all_applied(cluster, base + run.acked)
+    run.fsync = _fsync_delta(leader, fsync_before, run.acked)
     return run, model_counts(cluster)
+
+
+def _fsync_delta(
+    leader: str, before: dict[str, tuple[float, float] | None], acked: int
+) -> dict[str, Any] | None:
+    """Fsyncs per acknowledged import and their mean duration, leader and followers,
+    from what the nodes expose (None if they expose nothing)."""
+    out: dict[str, Any] = {}
+    followers = 0
+    for nid, b in before.items():
+        a = monitor_view.fsync_totals(nid)
+        if a is None or b is None or not acked:
+            return None
+        count, seconds = a[0] - b[0], a[1] - b[1]
+        if nid != leader:
+            followers += 1
+        out["leader" if nid == leader else f"follower {followers}"] = {
+            "fsyncs": int(count),
+            "per_commit": round(count / acked, 2),
+            "mean_ms": round(seconds / count * 1000, 3) if count else None,
+        }
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -235,7 +261,7 @@ def zmqnode_round(
     """One fresh 3-node cluster: warm-up, then one run per in-flight count.
 
     Returns the runs' summaries by in-flight count, and what the nodes expose
-    afterwards (fsync stats if any; the leader's event counters)."""
+    afterwards (the names of its fsync series if any; its append/import counters)."""
     runs: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="zmqnode-bench-store-") as tmp:
         cluster = LocalCluster(Path(tmp), n=3)
@@ -248,17 +274,21 @@ def zmqnode_round(
                 run, _ = store_run(cluster, model, n, k, max_seconds=max_seconds)
                 runs[k] = run.summary()
             leader = cluster.leader(timeout=30)
-            fsync = {nid: monitor_view.fsync_view(nid) for nid in cluster.ids}
+            fsync_series = sorted(monitor_view.fsync_view(leader))
             events = monitor_view.metrics(leader)
         finally:
             cluster.stop()
     exposed = {
-        "fsync": fsync if any(fsync.values()) else None,
+        # Names of the fsync series the nodes expose (None: they expose none).
+        "fsync_series": fsync_series or None,
+        # Whatever the leader's /metrics counts about appends and imports (the
+        # names are the node's business; none is required).
         "leader_events": {
-            k.split('"')[1]: int(v)
+            k: v
             for k, v in events.items()
-            if k.startswith("zmqnode_events_total")
-            and any(s in k for s in ("raft_out_append", "requests_import", "raft_dropped"))
+            if any(s in k.lower() for s in ("append", "import"))
+            and not k.endswith(("_bucket", "_sum"))
+            and "_bucket{" not in k
         },
     }
     return runs, exposed
@@ -343,6 +373,20 @@ def _aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if "p50_ms" in runs[0]:
         agg["p50_ms"] = round(statistics.median(r["p50_ms"] for r in runs), 3)
         agg["p99_ms"] = round(statistics.median(r["p99_ms"] for r in runs), 3)
+    fsyncs = [r["fsync"] for r in runs if r.get("fsync")]
+    if fsyncs:
+        agg["fsync"] = {
+            role: {
+                "per_commit": statistics.median(f[role]["per_commit"] for f in fsyncs),
+                "mean_ms": statistics.median(
+                    f[role]["mean_ms"] for f in fsyncs if f[role]["mean_ms"] is not None
+                )
+                if any(f[role]["mean_ms"] is not None for f in fsyncs)
+                else None,
+            }
+            for role in fsyncs[0]
+            if all(role in f for f in fsyncs)
+        }
     return agg
 
 
@@ -617,6 +661,10 @@ def _print_table(result: dict[str, Any], sizes: list[str], args, note: str | Non
     table.add_column("zmqnode /s", justify="right")
     table.add_column("p50 / p99 ms", justify="right")
     table.add_column("errors", justify="right")
+    exposed = any(result["zmqnode"][size]["fsync_series"] for size in sizes)
+    if exposed:
+        table.add_column("fsyncs/commit L | F", justify="right")
+        table.add_column("fsync ms", justify="right")
     for mode in theirs:
         table.add_column(f"PySyncObj {mode} /s", justify="right")
     if theirs:
@@ -632,6 +680,17 @@ def _print_table(result: dict[str, Any], sizes: list[str], args, note: str | Non
                 f"{agg['p50_ms']:.1f} / {agg['p99_ms']:.1f}",
                 str(errs),
             ]
+            if exposed:
+                f = agg.get("fsync") or {}
+                lead = f.get("leader", {})
+                foll = [v for role, v in f.items() if role != "leader"]
+                row.append(
+                    f"{lead.get('per_commit', '-')} | "
+                    + ", ".join(str(v["per_commit"]) for v in foll)
+                    if f
+                    else "-"
+                )
+                row.append(f"{lead['mean_ms']:.2f}" if lead.get("mean_ms") is not None else "-")
             for mode in theirs:
                 row.append(f"{theirs[mode][size]['in_flight'][k]['commits_per_s']:.1f}")
             if theirs:
@@ -639,14 +698,17 @@ def _print_table(result: dict[str, Any], sizes: list[str], args, note: str | Non
                 row.append("-" if r["ratio"] is None else f"{r['ratio']:.2f}×")
             table.add_row(*row)
     console.print(table)
-    fsync = {s: result["zmqnode"][s]["fsync"] for s in sizes}
-    if any(fsync.values()):
-        console.print(f"fsync stats: {escape(str(fsync))}")
-    else:
-        console.print(
-            "fsync stats: not exposed by the nodes' /status or /metrics "
-            "(NodeStorage counts them, the monitor does not publish them)"
+    if exposed:
+        series = sorted(
+            {n.split("{")[0] for s in sizes for n in result["zmqnode"][s]["fsync_series"] or []}
         )
+        console.print(
+            "fsyncs per acknowledged import on the leader (L) and each follower (F), and the "
+            "leader's mean fsync, as the nodes count them in "
+            f"{escape(', '.join(series))} (whatever those series cover)"
+        )
+    else:
+        console.print("fsync stats: not exposed by the nodes' /status or /metrics")
     if theirs:
         console.print(
             f"ratio = zmqnode median / best PySyncObj mode median. PySyncObj "
