@@ -130,6 +130,7 @@ class LoadResult:
     in_flight: int = 0
     cpu_seconds: float = 0.0  # the whole process: this loop and ZeroMQ's I/O thread
     loop_cpu_seconds: float = 0.0  # this loop's thread alone
+    missed_wakeups: int = 0  # replies found only by the periodic sweep (should be 0)
     per_endpoint: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -150,6 +151,7 @@ class LoadResult:
             "error_codes": dict(self.error_codes),
             "unanswered": self.unanswered,
             "stray_replies": self.stray,
+            "missed_wakeups": self.missed_wakeups,
             "seconds": round(self.seconds, 4),
             "throughput_rps": round(self.answered / self.seconds, 1) if self.seconds else 0.0,
             "p50_ms": round(float(p50), 3),
@@ -194,6 +196,10 @@ class LoadGenerator:
         self.n_sockets = min(in_flight, sockets) if sockets else sockets_for(in_flight)
         self.ok_blobs = ok_blobs
         self.connect_timeout = connect_timeout
+        # With no wake-up for this long, every socket is checked: a missed
+        # wake-up (a harness bug) then costs this much latency, counted in
+        # ``LoadResult.missed_wakeups``, instead of a hang.
+        self.sweep_seconds = 0.05
         self.ctx: zmq.Context | None = None
         self.sockets: list[zmq.Socket] = []
         self.next_id = 0
@@ -308,7 +314,11 @@ class LoadGenerator:
         first_id = self.next_id
         n = first_id
         stop_id = first_id + requests if requests is not None else 1 << 62
-        ok = errors = stray = lost = outstanding = 0
+        ok = errors = stray = lost = outstanding = missed = 0
+        sweep_s = self.sweep_seconds
+
+        for s in socks:  # late replies to an earlier run; leaves every reader awake-able
+            _discard(s, scratch)
 
         cpu0, loop_cpu0 = time.process_time(), time.thread_time()
         start = perf()
@@ -342,7 +352,7 @@ class LoadGenerator:
         last_done = start
         try:
             while outstanding > lost:
-                ready = epoll.poll(0.05)
+                ready = epoll.poll(sweep_s)
                 now = perf()
                 if ready:
                     ks = [fd_to_k[fd] for fd, _ in ready]
@@ -350,11 +360,10 @@ class LoadGenerator:
                     if now - last_reply > timeout:
                         break
                     ks = every_socket  # a missed wake-up costs one wait, never a hang
+                    answered_before_sweep = ok + errors
                 if issuing and now >= end_issue:
                     issuing = False
                 for k in ks:
-                    if not pending[k]:
-                        continue
                     recv, recv_into = recvs[k], recv_intos[k]
                     skip_delim = False
                     while True:
@@ -434,8 +443,16 @@ class LoadGenerator:
                                 if n >= stop_id:
                                     issuing = False
                             now = perf()
-                        if not pending[k] or not gets[k](EVENTS) & POLLIN:
+                        # ZeroMQ wakes a reader (its FD) only after a read found its
+                        # pipe empty, and a send may consume the wake-up: ask ZMQ_EVENTS,
+                        # which does that read, before going back to epoll.
+                        if not gets[k](EVENTS) & POLLIN:
                             break
+                        if not pending[k]:
+                            stray += _discard(socks[k], scratch)  # nobody waits for these
+                            break
+                if not ready:
+                    missed += ok + errors - answered_before_sweep
         finally:
             epoll.close()
         cpu, loop_cpu = time.process_time() - cpu0, time.thread_time() - loop_cpu0
@@ -463,8 +480,21 @@ class LoadGenerator:
             in_flight=self.in_flight,
             cpu_seconds=cpu,
             loop_cpu_seconds=loop_cpu,
+            missed_wakeups=missed,
             per_endpoint=per_endpoint,
         )
+
+
+def _discard(sock: zmq.Socket, scratch: bytearray) -> int:
+    """Read and drop every message queued on ``sock``, until ZMQ_EVENTS says none;
+    returns how many. Ends with the socket's reader armed to signal the next one."""
+    n = 0
+    while sock.get(zmq.EVENTS) & zmq.POLLIN:
+        sock.recv_into(scratch)
+        while sock.get(zmq.RCVMORE):
+            sock.recv_into(scratch)
+        n += 1
+    return n
 
 
 def _per_request(seconds: float, requests: int) -> float | None:

@@ -77,6 +77,20 @@ def test_every_request_is_answered_and_counted(echo: str, in_flight: int, socket
     assert s["throughput_rps"] > 0 and s["p50_ms"] <= s["p99_ms"] <= s["max_ms"]
 
 
+@pytest.mark.parametrize("sockets", [1, 5])
+def test_no_wakeup_is_missed_between_runs(echo: str, sockets: int) -> None:
+    # ZeroMQ signals a socket's FD only for a reader that saw its pipe empty; a run
+    # that ends right after its last reply must leave the next run's replies waking
+    # it. With the sweep at 5 s, one missed wake-up would show as a 5 s latency.
+    with LoadGenerator([echo], echo_template(_template()), 5, sockets=sockets) as gen:
+        gen.sweep_seconds = 5.0
+        results = [gen.run(requests=n, timeout=10) for n in (1, 5, 7, 5, 20, 1, 5)]
+    for r in results:
+        assert r.errors == 0 and r.ok == r.sent
+        assert r.missed_wakeups == 0
+        assert r.latencies_ms.max() < 2500
+
+
 def test_big_requests_and_duration(echo: str) -> None:
     # 10,000 rows: the blob goes zero-copy and the echoed one into recv_into's small buffer.
     r = run_load([echo], echo_template(_template(10_000)), 4, requests=40, timeout=5)
