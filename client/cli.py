@@ -25,6 +25,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from client.api import Client, ClientError, ClusterUnavailable
+from client.watch import add_watch_parser, run_watch
 from zmqnode.transport.addresses import format_address, parse_address
 from zmqnode.transport.wire import ErrorCode
 
@@ -308,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", parents=[common], help="show the node's Raft status")
     p = sub.add_parser("import", parents=[common], help="replicate an existing model file")
     p.add_argument("path", help="model file (.bin)")
+    add_watch_parser(sub, parents=[common])
     return parser
 
 
@@ -357,6 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.width = max(out.width, 160)
     try:
         nodes = _nodes_from(args)
+        if args.command == "watch":  # the status feeds, not requests: no Client
+            return run_watch(args, nodes, out)
         with Client(nodes, timeout=args.timeout, retries=max(0, args.retries)) as client:
             return _run(args, client, out)
     except ValueError as exc:  # InputError, or an argument the Client refused
