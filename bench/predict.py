@@ -288,12 +288,22 @@ def big_request(nodes: list[str], workdir: Path, requests: int) -> dict[str, Any
 
 
 def _local_predict_ms(model: Any, x: np.ndarray, runs: int = 20) -> float:
-    """The same forward pass in this process (the floor for the request): median ms."""
+    """The same forward pass in this process with one BLAS thread, as a node runs
+    it (the floor for the request): median ms."""
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limit: Any = threadpool_limits(limits=1, user_api="blas")
+    except ImportError:  # bench-only dependency; without it BLAS picks its threads
+        limit = contextlib.nullcontext()
     times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        model.predict(x)
-        times.append(time.perf_counter() - t)
+    with limit:
+        for _ in range(runs):
+            t = time.perf_counter()
+            model.predict(x)
+            times.append(time.perf_counter() - t)
     return round(statistics.median(times) * 1000, 3)
 
 
@@ -493,6 +503,9 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
             f"{r['harness_cpu_us_per_request']} ({r['harness_loop_cpu_us_per_request']})",
         )
     con.print(table)
+    for name, r in rows:
+        if r.get("missed_wakeups"):
+            con.print(f"[red]{name}: {r['missed_wakeups']} replies waited for the harness's sweep")
     con.print(
         "harness µs/req: this process's CPU time per answered request, its Python loop and "
         "ZeroMQ's I/O thread (the loop alone); 'sockets': sockets × requests pipelined on each"
