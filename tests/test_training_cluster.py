@@ -86,10 +86,13 @@ def train_requests(cluster: LocalCluster, node: str) -> int:
     url = f"http://127.0.0.1:{cluster.monitor_port(node)}/metrics"
     with urllib.request.urlopen(url, timeout=5) as r:
         text = r.read().decode()
-    for line in text.splitlines():
-        if line.startswith('zmqnode_events_total{kind="requests_train"}'):
-            return int(float(line.split()[-1]))
-    return 0
+    return int(
+        sum(
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith('zmqnode_requests_total{type="TRAIN"')
+        )
+    )
 
 
 def test_no_election_during_a_30_second_training(cluster):

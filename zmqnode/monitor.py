@@ -29,16 +29,18 @@ class Monitor:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.server: ThreadingHTTPServer | None = None
-        self.views: dict[str, object] = {"status": {}, "models": [], "metrics": {}}
+        self.views: dict[str, object] = {"status": {}, "models": []}
+        self._models_seen = -1
 
     def publish(self) -> None:
-        """Called by the event loop: refresh what HTTP readers see."""
+        """Called by the event loop: refresh what HTTP readers see (the model
+        listing only when a model was added)."""
         node = self.node
-        self.views = {
-            "status": node.status(),
-            "models": node.registry.listing(),
-            "metrics": dict(node.metrics),
-        }
+        models = self.views["models"]
+        if len(node.registry.models) != self._models_seen:
+            models = node.registry.listing()
+            self._models_seen = len(node.registry.models)
+        self.views = {"status": node.status(), "models": models}
 
     def start(self) -> None:
         monitor = self
@@ -60,7 +62,7 @@ class Monitor:
                     n = max(1, min(n, MAX_LOG_LINES))
                     self._json({"lines": tail(monitor.node.log_path, n)})
                 elif url.path == "/metrics":
-                    self._text(render_metrics(views))
+                    self._text(monitor.node.observe.registry.render())
                 else:
                     self._json(
                         {
@@ -102,25 +104,3 @@ class Monitor:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
-
-
-def render_metrics(views: dict) -> str:
-    """Prometheus text format (version 0.0.4)."""
-    status = views["status"]
-    lines = []
-
-    def gauge(name: str, value, help_text: str) -> None:
-        lines.append(f"# HELP zmqnode_{name} {help_text}")
-        lines.append(f"# TYPE zmqnode_{name} gauge")
-        lines.append(f"zmqnode_{name} {value}")
-
-    gauge("raft_term", status.get("term", 0), "Current Raft term.")
-    gauge("raft_is_leader", int(status.get("role") == "leader"), "1 if this node leads.")
-    gauge("raft_commit_index", status.get("commit_index", 0), "Raft commit index.")
-    gauge("raft_applied_index", status.get("applied_index", 0), "Raft applied index.")
-    gauge("models", status.get("models", 0), "Models in the registry.")
-    lines.append("# HELP zmqnode_events_total Events counted by the node, by kind.")
-    lines.append("# TYPE zmqnode_events_total counter")
-    for name, value in sorted(views["metrics"].items()):
-        lines.append(f'zmqnode_events_total{{kind="{name}"}} {value}')
-    return "\n".join(lines) + "\n"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import zmq
 import zmq.utils.monitor
 
@@ -37,6 +38,7 @@ from .faults import FaultFile
 from .logs import setup_logging
 from .ml.model_file import Model, ModelFormatError
 from .monitor import Monitor
+from .observe import STATUS_TOPIC, Events, NodeMetrics, status_feed
 from .raft import BROADCAST, EntryKind, Message, RaftConfig, RaftCore, Role
 from .registry import ModelRegistry, encode_store_model, listing_summary, model_id_for
 from .serving import PredictionBatcher
@@ -57,6 +59,8 @@ BATCH = 256
 # retransmits) instead of piling up for a dead peer.
 PEER_HWM = 10_000
 LINGER_MS = 200
+# The status feed (topic zstatus on the PUB socket) goes out this often.
+FEED_SECONDS = 0.2
 
 
 @dataclass
@@ -76,7 +80,10 @@ class Node:
         self.log_path = os.path.join(config.storage_dir, f"worker_{config.port}.log")
         setup_logging(self.id, self.log_path, config.log_level)
 
+        self.observe = NodeMetrics()
+        self.events = Events()
         self.storage = NodeStorage(config.storage_dir)
+        self.storage.stats.on_fsync = self.observe.fsync_seconds.observe
         recovered = self.storage.open()  # logs what it repaired
         self.registry = ModelRegistry(ModelStore(os.path.join(config.storage_dir, "models")))
         if recovered.snapshot is not None:
@@ -102,7 +109,7 @@ class Node:
         self.ctx = zmq.Context()
         self._open_sockets()
         self.faults = FaultFile(config.fault_file)
-        self.batcher = PredictionBatcher(self.id)
+        self.batcher = PredictionBatcher(self.id, self.observe.predict_batch_requests.observe)
         self.training = TrainingCoordinator(self)
         self.monitor = Monitor(self)
 
@@ -110,16 +117,17 @@ class Node:
         self.started = time.monotonic()
         self._next_tick = time.monotonic()
         self._ids = itertools.count()
-        # index -> (term, callback(ok)) for proposals this node made.
-        self._proposals: dict[int, tuple[int, Callable[[bool], None]]] = {}
+        # index -> (term, callback(ok), when proposed) for proposals this node made.
+        self._proposals: dict[int, tuple[int, Callable[[bool], None], float]] = {}
         # Reads waiting for a read index: batched, one read_index per turn.
         self._read_batch: list[_Waiter] = []
         self._reads: dict[str, list[_Waiter]] = {}
         # (index, seq, waiter) waiting until applied_index >= index.
         self._apply_waiters: list[tuple[int, int, _Waiter]] = []
         self._deadlines: list[tuple[float, int, _Waiter]] = []
-        self.metrics: dict[str, int] = {}
         self.last_heard: dict[str, float] = {}  # peer -> when a Raft message last came
+        self._peers_down: set[str] = set(config.peers)  # until first heard from
+        self._ticks = 0
         self._last_role = Role.FOLLOWER
         self._last_leader = ""
 
@@ -214,7 +222,7 @@ class Node:
             _guarded(self.faults.refresh)
             self.core.tick()
             _guarded(lambda: self.training.tick(now))
-            self.monitor.publish()
+            _guarded(lambda: self._tick_observers(now))
             self._next_tick += self.config.tick_seconds
             if self._next_tick < now:  # we fell behind (a long fsync); don't burst-tick
                 self._next_tick = now + self.config.tick_seconds
@@ -268,7 +276,7 @@ class Node:
             return
         if msg.src in self.faults.drop_in:
             return
-        self.count(f"raft_in_{msg.type.value}")
+        self.observe.rpc_received.labels(msg.type.value).inc()
         self.last_heard[msg.src] = time.monotonic()
         self.core.step(msg)
 
@@ -292,7 +300,7 @@ class Node:
         if msg.dst in self.faults.drop_out:
             return
         frames = encode_raft(msg)
-        self.count(f"raft_out_{msg.type.value}")
+        self.observe.rpc_sent.labels(msg.type.value).inc()
         if msg.dst == BROADCAST:
             self.pub.send_multipart([HEARTBEAT_TOPIC, *frames], copy=False)
             return
@@ -312,21 +320,33 @@ class Node:
                     record.size,
                     entry.index,
                 )
+        if record is not None:
+            self.events.add(
+                "model_stored", f"model {record.model_id} stored at index {entry.index}"
+            )
         pending = self._proposals.pop(entry.index, None)
         if pending is not None:
-            term, callback = pending
+            term, callback, proposed_at = pending
+            self.observe.commit_seconds.observe(time.monotonic() - proposed_at)
             _guarded(lambda: callback(term == entry.term))
 
     def _note_role_change(self) -> None:
         role, leader = self.core.role, self.core.leader_id
         if role is not self._last_role or leader != self._last_leader:
+            term = self.core.term
             if role is Role.LEADER:
-                log.info("became leader for term %d", self.core.term)
-                self.count("elections_won")
+                log.info("became leader for term %d", term)
+                self.events.add("leader", f"{self.id} became leader for term {term}")
             elif leader and leader != self._last_leader:
-                log.info("following leader %s in term %d", leader, self.core.term)
+                log.info("following leader %s in term %d", leader, term)
+                self.events.add("follower", f"{self.id} follows {leader} in term {term}")
             elif not leader and self._last_leader:
-                log.info("lost contact with leader %s (term %d)", self._last_leader, self.core.term)
+                log.info("lost contact with leader %s (term %d)", self._last_leader, term)
+                self.events.add("leader_lost", f"{self.id} lost contact with {self._last_leader}")
+            if leader and leader != self._last_leader:
+                self.observe.leader_changes.inc()
+            if role in (Role.PRE_CANDIDATE, Role.CANDIDATE) and role is not self._last_role:
+                self.observe.campaigns.inc()
             if self._last_role is Role.LEADER and role is not Role.LEADER:
                 self.training.on_leadership_lost()
             self._last_role, self._last_leader = role, leader
@@ -338,7 +358,7 @@ class Node:
         result = self.core.propose(data)
         if not result.accepted:
             return ErrorCode.NOT_LEADER
-        self._proposals[result.index] = (result.term, on_done)
+        self._proposals[result.index] = (result.term, on_done, time.monotonic())
         return None
 
     def linearizable(
@@ -427,7 +447,7 @@ class Node:
                     f"{', '.join(sorted(self._handlers))}",
                     header=header,
                 )
-            self.count(f"requests_{header['type'].lower()}")
+            reply.kind = header["type"]
             handler(self, header, blobs, reply)
         except ProtocolError as exc:
             reply.error(exc.header, exc.code, exc.message)
@@ -634,7 +654,26 @@ class Node:
         return self.config.request_timeout
 
     def count(self, name: str, n: int = 1) -> None:
-        self.metrics[name] = self.metrics.get(name, 0) + n
+        """Count an event that has no metric of its own (``zmqnode_events_total``)."""
+        self.observe.events.labels(name).inc(n)
+
+    def _tick_observers(self, now: float) -> None:
+        """Once a tick: gauges, peers up/down, the HTTP views; the status feed 5x a second."""
+        self._ticks += 1
+        self.observe.refresh(self)
+        down_after = self.config.election_ticks * self.config.tick_seconds
+        for peer in self.config.peers:
+            silent = now - self.last_heard.get(peer, -1e9) > down_after
+            if silent and peer not in self._peers_down:
+                self._peers_down.add(peer)
+                self.events.add("peer_down", f"{self.id}: no word from {peer} for {down_after}s")
+            elif not silent and peer in self._peers_down:
+                self._peers_down.discard(peer)
+                self.events.add("peer_up", f"{self.id} hears from {peer}")
+        self.monitor.publish()
+        if self._ticks % max(1, round(FEED_SECONDS / self.config.tick_seconds)) == 0:
+            feed = orjson.dumps(status_feed(self, self._ticks))
+            self.pub.send_multipart([STATUS_TOPIC, feed], zmq.NOBLOCK)
 
     # -- shutdown ------------------------------------------------------------
 
@@ -661,17 +700,24 @@ class Node:
 class _Replier:
     """Answers one client request, now or later, exactly once."""
 
-    __slots__ = ("node", "routing", "sent")
+    __slots__ = ("node", "routing", "sent", "kind", "received")
 
     def __init__(self, node: Node, routing: list[bytes]) -> None:
         self.node = node
         self.routing = routing
         self.sent = False
+        self.kind = "unknown"  # the request type, once the header is read
+        self.received = time.perf_counter()
 
     def send(self, header: dict[str, Any], blobs: list[bytes] = ()) -> None:
         if self.sent:
             return
         self.sent = True
+        elapsed = time.perf_counter() - self.received
+        observe = self.node.observe
+        observe.requests.labels(self.kind, header.get("code") or header["status"]).inc()
+        observe.request_seconds.labels(self.kind).observe(elapsed)
+        observe.recent.observe(elapsed)
         frames = wire.join_envelope(self.routing, wire.encode(header, blobs))
         try:
             self.node.client_sock.send_multipart(frames, zmq.NOBLOCK, copy=False)
@@ -694,7 +740,6 @@ class _Replier:
             pass  # progress is best effort
 
     def error(self, header, code: ErrorCode, message: str) -> None:
-        self.node.count(f"errors_{code.value.lower()}")
         self.send(wire.error_reply(header, code, message))
 
     def later(self, header, answer: Callable[[], None]) -> None:

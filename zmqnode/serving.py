@@ -13,6 +13,7 @@ Serve's dynamic batching win, without their queue delay.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +37,10 @@ class _Batch:
 
 
 class PredictionBatcher:
-    def __init__(self, node_id: str) -> None:
+    def __init__(self, node_id: str, on_batch: Callable[[int], None] = lambda n: None) -> None:
         self.node_id = node_id
         self._batches: dict[str, _Batch] = {}
-        self.batch_sizes: list[int] = []  # requests per forward pass, for metrics
+        self._on_batch = on_batch  # told the requests of each forward pass (metrics)
 
     def add(
         self, model_id: str, model: Model, rows: np.ndarray, header: dict[str, Any], reply: _Replier
@@ -64,7 +65,7 @@ class PredictionBatcher:
                 for (header, reply), rows in zip(batch.waiting, batch.rows, strict=True):
                     self._answer_one(model_id, batch.model, rows, header, reply)
                 continue
-            self.batch_sizes.append(len(batch.rows))
+            self._on_batch(len(batch.rows))
             start = 0
             for (header, reply), rows in zip(batch.waiting, batch.rows, strict=True):
                 end = start + rows.shape[0]

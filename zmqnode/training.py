@@ -108,6 +108,7 @@ class _JobReplies:
 
     def send(self, header: dict[str, Any], blobs: list[bytes] = ()) -> None:
         self.coordinator.jobs.pop(self.job.request_id, None)
+        self.coordinator.finished(self.job, header.get("code") or header["status"])
         for reply in self.job.replies:
             reply.send(header, blobs)
 
@@ -278,6 +279,10 @@ class TrainingCoordinator:
             len(job.trainers),
             ", ".join(job.trainers),
         )
+        self.node.events.add(
+            "training_started",
+            f"training {job.request_id[:12]}: {problem.n_rows} rows, {len(job.trainers)} trainers",
+        )
         self._start_round(job)
 
     def _available_trainers(self) -> list[str]:
@@ -423,18 +428,21 @@ class TrainingCoordinator:
         )
 
     def _report_progress(self, job: _Job) -> None:
+        fields = self._progress(job)
+        for reply in job.replies:
+            reply.progress(job.header, **fields)
+
+    def _progress(self, job: _Job) -> dict[str, Any]:
         plan = job.plan
-        fields = {
+        return {
             "round": plan.round_index,
             "rounds": plan.options.n_rounds,
             "epoch": min(plan.options.epochs, plan.round_index * plan.options.epochs_per_round),
             "epochs": plan.options.epochs,
             "metrics": plan.history[-1] if plan.history else {},
             "elapsed_s": round(time.monotonic() - job.started, 3),
-            "trainers": job.trainers,
+            "trainers": list(job.trainers),
         }
-        for reply in job.replies:
-            reply.progress(job.header, **fields)
 
     def _check_deadlines(self, job: _Job, now: float) -> None:
         # Until one chunk of the round has answered we know nothing of its
@@ -478,8 +486,34 @@ class TrainingCoordinator:
         silent = now - self.node.last_heard.get(trainer, -1e9)
         return f"is down (node silent for {silent:.1f}s)" if silent > PEER_DOWN_SECONDS else ""
 
+    def finished(self, job: _Job, status: str) -> None:
+        """Count a job's end (metrics) and tell the watchers (events)."""
+        node = self.node
+        elapsed = time.monotonic() - job.started
+        node.observe.training_jobs.labels(status).inc()
+        node.observe.training_seconds.observe(elapsed)
+        if status == "OK":
+            text = f"training {job.request_id[:12]} finished in {elapsed:.1f}s"
+            node.events.add("training_finished", text)
+        else:
+            text = f"training {job.request_id[:12]} failed ({status}) after {elapsed:.1f}s"
+            node.events.add("training_failed", text)
+
+    def progress_views(self) -> list[dict[str, Any]]:
+        """The jobs in progress, for the status feed."""
+        views = []
+        for job in self.jobs.values():
+            if job.plan is None:
+                elapsed = round(time.monotonic() - job.started, 3)
+                views.append({"id": job.request_id, "state": "preparing", "elapsed_s": elapsed})
+            else:
+                state = "committing" if job.committing else "training"
+                views.append({"id": job.request_id, "state": state, **self._progress(job)})
+        return views
+
     def _fail(self, job: _Job, code: ErrorCode, message: str) -> None:
         self.jobs.pop(job.request_id, None)
+        self.finished(job, code.value)
         log.warning("training %s failed: %s", job.request_id, message)
         for reply in job.replies:
             reply.error(job.header, code, message)

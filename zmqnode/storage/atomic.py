@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class FsyncStats:
     count: int = 0
     total_seconds: float = 0.0
     last_seconds: float = 0.0
+    on_fsync: Callable[[float], None] | None = None  # told each fsync's seconds (metrics)
 
     def fsync(self, fd: int) -> None:
         start = time.perf_counter()
@@ -39,6 +41,8 @@ class FsyncStats:
         self.count += 1
         self.total_seconds += elapsed
         self.last_seconds = elapsed
+        if self.on_fsync is not None:
+            self.on_fsync(elapsed)
 
 
 def fsync_dir(path: PathLike, stats: FsyncStats | None = None) -> None:
