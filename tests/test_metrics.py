@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+import urllib.error
 import urllib.request
 
 import numpy as np
 import pytest
+import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cluster import LocalCluster, wait_for
@@ -124,3 +128,48 @@ def test_a_busy_nodes_metrics_parse_and_move(cluster):
     assert sample(after, "zmqnode_models") == 1
     follower = next(n for n in cluster.ids if n != leader)
     assert sample(scrape(cluster, follower), "zmqnode_raft_role", role="follower") == 1
+
+
+def get_json(cluster: LocalCluster, node: str, path: str):
+    url = f"http://127.0.0.1:{cluster.monitor_port(node)}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def test_logs_tail_one_line_per_event_with_time_node_and_level(cluster):
+    leader = cluster.leader()
+    status, body = get_json(cluster, leader, "/logs?n=3")
+    assert status == 200 and len(body["lines"]) == 3
+    status, body = get_json(cluster, leader, "/logs?n=1000")
+    line = next(x for x in body["lines"] if "became leader" in x)
+    # 2026-11-29 05:14:48,920 INFO    [127.0.0.1:27435] zmqnode.node: became leader for term 1
+    assert re.match(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO +\[" + re.escape(leader) + r"\] ", line
+    )
+    assert get_json(cluster, leader, "/logs?n=lots")[0] == 400
+    assert get_json(cluster, leader, "/nothing")[0] == 404
+
+
+def test_log_level_flag_filters_what_is_written(tmp_path):
+    quiet = LocalCluster(tmp_path, n=1, extra_args=("--log-level", "WARNING"))
+    quiet.start()
+    try:
+        node = quiet.leader(timeout=30)
+        ctx = zmq.Context.instance()
+        garbage = ctx.socket(zmq.DEALER)  # a malformed Raft message: logged as a warning
+        garbage.connect(f"tcp://{node.rsplit(':', 1)[0]}:{int(node.rsplit(':', 1)[1]) + 1000}")
+        garbage.send_multipart([b"not", b"raft"])
+
+        def logged():
+            lines = get_json(quiet, node, "/logs?n=1000")[1]["lines"]
+            return lines if any("malformed Raft message" in x for x in lines) else None
+
+        lines = wait_for(logged, 10, "the warning in the log")
+        garbage.close(0)
+    finally:
+        quiet.stop()
+    assert all(" WARNING " in x or " ERROR " in x for x in lines), lines
+    assert not any("became leader" in x for x in lines)  # INFO: filtered out
