@@ -7,7 +7,7 @@ Fed by the nodes' status feed, not by polling: every node publishes on its
 heartbeat PUB socket (client port + 2000, ``addresses.node_ports``) every
 0.2 s a two-frame message ``[b"zstatus", JSON]`` (role, term, indexes,
 models, trainer, load, trainings in progress, its last events; the fields
-are listed in ``docs/PROTOCOL.md``). The watcher opens one SUB socket per
+are listed in ``docs/PROTOCOL.md`` §9b). The watcher opens one SUB socket per
 node, so a message is attributed to the node whose socket it came from even
 when its JSON is odd, and it learns the other nodes from the ``peers`` of
 each message (``--no-discover`` turns that off): watching the default node
@@ -35,11 +35,11 @@ exits 0 with the terminal restored and the sockets closed.
 from __future__ import annotations
 
 import argparse
+import bisect
 import math
 import signal
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,9 +119,9 @@ class WatchState:
         self.wall = wall
         self.nodes: dict[str, NodeView] = {}
         self.aliases: dict[str, str] = {}  # the name a node gives itself -> our key
-        self.events: deque[Event] = deque(maxlen=MAX_EVENTS)
+        self.events: list[Event] = []  # oldest first, by time (the nodes' clocks for theirs)
         self.skipped = 0  # malformed messages
-        self.leader: str | None = None  # the highlighted leader after the last check
+        self.leader: str | None = None  # the last leader highlighted
         for node in nodes:
             self.add_node(node)
 
@@ -191,16 +191,18 @@ class WatchState:
                 view.down = True
                 self._event(view.node, f"down: silent for {_age(now - view.received)}", "down")
         leader = self.current_leader()
-        if leader is not None and leader != self.leader:
+        if leader is not None and self.leader is not None and leader != self.leader:
+            # A new leader while we watch. Its own "leader" event normally says
+            # so; say it here only when that event is not among the recent ones.
             term = _field(self.nodes[leader].status, "term")
-            recent = [
-                e
+            said = any(
+                e.node == leader and e.kind == "leader" and self.wall() - e.time < 5
                 for e in self.events
-                if e.node == leader and e.kind == "leader" and self.wall() - e.time < 5
-            ]
-            if not recent:  # the node's own "leader" event says it already
-                self._event(leader, f"is the leader (term {term})", "leader")
-        self.leader = leader
+            )
+            if not said:
+                self._event(leader, f"is the new leader (term {_cell(term)})", "leader")
+        if leader is not None:
+            self.leader = leader  # the last leader seen, kept while there is none
 
     def current_leader(self) -> str | None:
         """Among live nodes saying ``role: leader``, the one of the highest term."""
@@ -230,11 +232,11 @@ class WatchState:
         for mark, entry in fresh:
             text = entry.get("text")
             kind = entry.get("kind")
-            self.events.append(
+            self._add(
                 Event(
                     mark[0],
                     view.node,
-                    text if isinstance(text, str) else str(kind or "event"),
+                    _without_name(text, view) if isinstance(text, str) else str(kind or "event"),
                     kind if isinstance(kind, str) else "",
                     "node",
                 )
@@ -242,7 +244,13 @@ class WatchState:
             view.event_mark = mark
 
     def _event(self, node: str, text: str, kind: str) -> None:
-        self.events.append(Event(self.wall(), node, text, kind, "watch"))
+        self._add(Event(self.wall(), node, text, kind, "watch"))
+
+    def _add(self, event: Event) -> None:
+        # In time order, not arrival order: a node's first message brings its
+        # last ~20 events, which interleave with the other nodes'.
+        bisect.insort(self.events, event, key=lambda e: e.time)
+        del self.events[:-MAX_EVENTS]
 
     # ------------------------------------------------------------------
     # Views
@@ -295,10 +303,21 @@ class WatchState:
             "trainings": self.trainings(),
             "events": [
                 {"time": e.time, "node": e.node, "kind": e.kind, "text": e.text, "source": e.source}
-                for e in list(self.events)[-events:]
+                for e in self.events[-events:]
             ],
             "skipped_messages": self.skipped,
         }
+
+
+def _without_name(text: str, view: NodeView) -> str:
+    """The event text without a leading node id: the node column shows it."""
+    name = (view.status or {}).get("node")
+    for prefix in (view.node, name):
+        if isinstance(prefix, str) and prefix and text.startswith(prefix):
+            rest = text[len(prefix) :].lstrip(": ")
+            if rest:
+                return rest
+    return text
 
 
 def _decode(frames: list[bytes]) -> dict[str, Any] | None:
@@ -466,34 +485,38 @@ def render(
         training_lines = min(len(trainings), max(1, room // 3)) if trainings else 0
         event_lines = max(1, room - max(1, training_lines))
 
+    # One Text per line, cut to the width with "…" (never wrapped).
+    def line(*pieces: str | Text) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for i, piece in enumerate(pieces):
+            text.append(" " if i else "")
+            text.append(piece)
+        text.truncate(width, overflow="ellipsis")
+        return text
+
     parts.append(Text("trainings", style="bold underline"))
     if trainings:
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(no_wrap=True, overflow="ellipsis", max_width=12)
-        grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
         for entry in trainings[:training_lines]:
-            grid.add_row(str(entry.get("id")), _training_text(entry))
+            job_id = str(entry.get("id"))
+            job_id = job_id if len(job_id) <= 12 else job_id[:11] + "…"
+            parts.append(line(job_id.ljust(12), _training_text(entry)))
         if len(trainings) > training_lines:
-            grid.add_row("", Text(f"+{len(trainings) - training_lines} more", style="dim"))
-        parts.append(grid)
+            parts.append(Text(f"+{len(trainings) - training_lines} more", style="dim"))
     else:
         parts.append(Text("none in progress", style="dim"))
 
     parts.append(Text("events", style="bold underline"))
-    events = list(state.events)[-event_lines:] if event_lines else []
-    if events:
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(no_wrap=True, style="dim")
-        grid.add_column(no_wrap=True, overflow="ellipsis", max_width=15)
-        grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
-        for event in events:
-            grid.add_row(
-                datetime.fromtimestamp(event.time).strftime("%H:%M:%S"),
-                event.node,
+    events = state.events[-event_lines:] if event_lines else []
+    node_width = max((len(e.node) for e in events), default=0)
+    for event in events:
+        parts.append(
+            line(
+                Text(datetime.fromtimestamp(event.time).strftime("%H:%M:%S"), style="dim"),
+                event.node.ljust(node_width),
                 Text(event.text, style=_event_style(event)),
             )
-        parts.append(grid)
-    else:
+        )
+    if not events:
         parts.append(Text("none yet", style="dim"))
     return Group(*parts)
 
@@ -537,6 +560,8 @@ def _row_style(row: Mapping[str, Any]) -> str:
 def _event_style(event: Event) -> str:
     if event.kind in ("down", "peer_down", "training_failed"):
         return "red"
+    if event.kind == "leader_lost":
+        return "yellow"
     if event.kind in ("up", "peer_up", "leader"):
         return "green"
     if event.kind in ("model_stored", "training_finished"):
@@ -558,7 +583,15 @@ def _training_text(entry: Mapping[str, Any]) -> Text:
         text.append("█" * filled, style="cyan")
         text.append("░" * (10 - filled), style="dim")
         text.append(f" {fraction * 100:3.0f}% ")
-    text.append(f"round {_cell(rnd)}/{_cell(rounds)} epoch {_cell(epoch)}/{_cell(epochs)}")
+    words = []
+    job_state = entry.get("state")
+    if isinstance(job_state, str) and job_state != "training":
+        words.append(job_state)  # preparing, committing
+    if rnd is not None or rounds is not None:
+        words.append(f"round {_cell(rnd)}/{_cell(rounds)}")
+    if epoch is not None or epochs is not None:
+        words.append(f"epoch {_cell(epoch)}/{_cell(epochs)}")
+    text.append(" ".join(words))
     score = _score(entry.get("metrics"))
     if score:
         text.append(f" {score}", style="bold")
