@@ -6,6 +6,9 @@
 #   ./run_cluster.sh status     who runs, who leads
 #   ./run_cluster.sh stop       stop every node started here (SIGTERM, then SIGKILL)
 #   ./run_cluster.sh clean      stop, then delete node*_storage and .cluster
+#   ./run_cluster.sh watch      live console of the running nodes (python -m client watch)
+#   ./run_cluster.sh -f         start, then show the console in the foreground;
+#                               Ctrl-C leaves it and stops the nodes (also --foreground)
 #
 # Node i listens on client port 9000+i, monitor 8000+i, raft 10000+i (the
 # seed's layout) and keeps its data in node<i>_storage/. Process ids and
@@ -18,13 +21,15 @@ HOST="${ZMQNODE_HOST:-127.0.0.1}"
 BASE_PORT=9000
 N=3
 CMD=start
+FOREGROUND=0
 
 while [ $# -gt 0 ]; do
   case "$1" in
     -n) N="${2:?-n needs a number of nodes}"; shift 2 ;;
     -n*) N="${1#-n}"; shift ;;
-    start|stop|status|clean) CMD="$1"; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    start|stop|status|clean|watch) CMD="$1"; shift ;;
+    -f|--foreground) FOREGROUND=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -78,6 +83,17 @@ do_status() {
       echo "node $i: not running (see $STATE/node$i.out)"
     fi
   done
+}
+
+do_watch() {  # the console of the nodes started from here, until Ctrl-C
+  local f i nodes=""
+  for f in "$STATE"/node*.pid; do
+    [ -e "$f" ] || continue
+    i="$(basename "$f" .pid)"; i="${i#node}"
+    nodes="${nodes:+$nodes,}$HOST:$((BASE_PORT + i))"
+  done
+  [ -n "$nodes" ] || { echo "no nodes started from here (./run_cluster.sh to start)"; return 1; }
+  "$VENV_PYTHON" -m client watch --nodes "$nodes"
 }
 
 do_start() {
@@ -139,7 +155,18 @@ EOF
 . scripts/ensure_venv.sh
 ensure_venv ""
 case "$CMD" in
-  start) do_start ;;
+  start)
+    if [ "$FOREGROUND" = 1 ]; then
+      do_start
+      # Ctrl-C ends the console (exit 0); then the nodes are stopped. A
+      # handler, not '' (ignored): the console must still receive SIGINT.
+      trap 'true' INT
+      trap 'do_stop' EXIT
+      do_watch || true
+    else
+      do_start
+    fi ;;
+  watch) do_watch ;;
   stop) do_stop ;;
   status) do_status ;;
   clean) do_stop; rm -rf node*_storage "$STATE"; echo "removed node*_storage and .cluster" ;;
