@@ -166,10 +166,14 @@ class WatchState:
                 pass
         previous = view.status
         seq, old_seq = status.get("seq"), (previous or {}).get("seq")
+        restarted = _is_int(seq) and _is_int(old_seq) and seq < old_seq  # counter went back
         if view.down:
-            self._event(node, f"back after {_age(now - (view.received or now))} silent", "up")
-        elif _is_int(seq) and _is_int(old_seq) and seq < old_seq:
+            silent = _age(now - (view.received or now))
+            self._event(node, f"back after {silent} silent{' (restarted)' * restarted}", "up")
+        elif restarted:
             self._event(node, "restarted (its message counter went back)", "up")
+        elif view.received is None and view.no_feed_reported:
+            self._event(node, "status feed started", "up")
         view.status, view.received, view.down = status, now, False
         view.messages += 1
         self._node_events(view, status.get("events"))
@@ -203,6 +207,17 @@ class WatchState:
                 self._event(leader, f"is the new leader (term {_cell(term)})", "leader")
         if leader is not None:
             self.leader = leader  # the last leader seen, kept while there is none
+
+    def next_deadline(self) -> float:
+        """When ``check`` would next mark a node down or without feed (monotonic)."""
+        deadlines = [
+            v.received + self.down_after
+            if v.received is not None
+            else v.added + self.first_feed_grace
+            for v in self.nodes.values()
+            if not v.down and not (v.received is None and v.no_feed_reported)
+        ]
+        return min(deadlines, default=math.inf)
 
     def current_leader(self) -> str | None:
         """Among live nodes saying ``role: leader``, the one of the highest term."""
@@ -742,12 +757,13 @@ def _live(state: WatchState, feed: Feed, out: Console) -> None:
         next_frame = 0.0
         while True:
             now = time.monotonic()
-            if now >= next_frame:
+            # A frame every REFRESH_S, and at once when a node falls silent.
+            if now >= next_frame or now >= state.next_deadline():
                 state.check(now)
                 width, height = out.size
                 live.update(render(state, now, width=width, height=height), refresh=True)
                 next_frame = now + REFRESH_S
-            feed.pump(max(0.0, next_frame - time.monotonic()))
+            feed.pump(max(0.0, min(next_frame, state.next_deadline()) - time.monotonic()))
 
 
 def _periodic(state: WatchState, feed: Feed, out: Console, as_json: bool, interval: float) -> None:

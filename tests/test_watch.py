@@ -278,6 +278,31 @@ def test_watcher_reports_a_new_leader_no_node_event_announced():
     ]
 
 
+def test_restart_and_a_late_feed_reported():
+    clock = [100.0]
+    state = WatchState(["127.0.0.1:9000", "127.0.0.1:9001"], clock=lambda: clock[0])
+
+    def send(node: str, seq: int) -> None:
+        assert state.ingest(node, [STATUS_TOPIC, orjson.dumps({"seq": seq, "role": "follower"})])
+
+    send("127.0.0.1:9000", 50)
+    state.check()
+    assert state.events == [] and state.nodes["127.0.0.1:9001"].state(clock[0]) == "waiting"
+    clock[0] += 2.0
+    state.check()
+    assert [r["state"] for r in state.rows()] == ["down", "no feed"]
+    send("127.0.0.1:9000", 3)  # a new process: its counter starts again
+    send("127.0.0.1:9001", 1)
+    state.check()
+    assert [r["state"] for r in state.rows()] == ["up", "up"]
+    assert [(e.node[-4:], e.text) for e in state.events] == [
+        ("9000", "down: silent for 2.0s"),
+        ("9001", "no status feed from tcp://127.0.0.1:11001"),
+        ("9000", "back after 2.0s silent (restarted)"),
+        ("9001", "status feed started"),
+    ]
+
+
 def test_malformed_messages_skipped_and_missing_fields_shown_as_dash(fake, watched):
     state, feed = watched
     pump_until(fake, state, feed, lambda: all_up(state, 3), what="three nodes up")
