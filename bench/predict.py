@@ -314,10 +314,14 @@ def sweep(
     seconds: float,
     node_pids: dict[str, int],
 ) -> dict[str, Any]:
-    """Throughput and latency over in-flight clients x rows per request, and node memory."""
+    """Throughput and latency over in-flight clients x rows per request, node memory,
+    and the nodes' Raft terms before and after (a new term means an election: the
+    load kept some node's event loop from answering heartbeats in time)."""
     templates = {rows: predict_template(model_id, rows_of(width, rows)) for rows in SWEEP_ROWS}
     cells = []
     memory_before = node_memory(node_pids)
+    nodes = [e.removeprefix("tcp://") for e in endpoints]
+    terms_before = raft_terms(nodes)
     for in_flight in SWEEP_IN_FLIGHT:
         n_sockets = sockets_for(in_flight)
         with LoadGenerator(endpoints, templates[SWEEP_ROWS[0]], in_flight) as gen:
@@ -347,7 +351,21 @@ def sweep(
         "cells": cells,
         "node_memory_before_kib": memory_before,
         "node_memory_after_kib": node_memory(node_pids),
+        "raft_terms_before": terms_before,
+        "raft_terms_after": raft_terms(nodes),
     }
+
+
+def raft_terms(nodes: list[str]) -> dict[str, int | None]:
+    """Each node's current Raft term (STATUS), None if it did not answer."""
+    terms: dict[str, int | None] = {}
+    for node in nodes:
+        try:
+            with Client([node], timeout=5.0, retries=1) as c:
+                terms[node] = int(c.status()["term"])
+        except Exception:  # a node that cannot answer STATUS is reported, not fatal
+            terms[node] = None
+    return terms
 
 
 def nodes_endpoints(nodes: list[str]) -> list[str]:
@@ -594,6 +612,12 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         con.print(
             f"node memory before the sweep: {_rss(sw['node_memory_before_kib'], True)}; "
             f"after: {_rss(sw['node_memory_after_kib'], True)}"
+        )
+        before, after = sw["raft_terms_before"], sw["raft_terms_after"]
+        changed = {n: (before.get(n), t) for n, t in after.items() if t != before.get(n)}
+        con.print(
+            f"Raft terms before/after the sweep: {before} / {after}"
+            + (f" [red]— elections during the sweep: {changed}[/red]" if changed else "")
         )
 
 
