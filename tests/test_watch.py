@@ -195,8 +195,17 @@ def test_silent_node_turns_down_within_the_election_timeout_then_back(fake, watc
 
     pump_until(fake, state, feed, down, publishing=lambda: others, what=f"{victim} down")
     silent = time.monotonic() - last_sent
-    assert DOWN_AFTER <= silent < DOWN_AFTER + 0.5, silent
-    assert [r["state"] for r in state.rows()] == ["up", "down", "up"]
+    assert DOWN_AFTER <= silent < DOWN_AFTER + 0.7, silent  # 0.2 s feed period of slack
+    # The others stay up (re-checked while they publish: a test process
+    # starved of CPU for 0.5 s would rightly see them silent too).
+    pump_until(
+        fake,
+        state,
+        feed,
+        lambda: [r["state"] for r in state.rows()] == ["up", "down", "up"],
+        publishing=lambda: others,
+        what="only the silent node down",
+    )
     text = screen(state)
     assert table_rows(text, fake.ids)[victim][1] == "DOWN"
     assert "2/3 up" in text
