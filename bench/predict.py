@@ -13,7 +13,11 @@ What a run reports:
 
 - the main measurement: ``--requests N`` (or ``--duration S``) predictions of
   ``--rows`` rows each with the model (``--model ID``, or XOR trained first):
-  throughput, p50/p95/p99/max latency, errors;
+  throughput, p50/p95/p99/max latency, errors, the harness's CPU per request
+  and, for a cluster the bench started, the nodes' CPU per request (from
+  /proc); ``--profile-node FILE`` adds a py-spy profile of the node's event
+  loop during the measurement, summarized by serving step
+  (``bench/predict_profile.py``);
 - ``big``: one request of 10,000 rows through a 64->64->10 model built here
   and IMPORTed through the client, timed sequentially (median and p99 of
   ``--big-requests``); ``--no-big`` skips it;
@@ -26,7 +30,13 @@ What a run reports:
   100 requests, all replies). Our figures are printed as ratios of both;
 - ``--sweep``: in-flight clients (1, 10, 100, 1000) x rows per request
   (1, 100, 10,000), ``--sweep-seconds`` each, and the node processes' RSS
-  (VmRSS, VmHWM) before and after, to show memory stays bounded.
+  (VmRSS, VmHWM) before and after, to show memory stays bounded, and the
+  nodes' Raft terms before and after (no election should happen).
+
+The machine is usually shared and noisy: ``--json`` records the core count
+and the load average at the start; compare medians of several runs, and
+prefer the CPU-per-request figures, which noise disturbs much less than
+throughput.
 """
 
 from __future__ import annotations
