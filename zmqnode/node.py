@@ -718,6 +718,8 @@ class _Replier:
         observe.requests.labels(self.kind, header.get("code") or header["status"]).inc()
         observe.request_seconds.labels(self.kind).observe(elapsed)
         observe.recent.observe(elapsed)
+        if self.kind == "PREDICT":
+            observe.recent_predict.observe(elapsed)
         frames = wire.join_envelope(self.routing, wire.encode(header, blobs))
         try:
             self.node.client_sock.send_multipart(frames, zmq.NOBLOCK, copy=False)

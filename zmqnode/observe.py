@@ -82,7 +82,8 @@ class NodeMetrics:
         # Everything else worth counting (garbage dropped, replies dropped...).
         self.events = r.counter("events", "Other events counted by the node, by kind.", ["kind"])
         # For the status feed.
-        self.recent = RecentLatency()  # fmt: skip
+        self.recent = RecentLatency()  # every client request: the feed's requests/s
+        self.recent_predict = RecentLatency()  # predictions only: the feed's p99
 
     def refresh(self, node: Node) -> None:
         """Gauges from the node's state; called by the event loop once a tick."""
@@ -118,7 +119,7 @@ def status_feed(node: Node, seq: int) -> dict[str, Any]:
     """One message of the status feed (docs/PROTOCOL.md §10)."""
     core = node.core
     now = time.monotonic()
-    p99 = node.observe.recent.quantile(0.99)
+    p99 = node.observe.recent_predict.quantile(0.99)
     return {
         "node": node.id,
         "seq": seq,
