@@ -651,7 +651,7 @@ def _print_table(result: dict[str, Any], sizes: list[str], args, note: str | Non
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console() if sys.stdout.isatty() else Console(width=120)
+    console = Console() if sys.stdout.isatty() else Console(width=150)
     theirs = result.get("pysyncobj", {}).get("modes", {})
     table = Table(
         title=f"durable IMPORT commits/s, 3 nodes, {args.imports} per run, median of {args.repeats}"
