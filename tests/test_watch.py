@@ -7,6 +7,7 @@ Every wait polls a condition with a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -14,6 +15,8 @@ import pty
 import queue
 import re
 import select
+import shlex
+import shutil
 import signal
 import struct
 import subprocess
@@ -610,5 +613,184 @@ def test_real_cluster_leader_killed_shown_down_and_new_leader(tmp_path):
     finally:
         if watch is not None:
             watch.close()
+        cluster.stop()
+    assert time.monotonic() - started < 30
+
+
+# --------------------------------------------------------------------------
+# Integration: the Live view in a real terminal (tmux) follows a failover
+
+
+class TmuxPane:
+    """A command in a detached 80x24 tmux session on a private server (``-L``).
+
+    The server is this test's own (its own socket, no config file), so a
+    user's tmux is never touched; ``close`` kills it. The pane stays after
+    the command exits (``remain-on-exit``) so that its exit status and last
+    screen can be read.
+    """
+
+    def __init__(self, command: list[str], width: int = 80, height: int = 24) -> None:
+        tmux = shutil.which("tmux")
+        if tmux is None:
+            pytest.fail("tmux is required for this test (apt-get install tmux); it is not on PATH")
+        self.tmux = tmux
+        self.socket = f"zmqnode-test-{os.getpid()}-{time.monotonic_ns()}"
+        self.target = "watch"
+        self.env = {k: v for k, v in os.environ.items() if k != "TMUX"}
+        self.env["TERM"] = "xterm-256color"
+        self.widest = 0  # the longest line captured, in characters...
+        self.widest_screen = ""  # ...and the screen it was on
+        # Where tmux puts a -L socket (it leaves the file behind when killed).
+        tmpdir = os.environ.get("TMUX_TMPDIR") or "/tmp"
+        self.socket_path = os.path.join(tmpdir, f"tmux-{os.getuid()}", self.socket)
+        try:
+            self.run(
+                "new-session",
+                "-d",
+                "-x",
+                str(width),
+                "-y",
+                str(height),
+                "-s",
+                self.target,
+                "-c",
+                str(ROOT),
+                shlex.join(command),
+                ";",
+                "set-option",
+                "-g",
+                "remain-on-exit",
+                "on",
+            )
+            self.socket_path = self.display("#{socket_path}")
+            self.server_pid = int(self.display("#{pid}"))
+            assert self.display("#{pane_width}x#{pane_height}") == f"{width}x{height}"
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, *args: str) -> str:
+        out = subprocess.run(
+            [self.tmux, "-u", "-L", self.socket, "-f", os.devnull, *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=10,
+        )
+        assert out.returncode == 0, f"tmux {' '.join(args)}: {out.stderr.strip()}"
+        return out.stdout
+
+    def display(self, fmt: str) -> str:
+        return self.run("display-message", "-p", "-t", self.target, fmt).rstrip("\n")
+
+    def exit_status(self) -> str | None:
+        """``status N`` or ``signal N`` once the command has exited, else None."""
+        dead, status, sig = self.display(
+            "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"
+        ).split(":")
+        if dead != "1":
+            return None
+        if not status and not sig:
+            # The pane's terminal closed but tmux missed its child's SIGCHLD
+            # (libutempter's handler is in place meanwhile, tmux issue #311):
+            # the child waits unreaped until the next SIGCHLD. Nudge our server.
+            os.kill(self.server_pid, signal.SIGCHLD)
+            return None
+        return f"status {status}" if status else f"signal {sig}"
+
+    def capture(self) -> str:
+        """The visible screen as text; wrapped lines joined (``-J``), so none hides."""
+        text = self.run("capture-pane", "-p", "-J", "-t", self.target)
+        width = max(len(line.rstrip()) for line in text.split("\n"))
+        if width > self.widest:
+            self.widest, self.widest_screen = width, text
+        return text
+
+    def wait_for(self, condition: Callable[[str], Any], timeout: float, what: str) -> Any:
+        """Capture the screen until ``condition(screen)`` is truthy; returns that value."""
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.capture()
+            value = condition(text)
+            if value:
+                return value
+            time.sleep(0.1)  # polling interval, not synchronization
+        raise AssertionError(f"no screen with {what} within {timeout}s; last:\n{text}")
+
+    def close(self) -> None:
+        subprocess.run(
+            [self.tmux, "-L", self.socket, "kill-server"],
+            capture_output=True,
+            env=self.env,
+            timeout=10,
+        )
+        with contextlib.suppress(OSError):
+            os.unlink(self.socket_path)
+
+
+def live_roles(text: str, ids: list[str]) -> dict[str, str] | None:
+    """node -> role cell of a captured Live frame, if the frame shows every node."""
+    if "zmqnode watch" not in text:
+        return None
+    roles = {n: cells[1] for n, cells in table_rows(text, ids).items() if len(cells) > 1}
+    return roles if len(roles) == len(ids) else None
+
+
+def test_live_console_in_tmux_follows_a_real_failover(tmp_path):
+    started = time.monotonic()
+    cluster = LocalCluster(tmp_path, n=3)
+    cluster.start()
+    pane = None
+    try:
+        leader = cluster.leader()
+        pane = TmuxPane([sys.executable, "-m", "client", "watch", "--nodes", ",".join(cluster.ids)])
+
+        def one_leader_all_up(text: str) -> tuple[dict[str, str], str] | None:
+            roles = live_roles(text, cluster.ids)
+            if not roles or sorted(roles.values()) != ["follower", "follower", "leader"]:
+                return None
+            return roles, text
+
+        roles, text = pane.wait_for(one_leader_all_up, 15, "every node up and one leader")
+        if roles[leader] != "leader":  # an election in between (a loaded machine)
+            leader = cluster.leader()
+
+            def leads(text: str) -> tuple[dict[str, str], str] | None:
+                found = one_leader_all_up(text)
+                return found if found and found[0][leader] == "leader" else None
+
+            roles, text = pane.wait_for(leads, 10, f"{leader} the one leader")
+        assert list(roles.values()).count("leader") == 1
+        assert "3/3 up" in text and f"leader {leader} term" in text
+        assert pane.display("#{cursor_flag}") == "0"  # Live hides the cursor
+
+        cluster.kill(leader)
+
+        def failed_over(text: str) -> tuple[dict[str, str], str] | None:
+            roles = live_roles(text, cluster.ids)
+            if not roles or roles[leader] != "DOWN":
+                return None
+            others = [roles[n] for n in cluster.ids if n != leader]
+            return (roles, text) if others.count("leader") == 1 else None
+
+        roles, text = pane.wait_for(failed_over, 10, "the old leader DOWN and a new leader")
+        new_leader = next(n for n, r in roles.items() if r == "leader")
+        assert new_leader != leader
+        assert list(roles.values()).count("leader") == 1
+        assert "2/3 up" in text and f"leader {new_leader} term" in text
+        # Every frame captured fits (-J: a line wider than the pane is not cut).
+        assert pane.widest <= 80, pane.widest_screen
+
+        # Ctrl-C: the watcher exits 0.
+        pane.run("send-keys", "-t", pane.target, "C-c")
+        status = pane.wait_for(lambda _: pane.exit_status(), 10, "the watcher exited")
+        last = pane.capture()
+        assert status == "status 0", last
+        assert "Traceback" not in last, last
+    finally:
+        if pane is not None:
+            pane.close()
         cluster.stop()
     assert time.monotonic() - started < 30
