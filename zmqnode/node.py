@@ -85,7 +85,8 @@ class Node:
         self.storage = NodeStorage(config.storage_dir)
         self.storage.stats.on_fsync = self.observe.fsync_seconds.observe
         recovered = self.storage.open()  # logs what it repaired
-        self.registry = ModelRegistry(ModelStore(os.path.join(config.storage_dir, "models")))
+        models = ModelStore(os.path.join(config.storage_dir, "models"), stats=self.storage.stats)
+        self.registry = ModelRegistry(models)
         if recovered.snapshot is not None:
             self.registry.restore(recovered.snapshot.data)
         self.core = RaftCore(

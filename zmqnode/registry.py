@@ -126,7 +126,11 @@ class ModelRegistry:
             log.error("skipping committed entry %d: model %s fails its checksum", index, model_id)
             return None
         if not self._file_matches(model_id, header["sha256"]):
-            self.store.write(model_id, body_bytes)
+            # No fsync: the committed entry in the (fsynced) Raft log is the
+            # durable copy. After a crash, replaying the log finds a missing or
+            # torn file by its sha256 and writes it again. (Compacting the log
+            # must first fsync the files it stops covering.)
+            self.store.write(model_id, body_bytes, durable=False)
         record = ModelRecord(
             model_id=model_id,
             request_id=header["request_id"],

@@ -64,8 +64,12 @@ def write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
         offset += written
 
 
-def atomic_write(path: PathLike, data: bytes, *, stats: FsyncStats | None = None) -> None:
-    """Replace ``path`` with ``data`` durably and atomically.
+def atomic_write(
+    path: PathLike, data: bytes, *, stats: FsyncStats | None = None, durable: bool = True
+) -> None:
+    """Replace ``path`` with ``data`` atomically, and durably unless ``durable=False``
+    (then a crash may leave the old file, or an empty or partial new one, which
+    the caller must detect, e.g. by a checksum, and rewrite).
 
     Raises OSError on I/O failure; the old file is then untouched and the
     temporary file removed.
@@ -76,7 +80,8 @@ def atomic_write(path: PathLike, data: bytes, *, stats: FsyncStats | None = None
     try:
         try:
             write_all(fd, data, 0)
-            (stats or FsyncStats()).fsync(fd)
+            if durable:
+                (stats or FsyncStats()).fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -86,7 +91,8 @@ def atomic_write(path: PathLike, data: bytes, *, stats: FsyncStats | None = None
         except OSError:
             pass
         raise
-    fsync_dir(directory, stats)
+    if durable:
+        fsync_dir(directory, stats)
 
 
 def ensure_dir(path: PathLike, stats: FsyncStats | None = None) -> None:

@@ -51,9 +51,10 @@ class ModelStore:
         """Where ``model_id`` lives; InvalidModelId for a bad id."""
         return self.directory / (check_model_id(model_id) + SUFFIX)
 
-    def write(self, model_id: str, data: bytes) -> None:
-        """Store ``data`` as ``model_id``, atomically and durably (replaces any old file)."""
-        atomic_write(self.path(model_id), data, stats=self.stats)
+    def write(self, model_id: str, data: bytes, *, durable: bool = True) -> None:
+        """Store ``data`` as ``model_id``, atomically (replaces any old file); durably
+        unless ``durable=False`` (see ``atomic_write``)."""
+        atomic_write(self.path(model_id), data, stats=self.stats, durable=durable)
 
     def read(self, model_id: str) -> bytes:
         """The model's bytes; FileNotFoundError if absent, InvalidModelId for a bad id."""
