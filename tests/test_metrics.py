@@ -106,7 +106,10 @@ def test_a_busy_nodes_metrics_parse_and_move(cluster):
 
     def moved():
         fams = scrape(cluster, leader)
-        return fams if sample(fams, "zmqnode_requests", "_total", type="PREDICT") >= 21 else None
+        predicted = sample(fams, "zmqnode_requests", "_total", type="PREDICT") >= 21
+        # Gauges are refreshed once a tick, counters as things happen.
+        committed = sample(fams, "zmqnode_models") == 1
+        return fams if predicted and committed else None
 
     after = wait_for(moved, 10, "the leader's metrics to count the predictions")
     assert sample(after, "zmqnode_requests", "_total", type="PREDICT", status="OK") >= 20

@@ -95,3 +95,28 @@ def test_boolean_labels_travel_as_integers():
 
     out = _wire_outputs(np.array([True, False]))
     assert out.dtype == np.int64 and out.tolist() == [1, 0]
+
+
+def test_large_batches_run_in_bounded_passes_and_leave_the_rest_for_the_next_turn(monkeypatch):
+    from zmqnode import serving
+
+    monkeypatch.setattr(serving, "MAX_PASS_ROWS", 10)
+    monkeypatch.setattr(serving, "MAX_TURN_ROWS", 20)
+    model, x = _model()
+    counting = CountingModel(model)
+    passes: list[int] = []
+    batcher = PredictionBatcher("n1", passes.append)
+    replies = []
+    for i in range(5):  # 5 requests of 6 rows: 30 rows
+        reply = FakeReply()
+        rows = np.repeat(x[:1], 6, axis=0)
+        batcher.add("m1", counting, rows, {"type": "PREDICT", "id": f"r{i}"}, reply)
+        replies.append(reply)
+    batcher.flush()
+    assert passes == [1, 1, 1, 1]  # 6 + 6 > 10: one request a pass; 24 rows >= the turn's 20
+    assert [len(r.answers) for r in replies] == [1, 1, 1, 1, 0]
+    batcher.flush()  # the next loop turn
+    assert passes == [1, 1, 1, 1, 1] and all(len(r.answers) == 1 for r in replies)
+    for reply in replies:
+        ((header, blobs),) = reply.answers
+        assert header["outputs"]["shape"][0] == 6

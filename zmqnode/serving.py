@@ -36,6 +36,12 @@ class _Batch:
     waiting: list[tuple[dict[str, Any], _Replier]] = field(default_factory=list)
 
 
+# Rows in one forward pass (a 64-wide hidden layer of these is 16 MiB) and
+# rows run in one loop turn before the loop goes back to its sockets.
+MAX_PASS_ROWS = 65_536
+MAX_TURN_ROWS = 262_144
+
+
 class PredictionBatcher:
     def __init__(self, node_id: str, on_batch: Callable[[int], None] = lambda n: None) -> None:
         self.node_id = node_id
@@ -52,26 +58,48 @@ class PredictionBatcher:
         batch.waiting.append((header, reply))
 
     def flush(self) -> None:
+        """Run the waiting batches: one forward pass per model, at most
+        ``MAX_PASS_ROWS`` rows each (bounds memory), and at most
+        ``MAX_TURN_ROWS`` rows per call: the rest waits for the next loop turn,
+        so a flood of large requests cannot stall the Raft loop."""
         if not self._batches:
             return
+        budget = MAX_TURN_ROWS
         batches, self._batches = self._batches, {}
         for model_id, batch in batches.items():
-            stacked = batch.rows[0] if len(batch.rows) == 1 else np.concatenate(batch.rows)
-            try:
-                outputs = _wire_outputs(batch.model.predict(stacked))
-            except Exception:
-                # One bad request (say a value that overflows float32) must not
-                # fail the others: answer them one by one.
-                for (header, reply), rows in zip(batch.waiting, batch.rows, strict=True):
-                    self._answer_one(model_id, batch.model, rows, header, reply)
-                continue
-            self._on_batch(len(batch.rows))
-            start = 0
-            for (header, reply), rows in zip(batch.waiting, batch.rows, strict=True):
-                end = start + rows.shape[0]
-                desc, blob = wire.array_to_frame(outputs[start:end])
-                reply.ok(header, [blob], outputs=desc, model_id=model_id, node=self.node_id)
-                start = end
+            while batch.rows and budget > 0:
+                take, rows_in = 0, 0
+                while take < len(batch.rows) and (
+                    take == 0 or rows_in + batch.rows[take].shape[0] <= MAX_PASS_ROWS
+                ):
+                    rows_in += batch.rows[take].shape[0]
+                    take += 1
+                self._run(model_id, batch.model, batch.rows[:take], batch.waiting[:take])
+                del batch.rows[:take], batch.waiting[:take]
+                budget -= rows_in
+            if batch.rows:  # over this turn's budget: first in line next turn
+                self._batches[model_id] = batch
+
+    def _run(self, model_id, model, rows_list, waiting) -> None:
+        stacked = rows_list[0] if len(rows_list) == 1 else np.concatenate(rows_list)
+        try:
+            outputs = _wire_outputs(model.predict(stacked))
+        except Exception:
+            # One bad request (NaN, a value that overflows float32...) must not
+            # fail the others: answer them one by one.
+            for (header, reply), rows in zip(waiting, rows_list, strict=True):
+                self._answer_one(model_id, model, rows, header, reply)
+            return
+        self._on_batch(len(rows_list))
+        # One descriptor template per pass; per request only its row count.
+        dtype, tail = outputs.dtype.name, [int(n) for n in outputs.shape[1:]]
+        start = 0
+        for (header, reply), rows in zip(waiting, rows_list, strict=True):
+            end = start + rows.shape[0]
+            blob = outputs[start:end].tobytes()
+            desc = {"dtype": dtype, "shape": [end - start, *tail], "frame": 0}
+            reply.ok(header, [blob], outputs=desc, model_id=model_id, node=self.node_id)
+            start = end
 
     def _answer_one(
         self, model_id: str, model: Model, rows: np.ndarray, header: dict[str, Any], reply: _Replier
