@@ -16,10 +16,30 @@ def main(argv: list[str] | None = None) -> int:
     # machine, under 3 ms single-threaded). Must be set before numpy loads.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    keep_freed_memory()
     from .node import Node  # imported late: `--help` stays fast
 
     Node(config).run()
     return 0
+
+
+def keep_freed_memory() -> None:
+    """Let glibc keep up to 64 MiB blocks on its heap instead of mmap-ing and
+    unmapping each: a 10,000-row predict allocates a few MiB of temporaries,
+    and fresh pages cost ~1,300 page faults per request (p50 9 ms -> 5 ms
+    measured with the same settings as environment variables). Freed memory
+    above 128 MiB is still returned to the system. Linux/glibc only."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
+        libc.mallopt(-2, 16 << 20)  # M_TOP_PAD
+    except (OSError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":
