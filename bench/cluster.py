@@ -53,11 +53,26 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _ephemeral_low() -> int:
+    """Where the kernel starts picking ports for outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def pick_base_ports(n: int) -> list[int]:
-    """``n`` client ports, 1 apart, whose derived ports are all free."""
+    """``n`` client ports, 1 apart, whose derived ports are all free.
+
+    Below the ephemeral range: a port found free there can be taken by any
+    outgoing connection before the node binds it (seen: "Address already in
+    use" at start-up while other tests ran).
+    """
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    high = min(40000, _ephemeral_low()) - max(PORT_OFFSETS) - n
     for _ in range(200):
-        base = rng.randrange(21000, 40000)
+        base = rng.randrange(11000, max(11001, high))
         ports = [base + i for i in range(n)]
         if all(_port_free(p + off) for p in ports for off in PORT_OFFSETS):
             return ports
