@@ -194,8 +194,10 @@ class RecentLatency:
         self.clock = clock
         self._slots: dict[int, _Buckets] = {}
 
-    def observe(self, latency: float) -> None:
-        second = int(self.clock())
+    def observe(self, latency: float, second: int | None = None) -> None:
+        """Record one latency (``second``: ``int(clock())`` if the caller has it)."""
+        if second is None:
+            second = int(self.clock())
         slot = self._slots.get(second)
         if slot is None:
             slot = self._slots[second] = _Buckets(LATENCY_BUCKETS)

@@ -738,12 +738,7 @@ class _Replier:
             return
         self.sent = True
         elapsed = time.perf_counter() - self.received
-        observe = self.node.observe
-        observe.requests.labels(self.kind, header.get("code") or header["status"]).inc()
-        observe.request_seconds.labels(self.kind).observe(elapsed)
-        observe.recent.observe(elapsed)
-        if self.kind == "PREDICT":
-            observe.recent_predict.observe(elapsed)
+        self.node.observe.request_done(self.kind, header.get("code") or header["status"], elapsed)
         # Replies are small: copying beats zero-copy bookkeeping; plain-int
         # flags skip pyzmq's enum arithmetic (both measurable per request).
         frames = [*self.routing, b"", orjson.dumps(header), *blobs]

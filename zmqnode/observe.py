@@ -84,6 +84,20 @@ class NodeMetrics:
         # For the status feed.
         self.recent = RecentLatency()  # every client request: the feed's requests/s
         self.recent_predict = RecentLatency()  # predictions only: the feed's p99
+        self._per_request: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def request_done(self, kind: str, status: str, seconds: float) -> None:
+        """One client request answered (the hot path: label lookups cached)."""
+        children = self._per_request.get((kind, status))
+        if children is None:
+            children = (self.requests.labels(kind, status), self.request_seconds.labels(kind))
+            self._per_request[(kind, status)] = children
+        children[0].value += 1
+        children[1].observe(seconds)
+        second = int(time.monotonic())
+        self.recent.observe(seconds, second)
+        if kind == "PREDICT":
+            self.recent_predict.observe(seconds, second)
 
     def refresh(self, node: Node) -> None:
         """Gauges from the node's state; called by the event loop once a tick."""
