@@ -122,6 +122,7 @@ def test_a_busy_nodes_metrics_parse_and_move(cluster):
     assert sample(after, "zmqnode_raft_term") >= 1
     assert sample(after, "zmqnode_raft_commit_index") > sample(before, "zmqnode_raft_commit_index")
     assert sample(after, "zmqnode_raft_commit_seconds", "_count") >= 1
+    assert sample(after, "zmqnode_raft_append_seconds", "_count") >= 1
     assert sample(after, "zmqnode_raft_messages_sent", "_total", type="heartbeat") > 0
     assert sample(after, "zmqnode_raft_messages_received", "_total", type="append_resp") > 0
     assert sample(after, "zmqnode_storage_fsync_seconds", "_count") > sample(

@@ -39,7 +39,7 @@ from .logs import setup_logging
 from .ml.model_file import Model, ModelFormatError
 from .monitor import Monitor
 from .observe import STATUS_TOPIC, Events, NodeMetrics, status_feed
-from .raft import BROADCAST, EntryKind, Message, RaftConfig, RaftCore, Role
+from .raft import BROADCAST, EntryKind, Message, MessageType, RaftConfig, RaftCore, Role
 from .registry import ModelRegistry, encode_store_model, listing_summary, model_id_for
 from .serving import PredictionBatcher
 from .storage.model_store import ModelStore
@@ -150,6 +150,7 @@ class Node:
         self._apply_waiters: list[tuple[int, int, _Waiter]] = []
         self._deadlines: list[tuple[float, int, _Waiter]] = []
         self.last_heard: dict[str, float] = {}  # peer -> when a Raft message last came
+        self._append_sent: dict[str, tuple[int, float]] = {}  # peer -> (last index, sent)
         self._peers_down: set[str] = set(config.peers)  # until first heard from
         self._ticks = 0
         self._last_role = Role.FOLLOWER
@@ -301,6 +302,12 @@ class Node:
         if msg.src in self.faults.drop_in:
             return
         self.observe.rpc_received.labels(msg.type.value).inc()
+        if msg.type is MessageType.APPEND_RESP and msg.src in self._append_sent:
+            last, sent_at = self._append_sent[msg.src]
+            if msg.reject or msg.index >= last:
+                del self._append_sent[msg.src]
+                if not msg.reject:
+                    self.observe.append_seconds.observe(time.monotonic() - sent_at)
         self.last_heard[msg.src] = time.monotonic()
         self.core.step(msg)
 
@@ -325,6 +332,9 @@ class Node:
             return
         frames = encode_raft(msg)
         self.observe.rpc_sent.labels(msg.type.value).inc()
+        if msg.type is MessageType.APPEND and msg.entries and msg.dst not in self._append_sent:
+            # The round trip of this append: until the peer confirms its last entry.
+            self._append_sent[msg.dst] = (msg.entries[-1].index, time.monotonic())
         if msg.dst == BROADCAST:
             self.pub.send_multipart([HEARTBEAT_TOPIC, *frames], copy=False)
             return
@@ -332,6 +342,7 @@ class Node:
             self.dealers[msg.dst].send_multipart(frames, zmq.NOBLOCK, copy=False)
         except zmq.Again:
             self.count("raft_dropped")  # peer down or slow; Raft will retry
+            self._append_sent.pop(msg.dst, None)
 
     def _apply(self, entry) -> None:
         record = None
@@ -373,6 +384,7 @@ class Node:
                 self.observe.campaigns.inc()
             if self._last_role is Role.LEADER and role is not Role.LEADER:
                 self.training.on_leadership_lost()
+                self._append_sent.clear()
             self._last_role, self._last_leader = role, leader
 
     # -- waiting for commits, reads and applies -------------------------------

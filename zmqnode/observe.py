@@ -46,6 +46,10 @@ class NodeMetrics:
         self.rpc_received = r.counter(
             "raft_messages_received", "Raft messages received, by type.", ["type"]
         )
+        self.append_seconds = r.histogram(
+            "raft_append_seconds",
+            "Leader: an AppendEntries with entries until the peer confirms them, seconds.",
+        )
         self.commit_seconds = r.histogram(
             "raft_commit_seconds", "From proposing an entry to applying it (leader), seconds."
         )
