@@ -59,12 +59,16 @@ TRAIN_IDS = [f"fuzz-train-{i}" for i in range(3)]
 NON_MEMBERS = ["127.0.0.1:1", "10.0.0.1:9000", "", "*", "x" * 300, "\u00e9\u2603"]
 
 KNOWN_BUGS = """\
-trainer crash on a bad reply_to: send to the trainer PULL (P+3000) one frame
-b'{"v":1,"type":"SUB_TRAIN","id":"a","job":"j","round":0,"chunk":0,
-"reply_to":"127.0.0.1:9000","params":{"dtype":"float32","shape":[0],"frame":0}}'
-plus an empty blob: zmqnode/trainer.py calls push.connect(job.reply_to)
-without catching zmq.ZMQError, the trainer process exits, STATUS says
-trainer "down" until the node respawns it (TRAINER_RESPAWN_SECONDS).
+trainer crash on a bad reply_to: push to the trainer PULL (P+3000) the frames
+[b'{"v":1,"type":"SUB_TRAIN","id":"a","job":"j","round":0,"chunk":0,
+"reply_to":"127.0.0.1:9000","params":{"dtype":"float32","shape":[0],"frame":0}}', b'']
+zmqnode/trainer.py calls push.connect(job.reply_to) without catching
+zmq.ZMQError; the error reaches main()'s `except zmq.ZMQError`, which logs the
+misleading "cannot bind tcp://...:P+3000: Invalid argument (addr='127.0.0.1:9000')"
+and exits 1. The node respawns the trainer (at most every
+TRAINER_RESPAWN_SECONDS); meanwhile STATUS says trainer "down" and its cached
+chunks are lost. Seen with "127.0.0.1:9000" (above) and fuzzed strings that
+are not ZeroMQ endpoints.
 """
 
 WRONG_VALUES: list[Any] = [
