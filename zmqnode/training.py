@@ -195,6 +195,13 @@ class TrainingCoordinator:
                 self._spawn_trainer()
         elif proc.poll() is not None and self.node.running and now >= self._respawn_at:
             log.warning("trainer process exited with status %s; restarting it", proc.returncode)
+            for job in self.jobs.values():
+                # Its cached chunks are gone: they are sent again (or elsewhere).
+                if self.node.id in job.trainers:
+                    job.warnings.append(
+                        f"trainer {self.node.id} exited (status {proc.returncode}) and was "
+                        "restarted; its chunks were sent again"
+                    )
             self._respawn_at = now + TRAINER_RESPAWN_SECONDS
             self._spawn_trainer()
         for job in list(self.jobs.values()):
