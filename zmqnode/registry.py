@@ -101,11 +101,24 @@ class ModelRecord:
         }
 
 
+class ModelFileDamaged(Exception):
+    """A committed model whose file here is missing or fails its SHA-256."""
+
+    def __init__(self, model_id: str, reason: str) -> None:
+        super().__init__(f"model {model_id}: {reason}")
+        self.model_id = model_id
+        self.reason = reason
+
+
 class ModelRegistry:
     def __init__(self, store: ModelStore) -> None:
         self.store = store
         self.models: dict[str, ModelRecord] = {}
         self._loaded: dict[str, Model] = {}
+        # Files written without fsync since the last compaction (see compaction.py).
+        self._unsynced: set[str] = set()
+        # Committed models whose file here is missing or damaged (being fetched).
+        self.damaged: set[str] = set()
 
     def __contains__(self, model_id: str) -> bool:
         return model_id in self.models
@@ -128,9 +141,10 @@ class ModelRegistry:
         if not self._file_matches(model_id, header["sha256"]):
             # No fsync: the committed entry in the (fsynced) Raft log is the
             # durable copy. After a crash, replaying the log finds a missing or
-            # torn file by its sha256 and writes it again. (Compacting the log
-            # must first fsync the files it stops covering.)
+            # torn file by its sha256 and writes it again. Compaction fsyncs
+            # the files before the log forgets their entries (compaction.py).
             self.store.write(model_id, body_bytes, durable=False)
+            self._unsynced.add(model_id)
         record = ModelRecord(
             model_id=model_id,
             request_id=header["request_id"],
@@ -141,6 +155,7 @@ class ModelRegistry:
             summary=header.get("summary") or {},
         )
         self.models[model_id] = record
+        self.damaged.discard(model_id)
         return record
 
     def _file_matches(self, model_id: str, sha256: str) -> bool:
@@ -149,29 +164,77 @@ class ModelRegistry:
         return hashlib.sha256(self.store.read(model_id)).hexdigest() == sha256
 
     def load(self, model_id: str) -> Model:
-        """The model, parsed once and kept in memory (files are immutable)."""
+        """The model, parsed once and kept in memory (files are immutable).
+
+        The file is checked against the SHA-256 its record carries before it
+        is parsed: damaged bytes are never served. ModelFileDamaged then.
+        """
         model = self._loaded.get(model_id)
         if model is None:
-            model = Model.from_bytes(self.store.read(model_id))
+            record = self.models[model_id]
+            if model_id in self.damaged:
+                raise ModelFileDamaged(model_id, "its file is being fetched from peers")
+            try:
+                data = self.store.read(model_id)
+            except FileNotFoundError:
+                self.damaged.add(model_id)
+                raise ModelFileDamaged(model_id, "its file is missing") from None
+            if hashlib.sha256(data).hexdigest() != record.sha256:
+                self.damaged.add(model_id)
+                raise ModelFileDamaged(model_id, "its file fails its SHA-256 checksum")
+            model = Model.from_bytes(data)
             self._loaded[model_id] = model
         return model
+
+    def check_files(self) -> list[ModelRecord]:
+        """Records whose file is missing or damaged (now marked so); reads every file."""
+        bad = []
+        for record in self.models.values():
+            if record.model_id in self._loaded:
+                continue  # verified when loaded; the memory copy is what we serve
+            if not self._file_matches(record.model_id, record.sha256):
+                self.damaged.add(record.model_id)
+                bad.append(record)
+        return bad
+
+    def store_repaired(self, model_id: str, data: bytes) -> None:
+        """A verified copy of a damaged file, fetched from a peer: written durably
+        (no log entry covers it any more)."""
+        record = self.models.get(model_id)
+        if record is None or hashlib.sha256(data).hexdigest() != record.sha256:
+            raise ValueError(f"refusing to store a copy of {model_id} that fails its checksum")
+        self.store.write(model_id, data, durable=True)
+        self._unsynced.discard(model_id)
+        self.damaged.discard(model_id)
+
+    def take_unsynced(self) -> list[str]:
+        """The files written without fsync since the last call (for compaction)."""
+        ids, self._unsynced = sorted(self._unsynced), set()
+        return ids
+
+    def mark_unsynced(self, model_ids: list[str]) -> None:
+        self._unsynced.update(model_ids)
 
     def listing(self) -> list[dict[str, Any]]:
         return [r.to_json() for r in sorted(self.models.values(), key=lambda r: r.index)]
 
     # Snapshots: the index of records. Model files stay where they are; a node
-    # installing a snapshot fetches the files it lacks (see node.py).
-    def snapshot_data(self) -> bytes:
+    # installing a snapshot fetches the files it lacks (see repair.py).
+    def snapshot_data(self, through: int | None = None) -> bytes:
+        """The records stored at Raft index ``through`` or before (all by default)."""
         return orjson.dumps(
             [
                 {**r.to_json(), "request_id": r.request_id, "summary": r.summary}
                 for r in self.models.values()
+                if through is None or r.index <= through
             ]
         )
 
     def restore(self, data: bytes) -> None:
+        """Replace the records with a snapshot's; ``check_files`` finds the files to fetch."""
         self.models = {}
         self._loaded = {}
+        self.damaged = set()
         for item in orjson.loads(data) if data else []:
             record = ModelRecord(
                 model_id=item["model_id"],
