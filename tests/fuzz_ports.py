@@ -11,8 +11,12 @@ of one node gets its own stream:
   code) within the timeout; PROGRESS messages are waited through;
 - Raft ROUTER (P+1000), trainer PULL (P+3000), results PULL (P+4000): no
   reply expected;
-- HTTP monitor (P-1000): random methods, paths, query strings and garbage
-  over raw TCP; a well-formed request line MUST get an HTTP response.
+- HTTP monitor (P-1000): structured requests (methods, paths, query
+  strings, headers, bodies) and garbage over raw TCP; a well-formed request
+  MUST get an HTTP response, never a 500 (tests/test_fuzz_ports.py adds
+  hypothesis-generated ones).
+- trainer PULL: ``reply_to`` is sometimes not an endpoint (``BAD_REPLY_TO``);
+  the trainer must drop that job and keep its process.
 
 After each batch ``check_health`` asserts the node is alive, answers STATUS
 and a real PREDICT (an XOR model trained first) correctly, its term did not
@@ -58,18 +62,27 @@ SOCKETS = ("client", "raft", "trainer", "results", "http")
 TRAIN_IDS = [f"fuzz-train-{i}" for i in range(3)]
 NON_MEMBERS = ["127.0.0.1:1", "10.0.0.1:9000", "", "*", "x" * 300, "\u00e9\u2603"]
 
-KNOWN_BUGS = """\
-trainer crash on a bad reply_to: push to the trainer PULL (P+3000) the frames
-[b'{"v":1,"type":"SUB_TRAIN","id":"a","job":"j","round":0,"chunk":0,
-"reply_to":"127.0.0.1:9000","params":{"dtype":"float32","shape":[0],"frame":0}}', b'']
-zmqnode/trainer.py calls push.connect(job.reply_to) without catching
-zmq.ZMQError; the error reaches main()'s `except zmq.ZMQError`, which logs the
-misleading "cannot bind tcp://...:P+3000: Invalid argument (addr='127.0.0.1:9000')"
-and exits 1. The node respawns the trainer (at most every
-TRAINER_RESPAWN_SECONDS); meanwhile STATUS says trainer "down" and its cached
-chunks are lost. Seen with "127.0.0.1:9000" (above) and fuzzed strings that
-are not ZeroMQ endpoints.
-"""
+# reply_to values a SUB_TRAIN may carry besides the node's own results port:
+# not ZeroMQ endpoints (connect raises), other transports, wildcards, valid
+# endpoints where nobody listens. The trainer must drop or fail each job alone.
+BAD_REPLY_TO = [
+    "127.0.0.1:9000",
+    "",
+    "tcp://",
+    "tcp://*:1",
+    "tcp://127.0.0.1:0",
+    "tcp://127.0.0.1:99999",
+    "tcp://127.0.0.1:1",
+    "tcp://-:5",
+    "TCP://127.0.0.1:1",
+    "udp://127.0.0.1:1",
+    "ipc:///tmp/zmqnode-fuzz",
+    "inproc://x",
+    "tcp://[zz]:5",
+    "tcp://a;b:5",
+    "tcp://127.0.0.1:13000\x00",
+    "x" * 3000,
+]
 
 WRONG_VALUES: list[Any] = [
     None,
@@ -127,15 +140,12 @@ def _arr(a: np.ndarray, frame: int) -> tuple[dict[str, Any], bytes]:
 
 
 class Mutator:
-    def __init__(
-        self, rng: random.Random, model_id: str, node_id: str, avoid_known_bugs: bool = True
-    ) -> None:
+    def __init__(self, rng: random.Random, model_id: str, node_id: str) -> None:
         self.rng = rng
         self.model_id = model_id
         self.node_id = node_id
         port = int(node_id.rsplit(":", 1)[1])
         self.reply_to = f"tcp://127.0.0.1:{port + 4000}"
-        self.avoid_known_bugs = avoid_known_bugs
 
     # -- primitives ------------------------------------------------------
     def rand_bytes(self, hi: int = 64) -> bytes:
@@ -277,8 +287,8 @@ class Mutator:
             "round": r.randrange(3),
             "chunk": r.randrange(3),
             # Results of fuzzed jobs go to this node's results PULL (it ignores
-            # jobs it does not lead).
-            "reply_to": self.reply_to,
+            # jobs it does not lead), or somewhere that is not an endpoint.
+            "reply_to": self.reply_to if r.random() < 0.85 else r.choice(BAD_REPLY_TO),
             "options": {"hidden_layers": [2], "epochs": 1},
             "params": pd,
         }
@@ -314,23 +324,6 @@ class Mutator:
         return h, [pb]
 
     # -- mutation --------------------------------------------------------
-    def repair_reply_to(self, head: bytes) -> bytes:
-        """KNOWN BUG (see KNOWN_BUGS): a SUB_TRAIN whose ``reply_to`` is a string
-        but not a ZeroMQ endpoint (e.g. ``"127.0.0.1:9000"``, ``""``) kills
-        the trainer process (``zmq.ZMQError`` from ``connect`` in
-        ``zmqnode/trainer.py`` is not caught); the node restarts it later.
-        Unless told to include known bugs, keep ``reply_to`` a valid endpoint
-        (also after frame-level mutations)."""
-        try:
-            h = orjson.loads(head)
-        except orjson.JSONDecodeError:
-            return head
-        if isinstance(h, dict) and isinstance(h.get("reply_to"), str):
-            if h["reply_to"] != self.reply_to:
-                h["reply_to"] = self.reply_to
-                return self.encode_header(h)
-        return head
-
     def mutate_value(self, value: Any, depth: int = 0) -> Any:
         """Damage one field: wrong type, or a structured change for arrays."""
         r = self.rng
@@ -459,8 +452,6 @@ class Mutator:
             body.extend(self.rand_bytes() for _ in range(r.randrange(1, 4)))  # extra frames
         if not body:
             body = [self.rand_bytes()]
-        if template == "trainer" and self.avoid_known_bugs:
-            body[0] = self.repair_reply_to(body[0])
         if r.random() < 0.002:
             body[0] = b'{"v":1,"type":"STATUS","id":"big","pad":"' + b"a" * (1 << 20) + b'"}'
         return body
@@ -573,10 +564,9 @@ def fuzz_push(
     template: str,
     node_id: str,
     kind: int,
-    avoid_known_bugs: bool = True,
 ) -> Stats:
     """``n`` one-way messages (DEALER to a ROUTER or PUSH to a PULL)."""
-    mut = Mutator(rng, "m-none", node_id, avoid_known_bugs)
+    mut = Mutator(rng, "m-none", node_id)
     ctx = zmq.Context.instance()
     s = ctx.socket(kind)
     s.setsockopt(zmq.LINGER, 2000)
@@ -622,17 +612,89 @@ HTTP_PATHS = [
 ]
 
 
+HTTP_HEADERS = [
+    "Accept",
+    "Accept-Encoding",
+    "User-Agent",
+    "Content-Type",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Expect",
+    "Cookie",
+    "Range",
+    "If-None-Match",
+    "X-Forwarded-For",
+    "X-Fuzz",
+]
+HTTP_VALUES = [
+    "*/*",
+    "application/json",
+    "gzip, deflate",
+    "chunked",
+    "100-continue",
+    "bytes=0-10",
+    "0",
+    "-1",
+    "99999999999999999999",
+    "",
+    " ",
+    "\u00e9",
+    "a" * 1000,
+]
+
+
+def http_request(
+    method: str,
+    path: str,
+    query: list[tuple[str, str]],
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> bytes:
+    """One well-formed HTTP/1.1 request (it always closes the connection, so an
+    unread body cannot be taken for a second request)."""
+    target = path + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
+    lines = [f"{method} {target} HTTP/1.1", "Host: x", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def random_http_request(rng: random.Random) -> bytes:
+    """A structured request: method, path, query string, headers and body."""
+    headers = [
+        (rng.choice(HTTP_HEADERS), rng.choice(HTTP_VALUES))
+        for _ in range(rng.choice([0, 0, 1, 2, 5]))
+    ]
+    # Content-Length and Transfer-Encoding are the framing; ours comes last.
+    headers = [(k, v) for k, v in headers if k not in ("Content-Length", "Transfer-Encoding")]
+    body = rng.choice([b"", b"", b"{}", b'{"n": 1}', rng.randbytes(rng.randrange(1, 2000))])
+    query = [(_tok(rng), _tok(rng)) for _ in range(rng.choice([0, 0, 1, 2, 3]))]
+    if rng.random() < 0.2:
+        query.append(("n", rng.choice(["0", "-5", "10", "99999999", "x", "", "1e3"])))
+    return http_request(rng.choice(HTTP_METHODS[:8]), rng.choice(HTTP_PATHS), query, headers, body)
+
+
+def check_http_response(raw: bytes, got: bytes) -> str:
+    """A well-formed request must get an HTTP response with a sane status; the status."""
+    assert got.startswith(b"HTTP/"), f"no HTTP response to {raw[:200]!r}: {got[:200]!r}"
+    status = got[9:12].decode(errors="replace")
+    assert status.isdigit() and 100 <= int(status) < 600 and status != "500", (
+        f"HTTP {status} to {raw[:200]!r}: {got[:300]!r}"
+    )
+    return status
+
+
 def fuzz_http(port: int, n: int, rng: random.Random) -> Stats:
     """``n`` raw-socket HTTP requests; a well-formed one must get a response."""
     stats = Stats()
     for _ in range(n):
         well_formed = rng.random() < 0.6
-        method = rng.choice(HTTP_METHODS[:8])
         path = rng.choice(HTTP_PATHS)
         if rng.random() < 0.5:
             path += "?" + "&".join(f"{_tok(rng)}={_tok(rng)}" for _ in range(rng.randrange(1, 4)))
         if well_formed:
-            raw = f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+            raw = random_http_request(rng)
         else:
             choice = rng.randrange(5)
             if choice == 0:
@@ -657,9 +719,8 @@ def fuzz_http(port: int, n: int, rng: random.Random) -> Stats:
         got = _http_exchange(port, raw, expect=well_formed)
         if well_formed:
             stats.answerable += 1
-            assert got.startswith(b"HTTP/"), f"no HTTP response to {raw[:200]!r}: {got[:200]!r}"
+            stats.outcomes[check_http_response(raw, got)] += 1
             stats.replied += 1
-            stats.outcomes[got[9:12].decode(errors="replace")] += 1
         else:
             stats.outcomes[
                 "garbage:" + (got[9:12].decode(errors="replace") if got else "closed")
@@ -701,10 +762,7 @@ def _http_exchange(port: int, raw: bytes, expect: bool) -> bytes:
 class FuzzTarget:
     """One node (LocalCluster n=1), an XOR model, and the health check."""
 
-    def __init__(
-        self, workdir: Path, rss_limit_mib: int = RSS_LIMIT_MIB, avoid_known_bugs: bool = True
-    ) -> None:
-        self.avoid_known_bugs = avoid_known_bugs
+    def __init__(self, workdir: Path, rss_limit_mib: int = RSS_LIMIT_MIB) -> None:
         self.cluster = LocalCluster(workdir, n=1)
         self.rss_limit_mib = rss_limit_mib
         self.node_id = self.cluster.ids[0]
@@ -774,7 +832,6 @@ class FuzzTarget:
                 "trainer",
                 self.node_id,
                 zmq.PUSH,
-                self.avoid_known_bugs,
             )
         if sock == "results":
             return fuzz_push(
@@ -837,18 +894,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=2000)
     ap.add_argument("--sockets", default=",".join(SOCKETS))
     ap.add_argument("--rss-mib", type=int, default=RSS_LIMIT_MIB)
-    ap.add_argument(
-        "--include-known-bugs",
-        action="store_true",
-        help="also send messages that trigger KNOWN_BUGS (expect the health check to fail)",
-    )
     args = ap.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     print(f"fuzz_ports seed {seed} (replay: --seed {seed})", flush=True)
     socks = [s for s in args.sockets.split(",") if s]
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="fuzz_ports_") as tmp:
-        target = FuzzTarget(Path(tmp), args.rss_mib, not args.include_known_bugs)
+        target = FuzzTarget(Path(tmp), args.rss_mib)
         target.start()
         try:
             totals = run(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections import OrderedDict
 
@@ -27,6 +28,23 @@ log = logging.getLogger("zmqnode.trainer")
 
 CACHE_BYTES = 2 << 30
 PARENT_CHECK_MS = 500
+# Result sockets kept open (one per leader that sent us jobs); beyond this the
+# least recently used one is closed, so jobs naming ever new endpoints cannot
+# pile up sockets and file descriptors.
+MAX_PUSHERS = 16
+# The only reply_to a node sends (transport.addresses.tcp_endpoint): tcp:// then
+# a host name, IPv4 address or bracketed IPv6 address, then a port.
+_ENDPOINT = re.compile(
+    r"tcp://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\]):([0-9]{1,5})"
+)
+
+
+def valid_endpoint(text: str) -> bool:
+    """Whether ``text`` is a ``tcp://host:port`` we may connect to. Anything
+    else (a bare ``host:port``, another transport, a wildcard, junk) would make
+    ``connect`` raise or reach somewhere no leader listens."""
+    m = _ENDPOINT.fullmatch(text)
+    return m is not None and 1 <= int(m.group(1)) <= 65535
 
 
 class ChunkCache:
@@ -87,6 +105,30 @@ def die_with_parent() -> None:
         pass
 
 
+def _pusher(ctx: zmq.Context, pushers: OrderedDict[str, zmq.Socket], endpoint: str):
+    """The PUSH socket to ``endpoint`` (opened on first use, at most
+    MAX_PUSHERS kept), or None if it cannot be connected: a bad job costs
+    itself, never the trainer."""
+    push = pushers.get(endpoint)
+    if push is not None:
+        pushers.move_to_end(endpoint)
+        return push
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 1000)
+    push.setsockopt(zmq.SNDHWM, 64)
+    try:
+        push.connect(endpoint)
+    except zmq.ZMQError as exc:
+        push.close(0)
+        log.warning("trainer dropped a job: cannot connect to reply_to %.80r: %s", endpoint, exc)
+        return None
+    pushers[endpoint] = push
+    while len(pushers) > MAX_PUSHERS:
+        _, old = pushers.popitem(last=False)
+        old.close(0)
+    return push
+
+
 def serve(bind: str, name: str) -> None:
     parent = os.getppid()
     die_with_parent()
@@ -96,7 +138,7 @@ def serve(bind: str, name: str) -> None:
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.LINGER, 0)
     pull.bind(bind)
-    pushers: dict[str, zmq.Socket] = {}
+    pushers: OrderedDict[str, zmq.Socket] = OrderedDict()
     cache = ChunkCache(CACHE_BYTES)
     log.info("trainer for %s ready on %s", name, bind)
     try:
@@ -115,14 +157,17 @@ def serve(bind: str, name: str) -> None:
             except ProtocolError as exc:
                 log.warning("trainer dropped a malformed job: %s", exc.message)
                 continue
-            result = handle(job, cache, name)
-            push = pushers.get(job.reply_to)
+            if not valid_endpoint(job.reply_to):
+                log.warning(
+                    "trainer dropped job %.80r: reply_to %.80r is not a tcp://host:port endpoint",
+                    job.job_id,
+                    job.reply_to,
+                )
+                continue
+            push = _pusher(ctx, pushers, job.reply_to)
             if push is None:
-                push = ctx.socket(zmq.PUSH)
-                push.setsockopt(zmq.LINGER, 1000)
-                push.setsockopt(zmq.SNDHWM, 64)
-                push.connect(job.reply_to)
-                pushers[job.reply_to] = push
+                continue
+            result = handle(job, cache, name)
             try:
                 push.send_multipart(encode_result(result), zmq.NOBLOCK, copy=False)
             except zmq.Again:
