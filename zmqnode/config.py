@@ -34,6 +34,12 @@ DEFAULT_ELECTION_TICKS = 10
 DEFAULT_MAX_REQUEST_BYTES = 512 << 20
 DEFAULT_MAX_MODEL_BYTES = 64 << 20
 
+# Compact the log once this many entries are applied past the last snapshot
+# (each STORE_MODEL entry holds a whole model file; see compaction.py).
+DEFAULT_SNAPSHOT_ENTRIES = 1000
+# A model file fetched from a peer travels in chunks of at most this size.
+DEFAULT_FETCH_CHUNK_BYTES = 1 << 20
+
 
 @dataclass(frozen=True)
 class NodeConfig:
@@ -52,6 +58,8 @@ class NodeConfig:
     trainer: bool = True
     log_level: str = "INFO"
     fault_file: str | None = None
+    snapshot_entries: int = DEFAULT_SNAPSHOT_ENTRIES
+    fetch_chunk_bytes: int = DEFAULT_FETCH_CHUNK_BYTES
 
     @property
     def node_id(self) -> str:
@@ -93,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-trainer", action="store_true", help="do not start a trainer process")
     p.add_argument("--log-level", default=os.environ.get("ZMQNODE_LOG_LEVEL", "INFO"))
     p.add_argument("--fault-file", help=argparse.SUPPRESS)  # tests only: see faults.py
+    p.add_argument(
+        "--snapshot-entries",
+        type=int,
+        default=DEFAULT_SNAPSHOT_ENTRIES,
+        help="compact the Raft log after this many applied entries (0: never)",
+    )
+    p.add_argument(
+        "--fetch-chunk-bytes",
+        type=int,
+        default=DEFAULT_FETCH_CHUNK_BYTES,
+        help="chunk size when fetching a missing model file from a peer",
+    )
     return p
 
 
@@ -110,6 +130,10 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
             f"--election-ticks must be at least 2 (heartbeats go every tick), "
             f"got {args.election_ticks}"
         )
+    if args.snapshot_entries < 0:
+        parser.error(f"--snapshot-entries must be 0 (never) or more, got {args.snapshot_entries}")
+    if not 1024 <= args.fetch_chunk_bytes <= 64 << 20:
+        parser.error(f"--fetch-chunk-bytes must be 1 KiB to 64 MiB, got {args.fetch_chunk_bytes}")
     if args.raft_port is not None and args.raft_port != ports.raft:
         parser.error(
             f"--raft-port {args.raft_port} does not match the layout every node assumes "
@@ -138,4 +162,6 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
         trainer=not args.no_trainer,
         log_level=args.log_level.upper(),
         fault_file=args.fault_file,
+        snapshot_entries=args.snapshot_entries,
+        fetch_chunk_bytes=args.fetch_chunk_bytes,
     )

@@ -33,6 +33,7 @@ import orjson
 import zmq
 import zmq.utils.monitor
 
+from .compaction import Compactor
 from .config import NodeConfig
 from .faults import FaultFile
 from .logs import setup_logging
@@ -40,7 +41,14 @@ from .ml.model_file import Model, ModelFormatError
 from .monitor import Monitor
 from .observe import STATUS_TOPIC, Events, NodeMetrics, status_feed
 from .raft import BROADCAST, EntryKind, Message, MessageType, RaftConfig, RaftCore, Role
-from .registry import ModelRegistry, encode_store_model, listing_summary, model_id_for
+from .registry import (
+    ModelFileDamaged,
+    ModelRegistry,
+    encode_store_model,
+    listing_summary,
+    model_id_for,
+)
+from .repair import ModelFetcher
 from .serving import PredictionBatcher
 from .storage.model_store import ModelStore
 from .storage.node_storage import NodeStorage
@@ -82,6 +90,8 @@ def recv_frames(sock: zmq.Socket) -> list[bytes]:
     return frames
 
 
+# The largest chunk of a model file one FETCH reply carries.
+MAX_FETCH_CHUNK = 64 << 20
 # The status feed (topic zstatus on the PUB socket) goes out this often.
 FEED_SECONDS = 0.2
 
@@ -121,6 +131,9 @@ class Node:
             snapshot=recovered.snapshot,
             entries=recovered.entries,
         )
+        self.compactor = Compactor(
+            self.id, self.core, self.registry, self.storage, config.snapshot_entries
+        )
         log.info(
             "node %s starting: term %d, %d log entries, peers %s, storage %s",
             self.id,
@@ -132,6 +145,15 @@ class Node:
 
         self.ctx = zmq.Context()
         self._open_sockets()
+        self.fetcher = ModelFetcher(
+            self.id,
+            self.ctx,
+            list(config.peers),
+            self.register_socket,
+            self.registry.store_repaired,
+            chunk_bytes=config.fetch_chunk_bytes,
+        )
+        self._fetch_damaged_files()  # those the snapshot covers; the log rewrites the rest
         self.faults = FaultFile(config.fault_file)
         self.batcher = PredictionBatcher(self.id, self.observe.predict_batch_requests.observe)
         self.training = TrainingCoordinator(self)
@@ -247,6 +269,8 @@ class Node:
             _guarded(self.faults.refresh)
             self.core.tick()
             _guarded(lambda: self.training.tick(now))
+            _guarded(self.compactor.tick)
+            _guarded(lambda: self.fetcher.tick(now, self.core.leader_id))
             _guarded(lambda: self._tick_observers(now))
             self._next_tick += self.config.tick_seconds
             if self._next_tick < now:  # we fell behind (a long fsync); don't burst-tick
@@ -319,6 +343,13 @@ class Node:
                 self._send_raft(msg)
             if rd.snapshot is not None:
                 self.registry.restore(rd.snapshot.data)
+                log.info(
+                    "installed the leader's snapshot through entry %d (%d models)",
+                    rd.snapshot.index,
+                    len(self.registry.models),
+                )
+                self.events.add("snapshot_installed", f"{self.id}: snapshot at {rd.snapshot.index}")
+                self._fetch_damaged_files()
             for entry in rd.committed:
                 self._apply(entry)
             self.core.advance(rd)
@@ -344,10 +375,16 @@ class Node:
             self.count("raft_dropped")  # peer down or slow; Raft will retry
             self._append_sent.pop(msg.dst, None)
 
+    def _fetch_damaged_files(self) -> None:
+        for record in self.registry.check_files():
+            self.fetcher.want(record.model_id, record.sha256, record.size)
+
     def _apply(self, entry) -> None:
         record = None
         if entry.kind is EntryKind.COMMAND:
             record = self.registry.apply(entry.index, entry.data)
+            if record is not None:
+                self.fetcher.forget(record.model_id)
             if record is not None:
                 log.info(
                     "stored model %s (%d bytes) at index %d",
@@ -516,8 +553,9 @@ class Node:
             if record is None:
                 reply.error(header, ErrorCode.NOT_FOUND, _not_found(model_id))
                 return
-            model = self.registry.load(model_id)
-            reply.ok(header, model=record.to_json(), metadata=model.metadata_json())
+            model = self._load_or_refuse(model_id, header, reply)
+            if model is not None:
+                reply.ok(header, model=record.to_json(), metadata=model.metadata_json())
 
         self._with_model(model_id, header, reply, answer)
 
@@ -530,7 +568,9 @@ class Node:
             if model_id not in self.registry:
                 reply.error(header, ErrorCode.NOT_FOUND, _not_found(model_id))
                 return
-            model = self.registry.load(model_id)
+            model = self._load_or_refuse(model_id, header, reply)
+            if model is None:
+                return
             if rows.shape[1] != model.n_inputs:
                 # Checked here so that one bad request cannot fail a batch.
                 reply.error(
@@ -542,6 +582,50 @@ class Node:
             self.batcher.add(model_id, model, rows, header, reply)
 
         self._with_model(model_id, header, reply, answer)
+
+    def _load_or_refuse(self, model_id: str, header, reply) -> Model | None:
+        """The model, or None after answering: our copy is damaged and being
+        fetched again, so the leader (or another node) must serve it."""
+        try:
+            return self.registry.load(model_id)
+        except ModelFileDamaged as exc:
+            record = self.registry.models[model_id]
+            self.fetcher.want(model_id, record.sha256, record.size)
+            leader = self.core.leader_id
+            if leader and leader != self.id:
+                reply.send(wire.redirect_reply(header, leader))
+            else:
+                reply.error(
+                    header,
+                    ErrorCode.UNAVAILABLE,
+                    f"node {self.id} cannot serve model {model_id} now: {exc.reason}; "
+                    "it is being fetched from the other nodes. Retry, or ask another node",
+                )
+            return None
+
+    def _handle_fetch(self, header, blobs, reply) -> None:
+        """A chunk of a model file, for a peer repairing its copy (repair.py)."""
+        model_id = _require_str(header, "model_id")
+        offset, length = header.get("offset"), header.get("length")
+        for name, value in (("offset", offset), ("length", length)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ProtocolError(
+                    ErrorCode.BAD_REQUEST,
+                    f"field {name!r} must be a non-negative integer",
+                    header=header,
+                )
+        record = self.registry.models.get(model_id)
+        if record is None or model_id in self.registry.damaged:
+            reply.error(header, ErrorCode.NOT_FOUND, f"node {self.id} has no good copy of {model_id}")
+            return
+        try:
+            with open(self.registry.store.path(model_id), "rb") as f:
+                f.seek(offset)
+                chunk = f.read(min(length, MAX_FETCH_CHUNK))
+        except FileNotFoundError:
+            reply.error(header, ErrorCode.NOT_FOUND, f"node {self.id} has no good copy of {model_id}")
+            return
+        reply.ok(header, [chunk], size=record.size, offset=offset, sha256=record.sha256)
 
     def _with_model(self, model_id: str, header, reply, answer: Callable[[], None]) -> None:
         """Answer at once if we hold the model, else after catching up (ReadIndex)."""
@@ -656,6 +740,7 @@ class Node:
         "PREDICT": _handle_predict,
         "TRAIN": _handle_train,
         "IMPORT": _handle_import,
+        "FETCH": _handle_fetch,
     }
 
     # -- views -----------------------------------------------------------------
@@ -672,6 +757,8 @@ class Node:
             "last_index": core.last_index,
             "peers": list(self.config.peers),
             "models": len(self.registry.models),
+            "snapshot_index": core.snapshot.index,
+            "models_repairing": self.fetcher.pending(),
             "uptime_s": round(time.monotonic() - self.started, 3),
             "trainer": self.training.trainer_state(),
             # Clients check large payloads against these before sending them.
@@ -727,6 +814,8 @@ class Node:
 
     def close(self) -> None:
         self.training.close()
+        self.compactor.close()
+        self.fetcher.close()
         self.monitor.stop()
         self.storage.close()
         self.ctx.destroy(linger=LINGER_MS)
