@@ -615,15 +615,16 @@ class Node:
                     header=header,
                 )
         record = self.registry.models.get(model_id)
+        missing = f"node {self.id} has no good copy of {model_id}"
         if record is None or model_id in self.registry.damaged:
-            reply.error(header, ErrorCode.NOT_FOUND, f"node {self.id} has no good copy of {model_id}")
+            reply.error(header, ErrorCode.NOT_FOUND, missing)
             return
         try:
             with open(self.registry.store.path(model_id), "rb") as f:
                 f.seek(offset)
                 chunk = f.read(min(length, MAX_FETCH_CHUNK))
         except FileNotFoundError:
-            reply.error(header, ErrorCode.NOT_FOUND, f"node {self.id} has no good copy of {model_id}")
+            reply.error(header, ErrorCode.NOT_FOUND, missing)
             return
         reply.ok(header, [chunk], size=record.size, offset=offset, sha256=record.sha256)
 

@@ -135,9 +135,7 @@ class ModelFetcher:
             "length": self.chunk_bytes,
         }
         try:
-            self.sockets[fetch.peers[0]].send_multipart(
-                [b"", *wire.encode(header)], zmq.NOBLOCK
-            )
+            self.sockets[fetch.peers[0]].send_multipart([b"", *wire.encode(header)], zmq.NOBLOCK)
         except zmq.Again:
             pass  # not connected: the deadline moves us on
 
@@ -204,4 +202,3 @@ class ModelFetcher:
     def close(self) -> None:
         for sock in self.sockets.values():
             sock.close(0)
-
