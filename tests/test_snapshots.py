@@ -7,6 +7,7 @@ model files in 1 KiB chunks, so a few small models exercise both paths.
 from __future__ import annotations
 
 import hashlib
+import urllib.request
 
 import numpy as np
 import pytest
@@ -72,6 +73,18 @@ def test_a_node_down_for_long_catches_up_through_a_snapshot_and_fetches_files(cl
     assert "installed the leader's snapshot" in output
     assert "repaired model" in output
     assert files(cluster, lagging, imported) == imported
+    # /metrics is refreshed once a tick: poll until it shows the repairs done.
+    metrics = wait_for(
+        lambda: (m := _metrics(cluster, lagging))["zmqnode_models_damaged"] == 0 and m,
+        5,
+        "/metrics to show no damaged model",
+    )
+    assert metrics["zmqnode_models_fetched_total"] >= 1
+    assert (
+        metrics["zmqnode_models_fetched_chunks_total"]
+        >= 3 * metrics["zmqnode_models_fetched_total"]
+    )
+    assert _metrics(cluster, leader)["zmqnode_storage_compactions_total"] >= 2
     with cluster.client(lagging) as client:
         for model_id in imported:
             assert client.predict(model_id, [[1, 0]]).shape[0] == 1
@@ -138,6 +151,17 @@ def test_a_file_damaged_while_the_node_runs_is_not_served(cluster, tmp_path):
         hashlib.sha256(path.read_bytes()).hexdigest()
         == hashlib.sha256(imported[model_id]).hexdigest()
     )
+
+
+def _metrics(cluster: LocalCluster, node_id: str) -> dict[str, float]:
+    url = f"http://127.0.0.1:{cluster.monitor_port(node_id)}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#") and "{" not in line
+    }
 
 
 def _predict_locally(data: bytes) -> np.ndarray:

@@ -83,6 +83,18 @@ class NodeMetrics:
         self.snapshot_index = r.gauge(
             "storage_snapshot_index", "Last log index covered by the snapshot on disk (0: none)."
         )
+        self.compactions = r.counter(
+            "storage_compactions", "Log compactions this process made (compaction.py)."
+        )
+        self.models_damaged = r.gauge(
+            "models_damaged", "Committed models whose file here is missing or damaged."
+        )
+        self.model_files_fetched = r.counter(
+            "models_fetched", "Model files this process fetched from peers (repair.py)."
+        )
+        self.model_chunks_fetched = r.counter(
+            "models_fetched_chunks", "FETCH chunks this process received from peers."
+        )
         # Everything else worth counting (garbage dropped, replies dropped...).
         self.events = r.counter("events", "Other events counted by the node, by kind.", ["kind"])
         # For the status feed.
@@ -117,6 +129,11 @@ class NodeMetrics:
         self.models.set(len(node.registry.models))
         self.model_bytes.set(sum(record.size for record in node.registry.models.values()))
         self.snapshot_index.set(core.snapshot.index)
+        # Counted by their owners; copied here (a counter's value only grows).
+        self.compactions.labels().value = node.compactor.compactions
+        self.model_files_fetched.labels().value = node.fetcher.fetched
+        self.model_chunks_fetched.labels().value = node.fetcher.chunks
+        self.models_damaged.set(len(node.registry.damaged))
 
 
 class Events:
