@@ -143,6 +143,13 @@ class LocalCluster:
         proc.send_signal(sig)
         proc.wait(timeout=10)
 
+    def pause(self, node_id: str) -> None:
+        """SIGSTOP the node: alive but silent (its sockets stay open), like a long GC pause."""
+        self.procs[node_id].send_signal(signal.SIGSTOP)
+
+    def resume(self, node_id: str) -> None:
+        self.procs[node_id].send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         for client in self.clients:
             client.close()

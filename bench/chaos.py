@@ -1,0 +1,761 @@
+"""``python -m bench chaos``: a real cluster under load and faults, then checked.
+
+A fresh ``LocalCluster`` (3 nodes by default, in a temporary folder) gets, for
+``--duration`` seconds, a mixed load and a nemesis at the same time:
+
+- **predictions**: ``--predictors`` (100) concurrent PREDICTs, all from one
+  thread (one DEALER per predictor, one ``zmq.Poller``; each predictor waits
+  a random think time so the total is about ``--predict-rate`` per second and
+  the harness stays light on a 2-core machine). Each asks for a model that
+  was already acknowledged when the request was sent; one attempt per
+  request with a deadline (a timeout moves the predictor to the next node);
+- **imports**: ``IMPORTERS`` clients import small model files, each file's
+  bytes made unique (a nonce in its ``created_by`` metadata) and their
+  sha256 remembered;
+- **trainings**: ``TRAINERS`` clients train XOR;
+- **listings**: one client per node LISTs the models on that node.
+
+The nemesis (``random.Random(seed)``) repeatedly waits a random gap, then
+SIGKILLs a node (restarted after the hold), SIGSTOPs it (SIGCONT after the
+hold) or cuts it off from the other nodes' Raft traffic (``isolate`` /
+``heal``). Half the time its target is the current leader on purpose; now
+and then a second fault hits another node while the first holds, so a
+majority can be down. At the end everything is healed.
+
+Every client call is recorded (``bench/history.py``): process, op, start,
+end, and ok / fail (an error meaning "not done") / unknown (timeout, no
+answer, retryable error). Then:
+
+1. the leader: time from the last heal until a write (IMPORT) is acknowledged;
+2. convergence: every node applies up to the same index;
+3. every id proven present (acknowledged write, or seen by a read) is listed
+   by every node and stored as ``models/<id>.bin`` in every node's storage
+   dir with the same bytes; for an import, the bytes sent (sha256). No id is
+   ever listed with two different contents;
+4. the history (with each node's final LIST) passes ``history.check``: LIST
+   linearizable, no NOT_FOUND for a model acknowledged before the predict;
+5. no call hung: each has a deadline; a call that ran past it by more than
+   ``GRACE`` (or never returned) is hung.
+
+It ends with one summary line; the exit status is non-zero when something
+was lost, hung, not linearizable, or another check failed. ``run()`` is the
+same code path for ``tests/test_chaos.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import random
+import shlex
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zmq
+
+from client import Client, ClientError, ClusterUnavailable
+from zmqnode.ml.options import TrainOptions
+from zmqnode.ml.training import train
+from zmqnode.registry import model_id_for
+from zmqnode.transport import wire
+
+from . import history
+from .cluster import LocalCluster
+from .history import ADD, FAIL, FOUND, NOT_FOUND, OK, PREDICT, READ, UNKNOWN, Op
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+XOR_Y = np.array([0, 1, 1, 0], dtype=np.int64)
+
+IMPORTERS = 4
+TRAINERS = 2
+GRACE = 2.0  # a call this long past its deadline is hung
+# (per-attempt timeout, retries, whole-call deadline) per kind of call
+IMPORT_CALL = (2.0, 3, 10.0)
+TRAIN_CALL = (10.0, 2, 30.0)
+LIST_CALL = (2.0, 1, 5.0)
+PREDICT_TIMEOUT = 2.0
+CONNECT_TIMEOUT = 0.3  # a predictor whose node accepts no connection by then moves on
+WRITE_PAUSE = (0.2, 0.8)  # think time of a writer between calls, seconds
+LIST_PAUSE = (0.2, 0.6)
+LEADER_AFTER_HEAL_LIMIT = 30.0
+CONVERGE_LIMIT = 60.0
+# Error codes after which a write certainly did not happen (the protocol's
+# non-retryable codes, except INTERNAL: a node bug says nothing about state).
+NOT_DONE_CODES = frozenset(
+    c.value for c in wire.ErrorCode if not c.retryable and c is not wire.ErrorCode.INTERNAL
+)
+
+
+@dataclass
+class ChaosResult:
+    duration: float
+    faults: Counter = field(default_factory=Counter)
+    requests: int = 0
+    ok: int = 0
+    errors: int = 0
+    hung: list[str] = field(default_factory=list)
+    acknowledged: int = 0
+    lost: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    violation_count: int = 0
+    problems: list[str] = field(default_factory=list)  # other failed checks
+    leader_after_heal: float | None = None
+    error_codes: Counter = field(default_factory=Counter)
+    by_kind: dict[str, Counter] = field(default_factory=dict)  # op kind -> outcomes
+    fault_log: list[str] = field(default_factory=list)
+
+    @property
+    def linearizable(self) -> bool:
+        return self.violation_count == 0
+
+    @property
+    def passed(self) -> bool:
+        return not self.lost and not self.hung and self.linearizable and not self.problems
+
+    def summary(self) -> str:
+        f = self.faults
+        heal = "none" if self.leader_after_heal is None else f"{self.leader_after_heal:.2f} s"
+        return (
+            f"chaos: {self.duration:.0f} s, faults {sum(f.values())} (kill {f['kill']}, "
+            f"pause {f['pause']}, partition {f['partition']}), requests {self.requests} "
+            f"(ok {self.ok}, error {self.errors}, hung {len(self.hung)}), acknowledged models "
+            f"{self.acknowledged}, lost {len(self.lost)}, linearizable "
+            f"{'yes' if self.linearizable else 'no'}, leader after heal {heal}, "
+            f"other failures {len(self.problems)}"
+        )
+
+
+class _Run:
+    """State shared by the load threads, the nemesis and the checks."""
+
+    def __init__(self, cluster: LocalCluster, seed: int, log: Callable[[str], None]) -> None:
+        self.cluster = cluster
+        self.seed = seed
+        self.log = log
+        self.t0 = time.monotonic()
+        self.history = history.History()
+        self.stop = threading.Event()  # the load stops
+        self.faults_over = threading.Event()
+        self.acked: list[str] = []  # model ids acknowledged so far (predict targets)
+        self.sent_sha: dict[str, str] = {}  # import model id -> sha256 of the bytes sent
+        self.seen_sha: dict[str, str] = {}  # model id -> first sha256 any LIST showed
+        self.problems: list[str] = []
+        self.hung: list[str] = []
+        self.inflight: dict[int, tuple[str, str, float, float]] = {}
+        self.lock = threading.Lock()
+        self.counter = iter(range(1, 1 << 62))
+        self.base_model = train(
+            XOR_X, XOR_Y.astype(np.float32), TrainOptions(hidden_layers=(4,), epochs=20, seed=seed)
+        )
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def problem(self, text: str) -> None:
+        with self.lock:
+            self.problems.append(text)
+        self.log(f"[{self.now():7.2f}] PROBLEM {text}")
+
+    def note_sha(self, model_id: str, sha: str, where: str) -> None:
+        first = self.seen_sha.setdefault(model_id, sha)
+        if first != sha:
+            self.problem(f"model {model_id} listed with two contents: {first} and {sha} ({where})")
+
+    def call(
+        self,
+        process: str,
+        kind: str,
+        model_id: str | None,
+        budget: float,
+        fn: Callable[[], Any],
+        slack: Callable[[], float] = lambda: 0.0,
+    ) -> tuple[str, Any]:
+        """Run one client call, record it; returns (status, reply or error code).
+
+        ``slack()``: seconds the call's deadline legitimately moved (PROGRESS).
+        """
+        key = next(self.counter)
+        start = time.monotonic()
+        self.inflight[key] = (process, kind, start, budget)
+        value: Any = None
+        try:
+            value = fn()
+            status, detail = OK, ""
+        except ClientError as exc:
+            status = FAIL if exc.code in NOT_DONE_CODES else UNKNOWN
+            detail = exc.code
+        except ClusterUnavailable:
+            status, detail = UNKNOWN, "NO_ANSWER"
+        end = time.monotonic()
+        del self.inflight[key]
+        if end - start > budget + slack() + GRACE:
+            self.hung.append(f"{process} {kind} {model_id or ''} took {end - start:.1f} s")
+        read_value = None
+        if kind == READ and status == OK:
+            read_value = frozenset(m["model_id"] for m in value)
+        self.history.record(
+            Op(process, kind, start, end, status, id=model_id, value=read_value, detail=detail)
+        )
+        if kind == ADD and status == OK:
+            self.acked.append(model_id)
+        if status == UNKNOWN and detail == "INTERNAL":
+            self.problem(f"{process} {kind}: INTERNAL error from a node")
+        return status, value if status == OK else detail
+
+    def unique_model(self) -> bytes:
+        nonce = f"chaos seed {self.seed} #{next(self.counter)} {uuid.uuid4().hex}"
+        created_by = {**self.base_model.created_by, "chaos": nonce}
+        return dataclasses.replace(self.base_model, created_by=created_by).to_bytes()
+
+
+# ---------------------------------------------------------------------------
+# the load
+
+
+def _importer(run: _Run, k: int) -> None:
+    timeout, retries, budget = IMPORT_CALL
+    rng = random.Random(run.seed * 1000 + k)
+    with Client(run.cluster.ids, timeout=timeout, retries=retries, connect_timeout=0.5) as c:
+        while not run.stop.is_set():
+            _import_one(run, c, f"import{k}", budget)
+            run.stop.wait(rng.uniform(*WRITE_PAUSE))  # think time, not synchronization
+
+
+def _import_one(run: _Run, client: Client, process: str, budget: float) -> str:
+    data = run.unique_model()
+    rid = uuid.uuid4().hex
+    model_id = model_id_for(rid)
+    run.sent_sha[model_id] = hashlib.sha256(data).hexdigest()
+    header = {"type": "IMPORT", "id": rid, "filename": "chaos.bin", "size_bytes": len(data)}
+    status, _ = run.call(
+        process, ADD, model_id, budget, lambda: client.request(header, [data], deadline=budget)
+    )
+    return status
+
+
+def _trainer(run: _Run, k: int) -> None:
+    timeout, retries, budget = TRAIN_CALL
+    rng = random.Random(run.seed * 1000 + 100 + k)
+    x_desc, x_blob = wire.array_to_frame(XOR_X, frame=0)
+    y_desc, y_blob = wire.array_to_frame(XOR_Y, frame=1)
+    with Client(run.cluster.ids, timeout=timeout, retries=retries, connect_timeout=0.5) as c:
+        while not run.stop.is_set():
+            rid = uuid.uuid4().hex
+            header = {
+                "type": "TRAIN",
+                "id": rid,
+                "inputs": x_desc,
+                "outputs": y_desc,
+                "options": {"hidden_layers": [4], "epochs": 30, "seed": rng.randrange(1000)},
+            }
+            progress = [0.0]  # the deadline restarts on every PROGRESS
+
+            def on_progress(_msg: dict, t0: float = time.monotonic()) -> None:
+                progress[0] = time.monotonic() - t0 + timeout
+
+            run.call(
+                f"train{k}",
+                ADD,
+                model_id_for(rid),
+                budget,
+                lambda: c.request(
+                    header,
+                    [x_blob, y_blob],
+                    timeout=timeout,
+                    deadline=budget,
+                    on_progress=on_progress,
+                ),
+                slack=lambda: progress[0],
+            )
+            run.stop.wait(rng.uniform(*WRITE_PAUSE))
+
+
+def _list(run: _Run, node: str, process: str) -> tuple[str, Any]:
+    """LIST on ``node`` itself (a fresh client: a redirect must not move later reads)."""
+    timeout, retries, budget = LIST_CALL
+
+    def ask() -> list[dict[str, Any]]:
+        with Client([node], timeout=timeout, retries=retries, connect_timeout=0.5) as c:
+            models = c.request({"type": "LIST"}, deadline=budget).header.get("models")
+        if not isinstance(models, list):
+            raise ClientError("MALFORMED", "LIST reply has no models list", node=node)
+        for m in models:
+            run.note_sha(m["model_id"], m["sha256"], f"LIST on {node}")
+        return models
+
+    return run.call(process, READ, None, budget, ask)
+
+
+def _lister(run: _Run, node: str) -> None:
+    rng = random.Random(run.seed * 1000 + 200 + run.cluster.ids.index(node))
+    while not run.stop.is_set():
+        _list(run, node, f"list@{node}")
+        run.stop.wait(rng.uniform(*LIST_PAUSE))
+
+
+class _Predictor:
+    __slots__ = ("home", "node", "sock", "state", "since", "next_at", "rid", "model", "sent")
+
+    def __init__(self, home: int) -> None:
+        self.home = self.node = home
+        self.sock: zmq.Socket | None = None
+        self.state = "idle"  # idle -> connecting -> waiting -> idle
+        self.since = self.next_at = self.sent = 0.0
+        self.rid = self.model = ""
+
+
+def _predictors(run: _Run, count: int, rate: float) -> None:
+    """``count`` predictors in one thread; each op recorded like the others."""
+    nodes = run.cluster.ids
+    rng = random.Random(run.seed * 1000 + 300)
+    ctx = zmq.Context()
+    poller = zmq.Poller()
+    desc, blob = wire.array_to_frame(XOR_X)
+    think = count / rate  # mean seconds between one predictor's requests
+    preds = [_Predictor(i % len(nodes)) for i in range(count)]
+    now = time.monotonic()
+    for p in preds:
+        p.next_at = now + rng.uniform(0, think)
+
+    def close(p: _Predictor) -> None:
+        if p.sock is not None:
+            poller.unregister(p.sock)
+            p.sock.close(linger=0)
+            p.sock = None
+
+    def move(p: _Predictor, node: int) -> None:
+        close(p)
+        p.node = node
+
+    def finish(p: _Predictor, status: str, value: str | None, detail: str, now: float) -> None:
+        run.history.record(
+            Op(f"pred{preds.index(p)}", PREDICT, p.sent, now, status, id=p.model, value=value,
+               detail=detail)
+        )
+        p.state = "idle"
+        p.next_at = now + rng.uniform(0, 2 * think)
+        if p.node != p.home and rng.random() < 0.2:
+            move(p, p.home)  # keep the load spread over every node
+
+    try:
+        while True:
+            if run.stop.is_set() and all(p.state != "waiting" for p in preds):
+                break
+            events = dict(poller.poll(10))
+            now = time.monotonic()
+            for p in preds:
+                if p.state == "idle":
+                    if run.stop.is_set() or now < p.next_at or not run.acked:
+                        continue
+                    if p.sock is None:
+                        p.sock = ctx.socket(zmq.DEALER)
+                        p.sock.setsockopt(zmq.LINGER, 0)
+                        p.sock.setsockopt(zmq.IMMEDIATE, 1)
+                        p.sock.connect(f"tcp://{nodes[p.node]}")
+                        poller.register(p.sock, zmq.POLLOUT)
+                    else:
+                        poller.modify(p.sock, zmq.POLLOUT)
+                    p.state, p.since = "connecting", now
+                elif p.state == "connecting":
+                    if events.get(p.sock, 0) & zmq.POLLOUT:
+                        p.model = rng.choice(run.acked)
+                        p.rid = uuid.uuid4().hex
+                        header = {
+                            "type": "PREDICT",
+                            "id": p.rid,
+                            "model_id": p.model,
+                            "inputs": desc,
+                            "timeout_ms": int(PREDICT_TIMEOUT * 1000),
+                        }
+                        p.sent = time.monotonic()
+                        try:
+                            p.sock.send_multipart([b"", *wire.encode(header, [blob])], zmq.NOBLOCK)
+                        except zmq.Again:  # nothing was sent
+                            move(p, (p.node + 1) % len(nodes))
+                            p.state = "idle"
+                            continue
+                        p.state = "waiting"
+                        poller.modify(p.sock, zmq.POLLIN)
+                    elif now - p.since > CONNECT_TIMEOUT:
+                        move(p, (p.node + 1) % len(nodes))
+                        p.state = "idle"
+                elif p.state == "waiting":
+                    if events.get(p.sock, 0) & zmq.POLLIN:
+                        frames = p.sock.recv_multipart()
+                        try:
+                            header, _ = wire.decode(frames[1:], require_id=False)
+                        except wire.ProtocolError:
+                            header = {"id": p.rid, "status": "ERROR", "code": "UNREADABLE"}
+                        if header.get("id") != p.rid:
+                            continue  # a late reply to an earlier request
+                        status = header.get("status")
+                        code = str(header.get("code") or status)
+                        if status == "OK":
+                            finish(p, OK, FOUND, "", now)
+                        elif code == "NOT_FOUND":
+                            finish(p, OK, NOT_FOUND, code, now)
+                        elif status == "REDIRECT":
+                            leader = str(header.get("leader"))
+                            finish(p, FAIL, None, code, now)
+                            if leader in nodes:
+                                move(p, nodes.index(leader))
+                        else:
+                            finish(p, FAIL, None, code, now)
+                    elif now > p.sent + PREDICT_TIMEOUT:
+                        if now > p.sent + PREDICT_TIMEOUT + GRACE:
+                            run.hung.append(f"pred{preds.index(p)} predict {p.model} unresolved "
+                                            f"for {now - p.sent:.1f} s (harness stalled)")
+                        finish(p, UNKNOWN, None, "TIMEOUT", now)
+                        move(p, (p.node + 1) % len(nodes))  # drop what zmq queued
+    finally:
+        for p in preds:
+            close(p)
+        ctx.destroy(linger=0)
+
+
+# ---------------------------------------------------------------------------
+# the nemesis
+
+
+def _leader_now(cluster: LocalCluster, skip: set[str]) -> str | None:
+    best: tuple[int, str] | None = None
+    for nid in cluster.ids:
+        if nid in skip or nid not in cluster.procs:
+            continue
+        try:
+            with Client([nid], timeout=0.3, retries=0, connect_timeout=0.2) as c:
+                s = c.status()
+        except (ClientError, ClusterUnavailable):
+            continue
+        if s.get("role") == "leader" and (best is None or s["term"] > best[0]):
+            best = (s["term"], nid)
+    return best[1] if best else None
+
+
+class _Nemesis:
+    def __init__(self, run: _Run, duration: float) -> None:
+        self.run = run
+        self.cluster = run.cluster
+        self.rng = random.Random(run.seed)
+        self.end = time.monotonic() + duration
+        self.counts: Counter = Counter()
+        self.killed: set[str] = set()
+        self.paused: set[str] = set()
+        self.isolated = False
+        self.healed_at = time.monotonic()
+        self.events: list[str] = []
+
+    def note(self, text: str) -> None:
+        line = f"[{self.run.now():7.2f}] {text}"
+        self.run.log(line)
+        self.events.append(line)
+
+    def apply(self, kind: str, node: str) -> None:
+        self.counts[kind] += 1
+        if kind == "kill":
+            self.cluster.kill(node)
+            self.killed.add(node)
+        elif kind == "pause":
+            self.cluster.pause(node)
+            self.paused.add(node)
+        else:
+            self.cluster.isolate(node)
+            self.isolated = True
+
+    def recover(self) -> None:
+        """Undo every fault in force: restart, SIGCONT, heal."""
+        for node in sorted(self.paused):
+            self.cluster.resume(node)
+        for node in sorted(self.killed):
+            self.cluster.start(node)
+        if self.isolated:
+            self.cluster.heal()
+        if self.paused or self.killed or self.isolated:
+            self.note(
+                f"recovered: restarted {sorted(self.killed)}, resumed {sorted(self.paused)}"
+                + (", healed the partition" if self.isolated else "")
+            )
+            self.healed_at = time.monotonic()
+        self.paused, self.killed, self.isolated = set(), set(), False
+
+    def check_alive(self) -> None:
+        """A node that exited without being killed is a node bug: report, restart."""
+        for nid, proc in list(self.cluster.procs.items()):
+            if proc.poll() is not None:
+                tail = self.cluster.output(nid)[-1500:]
+                self.run.problem(f"node {nid} exited by itself (status {proc.returncode}): {tail}")
+                self.cluster.procs.pop(nid)
+                self.cluster.start(nid)
+
+    def loop(self) -> None:
+        """Faults one after another until the end; the last one is healed at the end."""
+        ids = self.cluster.ids
+        try:
+            while time.monotonic() < self.end:
+                # Draw everything first: the same seed gives the same schedule.
+                gap = self.rng.uniform(0.5, 3.0)
+                kind = self.rng.choice(["kill", "pause", "partition"])
+                at_leader = self.rng.random() < 0.5
+                node = self.rng.choice(ids)
+                hold = self.rng.uniform(0.5, 4.0)
+                second = self.rng.random() < 0.15
+                kind2 = self.rng.choice(["kill", "pause"])
+                # Waits by the schedule; a fault is always in force at the end.
+                gap = min(gap, max(0.0, self.end - time.monotonic() - 0.5))
+                if self.run.faults_over.wait(gap):
+                    break
+                self.check_alive()
+                leader = _leader_now(self.cluster, set()) if at_leader else None
+                node = leader or node
+                hold = max(0.5, min(hold, self.end - time.monotonic()))
+                self.note(f"{kind} {node}" + (" (the leader)" if leader else "") + f" for {hold:.1f} s")
+                self.apply(kind, node)
+                if second:
+                    node2 = ids[(ids.index(node) + 1) % len(ids)]
+                    self.note(f"and {kind2} {node2} as well")
+                    self.apply(kind2, node2)
+                self.run.faults_over.wait(hold)
+                self.recover()
+        finally:
+            self.recover()
+            self.check_alive()
+
+
+# ---------------------------------------------------------------------------
+# after the faults
+
+
+def _leader_after_heal(run: _Run, healed_at: float) -> float | None:
+    """Seconds from the heal until an IMPORT (fresh id each try) is acknowledged."""
+    deadline = healed_at + LEADER_AFTER_HEAL_LIMIT
+    while time.monotonic() < deadline:
+        with Client(run.cluster.ids, timeout=0.5, retries=0, connect_timeout=0.2) as c:
+            if _import_one(run, c, "heal-probe", 0.5) == OK:
+                return time.monotonic() - healed_at
+    return None
+
+
+def _converge(run: _Run) -> dict[str, dict[str, Any]] | None:
+    """Wait until every node has applied all the leader committed; their STATUS."""
+    cluster = run.cluster
+    deadline = time.monotonic() + CONVERGE_LIMIT
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            statuses = {n: cluster.status(n) for n in cluster.ids}
+        except (ClientError, ClusterUnavailable) as exc:
+            last = {"error": str(exc)}
+        else:
+            last = statuses
+            leaders = {s["leader"] for s in statuses.values()}
+            commit = max(s["commit_index"] for s in statuses.values())
+            if len(leaders) == 1 and None not in leaders and all(
+                s["applied_index"] == commit for s in statuses.values()
+            ):
+                return statuses
+        time.sleep(0.1)  # polling interval
+    run.problem(f"nodes did not converge within {CONVERGE_LIMIT:.0f} s: {last}")
+    return None
+
+
+def _final_checks(run: _Run, acknowledged: set[str]) -> list[str]:
+    """Every acknowledged model listed and stored, same bytes, everywhere; the lost ids."""
+    cluster = run.cluster
+    lost: set[str] = set()
+    listed: dict[str, dict[str, str]] = {}
+    for node in cluster.ids:
+        status, value = _list(run, node, f"final@{node}")
+        if status != OK:
+            run.problem(f"final LIST on {node} failed: {value}")
+            continue
+        listed[node] = {m["model_id"]: m["sha256"] for m in value}
+        missing = acknowledged - listed[node].keys()
+        if missing:
+            run.problem(f"{node} does not list {len(missing)} acknowledged model(s), e.g. "
+                        f"{sorted(missing)[:3]}")
+            lost |= missing
+    if len({frozenset(ids.items()) for ids in listed.values()}) > 1:
+        run.problem("the nodes' final LISTs differ")
+    for model_id in sorted(acknowledged):
+        digests = {}
+        for node in cluster.ids:
+            path = cluster.storage(node) / "models" / f"{model_id}.bin"
+            try:
+                digests[node] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except FileNotFoundError:
+                lost.add(model_id)
+                run.problem(f"{path} is missing")
+                continue
+            if node in listed and listed[node].get(model_id) not in (None, digests[node]):
+                run.problem(f"{path} does not match the sha256 {node} lists")
+        if len(set(digests.values())) > 1:
+            run.problem(f"model {model_id} differs between nodes: {digests}")
+        sent = run.sent_sha.get(model_id)
+        if sent is not None and any(d != sent for d in digests.values()):
+            run.problem(f"model {model_id} is stored with other bytes than were imported")
+        seen = run.seen_sha.get(model_id)
+        if seen is not None and any(d != seen for d in digests.values()):
+            run.problem(f"model {model_id} is stored with other bytes than LIST showed")
+    return sorted(lost)
+
+
+# ---------------------------------------------------------------------------
+
+
+def run(
+    duration: float,
+    seed: int = 1,
+    nodes: int = 3,
+    node_args: tuple[str, ...] = (),
+    predictors: int = 100,
+    predict_rate: float = 500.0,
+    workdir: Path | None = None,
+    log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> ChaosResult:
+    """Start a cluster, load it, inject faults for ``duration`` s, heal, check."""
+    with tempfile.TemporaryDirectory(prefix="zmqnode-chaos-") as tmp:
+        cluster = LocalCluster(Path(workdir or tmp), n=nodes, extra_args=tuple(node_args))
+        cluster.workdir.mkdir(parents=True, exist_ok=True)
+        cluster.start()
+        try:
+            return _run(cluster, duration, seed, predictors, predict_rate, log)
+        finally:
+            for node in list(cluster.procs):
+                cluster.resume(node)  # a stopped process cannot terminate
+            cluster.heal()
+            cluster.stop()
+
+
+def _run(
+    cluster: LocalCluster,
+    duration: float,
+    seed: int,
+    predictors: int,
+    predict_rate: float,
+    log: Callable[[str], None],
+) -> ChaosResult:
+    cluster.leader(timeout=30)
+    run_ = _Run(cluster, seed, log)
+    log(f"chaos: {len(cluster.ids)} nodes {cluster.ids} in {cluster.workdir}, seed {seed}")
+    with Client(cluster.ids, timeout=5.0) as c:  # something to predict from the start
+        for _ in range(3):
+            _import_one(run_, c, "setup", 30.0)
+    threads = [threading.Thread(target=_importer, args=(run_, k)) for k in range(IMPORTERS)]
+    threads += [threading.Thread(target=_trainer, args=(run_, k)) for k in range(TRAINERS)]
+    threads += [threading.Thread(target=_lister, args=(run_, n)) for n in cluster.ids]
+    threads.append(threading.Thread(target=_predictors, args=(run_, predictors, predict_rate)))
+    for t in threads:
+        t.daemon = True
+        t.start()
+    nemesis = _Nemesis(run_, duration)
+    nemesis_thread = threading.Thread(target=nemesis.loop, daemon=True)
+    fault_start = time.monotonic()
+    nemesis_thread.start()
+    nemesis_thread.join(duration + 60)
+    if nemesis_thread.is_alive():
+        run_.problem("the nemesis did not finish (stuck restarting or healing a node)")
+        run_.faults_over.set()
+        nemesis_thread.join(30)
+    fault_seconds = time.monotonic() - fault_start
+    healed_at = nemesis.healed_at
+    log(f"[{run_.now():7.2f}] faults over and healed; load goes on")
+
+    leader_after = _leader_after_heal(run_, healed_at)
+    if leader_after is None:
+        run_.problem(f"no write acknowledged within {LEADER_AFTER_HEAL_LIMIT:.0f} s of the heal")
+    else:
+        log(f"[{run_.now():7.2f}] leader serving {leader_after:.2f} s after the heal")
+
+    run_.stop.set()
+    join_by = time.monotonic() + TRAIN_CALL[2] + GRACE + 10
+    for t in threads:
+        t.join(max(0.0, join_by - time.monotonic()))
+    now = time.monotonic()
+    for process, kind, start, _budget in list(run_.inflight.values()):
+        run_.hung.append(f"{process} {kind} never returned ({now - start:.1f} s)")
+        run_.history.record(Op(process, kind, start, float("inf"), UNKNOWN, detail="HUNG"))
+
+    _converge(run_)
+    checked = history.check(run_.history.ops)  # what was proven present so far
+    lost = _final_checks(run_, checked.acknowledged)
+    ops = run_.history.ops
+    checked = history.check(ops)  # again, with the final LISTs
+
+    result = ChaosResult(duration=fault_seconds)
+    result.faults = nemesis.counts
+    result.fault_log = nemesis.events
+    result.requests = len(ops)
+    result.ok = sum(1 for o in ops if o.status == OK and o.value != NOT_FOUND)
+    result.errors = result.requests - result.ok
+    result.error_codes = Counter(o.detail or "NOT_FOUND" for o in ops if o.status != OK
+                                 or o.value == NOT_FOUND)
+    for o in ops:
+        outcome = o.value if o.kind == PREDICT and o.status == OK else o.status
+        result.by_kind.setdefault(o.kind, Counter())[outcome] += 1
+    result.hung = run_.hung
+    result.acknowledged = len(checked.acknowledged)
+    result.lost = lost
+    result.violations = checked.violations
+    result.violation_count = checked.violation_count
+    result.problems = run_.problems
+    result.leader_after_heal = leader_after
+    return result
+
+
+def report(result: ChaosResult, out=sys.stdout) -> None:
+    """Failures first, clearly, then the one summary line."""
+    for kind, outcomes in sorted(result.by_kind.items()):
+        print(f"{kind}: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()), file=out)
+    if result.error_codes:
+        print("errors by code: " + ", ".join(f"{k} {v}" for k, v in
+                                             result.error_codes.most_common()), file=out)
+    for title, items in (
+        ("LOST (acknowledged, missing at the end)", result.lost),
+        ("HUNG (past deadline + grace)", result.hung),
+        (f"NOT LINEARIZABLE ({result.violation_count} violations)", result.violations),
+        ("OTHER FAILED CHECKS", result.problems),
+    ):
+        if items:
+            print(f"FAIL {title}:", file=out)
+            for item in items[:30]:
+                print(f"  - {item}", file=out)
+            if len(items) > 30:
+                print(f"  ... and {len(items) - 30} more", file=out)
+    print(result.summary(), file=out, flush=True)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench chaos", description=__doc__.split("\n")[0])
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of faults")
+    p.add_argument("--seed", type=int, default=1, help="seeds the nemesis schedule")
+    p.add_argument("--nodes", type=int, default=3)
+    p.add_argument("--node-args", default="", help='extra node options, e.g. "--tick 0.05"')
+    p.add_argument("--predictors", type=int, default=100, help="concurrent PREDICT clients")
+    p.add_argument("--predict-rate", type=float, default=500.0, help="PREDICTs/s in total")
+    p.add_argument("--workdir", type=Path, help="keep the nodes' folders here")
+    args = p.parse_args(argv)
+    result = run(
+        args.duration,
+        seed=args.seed,
+        nodes=args.nodes,
+        node_args=tuple(shlex.split(args.node_args)),
+        predictors=args.predictors,
+        predict_rate=args.predict_rate,
+        workdir=args.workdir,
+    )
+    report(result)
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
