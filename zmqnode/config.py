@@ -34,6 +34,18 @@ DEFAULT_ELECTION_TICKS = 10
 DEFAULT_MAX_REQUEST_BYTES = 512 << 20
 DEFAULT_MAX_MODEL_BYTES = 64 << 20
 
+# Admission bounds: past them a new request gets BUSY (retryable) instead of
+# queueing without limit. Trainings: each holds its dataset, a thread of
+# preparation and the trainers' CPU, and 4 keep a 3-node laptop cluster busy.
+# Pending: requests parked for a commit, a read index or trainers; each holds
+# a few hundred bytes plus its request (a PREDICT's rows), and 10,000 is 30 s
+# of a 300 req/s burst waiting out an election. Uncommitted bytes: model files
+# proposed but not yet committed live in memory (and in AppendEntries);
+# 256 MiB is four models at --max-model-bytes.
+DEFAULT_MAX_TRAININGS = 4
+DEFAULT_MAX_PENDING = 10_000
+DEFAULT_MAX_UNCOMMITTED_BYTES = 256 << 20
+
 # Compact the log once this many entries are applied past the last snapshot
 # (each STORE_MODEL entry holds a whole model file; see compaction.py).
 DEFAULT_SNAPSHOT_ENTRIES = 1000
@@ -53,6 +65,9 @@ class NodeConfig:
     election_ticks: int = DEFAULT_ELECTION_TICKS
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES
+    max_trainings: int = DEFAULT_MAX_TRAININGS
+    max_pending: int = DEFAULT_MAX_PENDING
+    max_uncommitted_bytes: int = DEFAULT_MAX_UNCOMMITTED_BYTES
     request_timeout: float = 30.0
     training_timeout: float = 600.0
     trainer: bool = True
@@ -98,6 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--election-ticks", type=int, default=DEFAULT_ELECTION_TICKS)
     p.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES)
     p.add_argument("--max-model-bytes", type=int, default=DEFAULT_MAX_MODEL_BYTES)
+    p.add_argument(
+        "--max-trainings",
+        type=int,
+        default=DEFAULT_MAX_TRAININGS,
+        help="trainings the leader runs at once; one more TRAIN gets BUSY",
+    )
+    p.add_argument(
+        "--max-pending",
+        type=int,
+        default=DEFAULT_MAX_PENDING,
+        help="requests parked waiting (commit, read index, training); past it BUSY",
+    )
+    p.add_argument(
+        "--max-uncommitted-bytes",
+        type=int,
+        default=DEFAULT_MAX_UNCOMMITTED_BYTES,
+        help="bytes of model files proposed but not yet committed; past it IMPORT gets BUSY",
+    )
     p.add_argument("--no-trainer", action="store_true", help="do not start a trainer process")
     p.add_argument("--log-level", default=os.environ.get("ZMQNODE_LOG_LEVEL", "INFO"))
     p.add_argument("--fault-file", help=argparse.SUPPRESS)  # tests only: see faults.py
@@ -139,6 +172,13 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
             f"--raft-port {args.raft_port} does not match the layout every node assumes "
             f"(client port + 1000 = {ports.raft}); drop --raft-port or use {ports.raft}"
         )
+    for flag, value in (
+        ("--max-trainings", args.max_trainings),
+        ("--max-pending", args.max_pending),
+        ("--max-uncommitted-bytes", args.max_uncommitted_bytes),
+    ):
+        if value < 1:
+            parser.error(f"{flag} must be at least 1, got {value}")
     peers: list[str] = []
     for text in _split_peers(args.peers):
         try:
@@ -159,6 +199,9 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
         election_ticks=args.election_ticks,
         max_request_bytes=args.max_request_bytes,
         max_model_bytes=args.max_model_bytes,
+        max_trainings=args.max_trainings,
+        max_pending=args.max_pending,
+        max_uncommitted_bytes=args.max_uncommitted_bytes,
         trainer=not args.no_trainer,
         log_level=args.log_level.upper(),
         fault_file=args.fault_file,

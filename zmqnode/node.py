@@ -104,6 +104,10 @@ class _Waiter:
     done: bool = False
 
 
+def _nothing() -> None:
+    pass
+
+
 class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -171,6 +175,10 @@ class Node:
         # (index, seq, waiter) waiting until applied_index >= index.
         self._apply_waiters: list[tuple[int, int, _Waiter]] = []
         self._deadlines: list[tuple[float, int, _Waiter]] = []
+        # Admission (--max-pending, --max-uncommitted-bytes): waiters not yet
+        # done, and bytes of commands proposed here and not yet applied.
+        self._parked = 0
+        self._uncommitted_bytes = 0
         self.last_heard: dict[str, float] = {}  # peer -> when a Raft message last came
         self._append_sent: dict[str, tuple[int, float]] = {}  # peer -> (last index, sent)
         self._peers_down: set[str] = set(config.peers)  # until first heard from
@@ -431,8 +439,31 @@ class Node:
         result = self.core.propose(data)
         if not result.accepted:
             return ErrorCode.NOT_LEADER
-        self._proposals[result.index] = (result.term, on_done, time.monotonic())
+        size = len(data)
+        self._uncommitted_bytes += size
+
+        def done(ok: bool) -> None:
+            self._uncommitted_bytes -= size
+            on_done(ok)
+
+        self._proposals[result.index] = (result.term, done, time.monotonic())
         return None
+
+    def pending(self) -> int:
+        """Requests parked on this node: waiters, and clients joined to trainings."""
+        joined = sum(len(job.replies) for job in self.training.jobs.values())
+        return self._parked + joined
+
+    def admit(self, header: dict[str, Any]) -> None:
+        """Refuse (BUSY) a request that would park while --max-pending are parked."""
+        limit = self.config.max_pending
+        if self.pending() >= limit:
+            self.count("busy_pending")
+            raise ProtocolError(
+                ErrorCode.BUSY,
+                f"node {self.id} has {limit} requests waiting (--max-pending); retry later",
+                header=header,
+            )
 
     def linearizable(
         self, callback: Callable[[], None], on_timeout: Callable[[], None], timeout: float
@@ -468,21 +499,39 @@ class Node:
     def _waiter(self, timeout: float, callback, on_timeout) -> _Waiter:
         waiter = _Waiter(time.monotonic() + timeout, callback, on_timeout)
         heapq.heappush(self._deadlines, (waiter.deadline, next(self._ids), waiter))
+        self._parked += 1
         return waiter
 
+    def _settle(self, waiter: _Waiter) -> tuple[Callable[[], None], Callable[[], None]] | None:
+        """Mark ``waiter`` done once; returns its (callback, on_timeout), else None.
+        Its closures (and the request data they hold) are let go at once, not
+        when its deadline leaves the heap."""
+        if waiter.done:
+            return None
+        waiter.done = True
+        self._parked -= 1
+        callbacks = waiter.callback, waiter.on_timeout
+        waiter.callback = waiter.on_timeout = _nothing
+        return callbacks
+
     def _fire(self, waiter: _Waiter) -> None:
-        if not waiter.done:
-            waiter.done = True
-            _guarded(waiter.callback)
+        callbacks = self._settle(waiter)
+        if callbacks is not None:
+            _guarded(callbacks[0])
 
     def _expire(self, now: float) -> None:
         expired = False
         while self._deadlines and self._deadlines[0][0] <= now:
             expired = True
             waiter = heapq.heappop(self._deadlines)[2]
-            if not waiter.done:
-                waiter.done = True
-                _guarded(waiter.on_timeout)
+            callbacks = self._settle(waiter)
+            if callbacks is not None:
+                _guarded(callbacks[1])
+        if len(self._deadlines) > 2 * self._parked + 1024:
+            # Answered waiters stay in the heap until their deadline; under a
+            # flood of quick answers that is most of it: drop them.
+            self._deadlines = [d for d in self._deadlines if not d[2].done]
+            heapq.heapify(self._deadlines)
         if expired:
             # A read index that never came back (lost with a leader) must not
             # keep its waiters, and their request data, forever.
@@ -490,6 +539,12 @@ class Node:
                 del self._reads[ctx]
             self._apply_waiters = [w for w in self._apply_waiters if not w[2].done]
             heapq.heapify(self._apply_waiters)
+            # A proposal whose index was applied without it (a snapshot
+            # installed over it) will not be answered by _apply: settle it.
+            applied = self.core.applied_index
+            for index in [i for i in self._proposals if i <= applied]:
+                _, callback, _ = self._proposals.pop(index)
+                _guarded(lambda cb=callback: cb(False))
 
     # -- client requests -------------------------------------------------------
 
@@ -699,16 +754,27 @@ class Node:
         model_bytes: bytes,
         summary: dict[str, Any],
         extra: dict[str, Any] | None = None,
+        *,
+        admitted: bool = False,
     ) -> None:
-        """Replicate a model file and answer the client once it is committed."""
+        """Replicate a model file and answer the client once it is committed.
+
+        ``admitted``: the request already passed admission (a TRAIN, bounded by
+        --max-trainings): its finished work is not thrown away for BUSY."""
         request_id = header["id"]
         model_id = model_id_for(request_id)
+        if not admitted:
+            try:
+                self.admit(header)
+                self._admit_bytes(header, len(model_bytes))
+            except ProtocolError as exc:
+                reply.error(header, exc.code, exc.message)
+                return
         command = encode_store_model(request_id, model_bytes, time.time(), summary)
 
         def done(ok: bool) -> None:
-            if waiter.done:
+            if self._settle(waiter) is None:
                 return
-            waiter.done = True
             if ok or model_id in self.registry:
                 reply.ok(header, model_id=model_id, **(extra or {}))
             else:
@@ -731,8 +797,22 @@ class Node:
             ),
         )
         if self.propose(command, done) is not None:
-            waiter.done = True
+            self._settle(waiter)
             self._redirect_or_unavailable(header, reply)
+
+    def _admit_bytes(self, header: dict[str, Any], size: int) -> None:
+        """Refuse (BUSY) a proposal of ``size`` bytes past --max-uncommitted-bytes
+        (one is always let through when nothing else waits)."""
+        limit = self.config.max_uncommitted_bytes
+        held = self._uncommitted_bytes
+        if held and held + size > limit:
+            self.count("busy_uncommitted")
+            raise ProtocolError(
+                ErrorCode.BUSY,
+                f"node {self.id} holds {held} bytes of models not yet committed; "
+                f"{size} more would pass --max-uncommitted-bytes {limit}; retry later",
+                header=header,
+            )
 
     _handlers: dict[str, Callable[..., None]] = {
         "STATUS": _handle_status,
@@ -766,6 +846,14 @@ class Node:
             "limits": {
                 "max_request_bytes": self.config.max_request_bytes,
                 "max_model_bytes": self.config.max_model_bytes,
+                "max_trainings": self.config.max_trainings,
+                "max_pending": self.config.max_pending,
+                "max_uncommitted_bytes": self.config.max_uncommitted_bytes,
+            },
+            "load": {
+                "trainings": len(self.training.jobs),
+                "pending": self.pending(),
+                "uncommitted_bytes": self._uncommitted_bytes,
             },
         }
 
@@ -868,7 +956,9 @@ class _Replier:
         self.send(wire.error_reply(header, code, message))
 
     def later(self, header, answer: Callable[[], None]) -> None:
-        """Answer once this node has caught up with the leader's commit index."""
+        """Answer once this node has caught up with the leader's commit index
+        (BUSY at once if --max-pending requests already wait)."""
+        self.node.admit(header)
 
         def guarded_answer() -> None:
             try:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .ml.errors import BadInput
 from .transport import wire
+from .transport.wire import ProtocolError
 
 log = logging.getLogger("zmqnode.serving")
 
@@ -40,17 +41,31 @@ class _Batch:
 # rows run in one loop turn before the loop goes back to its sockets.
 MAX_PASS_ROWS = 65_536
 MAX_TURN_ROWS = 262_144
+# Input bytes waiting for a forward pass. A turn drains up to 256 requests
+# but runs at most MAX_TURN_ROWS rows, so large requests arriving faster than
+# they are computed would queue here without end: past this, BUSY. One
+# request is always taken when nothing waits (--max-request-bytes bounds it).
+MAX_QUEUED_BYTES = 256 << 20
 
 
 class PredictionBatcher:
     def __init__(self, node_id: str, on_batch: Callable[[int], None] = lambda n: None) -> None:
         self.node_id = node_id
         self._batches: dict[str, _Batch] = {}
+        self.queued_bytes = 0
         self._on_batch = on_batch  # told the requests of each forward pass (metrics)
 
     def add(
         self, model_id: str, model: Model, rows: np.ndarray, header: dict[str, Any], reply: _Replier
     ) -> None:
+        if self.queued_bytes and self.queued_bytes + rows.nbytes > MAX_QUEUED_BYTES:
+            raise ProtocolError(
+                wire.ErrorCode.BUSY,
+                f"node {self.node_id} has {self.queued_bytes} bytes of predictions queued; "
+                "retry later",
+                header=header,
+            )
+        self.queued_bytes += rows.nbytes
         batch = self._batches.get(model_id)
         if batch is None:
             batch = self._batches[model_id] = _Batch(model)
@@ -66,19 +81,25 @@ class PredictionBatcher:
             return
         budget = MAX_TURN_ROWS
         batches, self._batches = self._batches, {}
-        for model_id, batch in batches.items():
-            while batch.rows and budget > 0:
-                take, rows_in = 0, 0
-                while take < len(batch.rows) and (
-                    take == 0 or rows_in + batch.rows[take].shape[0] <= MAX_PASS_ROWS
-                ):
-                    rows_in += batch.rows[take].shape[0]
-                    take += 1
-                self._run(model_id, batch.model, batch.rows[:take], batch.waiting[:take])
-                del batch.rows[:take], batch.waiting[:take]
-                budget -= rows_in
-            if batch.rows:  # over this turn's budget: first in line next turn
-                self._batches[model_id] = batch
+        try:
+            for model_id, batch in batches.items():
+                while batch.rows and budget > 0:
+                    take, rows_in = 0, 0
+                    while take < len(batch.rows) and (
+                        take == 0 or rows_in + batch.rows[take].shape[0] <= MAX_PASS_ROWS
+                    ):
+                        rows_in += batch.rows[take].shape[0]
+                        take += 1
+                    self._run(model_id, batch.model, batch.rows[:take], batch.waiting[:take])
+                    del batch.rows[:take], batch.waiting[:take]
+                    budget -= rows_in
+                if batch.rows:  # over this turn's budget: first in line next turn
+                    self._batches[model_id] = batch
+        finally:
+            # What is still queued (recounted, so a failed pass cannot skew it).
+            self.queued_bytes = sum(
+                rows.nbytes for batch in self._batches.values() for rows in batch.rows
+            )
 
     def _run(self, model_id, model, rows_list, waiting) -> None:
         stacked = rows_list[0] if len(rows_list) == 1 else np.concatenate(rows_list)

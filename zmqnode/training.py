@@ -226,8 +226,18 @@ class TrainingCoordinator:
         request_id = header["id"]
         running = self.jobs.get(request_id)
         if running is not None:
+            self.node.admit(header)  # a joined client waits like any parked request
             running.replies.append(reply)  # a retry of a training in progress
             return
+        most = self.node.config.max_trainings
+        if len(self.jobs) >= most:
+            self.node.count("busy_trainings")
+            raise ProtocolError(
+                ErrorCode.BUSY,
+                f"node {self.node.id} is already running {most} trainings "
+                "(--max-trainings); retry later",
+                header=header,
+            )
         limit = self.node.config.max_request_bytes
         x = wire.read_array(header, blobs, "inputs", max_bytes=limit)
         y = wire.read_array(header, blobs, "outputs", max_bytes=limit)
@@ -431,7 +441,7 @@ class TrainingCoordinator:
         # arriving meanwhile joins it instead of training a second time.
         job.committing = True
         self.node.store_model(
-            job.header, _JobReplies(self, job), data, listing_summary(model), extra
+            job.header, _JobReplies(self, job), data, listing_summary(model), extra, admitted=True
         )
 
     def _report_progress(self, job: _Job) -> None:
