@@ -50,7 +50,9 @@ LARGE_PAYLOAD_BYTES = 1 << 20
 
 class ClientError(Exception):
     """A node answered ERROR. ``code`` is the protocol's error code string
-    (compare with ``ErrorCode`` members), ``node`` the address that said so."""
+    (compare with ``ErrorCode`` members), ``node`` the address that said so.
+    ``attempts``: for BUSY, how many BUSY replies the call got before the
+    client gave up (each retry came after a backoff)."""
 
     def __init__(
         self,
@@ -59,12 +61,14 @@ class ClientError(Exception):
         *,
         node: str | None = None,
         reply: Mapping[str, Any] | None = None,
+        attempts: int = 1,
     ):
         super().__init__(f"{code}: {message}" + (f" (from {node})" if node else ""))
         self.code = code
         self.message = message
         self.node = node
         self.reply = dict(reply) if reply is not None else None
+        self.attempts = attempts
 
 
 class ClusterUnavailable(Exception):
@@ -127,8 +131,11 @@ class Client:
     reply. ``retries``: further attempts after the first fails (silence, no
     connection, or a retryable error such as NOT_LEADER); each goes to the
     next node after an exponential backoff. REDIRECTs do not use retries but
-    are capped at ``max_redirects`` hops per call. Every call ends by its
-    deadline (default: enough for all attempts and backoffs).
+    are capped at ``max_redirects`` hops per call. BUSY (the node is up but
+    over a limit) is retryable like the others: never at once, always after
+    the jittered backoff, so refused clients do not hammer a full node
+    (``retries=0`` surfaces it at once). Every call ends by its deadline
+    (default: enough for all attempts and backoffs).
 
     Raises ``ClientError`` for ERROR replies, ``ClusterUnavailable`` when no
     node answers, ``ValueError`` for bad arguments.
@@ -368,6 +375,7 @@ class Client:
         request_id = header["id"]
         tried: list[tuple[str, str]] = []
         failures = 0
+        busy = 0
         hops = 0
         last_error: ClientError | None = None
         node = self._nodes[self._current]
@@ -419,6 +427,9 @@ class Client:
                         raise error
                     last_error = error
                     detail = f"{code}: {error.message}"
+                    if code == ErrorCode.BUSY.value:
+                        busy += 1
+                        error.attempts = busy
                 else:
                     detail = f"reply with unknown status {status!r}"
                 outcome = "failed"

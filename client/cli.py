@@ -458,7 +458,6 @@ _HINTS = {
     ErrorCode.TOO_LARGE.value: "send fewer rows per request",
     ErrorCode.NOT_LEADER.value: "no leader is elected right now; retry in a few seconds",
     ErrorCode.UNAVAILABLE.value: "the cluster cannot serve this now (no quorum?); retry shortly",
-    ErrorCode.BUSY.value: "the node is overloaded; retry later",
     ErrorCode.TRAINING_FAILED.value: "try other options (--lr, --epochs, --hidden)",
     ErrorCode.INTERNAL.value: "this is a bug in the node; see its log (worker_<port>.log)",
     ErrorCode.MALFORMED.value: "client and node disagree on the protocol; same version?",
@@ -477,6 +476,13 @@ def _hint(exc: ClientError, args: argparse.Namespace) -> str:
                 "(never trains twice) and a larger --timeout"
             )
         return " — retry, or raise --timeout"
+    if exc.code == ErrorCode.BUSY.value:
+        n = exc.attempts
+        tries = "refused once" if n == 1 else f"refused {n} times, pausing longer before each retry"
+        return (
+            f" — the node is overloaded ({tries}); nothing was done, so the same "
+            "command is safe to run again in a moment (or with more --retries)"
+        )
     if exc.code == ErrorCode.TOO_LARGE.value and args.command in ("train", "train-inline"):
         return " — train on fewer rows, or start the nodes with a larger --max-request-bytes"
     hint = _HINTS.get(exc.code)
