@@ -116,6 +116,7 @@ DTYPES = ["float32", "float64", "int32", "int64", "float16", "uint8", "bool", ">
 class Stats:
     sent: int = 0
     answerable: int = 0
+    rss_mib: list[float] = field(default_factory=list)  # after each batch
     replied: int = 0
     progress: int = 0
     outcomes: Counter = field(default_factory=Counter)
@@ -126,6 +127,7 @@ class Stats:
         self.replied += other.replied
         self.progress += other.progress
         self.outcomes.update(other.outcomes)
+        self.rss_mib += other.rss_mib
 
 
 # --------------------------------------------------------------------------
@@ -874,6 +876,7 @@ def run(
             health = target.check_health(
                 f"{sock} batch {batch_no} (seed {seed}, messages {done[sock] - k}..{done[sock]})"
             )
+            totals[sock].rss_mib.append(health["rss_mib"])
             log(
                 f"[seed {seed}] {sock}: {done[sock]}/{messages[sock]} "
                 f"({time.monotonic() - t0:.1f}s) replied {st.replied}/{st.answerable} {health}"
@@ -918,6 +921,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{sock}: sent {st.sent}, answered {st.replied}/{st.answerable}, "
             f"progress {st.progress}; {top}"
         )
+    # run() raises at the first dead node, unanswered message, new trainer
+    # process or RSS over the bound: reaching here means none happened.
+    rss = [r for st in totals.values() for r in st.rss_mib]
+    print(
+        f"summary: {sum(st.sent for st in totals.values())} messages, crashes 0 "
+        f"(node and trainer processes unchanged), hangs 0 "
+        f"({sum(st.replied for st in totals.values())} answerable all answered), "
+        f"node RSS {rss[0]:.0f}..{max(rss):.0f} MiB over {len(rss)} checks "
+        f"(bound {args.rss_mib} MiB)"
+    )
     print(f"ok in {time.monotonic() - t0:.0f}s (seed {seed})")
     return 0
 
