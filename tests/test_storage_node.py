@@ -10,6 +10,7 @@ import pytest
 from zmqnode.raft.core import RaftConfig, RaftCore
 from zmqnode.raft.messages import Entry, EntryKind, HardState, Ready, Snapshot
 from zmqnode.storage.errors import StorageCorruption
+from zmqnode.storage.hard_state import HardStateFile
 from zmqnode.storage.node_storage import NodeStorage, Recovered
 from zmqnode.storage.snapshot_store import SnapshotStore
 
@@ -82,8 +83,12 @@ def test_a_ready_with_a_snapshot_replaces_the_whole_log(directory):
 
 def test_a_snapshot_beyond_the_log_and_entries_after_it_in_one_ready(directory):
     storage = fresh(directory)
-    storage.persist(Ready(entries=ents(1, 1)))
-    storage.persist(Ready(snapshot=Snapshot(10, 4, b"s"), entries=ents(4, 5, start=11)))
+    storage.persist(Ready(hard_state=HardState(1, ""), entries=ents(1, 1)))
+    storage.persist(
+        Ready(
+            hard_state=HardState(5, ""), snapshot=Snapshot(10, 4, b"s"), entries=ents(4, 5, start=11)
+        )
+    )
     storage.persist(Ready(entries=ents(5, start=13)))
     recovered = reopened(storage)
     assert recovered.snapshot.index == 10
@@ -92,7 +97,7 @@ def test_a_snapshot_beyond_the_log_and_entries_after_it_in_one_ready(directory):
 
 def test_compaction_keeps_later_entries_and_survives_reopen(directory):
     storage = fresh(directory)
-    storage.persist(Ready(entries=ents(1, 1, 2, 2, 2)))
+    storage.persist(Ready(hard_state=HardState(2, ""), entries=ents(1, 1, 2, 2, 2)))
     storage.compact(Snapshot(3, 2, b"through 3"))
     assert storage.log.first_index == 4
     recovered = reopened(storage)
@@ -102,7 +107,7 @@ def test_compaction_keeps_later_entries_and_survives_reopen(directory):
 
 def test_an_older_snapshot_does_not_undo_a_compaction(directory):
     storage = fresh(directory)
-    storage.persist(Ready(entries=ents(1, 1, 1, 1)))
+    storage.persist(Ready(hard_state=HardState(1, ""), entries=ents(1, 1, 1, 1)))
     storage.compact(Snapshot(3, 1, b"new"))
     storage.compact(Snapshot(2, 1, b"old"))
     assert reopened(storage).snapshot == Snapshot(3, 1, b"new")
@@ -110,7 +115,7 @@ def test_an_older_snapshot_does_not_undo_a_compaction(directory):
 
 def test_compaction_beyond_the_log_is_refused(directory):
     storage = fresh(directory)
-    storage.persist(Ready(entries=ents(1)))
+    storage.persist(Ready(hard_state=HardState(1, ""), entries=ents(1)))
     with pytest.raises(ValueError):
         storage.compact(Snapshot(5, 1, b""))
     assert reopened(storage).snapshot is None
@@ -147,7 +152,7 @@ def recording(calls: list[str], obj: object, name: str):
     return record
 
 
-def test_persist_writes_snapshot_then_hard_state_then_entries(directory, monkeypatch):
+def test_persist_writes_hard_state_then_snapshot_then_entries(directory, monkeypatch):
     storage = fresh(directory)
     calls = []
     for obj, name in [
@@ -162,9 +167,9 @@ def test_persist_writes_snapshot_then_hard_state_then_entries(directory, monkeyp
         Ready(hard_state=HardState(2, ""), entries=ents(2, start=6), snapshot=Snapshot(5, 2, b"s"))
     )
     assert calls == [
+        "HardStateFile.save",
         "SnapshotStore.save",
         "LogFile.reset",
-        "HardStateFile.save",
         "LogFile.append",
         "LogFile.sync",
     ]
@@ -180,7 +185,7 @@ def test_persist_before_open_is_an_error(directory):
 
 def test_crash_after_a_local_snapshot_but_before_trimming_the_log(directory):
     storage = fresh(directory)
-    storage.persist(Ready(entries=ents(1, 1, 2, 2)))
+    storage.persist(Ready(hard_state=HardState(3, ""), entries=ents(1, 1, 2, 2)))
     storage.close()
     # compact() = save the snapshot, then trim the log; the crash hit in between.
     SnapshotStore(directory / "snapshot").save(Snapshot(3, 2, b"through 3"))
@@ -195,9 +200,11 @@ def test_crash_after_a_local_snapshot_but_before_trimming_the_log(directory):
 
 def test_crash_after_an_installed_snapshot_but_before_dropping_the_log(directory):
     storage = fresh(directory)
-    storage.persist(Ready(entries=ents(1, 1, 1, 1)))
+    storage.persist(Ready(hard_state=HardState(1, ""), entries=ents(1, 1, 1, 1)))
     storage.close()
     # The leader's snapshot disagrees with our entry 3: the old log must not come back.
+    # persist() saved the leader's term first, then the snapshot; the crash came next.
+    HardStateFile(directory / "raft_state.json").save(HardState(5, ""))
     SnapshotStore(directory / "snapshot").save(Snapshot(3, 5, b"leader's"))
     storage = NodeStorage(directory)
     recovered = storage.open()
@@ -209,7 +216,7 @@ def test_crash_after_an_installed_snapshot_but_before_dropping_the_log(directory
 
 def test_a_log_that_starts_after_the_snapshot_is_refused(directory):
     storage = fresh(directory)
-    storage.persist(Ready(entries=ents(1, 1, 1, 1)))
+    storage.persist(Ready(hard_state=HardState(1, ""), entries=ents(1, 1, 1, 1)))
     storage.compact(Snapshot(2, 1, b"s"))
     storage.close()
     os.remove(directory / "snapshot" / "snapshot.bin")  # an operator "cleaned up"
@@ -221,7 +228,7 @@ def test_a_log_that_starts_after_the_snapshot_is_refused(directory):
 
 def test_torn_log_tail_is_reported_in_the_warnings(directory):
     storage = fresh(directory)
-    storage.persist(Ready(entries=ents(1, 1, 1)))
+    storage.persist(Ready(hard_state=HardState(1, ""), entries=ents(1, 1, 1)))
     storage.close()
     with open(directory / "raft.log", "ab") as f:
         f.write(b"\x30\x00\x00\x00half a record")
@@ -249,6 +256,82 @@ def test_corrupt_snapshot_stops_the_node(directory):
     path.write_bytes(path.read_bytes()[:-1] + b"X")
     with pytest.raises(StorageCorruption, match="checksum"):
         NodeStorage(directory).open()
+
+
+def test_missing_hard_state_next_to_log_entries_stops_the_node(directory):
+    storage = fresh(directory)
+    storage.persist(Ready(hard_state=HardState(2, "n2"), entries=ents(1, 2)))
+    storage.close()
+    os.remove(directory / "raft_state.json")  # the vote for n2 in term 2 is gone
+    with pytest.raises(StorageCorruption) as info:
+        NodeStorage(directory).open()
+    message = str(info.value)
+    assert str(directory / "raft_state.json") in message
+    assert "is missing" in message and "entries 1 to 2" in message and "vote twice" in message
+    assert "remove the whole storage dir" in message
+
+
+def test_missing_hard_state_next_to_a_snapshot_stops_the_node(directory):
+    storage = fresh(directory)
+    storage.persist(Ready(hard_state=HardState(3, ""), snapshot=Snapshot(4, 3, b"s")))
+    storage.close()
+    os.remove(directory / "raft_state.json")
+    with pytest.raises(StorageCorruption, match="raft_state.json is missing, yet .*snapshot"):
+        NodeStorage(directory).open()
+
+
+def test_missing_hard_state_on_a_node_that_never_stored_anything_is_fine(directory):
+    fresh(directory).close()  # first start: raft.log created, then a crash before any vote
+    assert not (directory / "raft_state.json").exists()
+    storage = NodeStorage(directory)
+    assert storage.open() == Recovered(HardState(), None, [], [])
+    storage.close()
+
+
+def test_hard_state_older_than_the_log_stops_the_node(directory):
+    storage = fresh(directory)
+    storage.persist(Ready(hard_state=HardState(1, "n1"), entries=ents(1)))
+    old = (directory / "raft_state.json").read_bytes()  # a "backup"
+    storage.persist(Ready(hard_state=HardState(4, "n3"), entries=ents(4, start=2)))
+    storage.close()
+    (directory / "raft_state.json").write_bytes(old)  # restored alone
+    with pytest.raises(StorageCorruption) as info:
+        NodeStorage(directory).open()
+    message = str(info.value)
+    assert "current term is 1" in message and "of term 4" in message
+    assert "must be at least as new as raft.log" in message
+
+
+def test_missing_log_next_to_a_saved_term_stops_the_node(directory):
+    storage = fresh(directory)
+    storage.persist(Ready(hard_state=HardState(2, "n1"), entries=ents(1, 2)))
+    storage.close()
+    os.remove(directory / "raft.log")
+    with pytest.raises(StorageCorruption) as info:
+        NodeStorage(directory).open()
+    message = str(info.value)
+    assert str(directory / "raft.log") in message and "term 2" in message and "lost" in message
+
+
+def test_a_log_cut_at_a_record_boundary_is_noticed_from_the_model_files(directory):
+    storage = fresh(directory)
+    storage.persist(Ready(hard_state=HardState(1, ""), entries=ents(1, 1, 1)))
+    storage.close()
+    models = directory / "models"
+    models.mkdir()
+    for n in range(3):  # what applying the three commands wrote
+        (models / f"m{n}.bin").write_bytes(b"model")
+    (models / ".m9.bin.x.tmp").write_bytes(b"half")  # a temp file is not a model
+    assert reopened(fresh(directory)).warnings == []
+    with open(directory / "raft.log", "r+b") as f:  # lose entry 3, cut between records
+        f.truncate(NodeStorage(directory).log.path.stat().st_size - (8 + 17 + 4))
+    storage = NodeStorage(directory)
+    recovered = storage.open()
+    storage.close()
+    assert [e.index for e in recovered.entries] == [1, 2]
+    (warning,) = recovered.warnings
+    assert str(directory / "raft.log") in warning and "lost entries at its end" in warning
+    assert "2 model commands" in warning and "3 model files" in warning
 
 
 def test_stale_temp_files_are_swept_at_open(directory):
@@ -290,6 +373,9 @@ def test_random_readys_and_restarts_match_a_model(directory, seed, monkeypatch):
     rng = random.Random(seed)
     model, storage = ModelDisk(), fresh(directory)
     term = 1
+    first = Ready(hard_state=HardState(term, ""))  # a real node learns a term before anything
+    model.persist(first)
+    storage.persist(first)
     for _ in range(150):
         base = model.snapshot.index if model.snapshot else 0
         last = base + len(model.entries)

@@ -43,19 +43,24 @@ class HardStateFile:
         self.path = Path(path)
         self.stats = stats or FsyncStats()
         self._saved: HardState | None = None  # what the file holds, once known
+        self.found = False  # whether ``load`` found the file (NodeStorage checks a missing one)
 
     def load(self) -> HardState:
         """The stored state; ``HardState()`` if the file does not exist.
 
         Raises StorageCorruption if the file is empty, not JSON, has missing
-        or mistyped fields, an unknown version, or a checksum mismatch.
+        or mistyped fields, an unknown version, or a checksum mismatch. A
+        missing file is only legitimate on a node that never stored a log
+        entry; ``NodeStorage.open`` checks that (``found`` says which case).
         """
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
+            self.found = False
             self._saved = HardState()
             return self._saved
         hs = self._decode(raw)
+        self.found = True
         self._saved = hs
         return hs
 
