@@ -453,3 +453,28 @@ def test_record_encoding_matches_the_documented_layout():
     assert crc == zlib.crc32(payload)
     assert struct.unpack_from("<QQB", payload) == (7, 3, 1)
     assert payload[17:] == b"ab"
+
+
+def test_compaction_checks_the_records_it_reads_back(path):
+    offsets = written(path, ents(1, 1, 1, 1, 1))
+    log, _, _ = opened(path)
+    flip_bit(path, offsets[3] + 20)  # the disk damages entry 4 while the node runs
+    with pytest.raises(StorageCorruption) as info:
+        log.compact(2)
+    message = str(info.value)
+    assert str(path) in message and "entry 4" in message and "compact" in message
+    assert "remove the whole storage dir" in message
+    log.close()
+    # Nothing was copied: the file still holds every record, the damaged one in the middle.
+    with pytest.raises(StorageCorruption, match="damaged in the middle"):
+        opened(path)
+
+
+def test_compaction_of_an_undamaged_log_reads_back_every_kept_record(path):
+    offsets = written(path, ents(1, 1, 1, 1, 1))
+    log, _, _ = opened(path)
+    flip_bit(path, offsets[1] + 20)  # inside a record compaction drops: never read back
+    log.compact(2)
+    assert (log.first_index, log.last_index) == (3, 5)
+    log.close()
+    assert opened(path)[1] == ents(1, 1, 1, 1, 1)[2:]

@@ -31,6 +31,16 @@ off or fails its checksum ends the scan, and then:
 A record whose checksum holds but whose index or term breaks the log's rules
 (not contiguous, terms going down, unknown kind) was written that way, so it
 is refused too, never "repaired".
+
+After ``open`` the entries live in memory (the Raft core) and the file is
+only written to. The one place that reads records back is ``compact``, which
+copies the kept records into the new file: it checks each one's checksum and
+index first, so damage that appeared while the node ran is reported then
+(StorageCorruption) rather than copied into the middle of the new file.
+
+A file cut exactly at a record boundary (the end of the log lost, every
+remaining record whole) passes every check here; ``NodeStorage.open``
+notices it when ``models/`` holds more files than the log has commands.
 """
 
 from __future__ import annotations
@@ -406,10 +416,39 @@ class LogFile:
         tail = os.pread(fd, self._size - start, start)
         if len(tail) != self._size - start:
             raise OSError(f"{self.path}: short read while compacting")
+        self._verify_read_back(tail, start, through_index + 1)
         shift = start - _HEADER_SIZE
         offsets = array("Q", (o - shift for o in self._offsets[keep_from:]))
         terms = self._terms[keep_from:]
         self._replace(encode_header(through_index + 1) + tail, through_index + 1, offsets, terms)
+
+    def _verify_read_back(self, blob: bytes, offset: int, first: int) -> None:
+        """Check records read back from the file (``blob`` starts at byte ``offset``
+        with entry ``first``) before they are copied anywhere.
+
+        The disk may have damaged them since ``open`` checked them; copying a
+        damaged record into the compacted file would hide the damage until the
+        next start, where it would sit in the middle of the log. The entries
+        the node uses live in memory and are not affected, but the file can no
+        longer be trusted, so the node must stop (StorageCorruption).
+        """
+        buf = memoryview(blob)
+        pos, index = 0, first
+        while pos < len(buf):
+            end = _check_record(buf, pos)
+            if isinstance(end, str):
+                raise self._corrupt(
+                    f"has a damaged record at byte {offset + pos} (entry {index}), found when "
+                    f"reading it back to compact the log: {end}. The disk changed bytes "
+                    "after they were written"
+                )
+            (stored,) = struct.unpack_from("<Q", buf, pos + _RECORD.size)
+            if stored != index:
+                raise self._corrupt(
+                    f"has entry {stored} at byte {offset + pos} where entry {index} was "
+                    "written, found when reading it back to compact the log"
+                )
+            pos, index = end, index + 1
 
     def reset(self, first_index: int) -> None:
         """Drop every entry; the next one appended must be ``first_index``. Durable."""
