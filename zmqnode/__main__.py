@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
 from .config import parse_args
+
+# Exit status of a node that refused to start because its storage is damaged
+# (1 is what Python uses for an unexpected crash; 2 says "read the message").
+EXIT_STORAGE_DAMAGED = 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,9 +23,27 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(var, "1")
     keep_freed_memory()
     from .node import Node  # imported late: `--help` stays fast
+    from .storage.errors import StorageCorruption
 
-    Node(config).run()
+    try:
+        Node(config).run()
+    except StorageCorruption as exc:
+        report_damaged_storage(exc)
+        return EXIT_STORAGE_DAMAGED
     return 0
+
+
+def report_damaged_storage(exc: Exception) -> None:
+    """One line for the operator, not a traceback: the exception's text names
+    the file, what is wrong with it and what to do. It goes to stderr and to
+    the node's log file (both are the "zmqnode" logger's handlers once the
+    node set up logging); before that, to stderr only."""
+    message = f"node not started: {exc}"
+    logger = logging.getLogger("zmqnode.storage")
+    if logging.getLogger("zmqnode").handlers:
+        logger.critical("%s", message)
+    else:
+        print(f"zmqnode: {message}", file=sys.stderr)
 
 
 def keep_freed_memory() -> None:
