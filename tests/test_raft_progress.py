@@ -144,13 +144,38 @@ def test_probe_rejection_of_other_probe_is_stale(rejected):
     assert pr.is_paused(1)
 
 
-def test_probe_rejection_never_goes_below_match_or_above_rejected():
+def test_probe_rejection_never_goes_above_rejected():
     pr = progress(PROBE, match=3, next_index=9)
-    assert pr.maybe_decrease_to(rejected=8, match_hint=0)
-    assert pr.next == 4  # the hint points below match: clamp to match + 1
+    assert pr.maybe_decrease_to(rejected=8, match_hint=5)
+    assert (pr.match, pr.next) == (3, 6)
     pr = progress(PROBE, match=0, next_index=9)
     assert pr.maybe_decrease_to(rejected=8, match_hint=50)
     assert pr.next == 8  # a hint beyond the rejected index: just step back one
+
+
+def test_probe_hint_below_match_means_the_follower_lost_entries():
+    """A follower whose disk lost the end of its log, or that was wiped to rejoin
+    empty, answers the probe with a hint below what it once confirmed: forget
+    ``match`` and probe from the hint, or it is never caught up."""
+    pr = progress(PROBE, match=3, next_index=9)
+    pr.sent(8, 0)
+    assert pr.maybe_decrease_to(rejected=8, match_hint=0)
+    assert (pr.match, pr.next) == (0, 1)
+    assert not pr.is_paused(1)
+
+
+def test_replicate_rejection_right_after_match_with_a_lower_hint_forgets_match():
+    """Idle in step (next = match + 1), the follower restarts with a shorter log:
+    the append after ``match`` is rejected with its real end as the hint."""
+    pr = progress(REPLICATE, match=7, next_index=8)
+    assert pr.maybe_decrease_to(rejected=7, match_hint=4)
+    assert (pr.match, pr.next) == (0, 1)
+
+
+def test_replicate_rejection_right_after_match_with_a_hint_at_match_is_stale():
+    pr = progress(REPLICATE, match=7, next_index=8)
+    assert not pr.maybe_decrease_to(rejected=7, match_hint=7)
+    assert (pr.state, pr.match, pr.next) == (REPLICATE, 7, 8)
 
 
 def test_snapshot_ack_then_replicate():

@@ -105,14 +105,30 @@ class Progress:
 
         Returns False for a stale rejection (one about an append we have
         already moved past), which must be ignored.
+
+        ``match`` normally never goes down: what a follower confirmed is on its
+        disk. It does when a follower lost entries it had confirmed (its disk
+        dropped the end of its log, or the operator wiped its storage dir so it
+        rejoins empty): the rejection of the append right after ``match`` then
+        comes back with a hint below ``match``. Clamping ``next`` at
+        ``match + 1`` would send that same append forever and the follower
+        would never catch up while this node leads, so ``match`` is forgotten
+        and the follower probed from its hint. Lowering ``match`` is always
+        safe (commit indexes never go back; at worst, after a mistaken guess,
+        a few entries are sent again).
         """
         if self.state is ProgressState.REPLICATE:
-            if rejected <= self.match:
+            lost = rejected == self.match == self.next - 1 and match_hint < self.match
+            if rejected <= self.match and not lost:
                 return False
+            if lost:
+                self.match = 0
             self.next = self.match + 1
             return True
         if self.next - 1 != rejected:
             return False
+        if match_hint < self.match:
+            self.match = 0  # lost entries it had confirmed (see above)
         self.next = max(min(rejected, match_hint + 1), self.match + 1)
         self.probe_sent = False
         return True
