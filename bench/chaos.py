@@ -18,9 +18,12 @@ A fresh ``LocalCluster`` (3 nodes by default, in a temporary folder) gets, for
 The nemesis (``random.Random(seed)``) repeatedly waits a random gap, then
 SIGKILLs a node (restarted after the hold), SIGSTOPs it (SIGCONT after the
 hold) or cuts it off from the other nodes' Raft traffic (``isolate`` /
-``heal``). Half the time its target is the current leader on purpose; now
-and then a second fault hits another node while the first holds, so a
-majority can be down. At the end everything is healed.
+``heal``; one time in four only what it hears, one in four only what it
+says: ``cut_one_way``). Half the time its target is the current leader on
+purpose; now and then a second fault hits another node while the first
+holds, so a majority can be down. The finale takes a majority down (the
+leader among it) for 2 s; then everything is healed (all restarted, SIGCONT,
+``heal()``).
 
 Every client call is recorded (``bench/history.py``): process, op, start,
 end, and ok / fail (an error meaning "not done") / unknown (timeout, no
@@ -196,6 +199,9 @@ class _Run:
             detail = exc.code
         except ClusterUnavailable:
             status, detail = UNKNOWN, "NO_ANSWER"
+        except Exception as exc:  # a harness or client bug: report it, do not count it as hung
+            status, detail = UNKNOWN, "HARNESS"
+            self.problem(f"{process} {kind}: {exc!r}")
         end = time.monotonic()
         del self.inflight[key]
         if end - start > budget + slack() + GRACE:
@@ -460,7 +466,8 @@ class _Nemesis:
         self.run.log(line)
         self.events.append(line)
 
-    def apply(self, kind: str, node: str) -> None:
+    def apply(self, kind: str, node: str, way: str = "both") -> None:
+        """``way``: for a partition, "both", or only "in" / "out" of ``node``."""
         self.counts[kind] += 1
         if kind == "kill":
             self.cluster.kill(node)
@@ -468,8 +475,11 @@ class _Nemesis:
         elif kind == "pause":
             self.cluster.pause(node)
             self.paused.add(node)
-        else:
+        elif way == "both":
             self.cluster.isolate(node)
+            self.isolated = True
+        else:
+            self.cluster.cut_one_way(node, way)
             self.isolated = True
 
     def recover(self) -> None:
@@ -498,7 +508,7 @@ class _Nemesis:
                 self.cluster.start(nid)
 
     def loop(self) -> None:
-        """Faults one after another until the end; the last one is healed at the end."""
+        """Faults one after another until the end, then the finale."""
         ids = self.cluster.ids
         try:
             while time.monotonic() < self.end:
@@ -510,6 +520,7 @@ class _Nemesis:
                 hold = self.rng.uniform(0.5, 4.0)
                 second = self.rng.random() < 0.15
                 kind2 = self.rng.choice(["kill", "pause"])
+                way = self.rng.choice(["both", "both", "in", "out"])
                 # Waits by the schedule; a fault is always in force at the end.
                 gap = min(gap, max(0.0, self.end - time.monotonic() - 0.5))
                 if self.run.faults_over.wait(gap):
@@ -518,17 +529,33 @@ class _Nemesis:
                 leader = _leader_now(self.cluster, set()) if at_leader else None
                 node = leader or node
                 hold = max(0.5, min(hold, self.end - time.monotonic()))
-                self.note(f"{kind} {node}" + (" (the leader)" if leader else "") + f" for {hold:.1f} s")
-                self.apply(kind, node)
+                what = f"{kind} {node}" + (f" ({way} only)" if kind == "partition" and way != "both" else "")
+                self.note(what + (" (the leader)" if leader else "") + f" for {hold:.1f} s")
+                self.apply(kind, node, way)
                 if second:
                     node2 = ids[(ids.index(node) + 1) % len(ids)]
                     self.note(f"and {kind2} {node2} as well")
                     self.apply(kind2, node2)
                 self.run.faults_over.wait(hold)
                 self.recover()
+            self.finale()
         finally:
             self.recover()
             self.check_alive()
+
+    def finale(self) -> None:
+        """A majority down (the leader among it) for 2 s, then all healed: the
+        time to a served write after the heal is then a real recovery time."""
+        ids = self.cluster.ids
+        kinds = [self.rng.choice(["kill", "pause"]) for _ in ids]
+        leader = _leader_now(self.cluster, set()) or ids[0]
+        i = ids.index(leader)
+        victims = [ids[(i + k) % len(ids)] for k in range(len(ids) // 2 + 1)]
+        self.note("finale: " + ", ".join(f"{k} {n}" for k, n in zip(kinds, victims)) + " for 2 s")
+        for kind, node in zip(kinds, victims):
+            self.apply(kind, node)
+        self.run.faults_over.wait(2.0)
+        self.recover()
 
 
 # ---------------------------------------------------------------------------
@@ -701,7 +728,8 @@ def _run(
                                  or o.value == NOT_FOUND)
     for o in ops:
         outcome = o.value if o.kind == PREDICT and o.status == OK else o.status
-        result.by_kind.setdefault(o.kind, Counter())[outcome] += 1
+        kind = f"add ({'train' if o.process.startswith('train') else 'import'})" if o.kind == ADD else o.kind
+        result.by_kind.setdefault(kind, Counter())[outcome] += 1
     result.hung = run_.hung
     result.acknowledged = len(checked.acknowledged)
     result.lost = lost

@@ -134,6 +134,13 @@ class LocalCluster:
                 json.dumps({"drop_in": [node_id], "drop_out": [node_id]})
             )
 
+    def cut_one_way(self, node_id: str, direction: str) -> None:
+        """Drop only ``node_id``'s incoming (``"in"``: it hears no peer) or outgoing
+        (``"out"``: no peer hears it) Raft traffic; ``heal()`` undoes it."""
+        others = [n for n in self.ids if n != node_id]
+        key = {"in": "drop_in", "out": "drop_out"}[direction]
+        self.fault_file(node_id).write_text(json.dumps({key: others}))
+
     def heal(self) -> None:
         for nid in self.ids:
             self.fault_file(nid).unlink(missing_ok=True)
