@@ -9,6 +9,7 @@ A fresh ``LocalCluster`` (3 nodes by default, in a temporary folder) gets, for
   the harness stays light on a 2-core machine). Each asks for a model that
   was already acknowledged when the request was sent; one attempt per
   request with a deadline (a timeout moves the predictor to the next node);
+  the outputs of an imported model are compared with the expected ones;
 - **imports**: ``IMPORTERS`` clients import small model files, each file's
   bytes made unique (a nonce in its ``created_by`` metadata) and their
   sha256 remembered;
@@ -160,6 +161,8 @@ class _Run:
         self.base_model = train(
             XOR_X, XOR_Y.astype(np.float32), TrainOptions(hidden_layers=(4,), epochs=20, seed=seed)
         )
+        self.expected = self.base_model.predict(XOR_X).astype(np.float64).ravel()
+        self.wrong_predictions = 0
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -309,6 +312,19 @@ def _lister(run: _Run, node: str) -> None:
         run.stop.wait(rng.uniform(*LIST_PAUSE))
 
 
+def _check_outputs(run: _Run, model_id: str, node: str, header: dict, blobs: list) -> None:
+    """Every imported model has the base model's weights: its XOR outputs are known."""
+    try:
+        got = wire.read_array(header, blobs, "outputs", max_bytes=1 << 20)
+        good = np.allclose(got.astype(np.float64).ravel(), run.expected, rtol=1e-3, atol=1e-5)
+    except (wire.ProtocolError, ValueError):
+        good = False
+    if not good:
+        run.wrong_predictions += 1
+        if run.wrong_predictions <= 5:
+            run.problem(f"{node} predicted wrong outputs for {model_id}: {header}")
+
+
 class _Predictor:
     __slots__ = ("home", "node", "sock", "state", "since", "next_at", "rid", "model", "sent")
 
@@ -399,7 +415,7 @@ def _predictors(run: _Run, count: int, rate: float) -> None:
                     if events.get(p.sock, 0) & zmq.POLLIN:
                         frames = p.sock.recv_multipart()
                         try:
-                            header, _ = wire.decode(frames[1:], require_id=False)
+                            header, blobs = wire.decode(frames[1:], require_id=False)
                         except wire.ProtocolError:
                             header = {"id": p.rid, "status": "ERROR", "code": "UNREADABLE"}
                         if header.get("id") != p.rid:
@@ -407,6 +423,8 @@ def _predictors(run: _Run, count: int, rate: float) -> None:
                         status = header.get("status")
                         code = str(header.get("code") or status)
                         if status == "OK":
+                            if p.model in run.sent_sha:
+                                _check_outputs(run, p.model, nodes[p.node], header, blobs)
                             finish(p, OK, FOUND, "", now)
                         elif code == "NOT_FOUND":
                             finish(p, OK, NOT_FOUND, code, now)
