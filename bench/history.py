@@ -149,7 +149,10 @@ def check(ops: Iterable[Op]) -> CheckResult:
         for x in r.value:
             s = first.get(x)
             if s is None:
-                violation(f"read by {r.process} at {r.start:.3f} contains {x}, which no add created")
+                violation(
+                    f"read by {r.process} at {r.start:.3f} contains {x}, "
+                    "which no add created (none, or it failed)"
+                )
             elif s > r.end:
                 violation(
                     f"read by {r.process} ended at {r.end:.3f} with {x}, whose add began "
