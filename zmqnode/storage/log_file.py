@@ -26,7 +26,12 @@ off or fails its checksum ends the scan, and then:
   it). It is truncated away and reported as a warning. A bit flipped by the
   disk inside the *last* record looks exactly the same — there is no later
   record to tell the two apart — and is handled the same way; Raft tolerates
-  it as long as a majority still holds that entry (the leader resends it).
+  it as long as a majority still holds that entry (the leader sees the
+  follower's log end below what it confirmed and resends from there, see
+  ``raft/progress.py``). Raft's guarantee does assume that a disk keeps what
+  it confirmed: until this node has caught up, it may vote for a candidate
+  that lacks the dropped entry, so if the entry was committed on just this
+  node and the leader, and the leader dies first, the entry can be lost.
 
 A record whose checksum holds but whose index or term breaks the log's rules
 (not contiguous, terms going down, unknown kind) was written that way, so it
