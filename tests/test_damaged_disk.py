@@ -244,8 +244,6 @@ def test_repairable_log_damage_warns_and_catches_up(harness, damage):
     assert str(storage / "raft.log") in "\n".join(warnings)
     assert any(expected in line for line in harness.worker_log(node).splitlines())
     assert "Traceback" not in out
-    # The file it runs on now is whole again: every record passes its checksum.
-    records(storage / "raft.log")
 
 
 # -- damage the node refuses -----------------------------------------------------------
