@@ -116,6 +116,7 @@ class ChaosResult:
     leader_after_heal: float | None = None
     error_codes: Counter = field(default_factory=Counter)
     by_kind: dict[str, Counter] = field(default_factory=dict)  # op kind -> outcomes
+    ops: list[Op] = field(default_factory=list, repr=False)  # the history, for analysis
     fault_log: list[str] = field(default_factory=list)
 
     @property
@@ -199,7 +200,7 @@ class _Run:
             status, detail = OK, ""
         except ClientError as exc:
             status = FAIL if exc.code in NOT_DONE_CODES else UNKNOWN
-            detail = exc.code
+            detail = f"{exc.code} from {exc.node}"
         except ClusterUnavailable:
             status, detail = UNKNOWN, "NO_ANSWER"
         except Exception as exc:  # a harness or client bug: report it, do not count it as hung
@@ -217,7 +218,7 @@ class _Run:
         )
         if kind == ADD and status == OK:
             self.acked.append(model_id)
-        if status == UNKNOWN and detail == "INTERNAL":
+        if detail.startswith("INTERNAL"):
             self.problem(f"{process} {kind}: INTERNAL error from a node")
         return status, value if status == OK else detail
 
@@ -587,6 +588,7 @@ def _leader_after_heal(run: _Run, healed_at: float) -> float | None:
         with Client(run.cluster.ids, timeout=0.5, retries=0, connect_timeout=0.2) as c:
             if _import_one(run, c, "heal-probe", 0.5) == OK:
                 return time.monotonic() - healed_at
+        time.sleep(0.02)  # polling interval (a node that knows no leader answers at once)
     return None
 
 
@@ -739,11 +741,13 @@ def _run(
     result = ChaosResult(duration=fault_seconds)
     result.faults = nemesis.counts
     result.fault_log = nemesis.events
+    result.ops = ops
     result.requests = len(ops)
     result.ok = sum(1 for o in ops if o.status == OK and o.value != NOT_FOUND)
     result.errors = result.requests - result.ok
-    result.error_codes = Counter(o.detail or "NOT_FOUND" for o in ops if o.status != OK
-                                 or o.value == NOT_FOUND)
+    result.error_codes = Counter(
+        (o.detail or "NOT_FOUND").split()[0] for o in ops if o.status != OK or o.value == NOT_FOUND
+    )
     for o in ops:
         outcome = o.value if o.kind == PREDICT and o.status == OK else o.status
         kind = f"add ({'train' if o.process.startswith('train') else 'import'})" if o.kind == ADD else o.kind
