@@ -492,12 +492,13 @@ class World:
         steps = (rd.snapshot is not None) + (rd.hard_state is not None) + len(rd.entries)
         limit = self.rng.randint(0, steps) if torn else steps
         done = 0
+        # The node's order (storage/node_storage.py): hard state, snapshot, entries.
+        if rd.hard_state is not None and done < limit:
+            node.d_hs = rd.hard_state
+            done += 1
         if rd.snapshot is not None and done < limit:
             node.d_snap = rd.snapshot
             node.d_entries = []
-            done += 1
-        if rd.hard_state is not None and done < limit:
-            node.d_hs = rd.hard_state
             done += 1
         if rd.entries and done < limit:
             ents = rd.entries[: limit - done]

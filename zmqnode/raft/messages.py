@@ -136,9 +136,11 @@ class ProposeResult:
 class Ready:
     """What the caller must do next, in this order:
 
-    1. persist ``snapshot`` (if any: it replaces the state machine and the
-       whole log), then ``hard_state`` (if any) and ``entries`` (truncate the
-       log after ``entries[0].index - 1``, then append), and make them durable;
+    1. persist ``hard_state`` (if any), then ``snapshot`` (if any: it replaces
+       the state machine and the whole log), then ``entries`` (truncate the
+       log after ``entries[0].index - 1``, then append), and make them durable.
+       The hard state goes first so that a crash never leaves a snapshot or
+       entries from a term the node has not saved;
     2. send ``messages`` — only now, because they may promise what step 1 wrote;
     3. install ``snapshot`` into the state machine, then apply ``committed``
        in order, and serve each ``read_states`` entry once applied reaches it;
