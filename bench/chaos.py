@@ -41,6 +41,8 @@ answer, retryable error). Then:
 5. no call hung: each has a deadline; a call that ran past it by more than
    ``GRACE`` (or never returned) is hung.
 
+ERROR and Traceback lines in the nodes' logs are printed as a warning.
+
 It ends with one summary line; the exit status is non-zero when something
 was lost, hung, not linearizable, or another check failed. ``run()`` is the
 same code path for ``tests/test_chaos.py``.
@@ -117,6 +119,7 @@ class ChaosResult:
     error_codes: Counter = field(default_factory=Counter)
     by_kind: dict[str, Counter] = field(default_factory=dict)  # op kind -> outcomes
     ops: list[Op] = field(default_factory=list, repr=False)  # the history, for analysis
+    log_errors: list[str] = field(default_factory=list)  # ERROR/Traceback lines in node logs
     fault_log: list[str] = field(default_factory=list)
 
     @property
@@ -759,6 +762,13 @@ def _run(
     result.violation_count = checked.violation_count
     result.problems = run_.problems
     result.leader_after_heal = leader_after
+    for node in cluster.ids:
+        lines = cluster.output(node).splitlines()
+        result.log_errors += [
+            f"{node}: {line[:300]}"
+            for line in lines
+            if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")
+        ]
     return result
 
 
@@ -766,6 +776,10 @@ def report(result: ChaosResult, out=sys.stdout) -> None:
     """Failures first, clearly, then the one summary line."""
     for kind, outcomes in sorted(result.by_kind.items()):
         print(f"{kind}: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()), file=out)
+    if result.log_errors:
+        print(f"WARNING: {len(result.log_errors)} ERROR/Traceback lines in the node logs:", file=out)
+        for line in result.log_errors[:10]:
+            print(f"  {line}", file=out)
     if result.error_codes:
         print("errors by code: " + ", ".join(f"{k} {v}" for k, v in
                                              result.error_codes.most_common()), file=out)
