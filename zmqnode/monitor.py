@@ -25,10 +25,40 @@ log = logging.getLogger("zmqnode.monitor")
 MAX_LOG_LINES = 5000
 
 
+# Idle or slow HTTP clients cost a thread each: cap both how long and how many.
+REQUEST_TIMEOUT_SECONDS = 10.0
+MAX_CONNECTIONS = 32
+
+
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``MAX_CONNECTIONS`` at once; past that
+    a new connection is closed at once instead of queueing a thread."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 class Monitor:
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.server: ThreadingHTTPServer | None = None
+        self.server: BoundedHTTPServer | None = None
         self.views: dict[str, object] = {"status": {}, "models": []}
         self._models_seen = -1
 
@@ -46,6 +76,8 @@ class Monitor:
         monitor = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = REQUEST_TIMEOUT_SECONDS  # a silent or slow client loses its connection
+
             def do_GET(self) -> None:  # noqa: N802 (stdlib name)
                 url = urlparse(self.path)
                 views = monitor.views
@@ -90,7 +122,7 @@ class Monitor:
 
         cfg = self.node.config
         try:
-            self.server = ThreadingHTTPServer((cfg.monitor_host, cfg.monitor_port), Handler)
+            self.server = BoundedHTTPServer((cfg.monitor_host, cfg.monitor_port), Handler)
         except OSError as exc:
             raise SystemExit(
                 f"node {self.node.id}: cannot open the HTTP monitor on "
