@@ -84,7 +84,7 @@ def test_a_node_down_for_long_catches_up_through_a_snapshot_and_fetches_files(cl
         metrics["zmqnode_models_fetched_chunks_total"]
         >= 3 * metrics["zmqnode_models_fetched_total"]
     )
-    assert _metrics(cluster, leader)["zmqnode_storage_compactions_total"] >= 2
+    assert _metrics(cluster, leader)["zmqnode_storage_compactions_total"] >= 1
     with cluster.client(lagging) as client:
         for model_id in imported:
             assert client.predict(model_id, [[1, 0]]).shape[0] == 1

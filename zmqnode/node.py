@@ -50,6 +50,7 @@ from .registry import (
 )
 from .repair import ModelFetcher
 from .serving import PredictionBatcher
+from .storage.errors import StorageBroken, StorageCorruption
 from .storage.model_store import ModelStore
 from .storage.node_storage import NodeStorage
 from .training import TrainingCoordinator
@@ -277,7 +278,7 @@ class Node:
             _guarded(self.faults.refresh)
             self.core.tick()
             _guarded(lambda: self.training.tick(now))
-            _guarded(self.compactor.tick)
+            self._tick_compactor()
             _guarded(lambda: self.fetcher.tick(now, self.core.leader_id))
             _guarded(lambda: self._tick_observers(now))
             self._next_tick += self.config.tick_seconds
@@ -382,6 +383,16 @@ class Node:
         except zmq.Again:
             self.count("raft_dropped")  # peer down or slow; Raft will retry
             self._append_sent.pop(msg.dst, None)
+
+    def _tick_compactor(self) -> None:
+        """Compact when due. Damage found on disk while compacting stops the node
+        (``__main__`` prints what to do); any other failure costs one attempt."""
+        try:
+            self.compactor.tick()
+        except (StorageCorruption, StorageBroken):
+            raise
+        except Exception:
+            log.exception("log compaction failed; keeping the log as it is")
 
     def _fetch_damaged_files(self) -> None:
         for record in self.registry.check_files():

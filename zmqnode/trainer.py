@@ -129,10 +129,17 @@ def _pusher(ctx: zmq.Context, pushers: OrderedDict[str, zmq.Socket], endpoint: s
     return push
 
 
-def serve(bind: str, name: str) -> None:
-    parent = os.getppid()
+def serve(bind: str, name: str, parent: int | None = None) -> None:
+    """Run jobs until the node process ``parent`` (default: ours now) is gone.
+
+    The node passes its pid: a node killed while this process was still
+    starting must not leave it behind holding the training port (the restarted
+    node's own trainer could not bind it).
+    """
+    parent = os.getppid() if parent is None else parent
     die_with_parent()
-    if os.getppid() != parent:  # died before the request above took effect
+    if os.getppid() != parent:  # the node died before the request above took effect
+        log.info("trainer for %s: node process %d is gone; not starting", name, parent)
         return
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
@@ -187,10 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", required=True, help="the node this trainer belongs to")
     p.add_argument("--log", help="log file to append to")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--parent-pid", type=int, help="the node's pid: exit when it is gone")
     args = p.parse_args(argv)
     setup_logging(f"{args.name} trainer", args.log or os.devnull, args.log_level)
     try:
-        serve(args.bind, args.name)
+        serve(args.bind, args.name, args.parent_pid)
     except zmq.ZMQError as exc:
         log.error("trainer for %s cannot bind %s: %s", args.name, args.bind, exc)
         return 1

@@ -171,6 +171,8 @@ class TrainingCoordinator:
                 log_path,
                 "--log-level",
                 cfg.log_level,
+                "--parent-pid",
+                str(os.getpid()),
             ],
             stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
