@@ -179,6 +179,7 @@ class Node:
         # Admission (--max-pending, --max-uncommitted-bytes): waiters not yet
         # done, and bytes of commands proposed here and not yet applied.
         self._parked = 0
+        self.waiting_replies: set[_Replier] = set()  # answered at shutdown if still waiting
         self._uncommitted_bytes = 0
         self.last_heard: dict[str, float] = {}  # peer -> when a Raft message last came
         self._append_sent: dict[str, tuple[int, float]] = {}  # peer -> (last index, sent)
@@ -263,6 +264,7 @@ class Node:
             while self.running:
                 self._turn()
             self._shutdown_gracefully()
+            self._answer_waiting_requests()
         finally:
             self.close()
 
@@ -708,6 +710,7 @@ class Node:
         model_id = model_id_for(header["id"])
         if header["id"] in self.training.jobs:
             self.training.submit(header, blobs, reply)  # joins the running job
+            reply.wait(header)
             return
 
         def decide() -> None:
@@ -796,6 +799,8 @@ class Node:
                     "retry with the same request id",
                 )
 
+        if isinstance(reply, _Replier):  # a training's replies waited since TRAIN came
+            reply.wait(header)
         waiter = self._waiter(
             self.request_timeout(header),
             lambda: None,
@@ -912,6 +917,15 @@ class Node:
         while self.core.is_leader and time.monotonic() < deadline:
             self._turn()
 
+    def _answer_waiting_requests(self) -> None:
+        """Every request still waiting (a commit, a read index, a training) gets
+        an answer before the node goes, so no client waits out its timeout."""
+        message = (
+            f"node {self.id} is shutting down; retry (with the same request id) on another node"
+        )
+        for replier in list(self.waiting_replies):
+            replier.error(replier.header, ErrorCode.UNAVAILABLE, message)
+
     def close(self) -> None:
         self.training.close()
         self.compactor.close()
@@ -925,7 +939,7 @@ class Node:
 class _Replier:
     """Answers one client request, now or later, exactly once."""
 
-    __slots__ = ("node", "routing", "sent", "kind", "received")
+    __slots__ = ("node", "routing", "sent", "kind", "received", "header")
 
     def __init__(self, node: Node, routing: list[bytes]) -> None:
         self.node = node
@@ -933,11 +947,19 @@ class _Replier:
         self.sent = False
         self.kind = "unknown"  # the request type, once the header is read
         self.received = time.perf_counter()
+        self.header: dict[str, Any] | None = None  # set while the request waits
+
+    def wait(self, header: dict[str, Any]) -> None:
+        """This request is answered later: remember it so shutdown can answer it."""
+        self.header = header
+        self.node.waiting_replies.add(self)
 
     def send(self, header: dict[str, Any], blobs: list[bytes] = ()) -> None:
         if self.sent:
             return
         self.sent = True
+        if self.header is not None:
+            self.node.waiting_replies.discard(self)
         elapsed = time.perf_counter() - self.received
         self.node.observe.request_done(self.kind, header.get("code") or header["status"], elapsed)
         # Replies are small: copying beats zero-copy bookkeeping; plain-int
@@ -970,6 +992,7 @@ class _Replier:
         """Answer once this node has caught up with the leader's commit index
         (BUSY at once if --max-pending requests already wait)."""
         self.node.admit(header)
+        self.wait(header)
 
         def guarded_answer() -> None:
             try:
