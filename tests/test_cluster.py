@@ -313,10 +313,18 @@ def test_a_silent_trainer_does_not_stall_training(cluster):
         pid = wait_for(trainer_pid, 10, "the follower's trainer process")
         os.kill(pid, signal.SIGSTOP)  # alive and connected, but silent
         try:
-            result = c.train(x, y, timeout=60)
+            # The leader gives chunks only to peers heard from in the last
+            # second; on a starved machine the follower can miss that window,
+            # and then its silent trainer is never asked (nothing to test).
+            # Such a job must not list it; the next one tries again.
+            for _ in range(3):
+                result = c.train(x, y, timeout=60)
+                assert (c.predict(result["model_id"], x).ravel() == y).mean() > 0.9
+                if any(follower in w for w in result["warnings"]):
+                    break
+                assert follower not in result["trainers"], "a silent trainer was kept"
         finally:
             os.kill(pid, signal.SIGCONT)
-        assert (c.predict(result["model_id"], x).ravel() == y).mean() > 0.9
     assert any(follower in w for w in result["warnings"]), result["warnings"]
 
 
