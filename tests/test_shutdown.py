@@ -23,6 +23,11 @@ def test_requests_parked_on_a_stopping_node_get_unavailable_at_once(cluster):
     leader = cluster.leader()
     follower = next(n for n in cluster.ids if n != leader)
     cluster.isolate(follower)  # its LISTs now wait for a read index that cannot come
+    wait_for(
+        lambda: cluster.status(follower)["leader"] is None,
+        10,
+        "the isolated follower to notice it lost the leader",
+    )
     outcomes: list[BaseException | object] = []
 
     def ask() -> None:
