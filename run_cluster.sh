@@ -9,10 +9,12 @@
 #   ./run_cluster.sh watch      live console of the running nodes (python -m client watch)
 #   ./run_cluster.sh -f         start, then show the console in the foreground;
 #                               Ctrl-C leaves it and stops the nodes (also --foreground)
+#   ./run_cluster.sh --insecure start without CURVE (plaintext, anyone may join)
 #
 # Node i listens on client port 9000+i, monitor 8000+i, raft 10000+i (the
 # seed's layout) and keeps its data in node<i>_storage/. Process ids and
-# stdout/stderr live in .cluster/.
+# stdout/stderr live in .cluster/; the cluster's CURVE keys in .cluster/keys
+# (made on first start; python -m client finds them there).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$(pwd)"
@@ -22,6 +24,8 @@ BASE_PORT=9000
 N=3
 CMD=start
 FOREGROUND=0
+INSECURE=0
+KEYS="$STATE/keys"
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,7 +33,8 @@ while [ $# -gt 0 ]; do
     -n*) N="${1#-n}"; shift ;;
     start|stop|status|clean|watch) CMD="$1"; shift ;;
     -f|--foreground) FOREGROUND=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --insecure) INSECURE=1; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -103,16 +108,33 @@ do_start() {
   fi
   mkdir -p "$STATE"
   local i j peers start
+  local -a security
+  if [ "$INSECURE" = 1 ]; then
+    echo "WARNING: --insecure: no encryption and no authentication; use python -m client --insecure"
+  else
+    for i in $(seq 0 $((N - 1))); do
+      if [ ! -e "$KEYS/node$i.key_secret" ]; then  # first start, or more nodes than before
+        "$VENV_PYTHON" -m zmqnode keygen --dir "$KEYS" --nodes "$N" --force >/dev/null
+        echo "created the cluster's keys in $KEYS"
+        break
+      fi
+    done
+  fi
   start=$(date +%s.%N)
   for i in $(seq 0 $((N - 1))); do
     peers=""
     for j in $(seq 0 $((N - 1))); do
       [ "$i" = "$j" ] || peers="$peers $HOST:$((BASE_PORT + j))"
     done
+    if [ "$INSECURE" = 1 ]; then
+      security=(--insecure)
+    else
+      security=(--keys "$KEYS" --node-key "$KEYS/node$i.key_secret")
+    fi
     # shellcheck disable=SC2086
     nohup "$VENV_PYTHON" -m zmqnode --host "$HOST" --port $((BASE_PORT + i)) \
       --monitor-port $((8000 + i)) --raft-port $((10000 + i)) \
-      --peers $peers --storage-dir "node${i}_storage" \
+      --peers $peers --storage-dir "node${i}_storage" "${security[@]}" \
       >"$STATE/node$i.out" 2>&1 &
     echo $! >"$STATE/node$i.pid"
   done

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "store": ("store", "durable IMPORT commits/s at 1 and many in flight, PySyncObj baseline"),
     "failover": ("failover", "kill -9 the leader under a prediction load: failover, errors"),
     "chaos": ("chaos", "kills, pauses, partitions under load; checks nothing lost, linearizable"),
+    "curve-cost": ("curve_cost", "predict and store with CURVE on and off, alternating: ratios"),
 }
 
 

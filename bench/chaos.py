@@ -73,7 +73,7 @@ from client import Client, ClientError, ClusterUnavailable
 from zmqnode.ml.options import TrainOptions
 from zmqnode.ml.training import train
 from zmqnode.registry import model_id_for
-from zmqnode.transport import wire
+from zmqnode.transport import security, wire
 
 from . import history
 from .cluster import LocalCluster
@@ -238,7 +238,13 @@ class _Run:
 def _importer(run: _Run, k: int) -> None:
     timeout, retries, budget = IMPORT_CALL
     rng = random.Random(run.seed * 1000 + k)
-    with Client(run.cluster.ids, timeout=timeout, retries=retries, connect_timeout=0.5) as c:
+    with Client(
+        run.cluster.ids,
+        keys=run.cluster.keys,
+        timeout=timeout,
+        retries=retries,
+        connect_timeout=0.5,
+    ) as c:
         while not run.stop.is_set():
             _import_one(run, c, f"import{k}", budget)
             run.stop.wait(rng.uniform(*WRITE_PAUSE))  # think time, not synchronization
@@ -261,7 +267,13 @@ def _trainer(run: _Run, k: int) -> None:
     rng = random.Random(run.seed * 1000 + 100 + k)
     x_desc, x_blob = wire.array_to_frame(XOR_X, frame=0)
     y_desc, y_blob = wire.array_to_frame(XOR_Y, frame=1)
-    with Client(run.cluster.ids, timeout=timeout, retries=retries, connect_timeout=0.5) as c:
+    with Client(
+        run.cluster.ids,
+        keys=run.cluster.keys,
+        timeout=timeout,
+        retries=retries,
+        connect_timeout=0.5,
+    ) as c:
         while not run.stop.is_set():
             rid = uuid.uuid4().hex
             header = {
@@ -298,7 +310,9 @@ def _list(run: _Run, node: str, process: str) -> tuple[str, Any]:
     timeout, retries, budget = LIST_CALL
 
     def ask() -> list[dict[str, Any]]:
-        with Client([node], timeout=timeout, retries=retries, connect_timeout=0.5) as c:
+        with Client(
+            [node], keys=run.cluster.keys, timeout=timeout, retries=retries, connect_timeout=0.5
+        ) as c:
             models = c.request({"type": "LIST"}, deadline=budget).header.get("models")
         if not isinstance(models, list):
             raise ClientError("MALFORMED", "LIST reply has no models list", node=node)
@@ -343,6 +357,7 @@ class _Predictor:
 def _predictors(run: _Run, count: int, rate: float) -> None:
     """``count`` predictors in one thread; each op recorded like the others."""
     nodes = run.cluster.ids
+    keys = run.cluster.client_keys()
     rng = random.Random(run.seed * 1000 + 300)
     ctx = zmq.Context()
     poller = zmq.Poller()
@@ -387,6 +402,7 @@ def _predictors(run: _Run, count: int, rate: float) -> None:
                         p.sock = ctx.socket(zmq.DEALER)
                         p.sock.setsockopt(zmq.LINGER, 0)
                         p.sock.setsockopt(zmq.IMMEDIATE, 1)
+                        security.make_client(p.sock, keys)
                         p.sock.connect(f"tcp://{nodes[p.node]}")
                         poller.register(p.sock, zmq.POLLOUT)
                     else:
@@ -461,7 +477,7 @@ def _leader_now(cluster: LocalCluster, skip: set[str]) -> str | None:
         if nid in skip or nid not in cluster.procs:
             continue
         try:
-            with Client([nid], timeout=0.3, retries=0, connect_timeout=0.2) as c:
+            with Client([nid], keys=cluster.keys, timeout=0.3, retries=0, connect_timeout=0.2) as c:
                 s = c.status()
         except (ClientError, ClusterUnavailable):
             continue
@@ -588,7 +604,9 @@ def _leader_after_heal(run: _Run, healed_at: float) -> float | None:
     """Seconds from the heal until an IMPORT (fresh id each try) is acknowledged."""
     deadline = healed_at + LEADER_AFTER_HEAL_LIMIT
     while time.monotonic() < deadline:
-        with Client(run.cluster.ids, timeout=0.5, retries=0, connect_timeout=0.2) as c:
+        with Client(
+            run.cluster.ids, keys=run.cluster.keys, timeout=0.5, retries=0, connect_timeout=0.2
+        ) as c:
             if _import_one(run, c, "heal-probe", 0.5) == OK:
                 return time.monotonic() - healed_at
         time.sleep(0.02)  # polling interval (a node that knows no leader answers at once)
@@ -697,7 +715,7 @@ def _run(
     cluster.leader(timeout=30)
     run_ = _Run(cluster, seed, log)
     log(f"chaos: {len(cluster.ids)} nodes {cluster.ids} in {cluster.workdir}, seed {seed}")
-    with Client(cluster.ids, timeout=5.0) as c:  # something to predict from the start
+    with cluster.client(timeout=5.0) as c:  # something to predict from the start
         for _ in range(3):
             _import_one(run_, c, "setup", 30.0)
     threads = [threading.Thread(target=_importer, args=(run_, k)) for k in range(IMPORTERS)]

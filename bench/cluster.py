@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from client import Client, ClientError, ClusterUnavailable
+from zmqnode.transport.security import ClientKeys, keygen, load_client_keys
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent  # the repository (for `python -m zmqnode`)
@@ -80,11 +81,26 @@ def pick_base_ports(n: int) -> list[int]:
 
 
 class LocalCluster:
-    def __init__(self, workdir: Path, n: int = 3, extra_args: tuple[str, ...] = ()) -> None:
+    """``n`` nodes on loopback. Security is on as it is by default: the
+    cluster's keys are made once in ``workdir/keys`` (``self.keys``, also
+    given to every client made here); ``insecure=True`` runs plaintext."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        n: int = 3,
+        extra_args: tuple[str, ...] = (),
+        insecure: bool = False,
+    ) -> None:
         self.workdir = Path(workdir)
         self.ports = pick_base_ports(n)
         self.ids = [f"127.0.0.1:{p}" for p in self.ports]
         self.extra_args = extra_args
+        self.keys: Path | None = None
+        if not insecure:
+            self.keys = self.workdir / "keys"
+            if not (self.keys / "cluster.key_secret").exists():
+                keygen(self.keys, nodes=n, clients=1)
         self.procs: dict[str, subprocess.Popen] = {}
         self.clients: list[Client] = []
 
@@ -114,6 +130,7 @@ class LocalCluster:
                     str(self.storage(nid)),
                     "--fault-file",
                     str(self.fault_file(nid)),
+                    *self.security_args(nid),
                     *self.extra_args,
                 ],
                 cwd=ROOT,
@@ -121,6 +138,20 @@ class LocalCluster:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+
+    def security_args(self, node_id: str) -> list[str]:
+        if self.keys is None:
+            return ["--insecure"]
+        index = self.ids.index(node_id)
+        return ["--keys", str(self.keys), "--node-key", str(self.keys / f"node{index}.key_secret")]
+
+    def client_keys(self, identity: str = "client") -> ClientKeys | None:
+        """Keys for a raw socket of a test: the cluster's public key and the
+        keypair ``identity`` ("client", or "node0" to pose as a member); None
+        when the cluster is insecure."""
+        if self.keys is None:
+            return None
+        return load_client_keys(self.keys, self.keys / f"{identity}.key_secret")
 
     def fault_file(self, node_id: str) -> Path:
         return self.workdir / f"faults_{node_id.rsplit(':', 1)[1]}.json"
@@ -171,12 +202,12 @@ class LocalCluster:
 
     def client(self, node_id: str | None = None, **kwargs: Any) -> Client:
         nodes = [node_id] if node_id else list(self.ids)
-        c = Client(nodes, **{"timeout": 5.0, **kwargs})
+        c = Client(nodes, **{"timeout": 5.0, "keys": self.keys, **kwargs})
         self.clients.append(c)
         return c
 
     def status(self, node_id: str) -> dict[str, Any]:
-        with Client([node_id], timeout=1.0, retries=0) as c:
+        with Client([node_id], timeout=1.0, retries=0, keys=self.keys) as c:
             return c.status()
 
     def leader(self, timeout: float = 15.0, among: list[str] | None = None) -> str:

@@ -29,13 +29,15 @@ XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([0, 1, 1, 0], dtype=np.float32)
 
 
-def _write_once(nodes: list[str], model: bytes, deadline: float) -> float:
+def _write_once(nodes: list[str], model: bytes, deadline: float, keys: Path | None) -> float:
     """Import ``model`` with a fresh request id until one node acknowledges."""
     import uuid
 
     request_id = uuid.uuid4().hex
     while time.monotonic() < deadline:
-        with Client(nodes, timeout=0.3, retries=0, connect_timeout=0.1, backoff=0.0) as c:
+        with Client(
+            nodes, timeout=0.3, retries=0, connect_timeout=0.1, backoff=0.0, keys=keys
+        ) as c:
             try:
                 c.request({"type": "IMPORT", "id": request_id}, [model], deadline=0.3)
                 return time.monotonic()
@@ -55,7 +57,7 @@ def run(nodes: int = 3, kills: int = 10, xor_runs: int = 5) -> dict[str, Any]:
             startup = time.monotonic() - t0
 
             xor = []
-            with Client(cluster.ids, timeout=30) as c:
+            with cluster.client(timeout=30) as c:
                 for _ in range(xor_runs):
                     t = time.monotonic()
                     c.train(XOR_X, XOR_Y)
@@ -65,10 +67,10 @@ def run(nodes: int = 3, kills: int = 10, xor_runs: int = 5) -> dict[str, Any]:
             for _ in range(kills):
                 leader = cluster.leader(timeout=30)
                 others = [n for n in cluster.ids if n != leader]
-                _write_once(others, model_bytes, time.monotonic() + 10)  # warm path
+                _write_once(others, model_bytes, time.monotonic() + 10, cluster.keys)  # warm path
                 t = time.monotonic()
                 cluster.kill(leader)
-                done = _write_once(others, model_bytes, t + 30)
+                done = _write_once(others, model_bytes, t + 30, cluster.keys)
                 failovers.append(done - t)
                 cluster.start(leader)
                 wait_for(

@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 import zmq
 
-from client import Client
 from zmqnode.ml.training import train
-from zmqnode.transport import wire
+from zmqnode.transport import security, wire
+from zmqnode.transport.security import ClientKeys
 
 from . import monitor_view
 from .cluster import LocalCluster, wait_for
@@ -81,6 +81,7 @@ def _load_main(
     ready,
     results,
     ok_by_node,
+    keys: ClientKeys | None = None,
 ) -> None:
     """Closed-loop PREDICT load; puts one summary dict on ``results`` when ``stop`` is set."""
     ctx = zmq.Context()
@@ -105,6 +106,7 @@ def _load_main(
         sock = ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.IMMEDIATE, 1)
+        security.make_client(sock, keys)
         sock.connect(f"tcp://{nodes[slot.node]}")
         slot.sock, slot.state, slot.since = sock, "connecting", now
         by_sock[sock] = slot
@@ -264,7 +266,14 @@ def _load_main(
 class PredictLoad:
     """The load process: ``start()``, ``stop()`` → its summary."""
 
-    def __init__(self, nodes: list[str], model_id: str, in_flight: int, timeout: float) -> None:
+    def __init__(
+        self,
+        nodes: list[str],
+        model_id: str,
+        in_flight: int,
+        timeout: float,
+        keys: ClientKeys | None = None,
+    ) -> None:
         mp = multiprocessing.get_context("spawn")
         self._stop = mp.Event()
         self._ready = mp.Event()
@@ -283,6 +292,7 @@ class PredictLoad:
                 self._ready,
                 self._results,
                 self.ok_by_node,
+                keys,
             ),
             daemon=True,
         )
@@ -366,14 +376,16 @@ def run_failover(
         load = None
         try:
             cluster.leader(timeout=30)
-            with Client(cluster.ids, timeout=30) as c:
+            with cluster.client(timeout=30) as c:
                 model_id = c.train(XOR_X, XOR_Y)["model_id"]
             wait_for(
                 lambda: all(monitor_view.status(n)["models"] >= 1 for n in cluster.ids),
                 30,
                 "every node to apply the XOR model",
             )
-            load = PredictLoad(cluster.ids, model_id, in_flight, request_timeout)
+            load = PredictLoad(
+                cluster.ids, model_id, in_flight, request_timeout, cluster.client_keys()
+            )
             load.start()
             # Let the load reach every node before the healthy window opens.
             wait_for(
@@ -419,11 +431,11 @@ def run_failover(
             for i in range(kills):
                 leader = cluster.leader(timeout=30)
                 others = [n for n in cluster.ids if n != leader]
-                _write_once(others, write_model, time.monotonic() + 10)  # warm path
+                _write_once(others, write_model, time.monotonic() + 10, cluster.keys)  # warm path
                 before = _views(cluster)
                 t = time.monotonic()
                 cluster.kill(leader)
-                done = _write_once(others, write_model, t + 30)
+                done = _write_once(others, write_model, t + 30, cluster.keys)
                 failovers.append(done - t)
                 new_leader = cluster.leader(timeout=30, among=others)
                 after = _views(cluster)

@@ -64,7 +64,8 @@ import numpy as np
 import orjson
 import zmq
 
-from zmqnode.transport import wire
+from zmqnode.transport import security, wire
+from zmqnode.transport.security import ClientKeys
 
 ID_PREFIX = b"lg"
 ID_DIGITS = 12
@@ -198,6 +199,7 @@ class LoadGenerator:
         sockets: int | None = None,
         ok_blobs: int = 1,
         connect_timeout: float = 10.0,
+        keys: ClientKeys | None = None,
     ) -> None:
         if in_flight < 1:
             raise ValueError("in_flight must be at least 1")
@@ -207,6 +209,7 @@ class LoadGenerator:
         self.n_sockets = min(in_flight, sockets) if sockets else sockets_for(in_flight)
         self.ok_blobs = ok_blobs
         self.connect_timeout = connect_timeout
+        self.keys = keys  # CURVE, as a node requires by default; None: plaintext
         # With no wake-up for this long, every socket is checked: a missed
         # wake-up (a harness bug) then costs this much latency, counted in
         # ``LoadResult.missed_wakeups``, instead of a hang.
@@ -236,6 +239,7 @@ class LoadGenerator:
             s.setsockopt(zmq.RCVHWM, 0)
             s.setsockopt(zmq.SNDHWM, 0)
             s.setsockopt(zmq.IMMEDIATE, 1)  # POLLOUT only once connected
+            security.make_client(s, self.keys)
             s.connect(self.endpoints[i % len(self.endpoints)])
             self.sockets.append(s)
         deadline = time.monotonic() + self.connect_timeout
@@ -548,9 +552,10 @@ def run_load(
     sockets: int | None = None,
     warmup: int = 0,
     timeout: float = 10.0,
+    keys: ClientKeys | None = None,
 ) -> LoadResult:
     """Open, optionally warm up with ``warmup`` requests, measure, close."""
-    with LoadGenerator(endpoints, request, in_flight, sockets=sockets) as gen:
+    with LoadGenerator(endpoints, request, in_flight, sockets=sockets, keys=keys) as gen:
         if warmup:
             gen.run(requests=warmup, timeout=timeout)
         return gen.run(requests=requests, duration=duration, timeout=timeout)

@@ -56,7 +56,9 @@ import numpy as np
 import zmq
 
 from client import Client
+from client.api import default_keys
 from zmqnode.transport import wire
+from zmqnode.transport.security import ClientKeys, load_client_keys
 
 from .cluster import ROOT, LocalCluster, pick_base_ports, wait_for
 from .loadgen import (
@@ -175,11 +177,12 @@ def measure(
     warmup: int,
     node_pids: dict[str, int] | None = None,
     profile: Path | None = None,
+    keys: ClientKeys | None = None,
 ) -> dict[str, Any]:
     """Warm up, then measure; with ``node_pids`` also the nodes' CPU per request,
     with ``profile`` a py-spy profile of the first node during the measurement."""
     node_pids = node_pids or {}
-    with LoadGenerator(endpoints, template, in_flight, sockets=sockets) as gen:
+    with LoadGenerator(endpoints, template, in_flight, sockets=sockets, keys=keys) as gen:
         if warmup:
             gen.run(requests=warmup)
         before = {n: cpu_seconds(pid) for n, pid in node_pids.items()}
@@ -200,11 +203,14 @@ def measure(
     return summary
 
 
-def seed_style(nodes: list[str], model_id: str, processes: int = SEED_PROCESSES) -> dict[str, Any]:
+def seed_style(
+    nodes: list[str], model_id: str, processes: int = SEED_PROCESSES, keys_dir: Path | None = None
+) -> dict[str, Any]:
     """``processes`` ``python -m client predict`` started at once; wall time until all exited."""
     import resource
 
     cmd = [sys.executable, "-m", "client", "predict", "--nodes", ",".join(nodes), model_id, "1,0"]
+    cmd += ["--keys", str(keys_dir)] if keys_dir else ["--insecure"]
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     procs = [
@@ -235,7 +241,12 @@ def seed_style(nodes: list[str], model_id: str, processes: int = SEED_PROCESSES)
 
 
 def ours_end_to_end(
-    endpoints: list[str], model_id: str, width: int, n: int = SEED_PROCESSES, runs: int = 5
+    endpoints: list[str],
+    model_id: str,
+    width: int,
+    n: int = SEED_PROCESSES,
+    runs: int = 5,
+    keys: ClientKeys | None = None,
 ) -> dict[str, Any]:
     """Our harness doing the seed's ``n`` one-row predictions: encode, open ``n``
     sockets, connect, send all, wait for every reply. Median of ``runs``."""
@@ -245,7 +256,7 @@ def ours_end_to_end(
     for _ in range(runs):
         t0 = time.perf_counter()
         template = predict_template(model_id, x)
-        with LoadGenerator(endpoints, template, n, sockets=n) as gen:
+        with LoadGenerator(endpoints, template, n, sockets=n, keys=keys) as gen:
             result = gen.run(requests=n)
         walls.append(time.perf_counter() - t0)
         errors += result.errors
@@ -273,18 +284,22 @@ def build_big_model(path: Path) -> Any:
     return model
 
 
-def big_request(nodes: list[str], workdir: Path, requests: int) -> dict[str, Any]:
+def big_request(
+    nodes: list[str], workdir: Path, requests: int, keys: ClientKeys | None = None
+) -> dict[str, Any]:
     """Sequential single requests of 10,000 rows through an IMPORTed 64->64->10 model."""
     path = workdir / "big_64_64_10.bin"
     model = build_big_model(path)
     x = np.random.default_rng(1).standard_normal((BIG_ROWS, BIG_SHAPE[0])).astype(np.float32)
-    with Client(nodes, timeout=30) as c:
+    with Client(nodes, timeout=30, keys=keys) as c:
         model_id = c.import_model(path)["model_id"]
         got = c.predict(model_id, x)  # also the warm-up: the node loads the model
     if not np.array_equal(got, model.predict(x)):
         raise RuntimeError("the node's 10,000 predictions differ from the local model's")
     template = predict_template(model_id, x)
-    summary = run_load(nodes_endpoints(nodes[:1]), template, 1, requests, warmup=3).summary()
+    summary = run_load(
+        nodes_endpoints(nodes[:1]), template, 1, requests, warmup=3, keys=keys
+    ).summary()
     return {
         "model_id": model_id,
         "layers": list(BIG_SHAPE),
@@ -323,6 +338,7 @@ def sweep(
     width: int,
     seconds: float,
     node_pids: dict[str, int],
+    keys: ClientKeys | None = None,
 ) -> dict[str, Any]:
     """Throughput and latency over in-flight clients x rows per request, node memory,
     and the nodes' Raft terms before and after (a new term means an election: the
@@ -331,10 +347,10 @@ def sweep(
     cells = []
     memory_before = node_memory(node_pids)
     nodes = [e.removeprefix("tcp://") for e in endpoints]
-    terms_before = raft_terms(nodes)
+    terms_before = raft_terms(nodes, keys)
     for in_flight in SWEEP_IN_FLIGHT:
         n_sockets = sockets_for(in_flight)
-        with LoadGenerator(endpoints, templates[SWEEP_ROWS[0]], in_flight) as gen:
+        with LoadGenerator(endpoints, templates[SWEEP_ROWS[0]], in_flight, keys=keys) as gen:
             for rows in SWEEP_ROWS:
                 gen.request = templates[rows]
                 gen.run(requests=min(in_flight, 200) * 2, timeout=30)  # warm-up
@@ -362,20 +378,24 @@ def sweep(
         "node_memory_before_kib": memory_before,
         "node_memory_after_kib": node_memory(node_pids),
         "raft_terms_before": terms_before,
-        "raft_terms_after": raft_terms(nodes),
+        "raft_terms_after": raft_terms(nodes, keys),
     }
 
 
-def raft_terms(nodes: list[str]) -> dict[str, int | None]:
+def raft_terms(nodes: list[str], keys: ClientKeys | None = None) -> dict[str, int | None]:
     """Each node's current Raft term (STATUS), None if it did not answer."""
     terms: dict[str, int | None] = {}
     for node in nodes:
         try:
-            with Client([node], timeout=5.0, retries=1) as c:
+            with Client([node], timeout=5.0, retries=1, keys=keys) as c:
                 terms[node] = int(c.status()["term"])
         except Exception:  # a node that cannot answer STATUS is reported, not fatal
             terms[node] = None
     return terms
+
+
+def _path_or_none(text: str | None) -> Path | None:
+    return Path(text) if text else None
 
 
 def nodes_endpoints(nodes: list[str]) -> list[str]:
@@ -390,13 +410,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         nodes = args.nodes.split(",") if args.nodes else None
         try:
             if not nodes:
-                cluster = LocalCluster(Path(tmp), n=args.cluster_size)
+                cluster = LocalCluster(Path(tmp), n=args.cluster_size, insecure=args.insecure)
                 cluster.start()
                 cluster.leader(timeout=30)
                 nodes = list(cluster.ids)
+                keys_dir = cluster.keys
+            else:
+                keys_dir = None if args.insecure else _path_or_none(default_keys())
+            keys = None if keys_dir is None else load_client_keys(keys_dir)
             node_pids = {n: p.pid for n, p in cluster.procs.items()} if cluster else {}
             endpoints = nodes_endpoints(nodes)
-            with Client(nodes, timeout=30) as c:
+            with Client(nodes, timeout=30, keys=keys) as c:
                 if args.model:
                     model_id = args.model
                     width = int(c.info(model_id)["inputs"])
@@ -409,6 +433,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 model_id=model_id,
                 in_flight=args.in_flight,
                 rows=args.rows,
+                security="off (--insecure)" if keys is None else "CURVE",
             )
             template = predict_template(model_id, rows_of(width, args.rows))
             result["memory_before_kib"] = node_memory(node_pids)
@@ -422,6 +447,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 args.warmup,
                 node_pids,
                 Path(args.profile_node) if args.profile_node else None,
+                keys,
             )
             result["zmqnode"] = ours
             if args.baseline:
@@ -454,15 +480,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     args.duration,
                     1,
                     args.warmup,
+                    keys=keys,
                 )
-                base["seed_style"] = seed_style(nodes, model_id)
-                base["ours_end_to_end"] = ours_end_to_end(endpoints, model_id, width)
+                base["seed_style"] = seed_style(nodes, model_id, keys_dir=keys_dir)
+                base["ours_end_to_end"] = ours_end_to_end(endpoints, model_id, width, keys=keys)
                 result["baseline"] = base
                 result["ratios"] = ratios(ours, base)
             if not args.no_big:
-                result["big"] = big_request(nodes, Path(tmp), args.big_requests)
+                result["big"] = big_request(nodes, Path(tmp), args.big_requests, keys)
             if args.sweep:
-                result["sweep"] = sweep(endpoints, model_id, width, args.sweep_seconds, node_pids)
+                result["sweep"] = sweep(
+                    endpoints, model_id, width, args.sweep_seconds, node_pids, keys
+                )
             result["memory_after_kib"] = node_memory(node_pids)
         finally:
             if cluster is not None:
@@ -681,6 +710,12 @@ def main(argv: list[str]) -> int:
         "--profile-node",
         metavar="FILE",
         help="py-spy the (first) node during the main measurement, raw samples to FILE",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="nodes without CURVE (the local cluster; with --nodes: nodes run so); "
+        "otherwise the local cluster's keys, or $ZMQNODE_KEYS / .cluster/keys with --nodes",
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
     args = p.parse_args(argv)

@@ -47,7 +47,8 @@ import zmq
 
 from zmqnode.ml.options import TrainOptions
 from zmqnode.ml.training import train
-from zmqnode.transport import wire
+from zmqnode.transport import security, wire
+from zmqnode.transport.security import ClientKeys
 
 from . import monitor_view
 from .cluster import ROOT, LocalCluster, pick_base_ports, wait_for
@@ -105,6 +106,7 @@ def pipeline_imports(
     *,
     request_timeout: float = REQUEST_TIMEOUT,
     max_seconds: float | None = None,
+    keys: ClientKeys | None = None,
 ) -> PipelineRun:
     """``n`` IMPORTs of ``model`` over one DEALER, ``in_flight`` at a time.
 
@@ -117,6 +119,7 @@ def pipeline_imports(
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, 0)
     sock.setsockopt(zmq.RCVHWM, 0)
+    security.make_client(sock, keys)
     sock.connect(endpoint)
     timeout_ms = int(request_timeout * 1000)
     requests = []
@@ -218,7 +221,13 @@ def store_run(
     port = int(leader.rsplit(":", 1)[1])
     prefix = f"st{uuid.uuid4().hex[:12]}"
     run = pipeline_imports(
-        f"tcp://127.0.0.1:{port}", model, n, in_flight, prefix, max_seconds=max_seconds
+        f"tcp://127.0.0.1:{port}",
+        model,
+        n,
+        in_flight,
+        prefix,
+        max_seconds=max_seconds,
+        keys=cluster.client_keys(),
     )
     wait_all_applied(cluster, base + run.acked)
     run.fsync = _fsync_delta(leader, fsync_before, run.acked)
@@ -257,6 +266,7 @@ def zmqnode_round(
     n: int,
     warmup: int,
     max_seconds: float | None,
+    insecure: bool = False,
 ) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
     """One fresh 3-node cluster: warm-up, then one run per in-flight count.
 
@@ -264,7 +274,7 @@ def zmqnode_round(
     afterwards (the names of its fsync series if any; its append/import counters)."""
     runs: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="zmqnode-bench-store-") as tmp:
-        cluster = LocalCluster(Path(tmp), n=3)
+        cluster = LocalCluster(Path(tmp), n=3, insecure=insecure)
         cluster.start()
         try:
             cluster.leader(timeout=30)
@@ -304,6 +314,7 @@ def measure(
     baseline_modes: list[str] = (),
     journal: bool = False,
     log=print,
+    insecure: bool = False,
 ) -> dict[str, Any]:
     """zmqnode, and PySyncObj in each of ``baseline_modes``, on the same payloads.
 
@@ -319,7 +330,7 @@ def measure(
         their_runs = {mode: {k: [] for k in in_flights} for mode in baseline_modes}
         exposed: dict[str, Any] = {}
         for r in range(repeats):
-            runs, exposed = zmqnode_round(model, in_flights, n, warmup, max_seconds)
+            runs, exposed = zmqnode_round(model, in_flights, n, warmup, max_seconds, insecure)
             for k, summary in runs.items():
                 our_runs[k].append(summary)
                 log(f"zmqnode {size} in-flight {k} repeat {r + 1}: {summary['commits_per_s']}/s")
@@ -342,7 +353,10 @@ def measure(
                 "payload_bytes": len(model),
                 "in_flight": {str(k): _aggregate(v) for k, v in their_runs[mode].items()},
             }
-    result: dict[str, Any] = {"zmqnode": ours}
+    result: dict[str, Any] = {
+        "zmqnode": ours,
+        "security": "off (--insecure)" if insecure else "CURVE",
+    }
     if baseline_modes:
         import pysyncobj.version
 
@@ -591,6 +605,7 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="give PySyncObj a journalFile (mmap, never fsynced) instead of memory",
     )
+    p.add_argument("--insecure", action="store_true", help="run the nodes without CURVE")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     sizes = [s for s in args.sizes.split(",") if s]
@@ -635,6 +650,7 @@ def main(argv: list[str]) -> int:
             modes_to_run,
             args.baseline_journal,
             log,
+            args.insecure,
         )
     )
     if note:

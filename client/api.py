@@ -7,6 +7,11 @@ exponentially and try the next node with the *same request id*; on REDIRECT
 go to the named leader at once (bounded hops). Replies whose id is not the
 current request's are stale and discarded. The whole call has a deadline.
 
+Security: ``keys`` is the cluster's key directory (it holds cluster.key, and
+client.key_secret when the nodes require client keys); the client then
+speaks CURVE. Without it the client speaks plaintext, which only a node
+started with --insecure accepts (``default_keys`` finds the keys the CLI uses).
+
 Not thread-safe: use one ``Client`` per thread.
 """
 
@@ -24,6 +29,7 @@ import numpy as np
 import zmq
 
 from zmqnode.transport.addresses import format_address, parse_address, tcp_endpoint
+from zmqnode.transport.security import ClientKeys, KeyFileError, load_client_keys, make_client
 from zmqnode.transport.wire import (
     MAX_ID_LENGTH,
     ErrorCode,
@@ -38,6 +44,19 @@ from zmqnode.transport.wire import (
 )
 
 DEFAULT_NODE = "127.0.0.1:9000"
+# Where ./run_cluster.sh keeps the keys it made, relative to the repository.
+RUN_CLUSTER_KEYS = os.path.join(".cluster", "keys")
+
+
+def default_keys() -> str | None:
+    """The key directory a command-line tool uses when given none:
+    $ZMQNODE_KEYS, else ./.cluster/keys (made by ./run_cluster.sh) if present.
+    ZMQNODE_KEYS set but empty means none (the test suite sets it so)."""
+    env = os.environ.get("ZMQNODE_KEYS")
+    if env is not None:
+        return env or None
+    found = os.path.exists(os.path.join(RUN_CLUSTER_KEYS, "cluster.key"))
+    return RUN_CLUSTER_KEYS if found else None
 
 # Replies come from nodes we chose to trust, and a LIST of many models is
 # the biggest header, so the client is more lenient than a node.
@@ -152,6 +171,8 @@ class Client:
         backoff: float = 0.1,
         max_backoff: float = 2.0,
         context: zmq.Context | None = None,
+        keys: str | os.PathLike | ClientKeys | None = None,
+        client_key: str | os.PathLike | None = None,
     ):
         if isinstance(nodes, str):
             nodes = [n for n in nodes.split(",") if n.strip()]
@@ -173,6 +194,13 @@ class Client:
         self._current = 0  # index into _nodes: where the next call starts
         self._closed = False
         self._limits: dict[str, Any] | None = None  # STATUS ``limits``, asked once
+        if keys is None or isinstance(keys, ClientKeys):
+            self._keys = keys
+        else:
+            try:
+                self._keys = load_client_keys(keys, client_key)
+            except KeyFileError as exc:
+                raise ValueError(str(exc)) from None
 
     # ------------------------------------------------------------------
     # Lifecycle
@@ -462,7 +490,13 @@ class Client:
         connect_wait = min(self.connect_timeout, wait)
         if not sock.poll(_ms(connect_wait), zmq.POLLOUT):
             self._drop(node)
-            return "failed", f"could not connect within {connect_wait:.1f}s", {}, []
+            # A CURVE handshake that fails looks the same: never connected.
+            why = (
+                "no keys given: a node with CURVE (the default) refuses plaintext"
+                if self._keys is None
+                else "or it refused our key"
+            )
+            return "failed", f"could not connect within {connect_wait:.1f}s ({why})", {}, []
         try:
             sock.send_multipart([b"", *frames], flags=zmq.NOBLOCK, copy=False)
         except zmq.Again:
@@ -504,6 +538,7 @@ class Client:
             sock = self._context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.IMMEDIATE, 1)
+            make_client(sock, self._keys)
             host, port = parse_address(node)
             if ":" in host:
                 sock.setsockopt(zmq.IPV6, 1)

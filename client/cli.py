@@ -24,9 +24,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from client.api import Client, ClientError, ClusterUnavailable
+from client.api import Client, ClientError, ClusterUnavailable, default_keys
 from client.watch import add_watch_parser, run_watch
 from zmqnode.transport.addresses import format_address, parse_address
+from zmqnode.transport.security import ClientKeys, KeyFileError, load_client_keys
 from zmqnode.transport.wire import ErrorCode
 
 EXIT_OK = 0
@@ -269,6 +270,23 @@ def build_parser() -> argparse.ArgumentParser:
             default=default(False),
             help="print machine-readable JSON only",
         )
+        parser.add_argument(
+            "--keys",
+            default=default(None),
+            help="the cluster's key directory (cluster.key, client.key_secret); default "
+            "$ZMQNODE_KEYS, else .cluster/keys made by ./run_cluster.sh",
+        )
+        parser.add_argument(
+            "--client-key",
+            default=default(None),
+            help="this client's keypair (default KEYS/client.key_secret if present)",
+        )
+        parser.add_argument(
+            "--insecure",
+            action="store_true",
+            default=default(False),
+            help="plaintext, for nodes started with --insecure",
+        )
 
     parser = argparse.ArgumentParser(prog=PROG, description="Talk to a zmqnode cluster.")
     connection_options(parser, suppress=False)
@@ -326,6 +344,24 @@ def _nodes_from(args: argparse.Namespace) -> list[str]:
         raise InputError(str(exc)) from None
 
 
+def _keys_from(args: argparse.Namespace) -> ClientKeys | None:
+    """CURVE keys unless --insecure: --keys, else $ZMQNODE_KEYS or .cluster/keys;
+    none found means plaintext (the connection error then says keys are missing)."""
+    if args.insecure:
+        if args.keys or args.client_key:
+            raise InputError("--insecure and --keys/--client-key contradict each other")
+        return None
+    directory = args.keys or default_keys()
+    if directory is None:
+        if args.client_key:
+            raise InputError("--client-key needs --keys DIR (the directory holding cluster.key)")
+        return None
+    try:
+        return load_client_keys(directory, args.client_key)
+    except KeyFileError as exc:
+        raise InputError(str(exc)) from None
+
+
 def _training_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for key, attr in (
@@ -359,9 +395,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.width = max(out.width, 160)
     try:
         nodes = _nodes_from(args)
+        keys = _keys_from(args)
         if args.command == "watch":  # the status feeds, not requests: no Client
-            return run_watch(args, nodes, out)
-        with Client(nodes, timeout=args.timeout, retries=max(0, args.retries)) as client:
+            return run_watch(args, nodes, out, keys)
+        with Client(
+            nodes, timeout=args.timeout, retries=max(0, args.retries), keys=keys
+        ) as client:
             return _run(args, client, out)
     except ValueError as exc:  # InputError, or an argument the Client refused
         return _fail(args, EXIT_USAGE, "BAD_INPUT", str(exc))

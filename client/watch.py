@@ -54,6 +54,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zmqnode.transport.addresses import format_address, node_ports, parse_address, tcp_endpoint
+from zmqnode.transport.security import ClientKeys, make_client
 
 STATUS_TOPIC = b"zstatus"
 DOWN_AFTER = 0.5  # seconds of silence before a node is shown down (min election timeout)
@@ -384,8 +385,14 @@ def _sort_key(node: str) -> tuple[str, int]:
 class Feed:
     """One SUB socket per watched node, on its status PUB endpoint."""
 
-    def __init__(self, state: WatchState, context: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        state: WatchState,
+        context: zmq.Context | None = None,
+        keys: ClientKeys | None = None,
+    ) -> None:
         self.state = state
+        self.keys = keys  # CURVE to the PUBs; None: plaintext (--insecure nodes)
         self.context = context or zmq.Context.instance()
         self.poller = zmq.Poller()
         self.sockets: dict[str, zmq.Socket] = {}
@@ -403,6 +410,7 @@ class Feed:
             sock.setsockopt(zmq.RECONNECT_IVL, 100)
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
             sock.setsockopt(zmq.SUBSCRIBE, STATUS_TOPIC)
+            make_client(sock, self.keys)
             sock.connect(view.endpoint)
             self.sockets[key] = sock
             self.by_socket[sock] = key
@@ -703,11 +711,16 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def run_watch(args: argparse.Namespace, nodes: list[str], out: Console | None = None) -> int:
+def run_watch(
+    args: argparse.Namespace,
+    nodes: list[str],
+    out: Console | None = None,
+    keys: ClientKeys | None = None,
+) -> int:
     """Run ``watch`` until Ctrl-C (or one snapshot with ``--once``); returns the exit code."""
     out = out or Console(file=sys.stdout, highlight=False)
     state = WatchState(nodes, discover=getattr(args, "discover", True))
-    feed = Feed(state)
+    feed = Feed(state, keys=keys)
     as_json = bool(getattr(args, "json", False))
     previous = signal.getsignal(signal.SIGTERM)
     try:

@@ -17,6 +17,15 @@ of one node gets its own stream:
   hypothesis-generated ones).
 - trainer PULL: ``reply_to`` is sometimes not an endpoint (``BAD_REPLY_TO``);
   the trainer must drop that job and keep its process.
+- the CURVE handshake itself ("handshake"): raw TCP to every ZeroMQ port
+  (client, raft, heartbeat, trainer, results) carrying junk, a ZMTP greeting
+  for the wrong mechanism, or a CURVE greeting with a damaged or random
+  HELLO/INITIATE; the node must drop the connection and keep serving.
+
+Security is on as it is by default (LocalCluster makes the keys): to reach
+the parsers behind CURVE and ZAP, the fuzzer is an authenticated but hostile
+peer — the client stream uses a listed client key, the raft, trainer and
+results streams a member's key (the node's own).
 
 After each batch ``check_health`` asserts the node is alive, answers STATUS
 and a real PREDICT (an XOR model trained first) correctly, its term did not
@@ -49,13 +58,14 @@ import orjson
 import zmq
 
 from bench.cluster import LocalCluster
-from client import Client
+from zmqnode.transport import security
+from zmqnode.transport.security import ClientKeys
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([0, 1, 1, 0], dtype=np.int64)
 RSS_LIMIT_MIB = 300
 REPLY_TIMEOUT_S = 30.0
-SOCKETS = ("client", "raft", "trainer", "results", "http")
+SOCKETS = ("client", "raft", "trainer", "results", "http", "handshake")
 # A small pool of TRAIN request ids: after the first training of each, the
 # node answers valid retries from its registry (idempotency), so a fuzz run
 # does not turn into thousands of trainings. A few fresh ids still train.
@@ -464,7 +474,12 @@ class Mutator:
 
 
 def fuzz_client(
-    node_id: str, n: int, rng: random.Random, model_id: str, concurrency: int = 8
+    node_id: str,
+    n: int,
+    rng: random.Random,
+    model_id: str,
+    concurrency: int = 8,
+    keys: ClientKeys | None = None,
 ) -> Stats:
     """``n`` messages to the client ROUTER; every answerable one must be answered."""
     mut = Mutator(rng, model_id, node_id)
@@ -475,10 +490,12 @@ def fuzz_client(
     for _ in range(concurrency):
         s = ctx.socket(zmq.DEALER)
         s.setsockopt(zmq.LINGER, 0)
+        security.make_client(s, keys)
         s.connect(f"tcp://{host}:{port}")
         socks.append(s)
     junk = ctx.socket(zmq.DEALER)  # messages without a delimiter: no reply expected
     junk.setsockopt(zmq.LINGER, 0)
+    security.make_client(junk, keys)
     junk.connect(f"tcp://{host}:{port}")
     pending: dict[zmq.Socket, tuple[list[bytes], float, str | None]] = {}
     poller = zmq.Poller()
@@ -566,6 +583,7 @@ def fuzz_push(
     template: str,
     node_id: str,
     kind: int,
+    keys: ClientKeys | None = None,
 ) -> Stats:
     """``n`` one-way messages (DEALER to a ROUTER or PUSH to a PULL)."""
     mut = Mutator(rng, "m-none", node_id)
@@ -573,6 +591,7 @@ def fuzz_push(
     s = ctx.socket(kind)
     s.setsockopt(zmq.LINGER, 2000)
     s.setsockopt(zmq.SNDHWM, 100000)
+    security.make_client(s, keys)
     s.connect(endpoint)
     stats = Stats()
     try:
@@ -643,6 +662,71 @@ HTTP_VALUES = [
     "\u00e9",
     "a" * 1000,
 ]
+
+
+def zmtp_greeting(mechanism: bytes, as_server: bool = False, version: bytes = b"\x03\x00") -> bytes:
+    """ZMTP 3.x greeting (RFC 23/ZMTP): signature, version, mechanism, as-server, filler."""
+    return (
+        b"\xff" + b"\x00" * 8 + b"\x7f" + version + mechanism.ljust(20, b"\x00")
+        + bytes([as_server]) + b"\x00" * 31
+    )
+
+
+def _command(name: bytes, body: bytes) -> bytes:
+    data = bytes([len(name)]) + name + body
+    if len(data) < 256:
+        return b"\x04" + bytes([len(data)]) + data
+    return b"\x06" + len(data).to_bytes(8, "big") + data
+
+
+def handshake_junk(rng: random.Random) -> bytes:
+    """What a stranger may send a CURVE server instead of a real handshake."""
+    kind = rng.randrange(8)
+    if kind == 0:  # not ZMTP at all
+        return rng.randbytes(rng.randrange(1, 300))
+    if kind == 1:  # plaintext peer (NULL), then a READY and a message
+        return zmtp_greeting(b"NULL") + _command(b"READY", b"\x0bSocket-Type\x00\x00\x00\x06DEALER")
+    if kind == 2:  # PLAIN with a password guess
+        return zmtp_greeting(b"PLAIN") + _command(b"HELLO", b"\x04user\x08password")
+    if kind == 3:  # CURVE HELLO of the right size, random keys and box (RFC 26/CurveZMQ)
+        return zmtp_greeting(b"CURVE") + _command(b"HELLO", b"\x01\x00" + rng.randbytes(192))
+    if kind == 4:  # CURVE HELLO of a wrong size
+        return zmtp_greeting(b"CURVE") + _command(b"HELLO", rng.randbytes(rng.randrange(0, 400)))
+    if kind == 5:  # CURVE, then a command that is not HELLO
+        name = rng.choice([b"INITIATE", b"MESSAGE", b"READY", b"ERROR", b"WELCOME", b"X" * 200])
+        return zmtp_greeting(b"CURVE") + _command(name, rng.randbytes(rng.randrange(0, 300)))
+    if kind == 6:  # greeting damaged: wrong version, or claiming to be the server
+        version = rng.choice([b"\x02\x00", b"\x03\x09", b"\xff\xff", b"\x01\x00"])
+        greeting = zmtp_greeting(b"CURVE", as_server=rng.random() < 0.5, version=version)
+        return greeting + rng.randbytes(64)
+    greeting = zmtp_greeting(b"CURVE")  # cut short anywhere
+    return greeting[: rng.randrange(1, len(greeting))]
+
+
+def fuzz_handshake(ports: list[int], n: int, rng: random.Random) -> Stats:
+    """``n`` raw TCP connections, each carrying ``handshake_junk`` to one of
+    the node's ZeroMQ ports; whatever comes back is read and the connection
+    closed. Outcomes count how the node ended them (closed, or left open)."""
+    stats = Stats()
+    for _ in range(n):
+        port = rng.choice(ports)
+        stats.sent += 1
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            conn.settimeout(0.05)
+            try:
+                conn.sendall(handshake_junk(rng))
+                got = b""
+                while len(got) < 4096:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        stats.outcomes["closed"] += 1
+                        break
+                    got += chunk
+            except TimeoutError:
+                stats.outcomes["open"] += 1
+            except OSError:
+                stats.outcomes["reset"] += 1
+    return stats
 
 
 def http_request(
@@ -769,11 +853,13 @@ class FuzzTarget:
         self.rss_limit_mib = rss_limit_mib
         self.node_id = self.cluster.ids[0]
         self.port = self.cluster.ports[0]
+        self.client_keys = self.cluster.client_keys()
+        self.member_keys = self.cluster.client_keys("node0")
 
     def start(self) -> None:
         self.cluster.start()
         self.cluster.leader()
-        with Client([self.node_id], timeout=30) as c:
+        with self.cluster.client(self.node_id, timeout=30) as c:
             self.model_id = c.train(XOR_X, XOR_Y, options={"hidden_layers": [8], "epochs": 300})[
                 "model_id"
             ]
@@ -799,12 +885,12 @@ class FuzzTarget:
             f"node exited ({proc.returncode}) after {after}:\n"
             + self.cluster.output(self.node_id)[-3000:]
         )
-        with Client([self.node_id], timeout=10, retries=1) as c:
+        with self.cluster.client(self.node_id, timeout=10, retries=1) as c:
             st = c.status()
             out = c.predict(self.model_id, XOR_X).ravel().tolist()
         assert out == [0, 1, 1, 0], f"PREDICT wrong after {after}: {out}"
         if train:  # the trainer still trains: a fresh TRAIN goes through it
-            with Client([self.node_id], timeout=30, retries=0) as c:
+            with self.cluster.client(self.node_id, timeout=30, retries=0) as c:
                 fields = c.train(XOR_X, XOR_Y, options={"hidden_layers": [4], "epochs": 5})
             assert fields.get("model_id"), f"TRAIN failed after {after}: {fields}"
         assert st["role"] == "leader" and st["term"] == self.term, (
@@ -821,10 +907,16 @@ class FuzzTarget:
     def fuzz(self, sock: str, n: int, rng: random.Random) -> Stats:
         p = self.port
         if sock == "client":
-            return fuzz_client(self.node_id, n, rng, self.model_id)
+            return fuzz_client(self.node_id, n, rng, self.model_id, keys=self.client_keys)
         if sock == "raft":
             return fuzz_push(
-                f"tcp://127.0.0.1:{p + 1000}", n, rng, "raft", self.node_id, zmq.DEALER
+                f"tcp://127.0.0.1:{p + 1000}",
+                n,
+                rng,
+                "raft",
+                self.node_id,
+                zmq.DEALER,
+                self.member_keys,
             )
         if sock == "trainer":
             return fuzz_push(
@@ -834,13 +926,22 @@ class FuzzTarget:
                 "trainer",
                 self.node_id,
                 zmq.PUSH,
+                self.member_keys,
             )
         if sock == "results":
             return fuzz_push(
-                f"tcp://127.0.0.1:{p + 4000}", n, rng, "results", self.node_id, zmq.PUSH
+                f"tcp://127.0.0.1:{p + 4000}",
+                n,
+                rng,
+                "results",
+                self.node_id,
+                zmq.PUSH,
+                self.member_keys,
             )
         if sock == "http":
             return fuzz_http(p - 1000, n, rng)
+        if sock == "handshake":
+            return fuzz_handshake([p, p + 1000, p + 2000, p + 3000, p + 4000], n, rng)
         raise ValueError(sock)
 
 

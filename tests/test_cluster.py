@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import pytest
 
 from bench.cluster import ROOT, LocalCluster, wait_for
 from client import Client, ClientError
+from zmqnode.transport import security
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([0, 1, 1, 0], dtype=np.float32)
@@ -43,6 +45,7 @@ def cli(cluster: LocalCluster, node: str, *args: str) -> dict:
     out = subprocess.run(
         [sys.executable, "-m", "client", "--host", host, "--port", port, "--json", *args],
         cwd=ROOT,
+        env={**os.environ, "ZMQNODE_KEYS": str(cluster.keys)},  # the CLI finds its keys
         capture_output=True,
         text=True,
         timeout=120,
@@ -61,7 +64,7 @@ def test_seed_flow_xor_trained_listed_and_served_by_every_node(cluster):
     assert [m["model_id"] for m in listed["models"]] == [model_id]
 
     for node in cluster.ids:
-        with Client([node], timeout=5) as c:
+        with Client([node], keys=cluster.keys, timeout=5) as c:
             reply = c.predict_reply(model_id, XOR_X)
             assert reply.node == node, "a follower serves predictions itself"
             assert reply.array("outputs").ravel().tolist() == [0, 1, 1, 0]
@@ -89,7 +92,7 @@ def test_training_is_spread_over_every_nodes_trainer(cluster):
 def test_client_pointed_at_a_follower_follows_the_redirect(cluster):
     leader = cluster.leader()
     follower = next(n for n in cluster.ids if n != leader)
-    with Client([follower], timeout=10) as c:
+    with Client([follower], keys=cluster.keys, timeout=10) as c:
         result = c.train(XOR_X, XOR_Y)
         assert c.preferred_node == leader
     assert result["model_id"]
@@ -106,10 +109,10 @@ def test_leader_killed_new_leader_serves_old_models_and_trains_new_ones(cluster)
     # The survivors noticed the dropped connection; they did not wait for a timeout.
     assert any("lost the connection to leader" in cluster.output(n) for n in survivors)
 
-    with Client(survivors, timeout=5) as c2:
+    with Client(survivors, keys=cluster.keys, timeout=5) as c2:
         assert first in [m["model_id"] for m in c2.list_models()]
         for node in survivors:
-            with Client([node], timeout=5) as c3:
+            with Client([node], keys=cluster.keys, timeout=5) as c3:
                 assert c3.predict(first, XOR_X).ravel().tolist() == [0, 1, 1, 0]
         second = c2.train(XOR_X, XOR_Y, timeout=30)["model_id"]
     assert second != first
@@ -121,7 +124,7 @@ def test_follower_down_during_two_trainings_catches_up_with_files(cluster):
     follower = next(n for n in cluster.ids if n != leader)
     cluster.kill(follower)
     survivors = [n for n in cluster.ids if n != follower]
-    with Client(survivors, timeout=10) as c:
+    with Client(survivors, keys=cluster.keys, timeout=10) as c:
         ids = [c.train(XOR_X, XOR_Y, timeout=30)["model_id"] for _ in range(2)]
     assert all(follower not in model_files(cluster, m) for m in ids)
 
@@ -133,7 +136,7 @@ def test_follower_down_during_two_trainings_catches_up_with_files(cluster):
             f"{m} on the restarted follower",
         )
         assert len(set(digests.values())) == 1
-    with Client([follower], timeout=5) as c:
+    with Client([follower], keys=cluster.keys, timeout=5) as c:
         assert c.predict(ids[1], XOR_X).ravel().tolist() == [0, 1, 1, 0]
 
 
@@ -155,16 +158,17 @@ def test_torn_log_tail_is_truncated_and_the_node_rejoins(cluster):
     )
     assert status["leader"] == leader
     assert "truncat" in cluster.output(follower).lower()
-    with Client([follower], timeout=5) as c2:
+    with Client([follower], keys=cluster.keys, timeout=5) as c2:
         assert c2.predict(model_id, XOR_X).ravel().tolist() == [0, 1, 1, 0]
 
 
-def _raw(node: str, frames: list[bytes], timeout_ms: int = 5000) -> list[bytes]:
+def _raw(node: str, frames: list[bytes], keys, timeout_ms: int = 5000) -> list[bytes]:
     import zmq
 
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    security.make_client(sock, keys)
     sock.connect(f"tcp://{node}")
     try:
         sock.send_multipart([b"", *frames])
@@ -247,7 +251,7 @@ def test_bad_inputs_get_stable_errors_and_the_node_keeps_serving(cluster):
         "not a model file": ([hdr(type="IMPORT"), b"garbage"], "BAD_INPUT"),
     }
     for name, (frames, code) in cases.items():
-        assert _error_code(_raw(leader, frames)) == code, name
+        assert _error_code(_raw(leader, frames, cluster.client_keys())) == code, name
         assert c.predict(model_id, XOR_X).ravel().tolist() == [0, 1, 1, 0], f"after {name}"
 
 
@@ -257,7 +261,7 @@ def test_oversized_request_gets_too_large(tmp_path):
     try:
         leader = cluster.leader()
         big = np.zeros((2000, 20), np.float32)
-        with Client([leader], timeout=5, retries=0) as c:
+        with Client([leader], keys=cluster.keys, timeout=5, retries=0) as c:
             with pytest.raises(ClientError) as err:
                 c.predict("m-any", big)
         assert err.value.code == "TOO_LARGE"
@@ -276,6 +280,8 @@ def test_garbage_on_raft_and_training_ports_is_dropped_and_logged(cluster):
     for offset, kind in ((1000, zmq.DEALER), (4000, zmq.PUSH)):
         sock = ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 1000)
+        # A member's key: garbage from inside the cluster is still only dropped.
+        security.make_client(sock, cluster.client_keys("node1"))
         sock.connect(f"tcp://127.0.0.1:{port + offset}")
         for frames in garbage:
             sock.send_multipart(frames)
@@ -339,12 +345,12 @@ def test_lagging_follower_never_answers_not_found_for_an_acknowledged_model(clus
     )
     with cluster.client(leader) as c:
         model_id = c.train(XOR_X, XOR_Y)["model_id"]  # committed by the other two
-    with Client([follower], timeout=2, retries=0) as c2:
+    with Client([follower], keys=cluster.keys, timeout=2, retries=0) as c2:
         with pytest.raises(ClientError) as err:
             c2.predict(model_id, XOR_X)
         assert err.value.code == "UNAVAILABLE", "it cannot confirm; it must not say NOT_FOUND"
     cluster.heal()
-    with Client([follower], timeout=5, retries=0) as c2:
+    with Client([follower], keys=cluster.keys, timeout=5, retries=0) as c2:
         assert c2.predict(model_id, XOR_X).ravel().tolist() == [0, 1, 1, 0]
         assert model_id in [m["model_id"] for m in c2.list_models()]
 
@@ -360,7 +366,8 @@ def test_leader_killed_mid_training_retry_yields_exactly_one_model(cluster):
     outcome: dict = {}
 
     def train() -> None:
-        with Client([leader, *[n for n in cluster.ids if n != leader]], timeout=4, retries=6) as c:
+        nodes = [leader, *[n for n in cluster.ids if n != leader]]
+        with Client(nodes, keys=cluster.keys, timeout=4, retries=6) as c:
             try:
                 outcome["result"] = c.train(x, y, options={"epochs": 400}, request_id=request_id)
             except Exception as exc:  # recorded and asserted below
@@ -379,7 +386,7 @@ def test_leader_killed_mid_training_retry_yields_exactly_one_model(cluster):
     assert "error" not in outcome, outcome.get("error")
     model_id = outcome["result"]["model_id"]
     survivors = [n for n in cluster.ids if n != leader]
-    with Client(survivors, timeout=5) as c:
+    with Client(survivors, keys=cluster.keys, timeout=5) as c:
         models = [m["model_id"] for m in c.list_models()]
     assert models == [model_id], "one request id, one model"
 

@@ -80,7 +80,7 @@ class Harness:
     def has_everything(self, node: str) -> bool:
         """LIST on ``node`` shows every acknowledged model, and its model files
         are byte-identical to the leader's."""
-        with Client([node], timeout=2.0, retries=0) as c:
+        with Client([node], keys=self.cluster.keys, timeout=2.0, retries=0) as c:
             listed = {m["model_id"] for m in c.list_models()}
         if not set(self.acknowledged) <= listed:
             return False

@@ -41,7 +41,14 @@ from tests.fuzz_ports import (
 from zmqnode.trainer import valid_endpoint
 from zmqnode.trainer_protocol import Job, decode_result, encode_job
 
-MESSAGES = {"client": 3000, "raft": 3000, "trainer": 3000, "results": 3000, "http": 1500}
+MESSAGES = {
+    "client": 3000,
+    "raft": 3000,
+    "trainer": 3000,
+    "results": 3000,
+    "http": 1500,
+    "handshake": 600,
+}
 BATCH = 1000
 
 
@@ -76,6 +83,10 @@ def test_port_survives_fuzzing(target, seed, sock):
         assert "OK" in codes and "MALFORMED" in codes and "BAD_REQUEST" in codes, st.outcomes
     if sock == "http":
         assert st.answerable > 0.4 * st.sent
+    if sock == "handshake":
+        # libzmq parsed the junk and hung up on it (a cut-short greeting
+        # merely waits for more bytes), and health held after every batch.
+        assert st.outcomes["closed"] + st.outcomes["reset"] > 0.5 * st.sent, st.outcomes
 
 
 # -- the monitor under hypothesis-generated structured requests -------------
@@ -143,7 +154,8 @@ def test_trainer_drops_jobs_with_a_bad_reply_to_and_keeps_serving(tmp_path):
     bind, results = f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port + 1}"
     log = tmp_path / "trainer.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zmqnode.trainer", "--bind", bind, "--name", "t", "--log", str(log)],
+        [sys.executable, "-m", "zmqnode.trainer", "--bind", bind, "--name", "t", "--log", str(log),
+         "--insecure"],
         cwd=ROOT,
     )
     ctx = zmq.Context()

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.cluster import LocalCluster, wait_for
 from client import ClientError
 from zmqnode.metrics import LATENCY_BUCKETS, RecentLatency, Registry
+from zmqnode.transport import security
 
 
 def families(text: str) -> dict:
@@ -164,6 +165,7 @@ def test_log_level_flag_filters_what_is_written(tmp_path):
         node = quiet.leader(timeout=30)
         ctx = zmq.Context.instance()
         garbage = ctx.socket(zmq.DEALER)  # a malformed Raft message: logged as a warning
+        security.make_client(garbage, quiet.client_keys("node0"))  # a member's key
         garbage.connect(f"tcp://{node.rsplit(':', 1)[0]}:{int(node.rsplit(':', 1)[1]) + 1000}")
         garbage.send_multipart([b"not", b"raft"])
 

@@ -35,6 +35,7 @@ from zmqnode.config import (
 )
 from zmqnode.node import Node
 from zmqnode.serving import PredictionBatcher
+from zmqnode.transport import security
 from zmqnode.transport.wire import (
     ErrorCode,
     ProtocolError,
@@ -52,9 +53,10 @@ REPLY_DEADLINE = 60.0
 # -- helpers: the raw wire, so a request can be left outstanding ----------------
 
 
-def _dealer(ctx: zmq.Context, node_id: str) -> zmq.Socket:
+def _dealer(ctx: zmq.Context, node_id: str, cluster: LocalCluster) -> zmq.Socket:
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    security.make_client(sock, cluster.client_keys())
     sock.connect(f"tcp://{node_id}")
     return sock
 
@@ -103,7 +105,7 @@ def make_cluster(tmp_path):
 
     def make(n: int, *extra: str) -> LocalCluster:
         c = LocalCluster(tmp_path / f"c{len(clusters)}", n=n, extra_args=extra)
-        c.workdir.mkdir()
+        c.workdir.mkdir(exist_ok=True)
         clusters.append(c)
         c.start()
         return c
@@ -125,11 +127,11 @@ def test_one_training_too_many_gets_busy_and_the_node_still_serves(make_cluster)
     ctx = zmq.Context()
     os.kill(trainer, signal.SIGSTOP)
     try:
-        first, joined = _dealer(ctx, node), _dealer(ctx, node)
+        first, joined = _dealer(ctx, node, cluster), _dealer(ctx, node, cluster)
         _send_train(first, "first")
         wait_for(lambda: cluster.status(node)["load"]["trainings"] == 1, 10, "training started")
 
-        with Client([node], timeout=5, retries=0) as c:
+        with Client([node], keys=cluster.keys, timeout=5, retries=0) as c:
             with pytest.raises(ClientError) as info:
                 c.train(XOR_X, XOR_Y, request_id="second", options={"epochs": 5})
         assert info.value.code == ErrorCode.BUSY
@@ -138,7 +140,9 @@ def test_one_training_too_many_gets_busy_and_the_node_still_serves(make_cluster)
 
         # With retries the client backs off between tries (no hammering) and
         # still reports BUSY at the end.
-        with Client([node], timeout=5, retries=2, backoff=0.2, max_backoff=1) as c:
+        with Client(
+            [node], keys=cluster.keys, timeout=5, retries=2, backoff=0.2, max_backoff=1
+        ) as c:
             start = time.monotonic()
             with pytest.raises(ClientError) as info:
                 c.train(XOR_X, XOR_Y, request_id="second", options={"epochs": 5})
@@ -160,7 +164,7 @@ def test_one_training_too_many_gets_busy_and_the_node_still_serves(make_cluster)
         ctx.destroy(linger=0)
 
     # Still serving, and the slot is free again.
-    with Client([node], timeout=30, retries=0) as c:
+    with Client([node], keys=cluster.keys, timeout=30, retries=0) as c:
         assert c.predict(a["model_id"], XOR_X[:4]).shape == (4,)
         assert c.train(XOR_X, XOR_Y, request_id="second", options={"epochs": 5})["model_id"]
     load = cluster.status(node)["load"]
@@ -178,7 +182,7 @@ def test_requests_past_max_pending_get_busy_and_none_hangs(make_cluster):
     wait_for(lambda: cluster.status(follower)["leader"] is None, 15, "the follower cut off")
 
     ctx = zmq.Context()
-    sock = _dealer(ctx, follower)
+    sock = _dealer(ctx, follower, cluster)
     try:
         rows_desc, rows = array_to_frame(XOR_X[:2], frame=0)
         for i in range(n):
@@ -204,7 +208,7 @@ def test_requests_past_max_pending_get_busy_and_none_hangs(make_cluster):
 
     cluster.heal()
     wait_for(lambda: cluster.status(follower)["leader"] == leader, 15, "the follower back")
-    with Client([follower], timeout=5, retries=0) as c:
+    with Client([follower], keys=cluster.keys, timeout=5, retries=0) as c:
         assert c.list_models() == []
         assert c.status()["load"]["pending"] == 0
     assert cluster.procs[follower].poll() is None
@@ -347,7 +351,7 @@ def test_prediction_queue_is_bounded_by_bytes(monkeypatch):
 
 
 def test_limit_flags_and_defaults():
-    base = ["--port", "12000"]
+    base = ["--port", "12000", "--insecure"]
     cfg = parse_args(base)
     assert (cfg.max_trainings, cfg.max_pending, cfg.max_uncommitted_bytes) == (
         DEFAULT_MAX_TRAININGS,

@@ -33,6 +33,7 @@ def test_a_trainer_started_for_a_node_already_gone_exits_and_frees_its_port(tmp_
             str(log),
             "--parent-pid",
             str(gone.pid),
+            "--insecure",
         ],
         timeout=30,
     )

@@ -25,6 +25,7 @@ import termios
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -529,10 +530,12 @@ def test_live_view_in_a_terminal_leaves_cleanly_on_ctrl_c(publisher):
 class WatchProcess:
     """``python -m client watch`` piped: its plain snapshots, parsed as they come."""
 
-    def __init__(self, nodes: list[str]) -> None:
+    def __init__(self, nodes: list[str], keys: Path | None = None) -> None:
         self.ids = nodes
+        security = ["--keys", str(keys)] if keys else ["--insecure"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "client", "watch", "--nodes", nodes[0], "--interval", "0.25"],
+            [sys.executable, "-m", "client", "watch", "--nodes", nodes[0], "--interval", "0.25",
+             *security],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -583,7 +586,7 @@ def test_real_cluster_leader_killed_shown_down_and_new_leader(tmp_path):
     watch = None
     try:
         leader = cluster.leader()
-        watch = WatchProcess(cluster.ids)
+        watch = WatchProcess(cluster.ids, cluster.keys)  # over CURVE, as by default
 
         def one_leader_all_up(roles: dict[str, str]) -> bool:
             return (
@@ -745,7 +748,10 @@ def test_live_console_in_tmux_follows_a_real_failover(tmp_path):
     pane = None
     try:
         leader = cluster.leader()
-        pane = TmuxPane([sys.executable, "-m", "client", "watch", "--nodes", ",".join(cluster.ids)])
+        pane = TmuxPane(
+            [sys.executable, "-m", "client", "watch", "--nodes", ",".join(cluster.ids),
+             "--keys", str(cluster.keys)]
+        )
 
         def one_leader_all_up(text: str) -> tuple[dict[str, str], str] | None:
             roles = live_roles(text, cluster.ids)

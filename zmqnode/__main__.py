@@ -1,7 +1,9 @@
-"""``python -m zmqnode``: run one node (see ``config.py`` for the options)."""
+"""``python -m zmqnode``: run one node (see ``config.py`` for the options);
+``python -m zmqnode keygen --dir DIR``: create a cluster's keys."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -9,12 +11,16 @@ import sys
 from .config import parse_args
 
 # Exit status of a node that refused to start because its storage is damaged
+# or its keys are missing or unreadable
 # (1 is what Python uses for an unexpected crash; 2 says "read the message").
 EXIT_STORAGE_DAMAGED = 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["keygen"]:
+        return keygen_main(args[1:])
+    config = parse_args(args)
     # One BLAS thread: a node's numpy work is many small calls, where thread
     # hand-offs cost more than they save and threads fight the event loop
     # (a 10,000-row predict took 10-40 ms multi-threaded on a busy 2-core
@@ -24,12 +30,46 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()
     from .node import Node  # imported late: `--help` stays fast
     from .storage.errors import StorageCorruption
+    from .transport.security import KeyFileError
 
     try:
         Node(config).run()
-    except StorageCorruption as exc:
+    except (StorageCorruption, KeyFileError) as exc:
         report_damaged_storage(exc)
         return EXIT_STORAGE_DAMAGED
+    return 0
+
+
+def keygen_main(argv: list[str]) -> int:
+    """``python -m zmqnode keygen --dir DIR``: the cluster's keys (transport/security.py)."""
+    from .transport.security import KeyFileError, keygen
+
+    p = argparse.ArgumentParser(
+        prog="python -m zmqnode keygen",
+        description="Create a cluster's CURVE keys: the cluster server keypair, one keypair "
+        "per node with the nodes' allow-list, and client keypairs with theirs.",
+    )
+    p.add_argument("--dir", required=True, help="where to write the keys (created if needed)")
+    p.add_argument(
+        "--nodes", type=int, default=3, help="node keypairs node0..node<N-1> (default 3)"
+    )
+    p.add_argument("--clients", type=int, default=1, help="client keypairs (default 1: client)")
+    p.add_argument(
+        "--force", action="store_true", help="replace existing keys (locks out old holders)"
+    )
+    args = p.parse_args(argv)
+    if args.nodes < 1 or args.clients < 0:
+        p.error("--nodes must be at least 1 and --clients at least 0")
+    try:
+        made = keygen(args.dir, args.nodes, args.clients, force=args.force)
+    except KeyFileError as exc:
+        print(f"zmqnode keygen: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {len(made)} keypairs to {args.dir}: give each node cluster.key_secret, "
+        "members/ and its own node<i>.key_secret (clients/ too with --client-auth curve); "
+        "give clients cluster.key and their client*.key_secret"
+    )
     return 0
 
 

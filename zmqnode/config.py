@@ -10,6 +10,10 @@ Peers are named by their client address (also their Raft node id); their
 other ports follow the fixed offsets of ``transport.addresses`` (raft P+1000,
 heartbeat P+2000, training P+3000). ``--raft-port`` is accepted for
 compatibility and must equal P+1000.
+
+Security is on by default: a node needs ``--keys DIR`` (or ZMQNODE_KEYS)
+from ``python -m zmqnode keygen``, or an explicit ``--insecure``
+(transport/security.py, docs/PROTOCOL.md §1.1).
 """
 
 from __future__ import annotations
@@ -75,6 +79,10 @@ class NodeConfig:
     fault_file: str | None = None
     snapshot_entries: int = DEFAULT_SNAPSHOT_ENTRIES
     fetch_chunk_bytes: int = DEFAULT_FETCH_CHUNK_BYTES
+    # Security (transport/security.py): keys_dir None means --insecure.
+    keys_dir: str | None = None
+    node_key: str | None = None
+    client_auth: str = "none"
 
     @property
     def node_id(self) -> str:
@@ -146,6 +154,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_FETCH_CHUNK_BYTES,
         help="chunk size when fetching a missing model file from a peer",
     )
+    security = p.add_argument_group(
+        "security",
+        "CURVE encryption and allow-lists, on unless --insecure (docs/PROTOCOL.md §1.1)",
+    )
+    security.add_argument(
+        "--keys",
+        default=os.environ.get("ZMQNODE_KEYS"),
+        help="the cluster's key directory (python -m zmqnode keygen); default $ZMQNODE_KEYS",
+    )
+    security.add_argument(
+        "--node-key",
+        help="this node's own keypair (default: KEYS/node<i>.key_secret, i = position "
+        "of this node among the sorted cluster addresses)",
+    )
+    security.add_argument(
+        "--client-auth",
+        choices=["none", "curve"],
+        default="none",
+        help="curve: only clients whose public key is in KEYS/clients may connect "
+        "(default none: any client holding KEYS/cluster.key)",
+    )
+    security.add_argument(
+        "--insecure",
+        action="store_true",
+        help="no encryption, no authentication: anyone who reaches the ports is a member",
+    )
     return p
 
 
@@ -188,6 +222,19 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
         peer_id = format_address(host, port)
         if peer_id != format_address(args.host, args.port) and peer_id not in peers:
             peers.append(peer_id)
+    keys_dir = node_key = None
+    if args.insecure:
+        if args.client_auth != "none":
+            parser.error("--client-auth curve needs CURVE: drop --insecure")
+    else:
+        if not args.keys:
+            parser.error(
+                "security is on by default and needs the cluster's keys: --keys DIR (or "
+                "ZMQNODE_KEYS; create them with python -m zmqnode keygen --dir DIR), "
+                "or --insecure to run without encryption and authentication"
+            )
+        keys_dir = args.keys
+        node_key = args.node_key or default_node_key(keys_dir, args.host, args.port, peers)
     return NodeConfig(
         host=args.host,
         port=args.port,
@@ -207,4 +254,21 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
         fault_file=args.fault_file,
         snapshot_entries=args.snapshot_entries,
         fetch_chunk_bytes=args.fetch_chunk_bytes,
+        keys_dir=keys_dir,
+        node_key=node_key,
+        client_auth=args.client_auth,
     )
+
+
+def default_node_key(keys_dir: str, host: str, port: int, peers: list[str]) -> str:
+    """KEYS/node<i>.key_secret where i is this node's place among the sorted
+    cluster addresses: keygen --nodes N and run_cluster.sh number nodes the
+    same way (ports 9000+i), so a local cluster needs no --node-key."""
+    members = sorted([format_address(host, port), *peers], key=_address_order)
+    index = members.index(format_address(host, port))
+    return os.path.join(keys_dir, f"node{index}.key_secret")
+
+
+def _address_order(address: str) -> tuple[str, int]:
+    host, port = parse_address(address)
+    return host, port

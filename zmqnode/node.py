@@ -13,6 +13,10 @@ Nothing slow runs here: training happens in a trainer process fed over
 PUSH/PULL (see ``training.py``), and requests that must wait (a commit, a
 read index, trainers) are parked with a deadline and answered later from the
 ROUTER socket.
+
+Besides that thread, one more runs: the ZAP handler that checks the public
+key of every CURVE connection (``transport/security.py``); it shares nothing
+with the loop but the allow-lists it was given at start-up.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from .storage.errors import StorageBroken, StorageCorruption
 from .storage.model_store import ModelStore
 from .storage.node_storage import NodeStorage
 from .training import TrainingCoordinator
-from .transport import wire
+from .transport import security, wire
 from .transport.addresses import node_ports, parse_address, tcp_endpoint
 from .transport.raft_codec import HEARTBEAT_TOPIC, decode_raft, encode_raft
 from .transport.wire import ErrorCode, ProtocolError
@@ -149,6 +153,24 @@ class Node:
         )
 
         self.ctx = zmq.Context()
+        self.keys = (
+            None
+            if config.keys_dir is None
+            else security.load_node_keys(config.keys_dir, config.node_key, config.client_auth)
+        )
+        if self.keys is None:
+            security.warn_insecure(f"node {self.id}")
+        else:
+            log.info(
+                "CURVE on: node key %s, %d members allowed, clients: %s",
+                config.node_key,
+                len(self.keys.members),
+                "any holding cluster.key"
+                if self.keys.clients is None
+                else f"{len(self.keys.clients)} allowed keys",
+            )
+        # Before any socket binds: without a ZAP handler libzmq admits every key.
+        self.authenticator = security.start_authenticator(self.ctx, self.keys)
         self._open_sockets()
         self.fetcher = ModelFetcher(
             self.id,
@@ -157,6 +179,7 @@ class Node:
             self.register_socket,
             self.registry.store_repaired,
             chunk_bytes=config.fetch_chunk_bytes,
+            keys=self.keys,
         )
         self._fetch_damaged_files()  # those the snapshot covers; the log rewrites the rest
         self.faults = FaultFile(config.fault_file)
@@ -192,19 +215,21 @@ class Node:
 
     def _open_sockets(self) -> None:
         c = self.config
-        self.client_sock = self._bind(zmq.ROUTER, c.host, self.ports.client)
+        self.client_sock = self._bind(zmq.ROUTER, c.host, self.ports.client, security.CLIENTS)
         # Requests over --max-request-bytes get a TOO_LARGE reply; only a
         # frame far beyond it (a hostile or broken peer) costs the sender its
         # connection, which bounds the memory one frame can take.
         self.client_sock.setsockopt(zmq.MAXMSGSIZE, 4 * c.max_request_bytes + (64 << 20))
-        self.raft_sock = self._bind(zmq.ROUTER, c.host, self.ports.raft)
+        self.raft_sock = self._bind(zmq.ROUTER, c.host, self.ports.raft, security.PEERS)
         self.raft_sock.setsockopt(zmq.MAXMSGSIZE, 2 * c.max_model_bytes + (16 << 20))
-        self.pub = self._bind(zmq.PUB, c.host, self.ports.heartbeat)
+        # The console listens here too, so the client policy applies.
+        self.pub = self._bind(zmq.PUB, c.host, self.ports.heartbeat, security.CLIENTS)
         self.pub.setsockopt(zmq.SNDHWM, PEER_HWM)
         self.sub = self.ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.MAXMSGSIZE, 1 << 20)
+        security.make_client(self.sub, self.keys)
         self.dealers: dict[str, zmq.Socket] = {}
         for peer in c.peers:
             host, port = parse_address(peer)
@@ -214,6 +239,7 @@ class Node:
             dealer.setsockopt(zmq.LINGER, 0)
             dealer.setsockopt(zmq.SNDHWM, PEER_HWM)
             dealer.setsockopt(zmq.IMMEDIATE, 1)  # never queue for a peer that is not there
+            security.make_client(dealer, self.keys)
             dealer.connect(tcp_endpoint(host, peer_ports.raft))
             self.dealers[peer] = dealer
         self.poller = zmq.Poller()
@@ -225,9 +251,10 @@ class Node:
             events = dealer.get_monitor_socket(zmq.EVENT_DISCONNECTED)
             self.register_socket(events, lambda frames, p=peer: self._on_peer_event(p, frames))
 
-    def _bind(self, kind: int, host: str, port: int) -> zmq.Socket:
+    def _bind(self, kind: int, host: str, port: int, domain: str) -> zmq.Socket:
         sock = self.ctx.socket(kind)
         sock.setsockopt(zmq.LINGER, LINGER_MS)
+        security.make_server(sock, self.keys, domain)
         try:
             sock.bind(tcp_endpoint(host, port))
         except zmq.ZMQError as exc:
@@ -932,6 +959,8 @@ class Node:
         self.fetcher.close()
         self.monitor.stop()
         self.storage.close()
+        if self.authenticator is not None:
+            self.authenticator.stop()  # first: destroy() would close its sockets under it
         self.ctx.destroy(linger=LINGER_MS)
         log.info("node %s stopped", self.id)
 

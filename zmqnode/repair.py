@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from .transport import wire
+from .transport import security, wire
 from .transport.addresses import parse_address, tcp_endpoint
+from .transport.security import NodeKeys
 
 log = logging.getLogger("zmqnode.repair")
 
@@ -63,6 +64,7 @@ class ModelFetcher:
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         request_seconds: float = REQUEST_SECONDS,
         retry_seconds: float = RETRY_SECONDS,
+        keys: NodeKeys | None = None,
     ) -> None:
         self.node_id = node_id
         self.peers = list(peers)
@@ -82,6 +84,7 @@ class ModelFetcher:
             sock = context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.IMMEDIATE, 1)
+            security.make_client(sock, keys)  # peers' client ports: our node key is allowed
             sock.connect(tcp_endpoint(host, port))
             self.sockets[peer] = sock
             register_socket(sock, lambda frames, p=peer: self._on_reply(p, frames))

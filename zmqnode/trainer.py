@@ -5,6 +5,10 @@ SUB_TRAIN jobs, runs local epochs on its chunk starting from the weights in
 the job, and pushes the new weights to the leader that asked. It keeps the
 chunks it was sent (bounded, least recently used first out) so later rounds
 only carry weights. It exits when its node dies.
+
+It gets its node's keys (``--keys``, ``--node-key``; or ``--insecure``): its
+PULL admits only members (its own ZAP thread), and it pushes results to a
+leader as its node (transport/security.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import zmq
 from .logs import setup_logging
 from .ml.distributed import run_chunk
 from .trainer_protocol import Job, Result, decode_job, encode_result
+from .transport import security
 from .transport.wire import ProtocolError
 
 log = logging.getLogger("zmqnode.trainer")
@@ -105,7 +110,12 @@ def die_with_parent() -> None:
         pass
 
 
-def _pusher(ctx: zmq.Context, pushers: OrderedDict[str, zmq.Socket], endpoint: str):
+def _pusher(
+    ctx: zmq.Context,
+    pushers: OrderedDict[str, zmq.Socket],
+    endpoint: str,
+    keys: security.NodeKeys | None = None,
+):
     """The PUSH socket to ``endpoint`` (opened on first use, at most
     MAX_PUSHERS kept), or None if it cannot be connected: a bad job costs
     itself, never the trainer."""
@@ -116,6 +126,7 @@ def _pusher(ctx: zmq.Context, pushers: OrderedDict[str, zmq.Socket], endpoint: s
     push = ctx.socket(zmq.PUSH)
     push.setsockopt(zmq.LINGER, 1000)
     push.setsockopt(zmq.SNDHWM, 64)
+    security.make_client(push, keys)
     try:
         push.connect(endpoint)
     except zmq.ZMQError as exc:
@@ -129,7 +140,9 @@ def _pusher(ctx: zmq.Context, pushers: OrderedDict[str, zmq.Socket], endpoint: s
     return push
 
 
-def serve(bind: str, name: str, parent: int | None = None) -> None:
+def serve(
+    bind: str, name: str, parent: int | None = None, keys: security.NodeKeys | None = None
+) -> None:
     """Run jobs until the node process ``parent`` (default: ours now) is gone.
 
     The node passes its pid: a node killed while this process was still
@@ -142,8 +155,11 @@ def serve(bind: str, name: str, parent: int | None = None) -> None:
         log.info("trainer for %s: node process %d is gone; not starting", name, parent)
         return
     ctx = zmq.Context()
+    # Its own ZAP handler: only members may push jobs (started before bind).
+    authenticator = security.start_authenticator(ctx, keys)
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.LINGER, 0)
+    security.make_server(pull, keys, security.PEERS)
     pull.bind(bind)
     pushers: OrderedDict[str, zmq.Socket] = OrderedDict()
     cache = ChunkCache(CACHE_BYTES)
@@ -171,7 +187,7 @@ def serve(bind: str, name: str, parent: int | None = None) -> None:
                     job.reply_to,
                 )
                 continue
-            push = _pusher(ctx, pushers, job.reply_to)
+            push = _pusher(ctx, pushers, job.reply_to, keys)
             if push is None:
                 continue
             result = handle(job, cache, name)
@@ -185,6 +201,8 @@ def serve(bind: str, name: str, parent: int | None = None) -> None:
                     job.job_id,
                 )
     finally:
+        if authenticator is not None:
+            authenticator.stop()  # first: destroy() would close its sockets under it
         ctx.destroy(linger=0)
 
 
@@ -195,10 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log", help="log file to append to")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--parent-pid", type=int, help="the node's pid: exit when it is gone")
+    p.add_argument("--keys", help="the cluster's key directory (as the node's --keys)")
+    p.add_argument("--node-key", help="the node's own keypair")
+    p.add_argument("--insecure", action="store_true", help="plaintext, no authentication")
     args = p.parse_args(argv)
+    if not args.insecure and not (args.keys and args.node_key):
+        p.error("--keys and --node-key, or --insecure")
     setup_logging(f"{args.name} trainer", args.log or os.devnull, args.log_level)
+    keys = None if args.insecure else security.load_node_keys(args.keys, args.node_key, "none")
     try:
-        serve(args.bind, args.name, args.parent_pid)
+        serve(args.bind, args.name, args.parent_pid, keys)
     except zmq.ZMQError as exc:
         log.error("trainer for %s cannot bind %s: %s", args.name, args.bind, exc)
         return 1

@@ -37,7 +37,7 @@ import zmq
 from .ml.training import BadInput, BadOptions, ChunkResult, TrainingPlan, TrainOptions
 from .registry import listing_summary
 from .trainer_protocol import Job, decode_result, encode_job
-from .transport import wire
+from .transport import security, wire
 from .transport.addresses import node_ports, parse_address, tcp_endpoint
 from .transport.wire import ErrorCode, ProtocolError
 
@@ -132,6 +132,7 @@ class TrainingCoordinator:
         self.results_sock = ctx.socket(zmq.PULL)
         self.results_sock.setsockopt(zmq.LINGER, 0)
         self.results_sock.setsockopt(zmq.MAXMSGSIZE, node.config.max_model_bytes * 2 + (1 << 20))
+        security.make_server(self.results_sock, node.keys, security.PEERS)
         self.reply_to = tcp_endpoint(host, node.ports.results)
         self.results_sock.bind(self.reply_to)
         self.pushers: dict[str, zmq.Socket] = {}
@@ -141,6 +142,7 @@ class TrainingCoordinator:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.IMMEDIATE, 1)  # EAGAIN instead of queueing for a dead trainer
             sock.setsockopt(zmq.SNDHWM, 64)
+            security.make_client(sock, node.keys)
             sock.connect(tcp_endpoint(mhost, node_ports(mport).training))
             self.pushers[member] = sock
         node.register_socket(self.results_sock, self._on_result)
@@ -173,6 +175,12 @@ class TrainingCoordinator:
                 cfg.log_level,
                 "--parent-pid",
                 str(os.getpid()),
+                # The trainer serves its PULL and answers leaders as this node.
+                *(
+                    ["--insecure"]
+                    if cfg.keys_dir is None
+                    else ["--keys", cfg.keys_dir, "--node-key", str(cfg.node_key)]
+                ),
             ],
             stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

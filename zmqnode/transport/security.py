@@ -1,0 +1,250 @@
+"""CURVE encryption and ZAP allow-lists: the one place sockets get their security.
+
+Key layout (``python -m zmqnode keygen --dir DIR``; docs/PROTOCOL.md §1.1)::
+
+    DIR/cluster.key          the cluster's CURVE server public key: clients need it
+    DIR/cluster.key_secret   the cluster's server keypair: every node needs it
+    DIR/node<i>.key_secret   node i's own keypair (its CURVE client identity)
+    DIR/members/*.key        allow-list of node public keys (peer sockets)
+    DIR/client.key_secret    a client keypair (the CLI's default identity)
+    DIR/clients/*.key        allow-list of client public keys (--client-auth curve)
+
+Why one shared server keypair plus per-node client keypairs, rather than a
+server key per node: a connecting socket must know its server's public key
+before it connects. With one cluster server key, a client, a REDIRECT to a
+leader it never saw, a trainer answering whatever leader sent it a job, and a
+console discovering nodes all need one file, and nothing maps addresses to
+keys. Authentication stays per node: every node presents its own key when it
+connects, and ZAP admits it only if that key is on the allow-list. The price:
+a node holding cluster.key_secret could pose as a server to another member;
+only members hold it, and a member can already do anything Raft allows.
+
+Sockets and ZAP domains (the binding side is always the CURVE server):
+
+- ``PEERS``: Raft ROUTER, trainer PULL, results PULL. Only member keys.
+- ``CLIENTS``: client ROUTER and heartbeat/status PUB (the console listens
+  there). Member keys (repair.py's FETCH, peers' SUB) plus, with
+  ``--client-auth curve``, the client allow-list; with ``none``, any key
+  (the traffic is still encrypted, and a client still needs cluster.key).
+
+The ZAP handler is pyzmq's ``ThreadAuthenticator``: a thread in the process
+that binds (the node, and its trainer), started before any socket binds —
+libzmq lets a CURVE handshake through unchecked when no handler runs.
+Keys are read at start-up; a node picks up a changed allow-list when it
+restarts. ``None`` keys everywhere below mean ``--insecure``: plaintext
+(ZMTP NULL mechanism), no authentication.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
+
+log = logging.getLogger("zmqnode.security")
+
+PEERS = "zmqnode.peers"
+CLIENTS = "zmqnode.clients"
+
+CLUSTER_KEY = "cluster"
+CLIENT_KEY = "client"
+MEMBERS_DIR = "members"
+CLIENTS_DIR = "clients"
+# Denied keys logged once each, at most this many (a flood of strangers must
+# not fill the log).
+MAX_DENIALS_LOGGED = 256
+
+
+class KeyFileError(ValueError):
+    """A key file or directory is missing or unreadable (message says which)."""
+
+
+@dataclass(frozen=True)
+class NodeKeys:
+    """What a node and its trainer need: the cluster's server keypair, the
+    node's own keypair, and the allow-lists (z85 public keys)."""
+
+    server_public: bytes
+    server_secret: bytes
+    public: bytes
+    secret: bytes
+    members: frozenset[bytes]
+    clients: frozenset[bytes] | None  # None: any client key (--client-auth none)
+
+
+@dataclass(frozen=True)
+class ClientKeys:
+    """What a client needs: the cluster's public key and a keypair of its own."""
+
+    server_public: bytes
+    public: bytes
+    secret: bytes
+
+
+def _load(path: Path, secret: bool) -> tuple[bytes, bytes | None]:
+    try:
+        public, private = zmq.auth.load_certificate(path)
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc}") from None
+    if secret and not private:
+        raise KeyFileError(f"{path} holds no secret key (a .key_secret file is needed)")
+    return public, private
+
+
+def _allow_list(directory: Path) -> frozenset[bytes]:
+    if not directory.is_dir():
+        raise KeyFileError(f"allow-list directory {directory} does not exist")
+    return frozenset(zmq.auth.load_certificates(directory))
+
+
+def load_node_keys(
+    keys_dir: str | os.PathLike, node_key: str | os.PathLike, client_auth: str
+) -> NodeKeys:
+    """Read a node's keys; raises KeyFileError naming the file that is missing."""
+    root = Path(keys_dir)
+    server_public, server_secret = _load(root / f"{CLUSTER_KEY}.key_secret", secret=True)
+    public, secret = _load(Path(node_key), secret=True)
+    members = _allow_list(root / MEMBERS_DIR)
+    if public not in members:
+        raise KeyFileError(
+            f"{node_key}'s public key is not in {root / MEMBERS_DIR}: the other nodes "
+            "would refuse this node"
+        )
+    clients = _allow_list(root / CLIENTS_DIR) if client_auth == "curve" else None
+    return NodeKeys(server_public, server_secret, public, secret, members, clients)  # type: ignore
+
+
+def load_client_keys(
+    keys_dir: str | os.PathLike, client_key: str | os.PathLike | None = None
+) -> ClientKeys:
+    """Read what a client needs from ``keys_dir`` (a directory holding
+    cluster.key). Its identity is ``client_key``, else ``keys_dir``'s
+    client.key_secret, else a fresh keypair (enough for --client-auth none)."""
+    root = Path(keys_dir)
+    server_public, _ = _load(root / f"{CLUSTER_KEY}.key", secret=False)
+    path = Path(client_key) if client_key else root / f"{CLIENT_KEY}.key_secret"
+    if client_key or path.exists():
+        public, secret = _load(path, secret=True)
+    else:
+        public, secret = zmq.curve_keypair()
+    return ClientKeys(server_public, public, secret)  # type: ignore[arg-type]
+
+
+def make_server(sock: zmq.Socket, keys: NodeKeys | None, domain: str) -> None:
+    """Make a binding socket a CURVE server checked by ZAP ``domain``. Call
+    before bind. ``keys`` None: plaintext (--insecure)."""
+    if keys is None:
+        return
+    sock.curve_server = True
+    sock.curve_secretkey = keys.server_secret
+    sock.zap_domain = domain.encode()
+
+
+def make_client(sock: zmq.Socket, keys: NodeKeys | ClientKeys | None) -> None:
+    """Make a connecting socket a CURVE client of the cluster, presenting the
+    node's or client's own key. Call before connect. ``keys`` None: plaintext."""
+    if keys is None:
+        return
+    sock.curve_serverkey = keys.server_public
+    sock.curve_publickey = keys.public
+    sock.curve_secretkey = keys.secret
+
+
+def mechanism(sock: zmq.Socket) -> str:
+    """The socket's ZMTP security mechanism: "NULL" or "CURVE"."""
+    return {zmq.NULL: "NULL", zmq.PLAIN: "PLAIN", zmq.CURVE: "CURVE"}.get(
+        sock.get(zmq.MECHANISM), "OTHER"
+    )
+
+
+class _AllowList:
+    """ZAP callback: which public keys each domain admits."""
+
+    def __init__(self, keys: NodeKeys) -> None:
+        self.allowed: dict[str, frozenset[bytes] | None] = {
+            PEERS: keys.members,
+            CLIENTS: None if keys.clients is None else keys.members | keys.clients,
+        }
+        self._denied: set[tuple[str, bytes]] = set()
+        self._lock = threading.Lock()
+        self.denials = 0
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        if domain not in self.allowed:
+            return False
+        allowed = self.allowed[domain]
+        if allowed is None or key in allowed:
+            return True
+        with self._lock:
+            self.denials += 1
+            first = (domain, key) not in self._denied and len(self._denied) < MAX_DENIALS_LOGGED
+            if first:
+                self._denied.add((domain, key))
+        if first:
+            log.warning(
+                "refused a connection: public key %s is not allowed on %s", key.decode(), domain
+            )
+        return False
+
+
+def start_authenticator(ctx: zmq.Context, keys: NodeKeys | None) -> ThreadAuthenticator | None:
+    """Start the ZAP handler for ``ctx`` (before any socket binds); None when insecure."""
+    if keys is None:
+        return None
+    auth = ThreadAuthenticator(ctx, log=logging.getLogger("zmqnode.security.zap"))
+    allow = _AllowList(keys)
+    for domain in (PEERS, CLIENTS):
+        auth.configure_curve_callback(domain, credentials_provider=allow)
+    auth.start()
+    return auth
+
+
+def warn_insecure(what: str) -> None:
+    log.warning(
+        "%s runs with --insecure: no encryption, and anyone who reaches its ports can "
+        "vote, append entries and store models",
+        what,
+    )
+
+
+def keygen(
+    directory: str | os.PathLike, nodes: int, clients: int = 1, force: bool = False
+) -> list[Path]:
+    """Create the cluster's keys in ``directory`` (layout in the module
+    docstring); returns the files made. Refuses to overwrite existing keys
+    unless ``force``: new keys lock out every node holding the old ones."""
+    root = Path(directory)
+    if (root / f"{CLUSTER_KEY}.key_secret").exists() and not force:
+        raise KeyFileError(f"{root} already holds cluster keys (use --force to replace them all)")
+    if force:
+        for sub in (MEMBERS_DIR, CLIENTS_DIR):
+            shutil.rmtree(root / sub, ignore_errors=True)
+        for old in root.glob("*.key*"):
+            old.unlink()
+    (root / MEMBERS_DIR).mkdir(parents=True, exist_ok=True)
+    (root / CLIENTS_DIR).mkdir(exist_ok=True)
+    made = [_create(root, root, CLUSTER_KEY)]
+    made += [_create(root, root / MEMBERS_DIR, f"node{i}") for i in range(nodes)]
+    made += [
+        _create(root, root / CLIENTS_DIR, CLIENT_KEY if i == 0 else f"client{i}")
+        for i in range(clients)
+    ]
+    return made
+
+
+def _create(root: Path, public_dir: Path, name: str) -> Path:
+    """One keypair: the public .key in ``public_dir`` (an allow-list, or the
+    root for the cluster key) and the .key_secret, mode 0600, in ``root``."""
+    public, secret = zmq.auth.create_certificates(public_dir, name)
+    target = root / Path(secret).name
+    if Path(secret) != target:
+        os.replace(secret, target)
+    os.chmod(target, 0o600)
+    return target
