@@ -285,7 +285,7 @@ def _trainer(run: _Run, k: int) -> None:
             }
             progress = [0.0]  # the deadline restarts on every PROGRESS
 
-            def on_progress(_msg: dict, t0: float = time.monotonic()) -> None:
+            def on_progress(_msg: dict, t0: float = time.monotonic(), progress=progress) -> None:
                 progress[0] = time.monotonic() - t0 + timeout
 
             run.call(
@@ -293,14 +293,14 @@ def _trainer(run: _Run, k: int) -> None:
                 ADD,
                 model_id_for(rid),
                 budget,
-                lambda: c.request(
+                lambda header=header, on_progress=on_progress: c.request(
                     header,
                     [x_blob, y_blob],
                     timeout=timeout,
                     deadline=budget,
                     on_progress=on_progress,
                 ),
-                slack=lambda: progress[0],
+                slack=lambda progress=progress: progress[0],
             )
             run.stop.wait(rng.uniform(*WRITE_PAUSE))
 
@@ -380,8 +380,16 @@ def _predictors(run: _Run, count: int, rate: float) -> None:
 
     def finish(p: _Predictor, status: str, value: str | None, detail: str, now: float) -> None:
         run.history.record(
-            Op(f"pred{preds.index(p)}", PREDICT, p.sent, now, status, id=p.model, value=value,
-               detail=detail)
+            Op(
+                f"pred{preds.index(p)}",
+                PREDICT,
+                p.sent,
+                now,
+                status,
+                id=p.model,
+                value=value,
+                detail=detail,
+            )
         )
         p.state = "idle"
         p.next_at = now + rng.uniform(0, 2 * think)
@@ -457,8 +465,10 @@ def _predictors(run: _Run, count: int, rate: float) -> None:
                             finish(p, FAIL, None, code, now)
                     elif now > p.sent + PREDICT_TIMEOUT:
                         if now > p.sent + PREDICT_TIMEOUT + GRACE:
-                            run.hung.append(f"pred{preds.index(p)} predict {p.model} unresolved "
-                                            f"for {now - p.sent:.1f} s (harness stalled)")
+                            run.hung.append(
+                                f"pred{preds.index(p)} predict {p.model} unresolved "
+                                f"for {now - p.sent:.1f} s (harness stalled)"
+                            )
                         finish(p, UNKNOWN, None, "TIMEOUT", now)
                         move(p, (p.node + 1) % len(nodes))  # drop what zmq queued
     finally:
@@ -567,7 +577,9 @@ class _Nemesis:
                 leader = _leader_now(self.cluster, set()) if at_leader else None
                 node = leader or node
                 hold = max(0.5, min(hold, self.end - time.monotonic()))
-                what = f"{kind} {node}" + (f" ({way} only)" if kind == "partition" and way != "both" else "")
+                what = f"{kind} {node}" + (
+                    f" ({way} only)" if kind == "partition" and way != "both" else ""
+                )
                 self.note(what + (" (the leader)" if leader else "") + f" for {hold:.1f} s")
                 self.apply(kind, node, way)
                 if second:
@@ -589,8 +601,12 @@ class _Nemesis:
         leader = _leader_now(self.cluster, set()) or ids[0]
         i = ids.index(leader)
         victims = [ids[(i + k) % len(ids)] for k in range(len(ids) // 2 + 1)]
-        self.note("finale: " + ", ".join(f"{k} {n}" for k, n in zip(kinds, victims)) + " for 2 s")
-        for kind, node in zip(kinds, victims):
+        self.note(
+            "finale: "
+            + ", ".join(f"{k} {n}" for k, n in zip(kinds, victims, strict=False))
+            + " for 2 s"
+        )
+        for kind, node in zip(kinds, victims, strict=False):
             self.apply(kind, node)
         self.run.faults_over.wait(2.0)
         self.recover()
@@ -627,8 +643,10 @@ def _converge(run: _Run) -> dict[str, dict[str, Any]] | None:
             last = statuses
             leaders = {s["leader"] for s in statuses.values()}
             commit = max(s["commit_index"] for s in statuses.values())
-            if len(leaders) == 1 and None not in leaders and all(
-                s["applied_index"] == commit for s in statuses.values()
+            if (
+                len(leaders) == 1
+                and None not in leaders
+                and all(s["applied_index"] == commit for s in statuses.values())
             ):
                 return statuses
         time.sleep(0.1)  # polling interval
@@ -649,8 +667,10 @@ def _final_checks(run: _Run, acknowledged: set[str]) -> list[str]:
         listed[node] = {m["model_id"]: m["sha256"] for m in value}
         missing = acknowledged - listed[node].keys()
         if missing:
-            run.problem(f"{node} does not list {len(missing)} acknowledged model(s), e.g. "
-                        f"{sorted(missing)[:3]}")
+            run.problem(
+                f"{node} does not list {len(missing)} acknowledged model(s), e.g. "
+                f"{sorted(missing)[:3]}"
+            )
             lost |= missing
     if len({frozenset(ids.items()) for ids in listed.values()}) > 1:
         run.problem("the nodes' final LISTs differ")
@@ -771,7 +791,11 @@ def _run(
     )
     for o in ops:
         outcome = o.value if o.kind == PREDICT and o.status == OK else o.status
-        kind = f"add ({'train' if o.process.startswith('train') else 'import'})" if o.kind == ADD else o.kind
+        kind = (
+            f"add ({'train' if o.process.startswith('train') else 'import'})"
+            if o.kind == ADD
+            else o.kind
+        )
         result.by_kind.setdefault(kind, Counter())[outcome] += 1
     result.hung = run_.hung
     result.acknowledged = len(checked.acknowledged)
@@ -795,12 +819,16 @@ def report(result: ChaosResult, out=sys.stdout) -> None:
     for kind, outcomes in sorted(result.by_kind.items()):
         print(f"{kind}: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()), file=out)
     if result.log_errors:
-        print(f"WARNING: {len(result.log_errors)} ERROR/Traceback lines in the node logs:", file=out)
+        print(
+            f"WARNING: {len(result.log_errors)} ERROR/Traceback lines in the node logs:", file=out
+        )
         for line in result.log_errors[:10]:
             print(f"  {line}", file=out)
     if result.error_codes:
-        print("errors by code: " + ", ".join(f"{k} {v}" for k, v in
-                                             result.error_codes.most_common()), file=out)
+        print(
+            "errors by code: " + ", ".join(f"{k} {v}" for k, v in result.error_codes.most_common()),
+            file=out,
+        )
     for title, items in (
         ("LOST (acknowledged, missing at the end)", result.lost),
         ("HUNG (past deadline + grace)", result.hung),

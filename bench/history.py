@@ -163,7 +163,7 @@ def check(ops: Iterable[Op]) -> CheckResult:
         thresholds.append(t)
 
     # A: the ids witnessed before T(r) are a prefix of by_witness.
-    for r, t in zip(reads, thresholds):
+    for r, t in zip(reads, thresholds, strict=True):
         n = bisect.bisect_left(witness_times, t)
         missing = [x for x, _ in by_witness[:n] if x not in r.value]
         if missing:
@@ -175,7 +175,7 @@ def check(ops: Iterable[Op]) -> CheckResult:
 
     # C: inclusion chain, then real-time order along it.
     chain = sorted(reads, key=lambda r: (len(r.value), r.start))
-    for r1, r2 in zip(chain, chain[1:]):
+    for r1, r2 in zip(chain, chain[1:], strict=False):
         if not r1.value <= r2.value:
             violation(
                 f"reads not nested: {r1.process} at {r1.start:.3f} has "
@@ -201,7 +201,9 @@ def check(ops: Iterable[Op]) -> CheckResult:
         if p.value == FOUND:
             s = first.get(p.id)
             if s is None or s > p.end:
-                violation(f"predict by {p.process} at {p.start:.3f} found {p.id}, never added by then")
+                violation(
+                    f"predict by {p.process} at {p.start:.3f} found {p.id}, never added by then"
+                )
         elif witness.get(p.id, math.inf) < p.start:
             violation(
                 f"predict by {p.process} at {p.start:.3f} got NOT_FOUND for {p.id}, "

@@ -167,8 +167,9 @@ def run(
             warm_up(client)
             for name in datasets:
                 data = split(name, rows)
-                ours = [cluster_train(client, data, Path(tmp) / "csv", options)
-                        for _ in range(repeats)]
+                ours = [
+                    cluster_train(client, data, Path(tmp) / "csv", options) for _ in range(repeats)
+                ]
                 theirs = [sklearn_reference(data) for _ in range(repeats)]
                 ours_s = statistics.median(r["seconds"] for r in ours)
                 theirs_s = statistics.median(r["seconds"] for r in theirs)
@@ -207,7 +208,9 @@ def print_result(result: dict[str, Any], console: Any = None) -> None:
     from rich.table import Table
 
     table = Table(
-        box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
         title=f"zmqnode ({result['nodes']} nodes) vs scikit-learn, from CSV, default options",
         caption="Accuracy on the stratified 25 % held out. scikit-learn: StandardScaler + "
         "MLPClassifier((64,)), 1 BLAS thread. "
@@ -215,25 +218,29 @@ def print_result(result: dict[str, Any], console: Any = None) -> None:
         "scikit-learn: fit, up to 200 epochs). rows: training rows; "
         "ratio: our time / scikit-learn's; r/ep: our rounds/epochs.",
     )
-    columns = ("dataset", "rows", "acc ours", "acc sk", "Δ pt", "s ours", "s sk", "ratio",
-               "r/ep")
+    columns = ("dataset", "rows", "acc ours", "acc sk", "Δ pt", "s ours", "s sk", "ratio", "r/ep")
     rows = []
     for name, r in result["datasets"].items():
         ours, theirs = r["zmqnode"], r["sklearn"]
-        rows.append((
-            name,
-            str(r["rows"]["train"]),
-            f"{ours['accuracy']:.4f}",
-            f"{theirs['accuracy']:.4f}",
-            f"{r['accuracy_difference'] * 100:+.2f}",
-            f"{ours['seconds_median']:.2f}",
-            f"{theirs['seconds_median']:.2f}",
-            f"{r['wall_time_ratio']:.2f}",
-            f"{ours['rounds']}/{ours['epochs']}",
-        ))
+        rows.append(
+            (
+                name,
+                str(r["rows"]["train"]),
+                f"{ours['accuracy']:.4f}",
+                f"{theirs['accuracy']:.4f}",
+                f"{r['accuracy_difference'] * 100:+.2f}",
+                f"{ours['seconds_median']:.2f}",
+                f"{theirs['seconds_median']:.2f}",
+                f"{r['wall_time_ratio']:.2f}",
+                f"{ours['rounds']}/{ours['epochs']}",
+            )
+        )
     for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 else "right",
-                         min_width=max((len(row[i]) for row in rows), default=1))
+        table.add_column(
+            column,
+            justify="left" if i == 0 else "right",
+            min_width=max((len(row[i]) for row in rows), default=1),
+        )
     for row in rows:
         table.add_row(*row)
     (console or Console()).print(table)
@@ -247,13 +254,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rows", type=int, default=SYNTHETIC_ROWS)
-    p.add_argument("--datasets", default=SYNTHETIC,
-                   help=f"comma-separated, of {', '.join((*BUNDLED, SYNTHETIC))}")
+    p.add_argument(
+        "--datasets",
+        default=SYNTHETIC,
+        help=f"comma-separated, of {', '.join((*BUNDLED, SYNTHETIC))}",
+    )
     p.add_argument("--options", default=None, help="training options as JSON (default: none)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    result = run(args.nodes, args.repeats, args.rows, tuple(args.datasets.split(",")),
-                 json.loads(args.options) if args.options else None)
+    result = run(
+        args.nodes,
+        args.repeats,
+        args.rows,
+        tuple(args.datasets.split(",")),
+        json.loads(args.options) if args.options else None,
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -58,6 +58,7 @@ def default_keys() -> str | None:
     found = os.path.exists(os.path.join(RUN_CLUSTER_KEYS, "cluster.key"))
     return RUN_CLUSTER_KEYS if found else None
 
+
 # Replies come from nodes we chose to trust, and a LIST of many models is
 # the biggest header, so the client is more lenient than a node.
 CLIENT_MAX_HEADER_BYTES = 64 << 20

@@ -398,9 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         keys = _keys_from(args)
         if args.command == "watch":  # the status feeds, not requests: no Client
             return run_watch(args, nodes, out, keys)
-        with Client(
-            nodes, timeout=args.timeout, retries=max(0, args.retries), keys=keys
-        ) as client:
+        with Client(nodes, timeout=args.timeout, retries=max(0, args.retries), keys=keys) as client:
             return _run(args, client, out)
     except ValueError as exc:  # InputError, or an argument the Client refused
         return _fail(args, EXIT_USAGE, "BAD_INPUT", str(exc))

@@ -667,8 +667,13 @@ HTTP_VALUES = [
 def zmtp_greeting(mechanism: bytes, as_server: bool = False, version: bytes = b"\x03\x00") -> bytes:
     """ZMTP 3.x greeting (RFC 23/ZMTP): signature, version, mechanism, as-server, filler."""
     return (
-        b"\xff" + b"\x00" * 8 + b"\x7f" + version + mechanism.ljust(20, b"\x00")
-        + bytes([as_server]) + b"\x00" * 31
+        b"\xff"
+        + b"\x00" * 8
+        + b"\x7f"
+        + version
+        + mechanism.ljust(20, b"\x00")
+        + bytes([as_server])
+        + b"\x00" * 31
     )
 
 

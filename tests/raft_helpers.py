@@ -249,9 +249,7 @@ class Network:
 
     def pending(self, *types: MessageType, dst: str | None = None) -> list[Message]:
         return [
-            m
-            for d, m in self.queue
-            if (not types or m.type in types) and (dst is None or d == dst)
+            m for d, m in self.queue if (not types or m.type in types) and (dst is None or d == dst)
         ]
 
     def stabilize(

@@ -73,8 +73,7 @@ class Harness:
     def model_digests(self, node: str) -> dict[str, str]:
         models = self.cluster.storage(node) / "models"
         return {
-            p.stem: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(models.glob("*.bin"))
+            p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(models.glob("*.bin"))
         }
 
     def has_everything(self, node: str) -> bool:

@@ -154,8 +154,18 @@ def test_trainer_drops_jobs_with_a_bad_reply_to_and_keeps_serving(tmp_path):
     bind, results = f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port + 1}"
     log = tmp_path / "trainer.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zmqnode.trainer", "--bind", bind, "--name", "t", "--log", str(log),
-         "--insecure"],
+        [
+            sys.executable,
+            "-m",
+            "zmqnode.trainer",
+            "--bind",
+            bind,
+            "--name",
+            "t",
+            "--log",
+            str(log),
+            "--insecure",
+        ],
         cwd=ROOT,
     )
     ctx = zmq.Context()

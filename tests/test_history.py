@@ -31,9 +31,7 @@ def brute_force(ops: list[Op]) -> bool:
     (it may take effect any time after it began) and may be left out.
     """
     ops = [
-        o
-        for o in ops
-        if (o.kind == ADD and o.status != FAIL) or (o.kind != ADD and o.status == OK)
+        o for o in ops if (o.kind == ADD and o.status != FAIL) or (o.kind != ADD and o.status == OK)
     ]
     ends = [math.inf if o.status == UNKNOWN else o.end for o in ops]
     optional = [o.kind == ADD and o.status == UNKNOWN for o in ops]

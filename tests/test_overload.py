@@ -375,9 +375,10 @@ def test_client_retries_busy_after_a_backoff_with_the_same_id():
             return error_reply(h, ErrorCode.BUSY, "full")
         return ok_reply(h, node="me", role="leader", term=1)
 
-    with FakeNode(handler) as fake, Client(
-        fake.address, timeout=2, retries=3, backoff=0.1, max_backoff=1
-    ) as c:
+    with (
+        FakeNode(handler) as fake,
+        Client(fake.address, timeout=2, retries=3, backoff=0.1, max_backoff=1) as c,
+    ):
         assert c.status()["role"] == "leader"
         ids = fake.request_ids()
     assert len(ids) == 3 and len(set(ids)) == 1

@@ -153,8 +153,17 @@ def test_a_node_with_unreadable_keys_stops_with_one_clear_line(tmp_path):
     (tmp_path / "keys" / "members" / "node0.key").unlink()  # its key is not on the list
     port = pick_base_ports(1)[0]
     out = subprocess.run(
-        [sys.executable, "-m", "zmqnode", "--port", str(port), "--keys", str(tmp_path / "keys"),
-         "--storage-dir", str(tmp_path / "s")],
+        [
+            sys.executable,
+            "-m",
+            "zmqnode",
+            "--port",
+            str(port),
+            "--keys",
+            str(tmp_path / "keys"),
+            "--storage-dir",
+            str(tmp_path / "s"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -184,8 +193,13 @@ def zmtp_mechanism(port: int) -> str:
 
 def node_zmq_ports(node_id: str) -> dict[str, int]:
     p = int(node_id.rsplit(":", 1)[1])
-    return {"client": p, "raft": p + 1000, "heartbeat": p + 2000, "training": p + 3000,
-            "results": p + 4000}
+    return {
+        "client": p,
+        "raft": p + 1000,
+        "heartbeat": p + 2000,
+        "training": p + 3000,
+        "results": p + 4000,
+    }
 
 
 def test_every_zeromq_port_of_every_node_speaks_curve(cluster):
@@ -277,8 +291,10 @@ def test_client_auth_curve_refuses_a_client_without_a_listed_key(cluster):
         with Client([leader], timeout=2, retries=0, connect_timeout=1, keys=stranger) as c:
             c.status()
     wait_for(
-        lambda: f"public key {stranger.public.decode()} is not allowed on zmqnode.clients"
-        in cluster.output(leader),
+        lambda: (
+            f"public key {stranger.public.decode()} is not allowed on zmqnode.clients"
+            in cluster.output(leader)
+        ),
         10,
         "the node to log the refused client",
     )
@@ -297,8 +313,9 @@ def test_client_auth_none_takes_any_client_key_but_not_plaintext(open_node):
 
 
 def test_watch_console_reads_the_feed_with_keys_and_nothing_without(cluster):
-    keyed_state, bare_state = WatchState(cluster.ids, discover=False), WatchState(
-        cluster.ids, discover=False
+    keyed_state, bare_state = (
+        WatchState(cluster.ids, discover=False),
+        WatchState(cluster.ids, discover=False),
     )
     keyed = Feed(keyed_state, keys=load_client_keys(cluster.keys))
     bare = Feed(bare_state)
@@ -339,9 +356,19 @@ def test_a_node_without_the_cluster_keys_cannot_join(cluster, tmp_path, variant)
     port = pick_base_ports(1)[0]
     rogue_id = f"127.0.0.1:{port}"
     rogue = subprocess.Popen(
-        [sys.executable, "-m", "zmqnode", "--port", str(port), "--peers", ",".join(cluster.ids),
-         "--storage-dir", str(tmp_path / "rogue"), "--no-trainer",
-         *rogue_keys(cluster, tmp_path / "keys", variant)],
+        [
+            sys.executable,
+            "-m",
+            "zmqnode",
+            "--port",
+            str(port),
+            "--peers",
+            ",".join(cluster.ids),
+            "--storage-dir",
+            str(tmp_path / "rogue"),
+            "--no-trainer",
+            *rogue_keys(cluster, tmp_path / "keys", variant),
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "rogue.err", "wb"),  # noqa: SIM115 (closed with the process)

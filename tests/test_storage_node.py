@@ -86,7 +86,9 @@ def test_a_snapshot_beyond_the_log_and_entries_after_it_in_one_ready(directory):
     storage.persist(Ready(hard_state=HardState(1, ""), entries=ents(1, 1)))
     storage.persist(
         Ready(
-            hard_state=HardState(5, ""), snapshot=Snapshot(10, 4, b"s"), entries=ents(4, 5, start=11)
+            hard_state=HardState(5, ""),
+            snapshot=Snapshot(10, 4, b"s"),
+            entries=ents(4, 5, start=11),
         )
     )
     storage.persist(Ready(entries=ents(5, start=13)))

@@ -534,8 +534,17 @@ class WatchProcess:
         self.ids = nodes
         security = ["--keys", str(keys)] if keys else ["--insecure"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "client", "watch", "--nodes", nodes[0], "--interval", "0.25",
-             *security],
+            [
+                sys.executable,
+                "-m",
+                "client",
+                "watch",
+                "--nodes",
+                nodes[0],
+                "--interval",
+                "0.25",
+                *security,
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -749,8 +758,16 @@ def test_live_console_in_tmux_follows_a_real_failover(tmp_path):
     try:
         leader = cluster.leader()
         pane = TmuxPane(
-            [sys.executable, "-m", "client", "watch", "--nodes", ",".join(cluster.ids),
-             "--keys", str(cluster.keys)]
+            [
+                sys.executable,
+                "-m",
+                "client",
+                "watch",
+                "--nodes",
+                ",".join(cluster.ids),
+                "--keys",
+                str(cluster.keys),
+            ]
         )
 
         def one_leader_all_up(text: str) -> tuple[dict[str, str], str] | None:
