@@ -623,15 +623,22 @@ class Node:
             log.exception("internal error serving a request")
             reply.error(None, ErrorCode.INTERNAL, f"node {self.id} failed: {exc!r}")
 
-    def _redirect_or_unavailable(self, header, reply: _Replier) -> None:
+    def _redirect_or_unavailable(
+        self,
+        header,
+        reply: _Replier,
+        code: ErrorCode = ErrorCode.NOT_LEADER,
+        message: str = "",
+    ) -> None:
+        """REDIRECT to the leader; when there is none other than us, ``code``."""
         leader = self.core.leader_id
         if leader and leader != self.id:
             reply.send(wire.redirect_reply(header, leader))
         else:
             reply.error(
                 header,
-                ErrorCode.NOT_LEADER,
-                f"node {self.id} knows no leader yet (election in progress); retry",
+                code,
+                message or f"node {self.id} knows no leader yet (election in progress); retry",
             )
 
     def _handle_status(self, header, blobs, reply) -> None:
@@ -686,16 +693,13 @@ class Node:
         except ModelFileDamaged as exc:
             record = self.registry.models[model_id]
             self.fetcher.want(model_id, record.sha256, record.size)
-            leader = self.core.leader_id
-            if leader and leader != self.id:
-                reply.send(wire.redirect_reply(header, leader))
-            else:
-                reply.error(
-                    header,
-                    ErrorCode.UNAVAILABLE,
-                    f"node {self.id} cannot serve model {model_id} now: {exc.reason}; "
-                    "it is being fetched from the other nodes. Retry, or ask another node",
-                )
+            self._redirect_or_unavailable(
+                header,
+                reply,
+                ErrorCode.UNAVAILABLE,
+                f"node {self.id} cannot serve model {model_id} now: {exc.reason}; "
+                "it is being fetched from the other nodes. Retry, or ask another node",
+            )
             return None
 
     def _handle_fetch(self, header, blobs, reply) -> None:
