@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import urllib.error
 import urllib.request
 
 import pytest
@@ -62,3 +63,19 @@ def test_idle_connections_past_the_cap_are_closed_and_the_node_serves(node):
             return False
 
     wait_for(monitor_answers, 15, "the monitor to serve again once the idle clients left")
+
+
+def test_the_monitor_is_read_only_and_on_loopback_by_default(node):
+    from zmqnode.config import parse_args
+
+    assert parse_args(["--port", "9000", "--insecure"]).monitor_host == "127.0.0.1"
+    node_id = node.ids[0]
+    url = f"http://127.0.0.1:{node.monitor_port(node_id)}/status"
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        request = urllib.request.Request(url, data=b"{}", method=method)
+        try:
+            urllib.request.urlopen(request, timeout=5)
+            raise AssertionError(f"{method} was accepted")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 501, (method, exc.code)
+    assert node.status(node_id)["role"] == "leader"
