@@ -169,7 +169,7 @@ def test_replicate_rejection_right_after_match_with_a_lower_hint_forgets_match()
     the append after ``match`` is rejected with its real end as the hint."""
     pr = progress(REPLICATE, match=7, next_index=8)
     assert pr.maybe_decrease_to(rejected=7, match_hint=4)
-    assert (pr.match, pr.next) == (0, 1)
+    assert (pr.state, pr.match, pr.next) == (PROBE, 0, 5)  # probed from its hint, not from 1
 
 
 def test_replicate_rejection_right_after_match_with_a_hint_at_match_is_stale():

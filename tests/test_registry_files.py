@@ -87,3 +87,24 @@ def test_unsynced_files_are_handed_to_compaction_once(registry, tmp_path):
     sync_files([registry.store.path(m) for m in ids], registry.store.directory)
     registry.mark_unsynced(ids[:1])  # a failed sync puts them back
     assert registry.take_unsynced() == ids[:1]
+
+
+def test_a_file_found_intact_at_replay_is_still_fsynced_before_compaction(tmp_path, model_bytes):
+    entry = encode_store_model("req-9", model_bytes, 1.0, {})
+    ModelRegistry(ModelStore(tmp_path / "models")).apply(1, entry)
+    restarted = ModelRegistry(ModelStore(tmp_path / "models"))  # a crash, then replay
+    restarted.apply(1, entry)  # the file matches: not rewritten, maybe never on disk
+    assert restarted.take_unsynced() == [model_id_for("req-9")]
+
+
+def test_a_snapshot_install_rechecks_only_the_models_new_here(registry, model_bytes):
+    held = model_id_for("req-0")
+    parsed = registry.load(held)
+    newcomer = encode_store_model("req-new", model_bytes, 1.0, {})
+    other = ModelRegistry(ModelStore(registry.store.directory.parent / "other"))
+    for i in range(3):
+        other.apply(i + 1, encode_store_model(f"req-{i}", model_bytes, 1.0, {}))
+    other.apply(4, newcomer)
+    registry.restore(other.snapshot_data())
+    assert [r.model_id for r in registry.check_files()] == [model_id_for("req-new")]
+    assert registry.load(held) is parsed  # kept, not parsed again

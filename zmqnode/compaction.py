@@ -67,13 +67,27 @@ class Compactor:
         self.snapshot_entries = snapshot_entries
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="compaction")
         self._running: tuple[int, bytes, list[str], Future] | None = None
+        self._syncs: list[tuple[list[str], Future]] = []  # see sync_unsynced
         self.compactions = 0
 
     def due(self) -> bool:
         applied_since = self.core.applied_index - self.core.snapshot.index
         return self.snapshot_entries > 0 and applied_since >= self.snapshot_entries
 
+    def sync_unsynced(self) -> None:
+        """fsync, off the loop, the files no log entry covers any more because
+        an installed snapshot replaced the log they came from."""
+        model_ids = self.registry.take_unsynced()
+        if model_ids:
+            paths = [self.registry.store.path(m) for m in model_ids]
+            future = self._pool.submit(sync_files, paths, self.registry.store.directory)
+            self._syncs.append((model_ids, future))
+
     def tick(self) -> None:
+        for model_ids, future in [s for s in self._syncs if s[1].done()]:
+            self._syncs.remove((model_ids, future))
+            if future.exception() is not None:
+                self.registry.mark_unsynced(model_ids)  # the next compaction tries again
         if self._running is not None:
             self._finish_if_done()
         elif self.due():

@@ -95,8 +95,6 @@ def recv_frames(sock: zmq.Socket) -> list[bytes]:
     return frames
 
 
-# The largest chunk of a model file one FETCH reply carries.
-MAX_FETCH_CHUNK = 64 << 20
 # The status feed (topic zstatus on the PUB socket) goes out this often.
 FEED_SECONDS = 0.2
 
@@ -387,6 +385,7 @@ class Node:
                     len(self.registry.models),
                 )
                 self.events.add("snapshot_installed", f"{self.id}: snapshot at {rd.snapshot.index}")
+                self.compactor.sync_unsynced()
                 self._fetch_damaged_files()
             for entry in rd.committed:
                 self._apply(entry)
@@ -721,7 +720,7 @@ class Node:
         try:
             with open(self.registry.store.path(model_id), "rb") as f:
                 f.seek(offset)
-                chunk = f.read(min(length, MAX_FETCH_CHUNK))
+                chunk = f.read(min(length, self.config.fetch_chunk_bytes))
         except FileNotFoundError:
             reply.error(header, ErrorCode.NOT_FOUND, missing)
             return

@@ -119,6 +119,8 @@ class ModelRegistry:
         self._unsynced: set[str] = set()
         # Committed models whose file here is missing or damaged (being fetched).
         self.damaged: set[str] = set()
+        # Models whose file was written or verified here (check_files skips them).
+        self._checked: set[str] = set()
 
     def __contains__(self, model_id: str) -> bool:
         return model_id in self.models
@@ -144,7 +146,9 @@ class ModelRegistry:
             # torn file by its sha256 and writes it again. Compaction fsyncs
             # the files before the log forgets their entries (compaction.py).
             self.store.write(model_id, body_bytes, durable=False)
-            self._unsynced.add(model_id)
+        # Even a file found intact may never have reached the disk (written just
+        # before a crash, still in the page cache): compaction fsyncs it too.
+        self._unsynced.add(model_id)
         record = ModelRecord(
             model_id=model_id,
             request_id=header["request_id"],
@@ -156,6 +160,7 @@ class ModelRegistry:
         )
         self.models[model_id] = record
         self.damaged.discard(model_id)
+        self._checked.add(model_id)
         return record
 
     def _file_matches(self, model_id: str, sha256: str) -> bool:
@@ -187,11 +192,16 @@ class ModelRegistry:
         return model
 
     def check_files(self) -> list[ModelRecord]:
-        """Records whose file is missing or damaged (now marked so); reads every file."""
+        """Records whose file is missing or damaged (now marked so).
+
+        Reads and hashes the files of the records not checked before: at
+        start-up all of them, after a snapshot install only the new ones
+        (files are immutable; a later damage is caught when one is loaded)."""
         bad = []
         for record in self.models.values():
-            if record.model_id in self._loaded:
-                continue  # verified when loaded; the memory copy is what we serve
+            if record.model_id in self._checked:
+                continue
+            self._checked.add(record.model_id)
             if not self._file_matches(record.model_id, record.sha256):
                 self.damaged.add(record.model_id)
                 bad.append(record)
@@ -231,10 +241,15 @@ class ModelRegistry:
         )
 
     def restore(self, data: bytes) -> None:
-        """Replace the records with a snapshot's; ``check_files`` finds the files to fetch."""
+        """Replace the records with a snapshot's; ``check_files`` finds the files to fetch.
+
+        A model already held keeps its parsed copy and its checked file (ids
+        are unique and files immutable); the others are new to this node."""
+        previous = self.models
         self.models = {}
-        self._loaded = {}
-        self.damaged = set()
+        loaded, self._loaded = self._loaded, {}
+        checked, self._checked = self._checked, set()
+        damaged, self.damaged = self.damaged, set()
         for item in orjson.loads(data) if data else []:
             record = ModelRecord(
                 model_id=item["model_id"],
@@ -246,3 +261,11 @@ class ModelRegistry:
                 summary=item.get("summary") or {},
             )
             self.models[record.model_id] = record
+            old = previous.get(record.model_id)
+            if old is not None and old.sha256 == record.sha256:
+                if record.model_id in loaded:
+                    self._loaded[record.model_id] = loaded[record.model_id]
+                if record.model_id in checked:
+                    self._checked.add(record.model_id)
+                if record.model_id in damaged:
+                    self.damaged.add(record.model_id)

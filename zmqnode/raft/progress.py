@@ -123,6 +123,9 @@ class Progress:
                 return False
             if lost:
                 self.match = 0
+                self.become_probe()
+                self.next = max(1, min(rejected, match_hint + 1))  # from its hint
+                return True
             self.next = self.match + 1
             return True
         if self.next - 1 != rejected:
