@@ -168,6 +168,12 @@ class _Run:
         self.expected = self.base_model.predict(XOR_X).astype(np.float64).ravel()
         self.wrong_predictions = 0
 
+    def client(self, nodes: list[str], timeout: float, retries: int) -> Client:
+        """A load client: the cluster's keys, a short connect timeout."""
+        return Client(
+            nodes, keys=self.cluster.keys, timeout=timeout, retries=retries, connect_timeout=0.5
+        )
+
     def now(self) -> float:
         return time.monotonic() - self.t0
 
@@ -238,13 +244,7 @@ class _Run:
 def _importer(run: _Run, k: int) -> None:
     timeout, retries, budget = IMPORT_CALL
     rng = random.Random(run.seed * 1000 + k)
-    with Client(
-        run.cluster.ids,
-        keys=run.cluster.keys,
-        timeout=timeout,
-        retries=retries,
-        connect_timeout=0.5,
-    ) as c:
+    with run.client(run.cluster.ids, timeout, retries) as c:
         while not run.stop.is_set():
             _import_one(run, c, f"import{k}", budget)
             run.stop.wait(rng.uniform(*WRITE_PAUSE))  # think time, not synchronization
@@ -267,13 +267,7 @@ def _trainer(run: _Run, k: int) -> None:
     rng = random.Random(run.seed * 1000 + 100 + k)
     x_desc, x_blob = wire.array_to_frame(XOR_X, frame=0)
     y_desc, y_blob = wire.array_to_frame(XOR_Y, frame=1)
-    with Client(
-        run.cluster.ids,
-        keys=run.cluster.keys,
-        timeout=timeout,
-        retries=retries,
-        connect_timeout=0.5,
-    ) as c:
+    with run.client(run.cluster.ids, timeout, retries) as c:
         while not run.stop.is_set():
             rid = uuid.uuid4().hex
             header = {
@@ -310,9 +304,7 @@ def _list(run: _Run, node: str, process: str) -> tuple[str, Any]:
     timeout, retries, budget = LIST_CALL
 
     def ask() -> list[dict[str, Any]]:
-        with Client(
-            [node], keys=run.cluster.keys, timeout=timeout, retries=retries, connect_timeout=0.5
-        ) as c:
+        with run.client([node], timeout, retries) as c:
             models = c.request({"type": "LIST"}, deadline=budget).header.get("models")
         if not isinstance(models, list):
             raise ClientError("MALFORMED", "LIST reply has no models list", node=node)

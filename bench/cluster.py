@@ -16,7 +16,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -187,6 +188,16 @@ class LocalCluster:
 
     def resume(self, node_id: str) -> None:
         self.procs[node_id].send_signal(signal.SIGCONT)
+
+    @contextmanager
+    def running(self) -> Iterator[LocalCluster]:
+        """Start every node, wait for an agreed leader; stop them all on exit."""
+        self.start()
+        try:
+            self.leader()
+            yield self
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         for client in self.clients:

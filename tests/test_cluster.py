@@ -22,12 +22,8 @@ XOR_Y = np.array([0, 1, 1, 0], dtype=np.float32)
 @pytest.fixture
 def cluster(tmp_path):
     c = LocalCluster(tmp_path, n=3)
-    c.start()
-    try:
-        c.leader()
+    with c.running():
         yield c
-    finally:
-        c.stop()
 
 
 def model_files(cluster: LocalCluster, model_id: str) -> dict[str, str]:

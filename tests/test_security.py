@@ -50,35 +50,23 @@ HANDSHAKE_FAILED = (
 def cluster(tmp_path_factory):
     """Three nodes requiring client keys (--client-auth curve)."""
     c = LocalCluster(tmp_path_factory.mktemp("secure"), n=3, extra_args=("--client-auth", "curve"))
-    c.start()
-    try:
-        c.leader()
+    with c.running():
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture(scope="module")
 def open_node(tmp_path_factory):
     """One node with the default client policy (--client-auth none)."""
     c = LocalCluster(tmp_path_factory.mktemp("open"), n=1)
-    c.start()
-    try:
-        c.leader()
+    with c.running():
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture(scope="module")
 def insecure_node(tmp_path_factory):
     c = LocalCluster(tmp_path_factory.mktemp("insecure"), n=1, insecure=True)
-    c.start()
-    try:
-        c.leader()
+    with c.running():
         yield c
-    finally:
-        c.stop()
 
 
 def fresh_keys(cluster: LocalCluster) -> ClientKeys:
