@@ -171,6 +171,8 @@ def test_snapshot_without_its_frame_is_refused() -> None:
         ("not an object", "entries[0] must be an object"),
         ({"index": 5, "term": 3, "kind": "weird"}, "entries[0].kind"),
         ({"index": 5, "term": 3}, "entries[0].kind"),
+        ({"index": 5, "term": 3, "kind": ["noop"]}, "entries[0].kind"),  # was a TypeError
+        ({"index": 5, "term": 3, "kind": {"a": 1}}, "entries[0].kind"),
         ({"index": 5, "kind": "noop"}, "entries[0].term"),
         ({"index": -5, "term": 3, "kind": "noop"}, "entries[0].index"),
     ],

@@ -134,7 +134,8 @@ def decode_raft(
         where = f"entries[{i}]"
         if not isinstance(raw, dict):
             raise _bad(header, f"{where} must be an object")
-        kind = _KINDS_BY_WIRE.get(raw.get("kind"))  # type: ignore[arg-type]
+        raw_kind = raw.get("kind")
+        kind = _KINDS_BY_WIRE.get(raw_kind) if isinstance(raw_kind, str) else None
         if kind is None:
             raise _bad(
                 header, f"{where}.kind {raw.get('kind')!r} is not one of {list(_KINDS_BY_WIRE)}"
