@@ -13,6 +13,7 @@ from zmqnode.registry import (
     encode_store_model,
     model_id_for,
 )
+from zmqnode.storage.atomic import FsyncStats
 from zmqnode.storage.model_store import ModelStore
 
 
@@ -84,7 +85,9 @@ def test_snapshot_data_through_an_index_leaves_out_later_models(registry):
 def test_unsynced_files_are_handed_to_compaction_once(registry, tmp_path):
     ids = registry.take_unsynced()
     assert len(ids) == 3 and registry.take_unsynced() == []
-    sync_files([registry.store.path(m) for m in ids], registry.store.directory)
+    stats = FsyncStats()
+    sync_files([registry.store.path(m) for m in ids], registry.store.directory, stats)
+    assert stats.count == len(ids) + 1  # each file and the directory, counted for the metric
     registry.mark_unsynced(ids[:1])  # a failed sync puts them back
     assert registry.take_unsynced() == ids[:1]
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .raft import RaftCore
 from .registry import ModelRegistry
+from .storage.atomic import FsyncStats, fsync_dir
 from .storage.node_storage import NodeStorage
 
 log = logging.getLogger("zmqnode.compaction")
@@ -31,22 +32,19 @@ log = logging.getLogger("zmqnode.compaction")
 DEFAULT_SNAPSHOT_ENTRIES = 1000
 
 
-def sync_files(paths: list[Path], directory: Path) -> None:
-    """fsync each file that still exists, then the directory holding them."""
+def sync_files(paths: list[Path], directory: Path, stats: FsyncStats) -> None:
+    """fsync each file that still exists, then the directory holding them
+    (through ``stats``, so the fsync metric counts them)."""
     for path in paths:
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             continue  # a damaged file that was removed: the fetcher restores it durably
         try:
-            os.fsync(fd)
+            stats.fsync(fd)
         finally:
             os.close(fd)
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(directory, stats)
 
 
 class Compactor:
@@ -80,7 +78,9 @@ class Compactor:
         model_ids = self.registry.take_unsynced()
         if model_ids:
             paths = [self.registry.store.path(m) for m in model_ids]
-            future = self._pool.submit(sync_files, paths, self.registry.store.directory)
+            future = self._pool.submit(
+                sync_files, paths, self.registry.store.directory, self.storage.stats
+            )
             self._syncs.append((model_ids, future))
 
     def tick(self) -> None:
@@ -101,7 +101,9 @@ class Compactor:
         data = self.registry.snapshot_data(through=index)
         model_ids = self.registry.take_unsynced()
         paths = [self.registry.store.path(m) for m in model_ids]
-        future = self._pool.submit(sync_files, paths, self.registry.store.directory)
+        future = self._pool.submit(
+            sync_files, paths, self.registry.store.directory, self.storage.stats
+        )
         self._running = (index, data, model_ids, future)
 
     def _finish_if_done(self) -> None:
