@@ -1,6 +1,8 @@
-# Sourced by run_cluster.sh and run_tests.sh: make sure .venv exists and holds
-# this package (editable) with the requested extras. Re-installs only when
-# setup.cfg or pyproject.toml changed since the last install.
+# Sourced by run_cluster.sh, run_tests.sh and run_checks.sh: make sure .venv
+# exists and holds this package (editable) with the requested extras, one name
+# or a comma list as pip spells it (`ensure_venv test`, `ensure_venv test,dev`).
+# Re-installs only when setup.cfg or pyproject.toml changed since the last
+# install with the same extras.
 ensure_venv() {
   local extras="$1"
   local root venv py stamp want
