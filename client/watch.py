@@ -55,8 +55,8 @@ from rich.text import Text
 
 from zmqnode.transport.addresses import format_address, node_ports, parse_address, tcp_endpoint
 from zmqnode.transport.security import ClientKeys, make_client
+from zmqnode.transport.status_feed import STATUS_TOPIC, decode_status
 
-STATUS_TOPIC = b"zstatus"
 DOWN_AFTER = 0.5  # seconds of silence before a node is shown down (min election timeout)
 FIRST_FEED_GRACE = 1.5  # a node never heard from is "no feed" after this long
 REFRESH_S = 0.2  # Live view: 5 refreshes a second
@@ -154,7 +154,7 @@ class WatchState:
     def ingest(self, node: str, frames: list[bytes], now: float | None = None) -> bool:
         """One message from ``node``'s SUB socket; False (and skipped) if malformed."""
         view = self.nodes.get(node)
-        status = _decode(frames)
+        status = decode_status(frames)
         if view is None or status is None:
             self.skipped += 1
             return False
@@ -334,16 +334,6 @@ def _without_name(text: str, view: NodeView) -> str:
             if rest:
                 return rest
     return text
-
-
-def _decode(frames: list[bytes]) -> dict[str, Any] | None:
-    if len(frames) != 2 or bytes(frames[0]) != STATUS_TOPIC:
-        return None
-    try:
-        status = orjson.loads(frames[1])
-    except orjson.JSONDecodeError:
-        return None
-    return status if isinstance(status, dict) else None
 
 
 def _is_int(value: Any) -> bool:
