@@ -306,7 +306,7 @@ def test_a_silent_trainer_does_not_stall_training(cluster):
 
         def trainer_pid() -> int | None:
             out = subprocess.run(
-                ["pgrep", "-f", f"zmqnode.trainer.*--name {follower}"],
+                ["pgrep", "-f", f"zmqnode.training.trainer.*--name {follower}"],
                 capture_output=True,
                 text=True,
             ).stdout.split()

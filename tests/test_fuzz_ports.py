@@ -38,8 +38,8 @@ from tests.fuzz_ports import (
     http_request,
     run,
 )
-from zmqnode.trainer import valid_endpoint
-from zmqnode.trainer_protocol import Job, decode_result, encode_job
+from zmqnode.training.protocol import Job, decode_result, encode_job
+from zmqnode.training.trainer import valid_endpoint
 
 MESSAGES = {
     "client": 3000,
@@ -157,7 +157,7 @@ def test_trainer_drops_jobs_with_a_bad_reply_to_and_keeps_serving(tmp_path):
         [
             sys.executable,
             "-m",
-            "zmqnode.trainer",
+            "zmqnode.training.trainer",
             "--bind",
             bind,
             "--name",

@@ -24,7 +24,7 @@ def test_a_trainer_started_for_a_node_already_gone_exits_and_frees_its_port(tmp_
         [
             sys.executable,
             "-m",
-            "zmqnode.trainer",
+            "zmqnode.training.trainer",
             "--bind",
             f"tcp://127.0.0.1:{port}",
             "--name",

@@ -160,7 +160,9 @@ def test_killing_only_the_leaders_trainer_is_survived(cluster):
 
     def leader_trainer_pid() -> int | None:
         out = subprocess.run(
-            ["pgrep", "-f", f"zmqnode.trainer.*--name {leader}"], capture_output=True, text=True
+            ["pgrep", "-f", f"zmqnode.training.trainer.*--name {leader}"],
+            capture_output=True,
+            text=True,
         ).stdout.split()
         return int(out[0]) if out else None
 

@@ -1,4 +1,4 @@
-"""The trainer process: ``python -m zmqnode.trainer`` (started by its node).
+"""The trainer process: ``python -m zmqnode.training.trainer`` (started by its node).
 
 It does the slow part of training, away from the node's Raft loop: it pulls
 SUB_TRAIN jobs, runs local epochs on its chunk starting from the weights in
@@ -23,13 +23,13 @@ from collections import OrderedDict
 import numpy as np
 import zmq
 
-from .logs import setup_logging
-from .ml.distributed import run_chunk
-from .trainer_protocol import Job, Result, decode_job, encode_result
-from .transport import security
-from .transport.wire import ProtocolError
+from ..logs import setup_logging
+from ..ml.distributed import run_chunk
+from ..transport import security
+from ..transport.wire import ProtocolError
+from .protocol import Job, Result, decode_job, encode_result
 
-log = logging.getLogger("zmqnode.trainer")
+log = logging.getLogger("zmqnode.training.trainer")
 
 CACHE_BYTES = 2 << 30
 PARENT_CHECK_MS = 500
@@ -207,7 +207,7 @@ def serve(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m zmqnode.trainer")
+    p = argparse.ArgumentParser(prog="python -m zmqnode.training.trainer")
     p.add_argument("--bind", required=True, help="PULL endpoint for SUB_TRAIN jobs")
     p.add_argument("--name", required=True, help="the node this trainer belongs to")
     p.add_argument("--log", help="log file to append to")

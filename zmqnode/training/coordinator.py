@@ -34,15 +34,15 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from .ml.training import BadInput, BadOptions, ChunkResult, TrainingPlan, TrainOptions
-from .registry import listing_summary
-from .trainer_protocol import Job, decode_result, encode_job
-from .transport import security, wire
-from .transport.addresses import node_ports, parse_address, tcp_endpoint
-from .transport.wire import ErrorCode, ProtocolError
+from ..ml.training import BadInput, BadOptions, ChunkResult, TrainingPlan, TrainOptions
+from ..registry import listing_summary
+from ..transport import security, wire
+from ..transport.addresses import node_ports, parse_address, tcp_endpoint
+from ..transport.wire import ErrorCode, ProtocolError
+from .protocol import Job, decode_result, encode_job
 
 if TYPE_CHECKING:
-    from .node import Node, _Replier
+    from ..node import Node, _Replier
 
 log = logging.getLogger("zmqnode.training")
 
@@ -164,7 +164,7 @@ class TrainingCoordinator:
             [
                 sys.executable,
                 "-m",
-                "zmqnode.trainer",
+                "zmqnode.training.trainer",
                 "--bind",
                 endpoint,
                 "--name",

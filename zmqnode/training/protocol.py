@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .transport import wire
-from .transport.wire import ErrorCode, ProtocolError
+from ..transport import wire
+from ..transport.wire import ErrorCode, ProtocolError
 
 SUB_TRAIN_TYPE = "SUB_TRAIN"
 RESULT_TYPE = "SUB_TRAIN_RESULT"
