@@ -1,10 +1,10 @@
 """Overload: past a node's capacity a client gets BUSY, never a dead or
-unbounded node (issue 7).
+unbounded node.
 
-Real node processes (bench.cluster.LocalCluster with small limits) for
---max-trainings and --max-pending; unit tests for the pieces that are cheap to
-reach alone: the uncommitted-bytes bound, the waiter bookkeeping, the
+Real node processes (LocalCluster with small limits) for --max-trainings and
+--max-pending; unit tests for the pieces that are cheap to reach alone: the
 prediction queue bound, the flags, the client's backoff and the CLI message.
+The waiter bookkeeping and the admission bounds are tested in test_waiting.py.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-import weakref
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import orjson
@@ -33,7 +31,6 @@ from zmqnode.config import (
     DEFAULT_MAX_UNCOMMITTED_BYTES,
     parse_args,
 )
-from zmqnode.node import Node
 from zmqnode.serving import PredictionBatcher
 from zmqnode.transport import security
 from zmqnode.transport.wire import (
@@ -215,103 +212,6 @@ def test_requests_past_max_pending_get_busy_and_none_hangs(make_cluster):
 
 
 # -- the pieces alone ------------------------------------------------------------
-
-
-def _bare_node(**config) -> Node:
-    """A Node with only what the admission code reads (no sockets, no disk)."""
-    node = object.__new__(Node)
-    node.id = "n1:1"
-    node.config = SimpleNamespace(
-        max_pending=3, max_uncommitted_bytes=100, max_trainings=1, **config
-    )
-    node.training = SimpleNamespace(jobs={})
-    node.counted = []
-    node.count = node.counted.append
-    node._parked = 0
-    node._uncommitted_bytes = 0
-    node._proposals = {}
-    node._deadlines = []
-    node._reads = {}
-    node._apply_waiters = []
-    node._ids = iter(range(10**9))
-    node.core = SimpleNamespace(applied_index=0)
-    return node
-
-
-def test_uncommitted_bytes_are_counted_until_the_proposal_answers():
-    node = _bare_node()
-    index = iter(range(1, 100))
-    node.core = SimpleNamespace(
-        propose=lambda data: SimpleNamespace(accepted=True, index=next(index), term=1)
-    )
-    answers = []
-    assert node.propose(b"x" * 60, answers.append) is None
-    assert node._uncommitted_bytes == 60
-    with pytest.raises(ProtocolError) as info:
-        node._admit_bytes({"id": "b"}, 60)  # 120 > 100
-    assert info.value.code == ErrorCode.BUSY and info.value.header == {"id": "b"}
-    node._admit_bytes({"id": "c"}, 40)  # exactly at the bound
-    _, callback, _ = node._proposals.pop(1)
-    callback(True)  # committed and applied
-    assert answers == [True] and node._uncommitted_bytes == 0
-    node._admit_bytes({"id": "d"}, 10_000)  # alone, even a big one goes through
-
-
-def test_admit_refuses_past_max_pending_counting_joined_trainings():
-    node = _bare_node()
-    node._parked = 2
-    node.admit({"id": "a"})
-    node.training.jobs["t"] = SimpleNamespace(replies=[object()])
-    with pytest.raises(ProtocolError) as info:
-        node.admit({"id": "b"})
-    assert info.value.code == ErrorCode.BUSY and "--max-pending" in info.value.message
-    assert node.counted == ["busy_pending"]
-
-
-class _Blob:
-    """Stands for a parked request's data (a PREDICT's rows)."""
-
-
-def test_answered_waiters_release_their_slot_and_data_at_once():
-    node = _bare_node()
-    blob = _Blob()
-    gone = weakref.ref(blob)
-    fired = []
-    waiters = [node._waiter(60, lambda b=blob: fired.append(b), lambda: None) for _ in range(3)]
-    assert node._parked == 3
-    node._fire(waiters[0])
-    node._fire(waiters[0])  # once only
-    assert len(fired) == 1 and node._parked == 2
-    for w in waiters[1:]:
-        node._fire(w)
-    fired.clear()
-    del blob
-    # Still in the deadline heap, but no longer holding the request's data.
-    assert len(node._deadlines) == 3 and gone() is None
-    timed_out = []
-    late = node._waiter(0, lambda: None, lambda: timed_out.append(1))
-    node._expire(time.monotonic())
-    assert timed_out == [1] and node._parked == 0 and late.done
-
-
-def test_the_deadline_heap_drops_answered_waiters_under_a_flood():
-    node = _bare_node()
-    for _ in range(5000):
-        node._fire(node._waiter(600, lambda: None, lambda: None))
-    node._expire(time.monotonic())
-    assert node._parked == 0 and len(node._deadlines) <= 1024
-
-
-def test_a_proposal_skipped_by_a_snapshot_is_answered_and_uncounted():
-    node = _bare_node()
-    node.core = SimpleNamespace(
-        propose=lambda data: SimpleNamespace(accepted=True, index=7, term=1), applied_index=9
-    )
-    answers = []
-    node.propose(b"x" * 50, answers.append)
-    node._waiter(0, lambda: None, lambda: None)  # something expires: the sweep runs
-    node._expire(time.monotonic())
-    assert answers == [False] and node._uncommitted_bytes == 0 and not node._proposals
 
 
 class _Model:
