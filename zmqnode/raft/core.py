@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .log import LogInvariantError, RaftLog
 from .messages import (
@@ -682,7 +683,9 @@ class RaftCore:
     def _hard_state(self) -> HardState:
         return HardState(self.term, self.vote)
 
-    def _send(self, msg_type: MessageType, dst: str, term: int | None = None, **fields) -> None:
+    def _send(
+        self, msg_type: MessageType, dst: str, term: int | None = None, **fields: Any
+    ) -> None:
         self._messages.append(
             Message(msg_type, self.id, dst, self.term if term is None else term, **fields)
         )

@@ -118,7 +118,7 @@ def is_temp_name(name: str) -> bool:
 
 def remove_stale_temps(directory: PathLike) -> list[str]:
     """Delete temporary files a crash left in ``directory``; their names."""
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(directory)
     except FileNotFoundError:

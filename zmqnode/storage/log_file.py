@@ -214,7 +214,8 @@ class LogFile:
             raw = f.read()
         buf = memoryview(raw)
         first_index = self._read_header(buf)
-        offsets, terms, entries = array("Q"), array("Q"), []
+        offsets, terms = array("Q"), array("Q")
+        entries: list[Entry] = []
         pos, expected, last_term = _HEADER_SIZE, first_index, 0
         end = len(buf)
         # The loop runs once per entry of a possibly huge log: names are bound
@@ -461,6 +462,7 @@ class LogFile:
         self._replace(encode_header(first_index), first_index, array("Q"), array("Q"))
 
     def _replace(self, content: bytes, first_index: int, offsets: array, terms: array) -> None:
+        old_fd = self._usable_fd()
         atomic_write(self.path, content, stats=self.stats)
         # The rename swapped inodes; our descriptor still points at the old one.
         try:
@@ -468,7 +470,7 @@ class LogFile:
         except OSError:
             self._broken = "reopen after compaction"
             raise
-        os.close(self._fd)
+        os.close(old_fd)
         self._fd = fd
         self._install(first_index, offsets, terms, len(content))
 

@@ -234,6 +234,8 @@ class NodeStorage:
                 + ".",
             )
         # first <= base: a crash came between saving the snapshot and trimming the log.
+        # (base > 0 here, since a log never starts before entry 1: there is a snapshot.)
+        assert snapshot is not None
         if self.log.term_at(base) == snapshot.term:
             # Local compaction (or a snapshot matching our log): finish trimming.
             self.log.compact(base)
