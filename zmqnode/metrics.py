@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 # Seconds. Fine at the low end (a prediction takes ~0.1 ms), up to a minute.
 LATENCY_BUCKETS = (
@@ -39,14 +40,19 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-class _Metric:
+_Child = TypeVar("_Child")
+
+
+class _Metric(Generic[_Child]):
+    """A metric family: one child (a value or a set of buckets) per label set."""
+
     kind = ""
 
     def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
         self.name = name
         self.help = help_text
         self.label_names = tuple(labels)
-        self._children: dict[tuple[str, ...], object] = {}
+        self._children: dict[tuple[str, ...], _Child] = {}
 
     def _labels_text(self, values: tuple[str, ...], extra: str = "") -> str:
         parts = [f'{k}="{_escape(v)}"' for k, v in zip(self.label_names, values, strict=True)]
@@ -57,6 +63,9 @@ class _Metric:
     def _head(self, name: str | None = None) -> list[str]:
         name = name or self.name
         return [f"# HELP {name} {self.help}", f"# TYPE {name} {self.kind}"]
+
+    def render(self) -> list[str]:
+        raise NotImplementedError
 
 
 class _Value:
@@ -72,21 +81,21 @@ class _Value:
         self.value = value
 
 
-class Counter(_Metric):
+class Counter(_Metric[_Value]):
     kind = "counter"
 
     def labels(self, *values: str) -> _Value:
         child = self._children.get(values)
         if child is None:
             child = self._children[values] = _Value()
-        return child  # type: ignore[return-value]
+        return child
 
     def inc(self, amount: float = 1.0) -> None:
         self.labels().inc(amount)
 
     def value(self, *values: str) -> float:
         child = self._children.get(values)
-        return child.value if child is not None else 0.0  # type: ignore[union-attr]
+        return child.value if child is not None else 0.0
 
     def render(self) -> list[str]:
         name = self.name + "_total"  # text format 0.0.4: the family is named as its samples
@@ -124,11 +133,15 @@ class _Buckets:
         self.count += 1
 
 
-class Histogram(_Metric):
+class Histogram(_Metric[_Buckets]):
     kind = "histogram"
 
     def __init__(
-        self, name: str, help_text: str, labels: Sequence[str] = (), buckets=LATENCY_BUCKETS
+        self,
+        name: str,
+        help_text: str,
+        labels: Sequence[str] = (),
+        buckets: Sequence[float] = LATENCY_BUCKETS,
     ) -> None:
         super().__init__(name, help_text, labels)
         self.bounds = tuple(float(b) for b in buckets)
@@ -137,7 +150,7 @@ class Histogram(_Metric):
         child = self._children.get(values)
         if child is None:
             child = self._children[values] = _Buckets(self.bounds)
-        return child  # type: ignore[return-value]
+        return child
 
     def observe(self, value: float) -> None:
         self.labels().observe(value)
@@ -145,7 +158,7 @@ class Histogram(_Metric):
     def render(self) -> list[str]:
         lines = self._head()
         for values, child in list(self._children.items()):
-            counts, total, count = list(child.counts), child.sum, child.count  # type: ignore[union-attr]
+            counts, total, count = list(child.counts), child.sum, child.count
             running = 0
             for bound, n in zip((*self.bounds, math.inf), counts, strict=True):
                 running += n
@@ -156,28 +169,34 @@ class Histogram(_Metric):
         return lines
 
 
+_M = TypeVar("_M", bound=_Metric[Any])
+
+
 class Registry:
     """The metrics of one node, in the order they were made."""
 
     def __init__(self, prefix: str = "zmqnode_") -> None:
         self.prefix = prefix
-        self._metrics: list[_Metric] = []
+        self._metrics: list[_Metric[Any]] = []
 
-    def _add(self, metric: _Metric) -> _Metric:
+    def _add(self, metric: _M) -> _M:
         self._metrics.append(metric)
         return metric
 
     def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
-        return self._add(Counter(self.prefix + name, help_text, labels))  # type: ignore[return-value]
+        return self._add(Counter(self.prefix + name, help_text, labels))
 
     def gauge(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Gauge:
-        return self._add(Gauge(self.prefix + name, help_text, labels))  # type: ignore[return-value]
+        return self._add(Gauge(self.prefix + name, help_text, labels))
 
     def histogram(
-        self, name: str, help_text: str, labels: Sequence[str] = (), buckets=LATENCY_BUCKETS
+        self,
+        name: str,
+        help_text: str,
+        labels: Sequence[str] = (),
+        buckets: Sequence[float] = LATENCY_BUCKETS,
     ) -> Histogram:
-        metric = Histogram(self.prefix + name, help_text, labels, buckets)
-        return self._add(metric)  # type: ignore[return-value]
+        return self._add(Histogram(self.prefix + name, help_text, labels, buckets))
 
     def render(self) -> str:
         lines: list[str] = []
@@ -189,7 +208,7 @@ class Registry:
 class RecentLatency:
     """Requests/s and latency quantiles over the last ``seconds`` (one-second slots)."""
 
-    def __init__(self, seconds: int = 5, clock=time.monotonic) -> None:
+    def __init__(self, seconds: int = 5, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self.clock = clock
         self._slots: dict[int, _Buckets] = {}
