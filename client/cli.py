@@ -15,7 +15,7 @@ import csv
 import math
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -654,7 +654,7 @@ def _created(value: Any) -> str:
     """Unix seconds (PROTOCOL.md, LIST) as UTC time; other values as they are."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
-            return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
         except (OverflowError, OSError, ValueError):
             pass
     return "-" if value is None else str(value)
@@ -666,5 +666,5 @@ def _size(n: Any) -> str:
     for unit in ("B", "KiB", "MiB"):
         if n < 1024:
             return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
+        n /= 1024
     return f"{n:.1f} GiB"

@@ -89,7 +89,7 @@ class Compactor:
             if future.exception() is not None:
                 self.registry.mark_unsynced(model_ids)  # the next compaction tries again
         if self._running is not None:
-            self._finish_if_done()
+            self._finish_if_done(*self._running)
         elif self.due():
             self._start()
 
@@ -106,8 +106,9 @@ class Compactor:
         )
         self._running = (index, data, model_ids, future)
 
-    def _finish_if_done(self) -> None:
-        index, data, model_ids, future = self._running
+    def _finish_if_done(
+        self, index: int, data: bytes, model_ids: list[str], future: Future
+    ) -> None:
         if not future.done():
             return
         self._running = None

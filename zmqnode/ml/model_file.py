@@ -195,7 +195,8 @@ class Model:
             tensors[f"layers.{i}.bias"] = b
         tensors["input.mean"] = self.input_mean
         tensors["input.std"] = self.input_std
-        if self.task == "regression":
+        # Present exactly for regression models (_validate).
+        if self.output_mean is not None and self.output_std is not None:
             tensors["output.mean"] = self.output_mean
             tensors["output.std"] = self.output_std
         return tensors
@@ -310,6 +311,11 @@ def _model_from(doc: dict[str, Any], tensors: dict[str, np.ndarray]) -> Model:
             f"task {task!r} needs output activation {OUTPUT_ACTIVATION[task]!r}, the file says "
             f"{arch.get('output_activation')!r}"
         )
+    hidden_activation = arch.get("hidden_activation")
+    if not isinstance(hidden_activation, str):
+        raise ModelFormatError(
+            f"architecture.hidden_activation must be a string, got {hidden_activation!r}"
+        )
     n_layers = len(sizes) - 1
     expected = [f"layers.{i}.{p}" for i in range(n_layers) for p in ("weight", "bias")]
     expected += ["input.mean", "input.std"]
@@ -345,7 +351,7 @@ def _model_from(doc: dict[str, Any], tensors: dict[str, np.ndarray]) -> Model:
         raise ModelFormatError("'training' and 'created_by' must be objects")
     return Model(
         task=task,
-        hidden_activation=arch.get("hidden_activation"),
+        hidden_activation=hidden_activation,
         weights=tuple(tensors[f"layers.{i}.weight"] for i in range(n_layers)),
         biases=tuple(tensors[f"layers.{i}.bias"] for i in range(n_layers)),
         input_mean=tensors["input.mean"],

@@ -88,14 +88,24 @@ class ClientKeys:
     secret: bytes
 
 
-def _load(path: Path, secret: bool) -> tuple[bytes, bytes | None]:
+def _read(path: Path) -> tuple[bytes, bytes | None]:
     try:
-        public, private = zmq.auth.load_certificate(path)
+        return zmq.auth.load_certificate(path)
     except (OSError, ValueError) as exc:
         raise KeyFileError(f"cannot read key file {path}: {exc}") from None
-    if secret and not private:
+
+
+def _load_public(path: Path) -> bytes:
+    """The public key in ``path`` (a .key or a .key_secret file)."""
+    return _read(path)[0]
+
+
+def _load_keypair(path: Path) -> tuple[bytes, bytes]:
+    """The public and secret keys in ``path``, which must be a .key_secret file."""
+    public, secret = _read(path)
+    if not secret:
         raise KeyFileError(f"{path} holds no secret key (a .key_secret file is needed)")
-    return public, private
+    return public, secret
 
 
 def _allow_list(directory: Path) -> frozenset[bytes]:
@@ -109,8 +119,8 @@ def load_node_keys(
 ) -> NodeKeys:
     """Read a node's keys; raises KeyFileError naming the file that is missing."""
     root = Path(keys_dir)
-    server_public, server_secret = _load(root / f"{CLUSTER_KEY}.key_secret", secret=True)
-    public, secret = _load(Path(node_key), secret=True)
+    server_public, server_secret = _load_keypair(root / f"{CLUSTER_KEY}.key_secret")
+    public, secret = _load_keypair(Path(node_key))
     members = _allow_list(root / MEMBERS_DIR)
     if public not in members:
         raise KeyFileError(
@@ -118,7 +128,7 @@ def load_node_keys(
             "would refuse this node"
         )
     clients = _allow_list(root / CLIENTS_DIR) if client_auth == "curve" else None
-    return NodeKeys(server_public, server_secret, public, secret, members, clients)  # type: ignore
+    return NodeKeys(server_public, server_secret, public, secret, members, clients)
 
 
 def load_client_keys(
@@ -128,13 +138,13 @@ def load_client_keys(
     cluster.key). Its identity is ``client_key``, else ``keys_dir``'s
     client.key_secret, else a fresh keypair (enough for --client-auth none)."""
     root = Path(keys_dir)
-    server_public, _ = _load(root / f"{CLUSTER_KEY}.key", secret=False)
+    server_public = _load_public(root / f"{CLUSTER_KEY}.key")
     path = Path(client_key) if client_key else root / f"{CLIENT_KEY}.key_secret"
     if client_key or path.exists():
-        public, secret = _load(path, secret=True)
+        public, secret = _load_keypair(path)
     else:
         public, secret = zmq.curve_keypair()
-    return ClientKeys(server_public, public, secret)  # type: ignore[arg-type]
+    return ClientKeys(server_public, public, secret)
 
 
 def make_server(sock: zmq.Socket, keys: NodeKeys | None, domain: str) -> None:
@@ -159,9 +169,9 @@ def make_client(sock: zmq.Socket, keys: NodeKeys | ClientKeys | None) -> None:
 
 def mechanism(sock: zmq.Socket) -> str:
     """The socket's ZMTP security mechanism: "NULL" or "CURVE"."""
-    return {zmq.NULL: "NULL", zmq.PLAIN: "PLAIN", zmq.CURVE: "CURVE"}.get(
-        sock.get(zmq.MECHANISM), "OTHER"
-    )
+    value = sock.get(zmq.MECHANISM)  # an integer option (pyzmq types every option int | bytes)
+    names: dict[int, str] = {zmq.NULL: "NULL", zmq.PLAIN: "PLAIN", zmq.CURVE: "CURVE"}
+    return names.get(value, "OTHER") if isinstance(value, int) else "OTHER"
 
 
 class _AllowList:

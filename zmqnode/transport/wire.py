@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import orjson
@@ -247,6 +247,14 @@ def decode(
 # Arrays
 
 
+@overload
+def array_to_frame(
+    a: Any, frame: int = 0, *, copy: Literal[True] = True
+) -> tuple[dict[str, Any], bytes]: ...
+@overload
+def array_to_frame(
+    a: Any, frame: int = 0, *, copy: bool
+) -> tuple[dict[str, Any], bytes | memoryview]: ...
 def array_to_frame(
     a: Any, frame: int = 0, *, copy: bool = True
 ) -> tuple[dict[str, Any], bytes | memoryview]:
@@ -267,7 +275,7 @@ def array_to_frame(
     wire = np.ascontiguousarray(arr, dtype=ALLOWED_DTYPES[name])
     desc = {"dtype": name, "shape": [int(n) for n in wire.shape], "frame": int(frame)}
     if not copy and wire.size:
-        return desc, memoryview(wire).cast("B")
+        return desc, wire.data.cast("B")
     return desc, wire.tobytes()
 
 
