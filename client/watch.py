@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 import zmq
@@ -226,7 +226,9 @@ class WatchState:
         for view in self.up_nodes():
             status = view.status or {}
             if status.get("role") == "leader":
-                term = status.get("term") if _is_int(status.get("term")) else -1
+                term = status.get("term")
+                if not _is_int(term):
+                    term = -1
                 if best is None or term > best[0]:
                     best = (term, view.node)
         return best[1] if best else None
@@ -336,11 +338,11 @@ def _without_name(text: str, view: NodeView) -> str:
     return text
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
