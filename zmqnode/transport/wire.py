@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeAlias, TypeVar, overload
 
 import numpy as np
 import orjson
@@ -128,6 +128,12 @@ class ProtocolError(Exception):
         self.header = header
 
 
+# A frame to send: bytes, or a buffer (a large array) that zmq sends without a copy.
+Frame: TypeAlias = bytes | memoryview
+# encode's blobs: all bytes (then so are its frames), or frames of either kind.
+_Blob = TypeVar("_Blob", bytes, Frame)
+
+
 # --------------------------------------------------------------------------
 # Envelope (ROUTER sockets)
 
@@ -157,7 +163,7 @@ def join_envelope(routing: Sequence[bytes], body: Sequence[bytes]) -> list[bytes
 # Header + blobs
 
 
-def encode(header: Mapping[str, Any], blobs: Sequence[bytes] = ()) -> list[bytes]:
+def encode(header: Mapping[str, Any], blobs: Sequence[_Blob] = ()) -> list[bytes | _Blob]:
     """Frames for one message body: the JSON header, then each blob as is.
 
     ``v`` is filled in when absent. Raises ``ValueError`` if the header lacks
@@ -167,8 +173,9 @@ def encode(header: Mapping[str, Any], blobs: Sequence[bytes] = ()) -> list[bytes
         raise ValueError(f"header needs 'type' and 'id': {dict(header)!r}")
     if "v" not in header:
         header = {"v": PROTOCOL_VERSION, **header}
-    head = orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY)
-    return [head, *blobs]
+    frames: list[bytes | _Blob] = [orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY)]
+    frames += blobs
+    return frames
 
 
 def decode(
