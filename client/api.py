@@ -598,8 +598,10 @@ def _check_request_id(request_id: Any) -> str:
 
 def _leader_of(header: Mapping[str, Any]) -> str | None:
     leader = header.get("leader")
+    if not isinstance(leader, str):
+        return None
     try:
-        return format_address(*parse_address(leader))  # type: ignore[arg-type]
+        return format_address(*parse_address(leader))
     except ValueError:
         return None
 

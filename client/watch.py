@@ -48,7 +48,7 @@ from typing import Any, TypeGuard
 import orjson
 import zmq
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -474,7 +474,7 @@ def render(
         padding=0,  # the box puts one space between columns: 10 columns in 80
         header_style="bold",
     )
-    for name, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("node", "left"),
         ("role", "left"),
         ("term", "right"),
@@ -485,8 +485,9 @@ def render(
         ("req/s", "right"),
         ("p99ms", "right"),
         ("trainer", "left"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis")  # type: ignore[arg-type]
+    )
+    for name, justify in columns:
+        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis")
     for row in rows:
         table.add_row(*_row_cells(row), style=_row_style(row))
 
