@@ -26,6 +26,7 @@ import zmq
 from ..logs import setup_logging
 from ..ml.distributed import run_chunk
 from ..transport import security
+from ..transport.sockets import BindError, Sockets
 from ..transport.wire import ProtocolError
 from .protocol import Job, Result, decode_job, encode_result
 
@@ -37,6 +38,8 @@ PARENT_CHECK_MS = 500
 # least recently used one is closed, so jobs naming ever new endpoints cannot
 # pile up sockets and file descriptors.
 MAX_PUSHERS = 16
+# Results queued for one leader before the next is dropped (it is not reading).
+RESULT_SEND_HWM = 64
 # The only reply_to a node sends (transport.addresses.tcp_endpoint): tcp:// then
 # a host name, IPv4 address or bracketed IPv6 address, then a port.
 _ENDPOINT = re.compile(
@@ -111,11 +114,8 @@ def die_with_parent() -> None:
 
 
 def _pusher(
-    ctx: zmq.Context,
-    pushers: OrderedDict[str, zmq.Socket],
-    endpoint: str,
-    keys: security.NodeKeys | None = None,
-):
+    sockets: Sockets, pushers: OrderedDict[str, zmq.Socket], endpoint: str
+) -> zmq.Socket | None:
     """The PUSH socket to ``endpoint`` (opened on first use, at most
     MAX_PUSHERS kept), or None if it cannot be connected: a bad job costs
     itself, never the trainer."""
@@ -123,14 +123,10 @@ def _pusher(
     if push is not None:
         pushers.move_to_end(endpoint)
         return push
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 1000)
-    push.setsockopt(zmq.SNDHWM, 64)
-    security.make_client(push, keys)
     try:
-        push.connect(endpoint)
+        # A result still queued when the trainer exits gets a second to leave.
+        push = sockets.client(zmq.PUSH, endpoint, linger_ms=1000, send_hwm=RESULT_SEND_HWM)
     except zmq.ZMQError as exc:
-        push.close(0)
         log.warning("trainer dropped a job: cannot connect to reply_to %.80r: %s", endpoint, exc)
         return None
     pushers[endpoint] = push
@@ -157,14 +153,12 @@ def serve(
     ctx = zmq.Context()
     # Its own ZAP handler: only members may push jobs (started before bind).
     authenticator = security.start_authenticator(ctx, keys)
-    pull = ctx.socket(zmq.PULL)
-    pull.setsockopt(zmq.LINGER, 0)
-    security.make_server(pull, keys, security.PEERS)
-    pull.bind(bind)
-    pushers: OrderedDict[str, zmq.Socket] = OrderedDict()
-    cache = ChunkCache(CACHE_BYTES)
-    log.info("trainer for %s ready on %s", name, bind)
+    sockets = Sockets(ctx, keys)
     try:
+        pull = sockets.server(zmq.PULL, bind, security.PEERS, linger_ms=0)
+        pushers: OrderedDict[str, zmq.Socket] = OrderedDict()
+        cache = ChunkCache(CACHE_BYTES)
+        log.info("trainer for %s ready on %s", name, bind)
         while True:
             if not pull.poll(PARENT_CHECK_MS):
                 if os.getppid() != parent:
@@ -187,7 +181,7 @@ def serve(
                     job.reply_to,
                 )
                 continue
-            push = _pusher(ctx, pushers, job.reply_to, keys)
+            push = _pusher(sockets, pushers, job.reply_to)
             if push is None:
                 continue
             result = handle(job, cache, name)
@@ -223,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     keys = None if args.insecure else security.load_node_keys(args.keys, args.node_key, "none")
     try:
         serve(args.bind, args.name, args.parent_pid, keys)
-    except zmq.ZMQError as exc:
-        log.error("trainer for %s cannot bind %s: %s", args.name, args.bind, exc)
+    except BindError as exc:
+        log.error("trainer for %s: %s", args.name, exc)
         return 1
     return 0
 
