@@ -91,12 +91,13 @@ def decode_job(frames: list[bytes]) -> Job:
     }
     if arrays["params"] is None:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "SUB_TRAIN without params")
+    options = header.get("options")
     return Job(
         job_id=_str(header, "job"),
         round_index=_int(header, "round"),
         chunk=_int(header, "chunk"),
         reply_to=_str(header, "reply_to"),
-        options=header.get("options") if isinstance(header.get("options"), dict) else {},
+        options=options if isinstance(options, dict) else {},
         params=arrays["params"],
         x=arrays["x"],
         y=arrays["y"],
@@ -116,7 +117,7 @@ def encode_result(result: Result) -> list[bytes]:
         "error": result.error,
         "missing_data": result.missing_data,
     }
-    blobs: list[bytes | memoryview] = []
+    blobs: list[bytes] = []
     if result.params is not None:
         desc, blob = wire.array_to_frame(result.params, frame=0)
         header["params"] = desc
