@@ -10,6 +10,7 @@ import zmq
 
 from zmqnode.repair import ModelFetcher
 from zmqnode.transport import wire
+from zmqnode.transport.sockets import Sockets
 
 MODEL = bytes(range(256)) * 40  # 10,240 bytes: several chunks
 SHA = hashlib.sha256(MODEL).hexdigest()
@@ -70,7 +71,7 @@ def make(ctx, peers, stored, **kwargs):
     handlers = {}
     fetcher = ModelFetcher(
         "127.0.0.1:1",
-        ctx,
+        Sockets(ctx, None),
         [p.id for p in peers],
         lambda sock, handler: handlers.__setitem__(sock, handler),
         lambda model_id, data: stored.__setitem__(model_id, data),

@@ -2,23 +2,22 @@
 
 A stdlib ``ThreadingHTTPServer`` on its own thread, read-only, bound to
 127.0.0.1 by default. It never touches sockets or the Raft core: the event
-loop publishes plain snapshots (``Node.views``) that this thread reads.
+loop publishes plain snapshots (``Monitor.publish``) that this thread reads.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import orjson
 
 from .logs import tail
-
-if TYPE_CHECKING:
-    from .node import Node
+from .observe import NodeSnapshot
 
 log = logging.getLogger("zmqnode.monitor")
 
@@ -56,21 +55,37 @@ class BoundedHTTPServer(ThreadingHTTPServer):
 
 
 class Monitor:
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    """Serves read-only views of one node over HTTP, from its own thread.
+
+    The event loop calls ``publish`` once a tick with the node's snapshot;
+    HTTP threads read only what was published, the log file and the metrics.
+    """
+
+    def __init__(
+        self,
+        node_id: str,
+        host: str,
+        port: int,
+        log_path: str,
+        render_metrics: Callable[[], str],
+    ) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.log_path = log_path
+        self.render_metrics = render_metrics
         self.server: BoundedHTTPServer | None = None
-        self.views: dict[str, object] = {"status": {}, "models": []}
+        self.views: dict[str, Any] = {"status": {}, "models": []}
         self._models_seen = -1
 
-    def publish(self) -> None:
-        """Called by the event loop: refresh what HTTP readers see (the model
-        listing only when a model was added)."""
-        node = self.node
+    def publish(self, snap: NodeSnapshot, listing: Callable[[], list[dict[str, Any]]]) -> None:
+        """Refresh what HTTP readers see; ``listing`` is called only when the
+        number of models changed."""
         models = self.views["models"]
-        if len(node.registry.models) != self._models_seen:
-            models = node.registry.listing()
-            self._models_seen = len(node.registry.models)
-        self.views = {"status": node.status(), "models": models}
+        if snap.models != self._models_seen:
+            models = listing()
+            self._models_seen = snap.models
+        self.views = {"status": snap.status(), "models": models}
 
     def start(self) -> None:
         monitor = self
@@ -78,7 +93,7 @@ class Monitor:
         class Handler(BaseHTTPRequestHandler):
             timeout = REQUEST_TIMEOUT_SECONDS  # a silent or slow client loses its connection
 
-            def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+            def do_GET(self) -> None:
                 url = urlparse(self.path)
                 views = monitor.views
                 if url.path == "/status":
@@ -92,9 +107,9 @@ class Monitor:
                         self._json({"error": "n must be an integer"}, 400)
                         return
                     n = max(1, min(n, MAX_LOG_LINES))
-                    self._json({"lines": tail(monitor.node.log_path, n)})
+                    self._json({"lines": tail(monitor.log_path, n)})
                 elif url.path == "/metrics":
-                    self._text(monitor.node.observe.registry.render())
+                    self._text(monitor.render_metrics())
                 else:
                     self._json(
                         {
@@ -120,16 +135,14 @@ class Monitor:
             def log_message(self, fmt: str, *args) -> None:
                 log.debug("http: " + fmt, *args)
 
-        cfg = self.node.config
         try:
-            self.server = BoundedHTTPServer((cfg.monitor_host, cfg.monitor_port), Handler)
+            self.server = BoundedHTTPServer((self.host, self.port), Handler)
         except OSError as exc:
             raise SystemExit(
-                f"node {self.node.id}: cannot open the HTTP monitor on "
-                f"{cfg.monitor_host}:{cfg.monitor_port}: {exc}. Choose another --monitor-port."
+                f"node {self.node_id}: cannot open the HTTP monitor on "
+                f"{self.host}:{self.port}: {exc}. Choose another --monitor-port."
             ) from None
         self.server.daemon_threads = True
-        self.publish()
         threading.Thread(target=self.server.serve_forever, name="monitor", daemon=True).start()
 
     def stop(self) -> None:

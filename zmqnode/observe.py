@@ -1,26 +1,28 @@
 """What a node tells the people watching it: metrics, events and the status feed.
 
-- ``NodeMetrics``: every metric ``/metrics`` shows (docs/PROTOCOL.md §10 lists
+- ``NodeMetrics``: every metric ``/metrics`` shows (docs/PROTOCOL.md §9b lists
   them); the event loop updates them, gauges once a tick (``refresh``).
 - ``Events``: the last few things that happened (a new leader, a model
   stored, a peer down...), numbered, for the status feed and ``client watch``.
-- ``status_feed``: the JSON the node publishes on its PUB socket (topic
-  ``zstatus``) five times a second, so a console can follow the cluster live
-  without polling HTTP.
+- ``NodeSnapshot``: the node's state at one moment, which all of the above
+  are computed from (and the STATUS reply and the HTTP monitor).
+- ``RaftTraffic``: Raft messages counted and append round trips timed.
+- ``status_feed``: the JSON the node publishes on its PUB socket
+  (``transport/status_feed.py``) five times a second, so a console can
+  follow the cluster live without polling HTTP.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from .metrics import DURATION_BUCKETS, SIZE_BUCKETS, RecentLatency, Registry
+from .raft import Message, MessageType
 
-if TYPE_CHECKING:
-    from .node import Node
-
-STATUS_TOPIC = b"zstatus"
 MAX_EVENTS = 20
 ROLES = ("leader", "follower", "candidate", "pre_candidate")
 
@@ -115,25 +117,111 @@ class NodeMetrics:
         if kind == "PREDICT":
             self.recent_predict.observe(seconds, second)
 
-    def refresh(self, node: Node) -> None:
+    def refresh(self, snap: NodeSnapshot) -> None:
         """Gauges from the node's state; called by the event loop once a tick."""
-        core = node.core
-        self.term.set(core.term)
+        self.term.set(snap.term)
         for role in ROLES:
-            self.role.labels(role).set(1 if core.role.value == role else 0)
-        self.commit_index.set(core.commit_index)
-        self.applied_index.set(core.applied_index)
-        self.last_index.set(core.last_index)
-        self.trainings_running.set(len(node.training.jobs))
-        self.log_bytes.set(node.storage.log.size)
-        self.models.set(len(node.registry.models))
-        self.model_bytes.set(sum(record.size for record in node.registry.models.values()))
-        self.snapshot_index.set(core.snapshot.index)
+            self.role.labels(role).set(1 if snap.role == role else 0)
+        self.commit_index.set(snap.commit_index)
+        self.applied_index.set(snap.applied_index)
+        self.last_index.set(snap.last_index)
+        self.trainings_running.set(snap.trainings)
+        self.log_bytes.set(snap.log_bytes)
+        self.models.set(snap.models)
+        self.model_bytes.set(snap.model_bytes)
+        self.snapshot_index.set(snap.snapshot_index)
         # Counted by their owners; copied here (a counter's value only grows).
-        self.compactions.labels().value = node.compactor.compactions
-        self.model_files_fetched.labels().value = node.fetcher.fetched
-        self.model_chunks_fetched.labels().value = node.fetcher.chunks
-        self.models_damaged.set(len(node.registry.damaged))
+        self.compactions.labels().value = snap.compactions
+        self.model_files_fetched.labels().value = snap.files_fetched
+        self.model_chunks_fetched.labels().value = snap.chunks_fetched
+        self.models_damaged.set(snap.models_damaged)
+
+
+class RaftTraffic:
+    """Counts Raft messages by type and times each AppendEntries round trip
+    (until the peer confirms the last entry sent), for ``/metrics``."""
+
+    def __init__(self, metrics: NodeMetrics, clock: Callable[[], float] = time.monotonic) -> None:
+        self._metrics = metrics
+        self._clock = clock
+        self._append_sent: dict[str, tuple[int, float]] = {}  # peer -> (last index, sent)
+
+    def sent(self, msg: Message) -> None:
+        self._metrics.rpc_sent.labels(msg.type.value).inc()
+        if msg.type is MessageType.APPEND and msg.entries and msg.dst not in self._append_sent:
+            self._append_sent[msg.dst] = (msg.entries[-1].index, self._clock())
+
+    def received(self, msg: Message) -> None:
+        self._metrics.rpc_received.labels(msg.type.value).inc()
+        if msg.type is MessageType.APPEND_RESP and msg.src in self._append_sent:
+            last, sent_at = self._append_sent[msg.src]
+            if msg.reject or msg.index >= last:
+                del self._append_sent[msg.src]
+                if not msg.reject:
+                    self._metrics.append_seconds.observe(self._clock() - sent_at)
+
+    def reset(self) -> None:
+        """No longer leader: no append is in flight any more."""
+        self._append_sent.clear()
+
+
+@dataclass(frozen=True)
+class NodeSnapshot:
+    """The node's state at one moment, as the observers see it: built by the
+    loop (once a tick, and for each STATUS request), read by the metrics, the
+    status feed, the STATUS reply and the HTTP monitor. None of them sees
+    the node itself."""
+
+    node: str
+    role: str
+    term: int
+    leader: str | None
+    commit_index: int
+    applied_index: int
+    last_index: int
+    snapshot_index: int
+    peers: tuple[str, ...]
+    peers_heard: dict[str, float | None]  # peer -> seconds since its last Raft message
+    models: int
+    model_bytes: int
+    models_damaged: int
+    models_repairing: int
+    uptime_s: float
+    trainer: str
+    trainings: int
+    training_views: list[dict[str, Any]]
+    pending: int
+    uncommitted_bytes: int
+    limits: dict[str, int]
+    log_bytes: int
+    compactions: int
+    files_fetched: int
+    chunks_fetched: int
+
+    def status(self) -> dict[str, Any]:
+        """The STATUS reply's fields (docs/PROTOCOL.md §5.6) and ``/status``."""
+        return {
+            "node": self.node,
+            "role": self.role,
+            "term": self.term,
+            "leader": self.leader,
+            "commit_index": self.commit_index,
+            "applied_index": self.applied_index,
+            "last_index": self.last_index,
+            "peers": list(self.peers),
+            "models": self.models,
+            "snapshot_index": self.snapshot_index,
+            "models_repairing": self.models_repairing,
+            "uptime_s": self.uptime_s,
+            "trainer": self.trainer,
+            # Clients check large payloads against these before sending them.
+            "limits": dict(self.limits),
+            "load": {
+                "trainings": self.trainings,
+                "pending": self.pending,
+                "uncommitted_bytes": self.uncommitted_bytes,
+            },
+        }
 
 
 class Events:
@@ -150,29 +238,26 @@ class Events:
         )
 
 
-def status_feed(node: Node, seq: int) -> dict[str, Any]:
-    """One message of the status feed (docs/PROTOCOL.md §10)."""
-    core = node.core
-    now = time.monotonic()
-    p99 = node.observe.recent_predict.quantile(0.99)
+def status_feed(
+    snap: NodeSnapshot, seq: int, metrics: NodeMetrics, events: Events
+) -> dict[str, Any]:
+    """One message of the status feed (docs/PROTOCOL.md §9b)."""
+    p99 = metrics.recent_predict.quantile(0.99)
     return {
-        "node": node.id,
+        "node": snap.node,
         "seq": seq,
         "time": round(time.time(), 3),
-        "role": core.role.value,
-        "term": core.term,
-        "leader": core.leader_id or None,
-        "commit_index": core.commit_index,
-        "applied_index": core.applied_index,
-        "last_index": core.last_index,
-        "models": len(node.registry.models),
-        "trainer": node.training.trainer_state(),
-        "requests_per_s": round(node.observe.recent.rate(), 1),
+        "role": snap.role,
+        "term": snap.term,
+        "leader": snap.leader,
+        "commit_index": snap.commit_index,
+        "applied_index": snap.applied_index,
+        "last_index": snap.last_index,
+        "models": snap.models,
+        "trainer": snap.trainer,
+        "requests_per_s": round(metrics.recent.rate(), 1),
         "p99_ms": round(p99 * 1000, 3) if p99 is not None and p99 != float("inf") else p99,
-        "peers": {
-            peer: round(now - node.last_heard[peer], 3) if peer in node.last_heard else None
-            for peer in node.config.peers
-        },
-        "trainings": node.training.progress_views(),
-        "events": list(node.events.recent),
+        "peers": dict(snap.peers_heard),
+        "trainings": snap.training_views,
+        "events": list(events.recent),
     }

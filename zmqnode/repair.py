@@ -19,6 +19,7 @@ for that model is sent to the leader (REDIRECT) or refused as UNAVAILABLE.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
@@ -28,9 +29,9 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from .transport import security, wire
+from .transport import wire
 from .transport.addresses import parse_address, tcp_endpoint
-from .transport.security import NodeKeys
+from .transport.sockets import Sockets
 
 log = logging.getLogger("zmqnode.repair")
 
@@ -57,14 +58,13 @@ class ModelFetcher:
     def __init__(
         self,
         node_id: str,
-        context: zmq.Context,
+        sockets: Sockets,
         peers: list[str],
         register_socket: Callable[[zmq.Socket, Callable[[list[bytes]], None]], None],
         store_file: Callable[[str, bytes], None],
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         request_seconds: float = REQUEST_SECONDS,
         retry_seconds: float = RETRY_SECONDS,
-        keys: NodeKeys | None = None,
     ) -> None:
         self.node_id = node_id
         self.peers = list(peers)
@@ -81,13 +81,10 @@ class ModelFetcher:
         self.sockets: dict[str, zmq.Socket] = {}
         for peer in self.peers:
             host, port = parse_address(peer)
-            sock = context.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.IMMEDIATE, 1)
-            security.make_client(sock, keys)  # peers' client ports: our node key is allowed
-            sock.connect(tcp_endpoint(host, port))
+            # Peers' client ports: our node key is allowed there.
+            sock = sockets.client(zmq.DEALER, tcp_endpoint(host, port), immediate=True)
             self.sockets[peer] = sock
-            register_socket(sock, lambda frames, p=peer: self._on_reply(p, frames))
+            register_socket(sock, functools.partial(self._on_reply, peer))
 
     def want(self, model_id: str, sha256: str, size: int) -> None:
         """Fetch ``model_id`` (if not already queued)."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .ml.errors import BadInput
+from .replies import Replier
 from .transport import wire
 from .transport.wire import ProtocolError
 
@@ -27,14 +28,13 @@ log = logging.getLogger("zmqnode.serving")
 
 if TYPE_CHECKING:
     from .ml.model_file import Model
-    from .node import _Replier
 
 
 @dataclass
 class _Batch:
     model: Model
     rows: list[np.ndarray] = field(default_factory=list)
-    waiting: list[tuple[dict[str, Any], _Replier]] = field(default_factory=list)
+    waiting: list[tuple[dict[str, Any], Replier]] = field(default_factory=list)
 
 
 # Rows in one forward pass (a 64-wide hidden layer of these is 16 MiB) and
@@ -49,6 +49,13 @@ MAX_QUEUED_BYTES = 256 << 20
 
 
 class PredictionBatcher:
+    """PREDICT requests waiting for their model's next forward pass.
+
+    ``add`` queues a request's rows (BUSY past ``MAX_QUEUED_BYTES``); the
+    loop calls ``flush`` once a turn, which answers every queued request
+    through its ``Replier``.
+    """
+
     def __init__(self, node_id: str, on_batch: Callable[[int], None] = lambda n: None) -> None:
         self.node_id = node_id
         self._batches: dict[str, _Batch] = {}
@@ -56,7 +63,7 @@ class PredictionBatcher:
         self._on_batch = on_batch  # told the requests of each forward pass (metrics)
 
     def add(
-        self, model_id: str, model: Model, rows: np.ndarray, header: dict[str, Any], reply: _Replier
+        self, model_id: str, model: Model, rows: np.ndarray, header: dict[str, Any], reply: Replier
     ) -> None:
         if self.queued_bytes and self.queued_bytes + rows.nbytes > MAX_QUEUED_BYTES:
             raise ProtocolError(
@@ -123,7 +130,7 @@ class PredictionBatcher:
             start = end
 
     def _answer_one(
-        self, model_id: str, model: Model, rows: np.ndarray, header: dict[str, Any], reply: _Replier
+        self, model_id: str, model: Model, rows: np.ndarray, header: dict[str, Any], reply: Replier
     ) -> None:
         try:
             outputs = _wire_outputs(model.predict(rows))

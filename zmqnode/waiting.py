@@ -15,6 +15,7 @@ socket or the Raft core: the loop tells ``Waiters`` what Raft did
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
@@ -209,7 +210,7 @@ class Proposals:
         themselves (a snapshot was installed over them)."""
         for index in [i for i in self._pending if i <= applied_index]:
             _, callback, _ = self._pending.pop(index)
-            guarded(lambda cb=callback: cb(False))
+            guarded(functools.partial(callback, False))
 
     def __len__(self) -> int:
         return len(self._pending)
