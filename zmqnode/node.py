@@ -128,10 +128,7 @@ class Node:
         try:
             self._open_links(sockets)
         except BindError as exc:
-            raise SystemExit(
-                f"node {self.id}: {exc}. Another node (or an old one) is probably using "
-                "this port: stop it (./run_cluster.sh stop) or choose another --port."
-            ) from None
+            raise self._port_in_use(exc) from None
 
         self.fetcher = ModelFetcher(
             self.id,
@@ -145,24 +142,27 @@ class Node:
         self.waiters = Waiters(read_tag=self.id)
         self.proposals = Proposals()
         self.batcher = PredictionBatcher(self.id, self.metrics.predict_batch_requests.observe)
-        self.training = TrainingCoordinator(
-            TrainingLinks(
-                node_id=self.id,
-                peers=tuple(config.peers),
-                config=config,
-                sockets=sockets,
-                log_path=self.log_path,
-                register_socket=self.register_socket,
-                admit=lambda header: self.admission.admit(header),
-                count=self.count,
-                commit_model=lambda *args: self.handlers.commit_model(*args),
-                leader_id=lambda: self.core.leader_id,
-                last_heard=self.links.last_heard,
-                is_running=lambda: self.running,
-                add_event=self.events.add,
-                job_finished=self._training_finished,
+        try:
+            self.training = TrainingCoordinator(
+                TrainingLinks(
+                    node_id=self.id,
+                    peers=tuple(config.peers),
+                    config=config,
+                    sockets=sockets,
+                    log_path=self.log_path,
+                    register_socket=self.register_socket,
+                    admit=lambda header: self.admission.admit(header),
+                    count=self.count,
+                    commit_model=lambda *args: self.handlers.commit_model(*args),
+                    leader_id=lambda: self.core.leader_id,
+                    last_heard=self.links.last_heard,
+                    is_running=lambda: self.running,
+                    add_event=self.events.add,
+                    job_finished=self._training_finished,
+                )
             )
-        )
+        except BindError as exc:  # the results port
+            raise self._port_in_use(exc) from None
         self.admission = Admission(
             self.id,
             config.max_pending,
@@ -201,6 +201,12 @@ class Node:
         self._last_role = Role.FOLLOWER
         self._last_leader = ""
         self._peers_down: set[str] = set(config.peers)  # until first heard from
+
+    def _port_in_use(self, exc: BindError) -> SystemExit:
+        return SystemExit(
+            f"node {self.id}: {exc}. Another node (or an old one) is probably using "
+            "this port: stop it (./run_cluster.sh stop) or choose another --port."
+        )
 
     def _load_keys(self) -> security.NodeKeys | None:
         config = self.config

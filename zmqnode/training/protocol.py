@@ -57,7 +57,7 @@ class Result:
     missing_data: bool = False
 
 
-def encode_job(job: Job) -> list[bytes]:
+def encode_job(job: Job) -> list[wire.Frame]:
     header: dict[str, Any] = {
         "type": SUB_TRAIN_TYPE,
         "id": f"{job.job_id}/{job.round_index}/{job.chunk}",
@@ -67,7 +67,7 @@ def encode_job(job: Job) -> list[bytes]:
         "reply_to": job.reply_to,
         "options": job.options,
     }
-    blobs: list[bytes | memoryview] = []
+    blobs: list[wire.Frame] = []
     for key, array in (("params", job.params), ("x", job.x), ("y", job.y)):
         if array is not None:
             # Chunks are never modified once made: send them without a copy.
