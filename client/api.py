@@ -1,6 +1,6 @@
 """The Python client of a zmqnode cluster ("Lazy Pirate with redirect").
 
-Pattern (docs/PROTOCOL.md, "Client pattern"): one request at a time over a
+Pattern (docs/PROTOCOL.md §7): one request at a time over a
 DEALER per node; wait for the reply with a timeout; on silence close that
 socket (dropping whatever ZeroMQ queued for a dead peer), back off
 exponentially and try the next node with the *same request id*; on REDIRECT
@@ -305,7 +305,7 @@ class Client:
         return self.request(header, [blob])
 
     def list_models(self) -> list[dict[str, Any]]:
-        """Metadata of every committed model (see PROTOCOL.md, LIST)."""
+        """Metadata of every committed model (docs/PROTOCOL.md §5.4, LIST)."""
         reply = self.request({"type": RequestType.LIST.value, "id": new_request_id()})
         models = reply.header.get("models")
         if not isinstance(models, list):

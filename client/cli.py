@@ -651,7 +651,7 @@ def _fmt(value: Any) -> str:
 
 
 def _created(value: Any) -> str:
-    """Unix seconds (PROTOCOL.md, LIST) as UTC time; other values as they are."""
+    """Unix seconds (docs/PROTOCOL.md §5.4, LIST) as UTC time; other values as they are."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")

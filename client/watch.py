@@ -70,6 +70,9 @@ ROLE_LABELS = {"pre_candidate": "pre-cand", "candidate": "candidate"}
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One line of the console's event log: a node's own event or one the
+    watcher detected (a node down, back, restarted)."""
+
     time: float  # unix seconds
     node: str
     text: str
@@ -79,6 +82,9 @@ class Event:
 
 @dataclass(slots=True)
 class NodeView:
+    """What the watcher knows of one node: its last status message and
+    whether it is up, down or not heard from yet (``state``)."""
+
     node: str  # the client address we watch it by
     endpoint: str  # its status PUB endpoint
     added: float  # monotonic time the watcher started listening

@@ -1,6 +1,8 @@
 """Node configuration and the ``python -m zmqnode`` command line.
 
-The seed's command lines work as written::
+The original design's command lines are accepted unchanged, given the
+cluster's keys in ZMQNODE_KEYS (or ``--keys``; the README's "Running nodes
+by hand")::
 
     python -m zmqnode --host 127.0.0.1 --port 9000 --monitor-port 8000 \
         --raft-port 10000 --peers 127.0.0.1:9001 127.0.0.1:9002 \
@@ -8,8 +10,8 @@ The seed's command lines work as written::
 
 Peers are named by their client address (also their Raft node id); their
 other ports follow the fixed offsets of ``transport.addresses`` (raft P+1000,
-heartbeat P+2000, training P+3000). ``--raft-port`` is accepted for
-compatibility and must equal P+1000.
+heartbeat P+2000, training P+3000, results P+4000; docs/PROTOCOL.md §1).
+``--raft-port`` is accepted for compatibility and must equal P+1000.
 
 Security is on by default: a node needs ``--keys DIR`` (or ZMQNODE_KEYS)
 from ``python -m zmqnode keygen``, or an explicit ``--insecure``
@@ -59,6 +61,12 @@ DEFAULT_FETCH_CHUNK_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class NodeConfig:
+    """One node's settings, read-only once parsed (``parse_args``).
+
+    The node hands it (or single fields of it) to its components; ``node_id``
+    and ``ports`` derive from ``host`` and ``port``.
+    """
+
     host: str
     port: int
     monitor_port: int

@@ -14,6 +14,8 @@ FORMAT = "%(asctime)s %(levelname)-7s [%(node)s] %(name)s: %(message)s"
 
 
 class _NodeTag(logging.Filter):
+    """Puts the node id into every record (the ``%(node)s`` of ``FORMAT``)."""
+
     def __init__(self, node_id: str) -> None:
         super().__init__()
         self.node_id = node_id

@@ -3,9 +3,11 @@
 Hand-written rather than ``prometheus_client``: a node needs three metric
 kinds with labels, no global registry, no threads of their own and nothing
 that touches the event loop; the text format (version 0.0.4) is a page of
-code. The event loop updates every metric; the monitor thread only renders
-(``render`` copies each label table before iterating it, an atomic step
-under the GIL, so a label set added meanwhile cannot break it).
+code. The event loop updates the metrics (one exception: fsync timings,
+which the compaction thread reports too, through storage's ``FsyncStats``);
+the monitor thread only renders (``render`` copies each label table before
+iterating it, an atomic step under the GIL, so a label set added meanwhile
+cannot break it).
 
 ``RecentLatency`` keeps the last few seconds of request latencies in
 one-second histogram slots, for the status feed's requests/s and p99.
@@ -69,6 +71,8 @@ class _Metric(Generic[_Child]):
 
 
 class _Value:
+    """One counter or gauge sample (the child of one label set)."""
+
     __slots__ = ("value",)
 
     def __init__(self) -> None:
@@ -82,6 +86,9 @@ class _Value:
 
 
 class Counter(_Metric[_Value]):
+    """A value that only grows; rendered as ``<name>_total``. ``labels(*values)``
+    is the child of one label set, ``inc`` the unlabelled one."""
+
     kind = "counter"
 
     def labels(self, *values: str) -> _Value:
@@ -106,6 +113,8 @@ class Counter(_Metric[_Value]):
 
 
 class Gauge(Counter):
+    """A value that is ``set``: a level read from the node's state."""
+
     kind = "gauge"
 
     def set(self, value: float) -> None:
@@ -119,6 +128,8 @@ class Gauge(Counter):
 
 
 class _Buckets:
+    """One histogram's counts per bucket, sum and count (one label set)."""
+
     __slots__ = ("bounds", "counts", "sum", "count")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
@@ -134,6 +145,9 @@ class _Buckets:
 
 
 class Histogram(_Metric[_Buckets]):
+    """Observations counted into fixed ``buckets`` (upper bounds), rendered
+    cumulatively with ``_bucket{le=...}``, ``_sum`` and ``_count``."""
+
     kind = "histogram"
 
     def __init__(

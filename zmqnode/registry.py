@@ -82,6 +82,12 @@ def listing_summary(model: Model) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class ModelRecord:
+    """What the registry knows of one committed model: the same on every node.
+
+    The file itself lives in ``models/<model_id>.bin``; ``sha256`` and
+    ``size`` (from the STORE_MODEL command) are how any copy of it is checked.
+    """
+
     model_id: str
     request_id: str
     sha256: str
@@ -111,6 +117,18 @@ class ModelFileDamaged(Exception):
 
 
 class ModelRegistry:
+    """The replicated state machine: every committed model, by id.
+
+    The node's loop calls ``apply`` for each committed COMMAND entry, in log
+    order, and ``restore`` when a snapshot is installed; ``snapshot_data``
+    is what compaction stores. ``models`` holds the records (the same on
+    every node once applied); the files are in ``store`` (``models/``).
+    ``load`` serves a model's parsed ``Model`` and never damaged bytes.
+    ``damaged`` lists the models whose file here is missing or fails its
+    SHA-256, for ``repair.ModelFetcher`` to fetch again. Not thread-safe:
+    only the event loop uses it.
+    """
+
     def __init__(self, store: ModelStore) -> None:
         self.store = store
         self.models: dict[str, ModelRecord] = {}

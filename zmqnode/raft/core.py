@@ -73,6 +73,9 @@ class RaftConfig:
 
 @dataclass(slots=True)
 class _PendingRead:
+    """A read index the leader holds until a majority echoes heartbeat ``seq``
+    (thesis §6.4: the leader confirms it still leads before answering)."""
+
     read_ctx: str
     requester: str
     index: int
@@ -80,6 +83,18 @@ class _PendingRead:
 
 
 class RaftCore:
+    """One Raft member's whole algorithm: elections, replication, commitment,
+    snapshots, read indexes and leadership transfer, with no I/O.
+
+    Inputs: ``tick``, ``step``, ``propose``, ``read_index``,
+    ``transfer_leadership``, ``peer_unreachable``, ``compact``. Output: while
+    ``has_ready()``, a ``ready()`` to carry out in the order ``Ready`` states,
+    then ``advance(ready)``. ``rng`` is its only randomness (election
+    timeouts); the start state (``hard_state``, ``snapshot``, ``entries``)
+    is what storage recovered. Raises ``LogInvariantError`` when asked to
+    break a rule Raft's safety depends on; a node must stop then.
+    """
+
     def __init__(
         self,
         node_id: str,

@@ -23,6 +23,11 @@ class LogInvariantError(AssertionError):
 
 
 class RaftLog:
+    """The snapshot, the entries after it and the cursors of the module
+    docstring: the core's log, in memory (storage keeps the durable copy).
+    Raises ``LogInvariantError`` rather than overwrite a committed entry,
+    leave a gap, or commit past the last index."""
+
     def __init__(self, snapshot: Snapshot, entries: Sequence[Entry] = ()) -> None:
         self.snapshot = snapshot
         self.entries: list[Entry] = list(entries)

@@ -19,6 +19,8 @@ NO_NODE = ""
 
 
 class Role(enum.Enum):
+    """A member's role (Raft §5.1, plus pre-candidate: thesis §9.6)."""
+
     FOLLOWER = "follower"
     PRE_CANDIDATE = "pre_candidate"
     CANDIDATE = "candidate"
@@ -26,6 +28,8 @@ class Role(enum.Enum):
 
 
 class MessageType(enum.Enum):
+    """Every message two cores exchange (docs/PROTOCOL.md §8 puts them on the wire)."""
+
     # Elections (Raft §5.2; pre-vote from Ongaro's thesis §9.6).
     PRE_VOTE = "pre_vote"
     PRE_VOTE_RESP = "pre_vote_resp"
@@ -48,12 +52,16 @@ class MessageType(enum.Enum):
 
 
 class EntryKind(enum.Enum):
+    """What an entry carries: a state-machine command, or nothing."""
+
     NOOP = "noop"  # appended by every new leader (§8)
     COMMAND = "command"
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """One log entry; ``data`` is opaque to Raft (for the node: a registry command)."""
+
     index: int
     term: int
     kind: EntryKind = EntryKind.COMMAND

@@ -17,6 +17,8 @@ from collections import deque
 
 
 class ProgressState(enum.Enum):
+    """How the leader sends to one follower (the module docstring)."""
+
     PROBE = "probe"
     REPLICATE = "replicate"
     SNAPSHOT = "snapshot"
@@ -27,6 +29,11 @@ SNAPSHOT_RETRY_HEARTBEATS = 10
 
 
 class Progress:
+    """The leader's view of one follower: ``match`` (highest index known
+    stored there), ``next`` (next index to send), its ``state``, the appends
+    in flight, and whether it answered lately (check-quorum) and which
+    heartbeat it last echoed (read index)."""
+
     __slots__ = (
         "match",
         "next",

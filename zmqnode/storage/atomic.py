@@ -27,7 +27,12 @@ PathLike = str | os.PathLike[str]
 
 @dataclass
 class FsyncStats:
-    """How many fsyncs a storage object made and how long the last one took."""
+    """How many fsyncs a storage object made and how long the last one took.
+
+    ``NodeStorage`` shares one with its files and the node's ``ModelStore``;
+    compaction's worker thread fsyncs model files through it as well, so
+    ``on_fsync`` may be called from that thread.
+    """
 
     count: int = 0
     total_seconds: float = 0.0

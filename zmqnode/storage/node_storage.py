@@ -276,10 +276,9 @@ class NodeStorage:
         leader sends in it) — and never a snapshot or entries from a term the
         node does not know it is in. ``open`` relies on this to tell a lost or
         rolled-back ``raft_state.json`` from a crash (``_check_hard_state``).
-        (``Ready``'s contract lists the snapshot first; what it needs is the
-        snapshot before the entries, because it replaces the whole log, and
-        that still holds.) Each file is fsynced once per call, however many
-        entries (group commit).
+        The snapshot goes before the entries because it replaces the whole
+        log (the order ``Ready`` states). Each file is fsynced once per call,
+        however many entries (group commit).
         """
         self._check_open()
         if ready.hard_state is not None:

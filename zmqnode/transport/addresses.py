@@ -1,4 +1,4 @@
-"""Node addresses and the fixed port layout (docs/PROTOCOL.md, "Ports").
+"""Node addresses and the fixed port layout (docs/PROTOCOL.md §1).
 
 A node is named by its client address ``"host:port"``; that string is also
 its Raft node id. Every other port of the node is derived from the client
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Offsets from the client port P. The monitor default matches the seed's
-# layout (client 9000, monitor 8000, raft 10000).
+# Offsets from the client port P. The monitor default keeps the original
+# design's layout (client 9000, monitor 8000, raft 10000; docs/PROTOCOL.md §1).
 MONITOR_OFFSET = -1000
 RAFT_OFFSET = 1000
 HEARTBEAT_OFFSET = 2000
@@ -20,6 +20,9 @@ RESULTS_OFFSET = 4000
 
 @dataclass(frozen=True, slots=True)
 class NodePorts:
+    """Every port of one node, derived from its client port by ``node_ports``
+    (the monitor's may be chosen instead: ``--monitor-port``)."""
+
     client: int  # ROUTER: client requests
     monitor: int  # HTTP monitor (overridable)
     raft: int  # ROUTER: Raft RPCs from peers' DEALERs
