@@ -70,13 +70,13 @@ import numpy as np
 import zmq
 
 from client import Client, ClientError, ClusterUnavailable
+from harness.cluster import LocalCluster
 from zmqnode.ml.options import TrainOptions
 from zmqnode.ml.training import train
 from zmqnode.registry import model_id_for
 from zmqnode.transport import security, wire
 
 from . import history
-from .cluster import LocalCluster
 from .history import ADD, FAIL, FOUND, NOT_FOUND, OK, PREDICT, READ, UNKNOWN, Op
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)

@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 
 from client import Client, ClientError, ClusterUnavailable
+from harness.cluster import LocalCluster, wait_for
 from zmqnode.ml.training import train
-
-from .cluster import LocalCluster, wait_for
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([0, 1, 1, 0], dtype=np.float32)

@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .cluster import LocalCluster
+from harness.cluster import LocalCluster
+
 from .predict import XOR_X, XOR_Y, measure, nodes_endpoints, predict_template, rows_of
 from .store import SIZES, model_file, zmqnode_round
 

@@ -39,12 +39,12 @@ from typing import Any
 import numpy as np
 import zmq
 
+from harness.cluster import LocalCluster, wait_for
 from zmqnode.ml.training import train
 from zmqnode.transport import security, wire
 from zmqnode.transport.security import ClientKeys
 
 from . import monitor_view
-from .cluster import LocalCluster, wait_for
 from .cluster_timings import XOR_X, XOR_Y, _write_once
 
 CONNECT_TIMEOUT = 0.2  # a slot whose node does not accept a connection by then moves on

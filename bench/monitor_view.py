@@ -2,7 +2,7 @@
 
 The monitor listens on the client port − 1000 (docs/PROTOCOL.md §1). These
 helpers use short timeouts and raise ``OSError`` when the node is down, so
-they fit ``bench.cluster.wait_for``.
+they fit ``harness.cluster.wait_for``.
 """
 
 from __future__ import annotations

@@ -57,10 +57,10 @@ import zmq
 
 from client import Client
 from client.api import default_keys
+from harness.cluster import ROOT, LocalCluster, pick_base_ports, wait_for
 from zmqnode.transport import wire
 from zmqnode.transport.security import ClientKeys, load_client_keys
 
-from .cluster import ROOT, LocalCluster, pick_base_ports, wait_for
 from .loadgen import (
     LoadGenerator,
     RequestTemplate,

@@ -45,13 +45,13 @@ from typing import Any
 import numpy as np
 import zmq
 
+from harness.cluster import ROOT, LocalCluster, pick_base_ports, wait_for
 from zmqnode.ml.options import TrainOptions
 from zmqnode.ml.training import train
 from zmqnode.transport import security, wire
 from zmqnode.transport.security import ClientKeys
 
 from . import monitor_view
-from .cluster import ROOT, LocalCluster, pick_base_ports, wait_for
 
 # payload name -> hidden layers of an XOR model whose .bin is about that size
 SIZES: dict[str, tuple[int, ...]] = {"1KB": (2,), "10KB": (44, 44)}

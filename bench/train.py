@@ -37,8 +37,7 @@ import numpy as np
 
 from client import Client
 from client.cli import read_csv
-
-from .cluster import LocalCluster
+from harness.cluster import LocalCluster
 
 BUNDLED = ("iris", "wine", "breast_cancer", "digits")
 SYNTHETIC = "synthetic"

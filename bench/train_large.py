@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .cluster import LocalCluster
+from harness.cluster import LocalCluster
 
 
 def _memory_mib(pid: int, key: str) -> float:

@@ -57,7 +57,7 @@ import numpy as np
 import orjson
 import zmq
 
-from bench.cluster import LocalCluster
+from harness.cluster import LocalCluster
 from zmqnode.transport import security
 from zmqnode.transport.security import ClientKeys
 

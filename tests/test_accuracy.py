@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cluster import LocalCluster
 from bench.train import (
     BUNDLED,
     SYNTHETIC,
@@ -24,6 +23,7 @@ from bench.train import (
     split,
     warm_up,
 )
+from harness.cluster import LocalCluster
 
 # "within 1 point of scikit-learn, or better"
 TOLERANCE = 0.01

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cluster import LocalCluster
 from bench.failover import run_failover
 from bench.store import SIZES, model_counts, model_file, store_run
+from harness.cluster import LocalCluster
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from bench.cluster import ROOT, LocalCluster, wait_for
 from client import Client, ClientError
+from harness.cluster import ROOT, LocalCluster, wait_for
 from zmqnode.transport import security
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.cluster import LocalCluster, wait_for
 from client import Client
+from harness.cluster import LocalCluster, wait_for
 from zmqnode.ml.training import TrainOptions, train
 from zmqnode.storage import log_file
 

@@ -25,7 +25,7 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.cluster import ROOT, pick_base_ports
+from harness.cluster import ROOT, pick_base_ports
 from tests.fuzz_ports import (
     BAD_REPLY_TO,
     HTTP_HEADERS,

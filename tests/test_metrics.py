@@ -12,8 +12,8 @@ import pytest
 import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.cluster import LocalCluster, wait_for
 from client import ClientError
+from harness.cluster import LocalCluster, wait_for
 from zmqnode.metrics import LATENCY_BUCKETS, RecentLatency, Registry
 from zmqnode.transport import security
 

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from bench.cluster import LocalCluster, wait_for
+from harness.cluster import LocalCluster, wait_for
 from zmqnode.monitor import MAX_CONNECTIONS
 
 

@@ -19,10 +19,10 @@ import orjson
 import pytest
 import zmq
 
-from bench.cluster import LocalCluster, wait_for
 from client import Client, ClientError
 from client.cli import EXIT_ERROR_REPLY
 from client.cli import main as cli_main
+from harness.cluster import LocalCluster, wait_for
 from tests.test_client_fakenode import FakeNode
 from zmqnode import serving
 from zmqnode.config import (

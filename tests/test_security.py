@@ -26,10 +26,10 @@ import zmq
 import zmq.auth
 import zmq.utils.monitor
 
-from bench.cluster import ROOT, LocalCluster, pick_base_ports, wait_for
 from client import Client, ClusterUnavailable
 from client.api import default_keys
 from client.watch import Feed, WatchState
+from harness.cluster import ROOT, LocalCluster, pick_base_ports, wait_for
 from zmqnode.config import parse_args
 from zmqnode.raft import Message, MessageType
 from zmqnode.transport import security

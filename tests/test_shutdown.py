@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from bench.cluster import LocalCluster, wait_for
 from client import ClientError
+from harness.cluster import LocalCluster, wait_for
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from bench.cluster import LocalCluster, wait_for
+from harness.cluster import LocalCluster, wait_for
 from zmqnode.ml.training import TrainOptions, train
 
 ARGS = ("--snapshot-entries", "4", "--fetch-chunk-bytes", "1024")

@@ -1,6 +1,6 @@
 """Training through real 3-node clusters: large inputs, long jobs, dead followers.
 
-Each test starts its own node processes (bench/cluster.py); the long-job test
+Each test starts its own node processes (harness/cluster.py); the long-job test
 runs for about 40 seconds by design (issue 4: "during a 30-second training job
 no election happens").
 """
@@ -15,8 +15,8 @@ import urllib.request
 import numpy as np
 import pytest
 
-from bench.cluster import LocalCluster, wait_for
 from client import ClientError
+from harness.cluster import LocalCluster, wait_for
 
 LIMIT_MIB = 160  # --max-request-bytes for these clusters
 

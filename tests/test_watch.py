@@ -33,8 +33,8 @@ import pytest
 import zmq
 from rich.console import Console
 
-from bench.cluster import ROOT, LocalCluster, pick_base_ports
 from client.watch import DOWN_AFTER, STATUS_TOPIC, Feed, WatchState, render
+from harness.cluster import ROOT, LocalCluster, pick_base_ports
 
 
 class FakeNodes:
