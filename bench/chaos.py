@@ -104,6 +104,11 @@ NOT_DONE_CODES = frozenset(
 
 @dataclass
 class ChaosResult:
+    """What one chaos run found: load and fault counts, and every failed check
+    (lost acknowledged models, linearizability violations, other problems,
+    ERROR lines in the nodes' logs). ``main`` prints it and exits non-zero
+    when any check failed."""
+
     duration: float
     faults: Counter = field(default_factory=Counter)
     requests: int = 0
@@ -336,6 +341,8 @@ def _check_outputs(run: _Run, model_id: str, node: str, header: dict, blobs: lis
 
 
 class _Predictor:
+    """One simulated PREDICT client: its node, socket and request in flight."""
+
     __slots__ = ("home", "node", "sock", "state", "since", "next_at", "rid", "model", "sent")
 
     def __init__(self, home: int) -> None:
@@ -489,6 +496,9 @@ def _leader_now(cluster: LocalCluster, skip: set[str]) -> str | None:
 
 
 class _Nemesis:
+    """The fault schedule of the module docstring, drawn from the run's seed:
+    kills, pauses and partitions, each noted in ``events`` as it happens."""
+
     def __init__(self, run: _Run, duration: float) -> None:
         self.run = run
         self.cluster = run.cluster

@@ -3,7 +3,7 @@
 Three figures, each from real node processes on loopback:
 
 - start-up: from launching N node processes to one agreed leader;
-- XOR round trip: a client's TRAIN of the seed's XOR until the committed
+- XOR round trip: a client's TRAIN of XOR (the README's first example) until the committed
   model id comes back (median of several);
 - failover: SIGKILL of the leader until the next acknowledged write (an
   IMPORT of a small model, retried every few milliseconds), median and max

@@ -58,6 +58,8 @@ RETURN_HOME = 1.0  # a slot moved off its node by a failure tries it again after
 
 
 class _Slot:
+    """One request slot of the prediction load: its node, socket and request."""
+
     __slots__ = ("home", "node", "moved_at", "sock", "state", "since", "rid", "sent_at", "deadline")
 
     def __init__(self, node: int) -> None:

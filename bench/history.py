@@ -101,6 +101,9 @@ class History:
 
 @dataclass
 class CheckResult:
+    """What ``check`` found: the violations (the first ``MAX_REPORTED`` in
+    words, all of them counted) and the ids proven present."""
+
     violations: list[str] = field(default_factory=list)
     acknowledged: set[str] = field(default_factory=set)  # ids proven present
     violation_count: int = 0

@@ -24,7 +24,7 @@ What a run reports:
 - ``--baseline``: (a) the same harness against a bare pyzmq ROUTER echo
   server in its own process (the ceiling for this pattern on this machine),
   with the same sockets and once pipelined over one socket (what the harness
-  itself can drive); (b) the seed's way, 100 ``python -m client predict``
+  itself can drive); (b) the original system's benchmark, 100 ``python -m client predict``
   processes started at once (wall time until all exited) against our harness
   doing the same 100 predictions end to end (context, 100 sockets, connect,
   100 requests, all replies). Our figures are printed as ratios of both;
@@ -248,7 +248,7 @@ def ours_end_to_end(
     runs: int = 5,
     keys: ClientKeys | None = None,
 ) -> dict[str, Any]:
-    """Our harness doing the seed's ``n`` one-row predictions: encode, open ``n``
+    """Our harness doing the original benchmark's ``n`` one-row predictions: encode, open ``n``
     sockets, connect, send all, wait for every reply. Median of ``runs``."""
     walls, errors = [], 0
     x = np.zeros((1, width), np.float32)

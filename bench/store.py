@@ -68,6 +68,9 @@ def model_file(hidden: tuple[int, ...]) -> bytes:
 
 @dataclass
 class PipelineRun:
+    """One measurement: ``requested`` IMPORTs with ``in_flight`` outstanding,
+    what came back and how long it took."""
+
     in_flight: int
     requested: int
     acked: int = 0
@@ -420,6 +423,9 @@ def pysyncobj_available() -> bool:
 
 
 class _SyncObjProc:
+    """One PySyncObj node (``bench/pysyncobj_node.py``) in its own process,
+    driven by JSON lines on its stdin and stdout."""
+
     def __init__(self, addr: str, partners: list[str], mode: str, workdir: Path, journal: bool):
         args = [sys.executable, "-m", "bench.pysyncobj_node", "--self", addr]
         args += ["--partners", ",".join(partners)]

@@ -50,6 +50,8 @@ TRAIN_TIMEOUT = 300.0
 
 @dataclass(frozen=True)
 class Split:
+    """A dataset's stratified train/test split (``split``)."""
+
     name: str
     x_train: np.ndarray
     y_train: np.ndarray
