@@ -1,4 +1,4 @@
-"""Fuzz every port of a real node with random and mutated messages (issue 7).
+"""Fuzz every port of a real node with random and mutated messages.
 
 A seeded mutator (``random.Random(seed)``) builds multipart messages from
 valid templates (docs/PROTOCOL.md) and damages them: bytes flipped, fields
