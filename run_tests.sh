@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Run the test suite, creating .venv and installing what it needs on first use.
-#   ./run_tests.sh                 the default suite
-#   ./run_tests.sh -k raft         any pytest arguments
-#   ZMQNODE_SIM_SEEDS=20000 ./run_tests.sh tests/test_raft_sim.py   a longer simulation
+#   ./run_tests.sh                                 the whole suite (what CI runs)
+#   ./run_tests.sh -m "not process and not slow"   the one-minute loop: no node process
+#   ./run_tests.sh -k raft                         any pytest arguments
+#   ./run_tests.sh --fuzz-seed random              the port fuzzer under a new seed
+#   ZMQNODE_SIM_SEEDS=20000 ./run_tests.sh -m sim  a longer simulation
+# Markers and seeds: README.md, "Running the tests".
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/ensure_venv.sh

@@ -25,6 +25,8 @@ from bench.train import (
 )
 from harness.cluster import LocalCluster
 
+pytestmark = pytest.mark.process
+
 # "within 1 point of scikit-learn, or better"
 TOLERANCE = 0.01
 

@@ -23,6 +23,7 @@ def cluster(tmp_path):
         c.stop()
 
 
+@pytest.mark.process
 def test_store_pipelined_imports_are_all_acknowledged_and_applied_everywhere(cluster):
     model = model_file(SIZES["1KB"])
     assert 800 <= len(model) <= 1600  # "≈1 KB"
@@ -42,6 +43,7 @@ def test_store_payload_sizes():
     assert 8_000 <= len(model_file(SIZES["10KB"])) <= 12_000
 
 
+@pytest.mark.process
 def test_failover_one_kill_under_light_load():
     result = run_failover(kills=1, in_flight=8, healthy_seconds=1.0, request_timeout=1.0, log=None)
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from bench import chaos
+
+# 50 s of faults by design, then the checks: longer than the default limit.
+pytestmark = [pytest.mark.process, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def test_chaos_run_loses_nothing_and_stays_linearizable(tmp_path):

@@ -15,6 +15,8 @@ from client import Client, ClientError
 from harness.cluster import ROOT, LocalCluster, wait_for
 from zmqnode.transport import security
 
+pytestmark = pytest.mark.process
+
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([0, 1, 1, 0], dtype=np.float32)
 

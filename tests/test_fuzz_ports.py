@@ -5,16 +5,16 @@ The logic lives in ``tests/fuzz_ports.py``; ``python -m tests.fuzz_ports
 messages, in batches, with a health check after each batch (alive, STATUS,
 a correct XOR PREDICT, term unchanged, same trainer process, RSS bounded).
 
-The seed is printed (``pytest -s``) and in every assertion message; set
-``FUZZ_SEED`` to replay one. The HTTP monitor also gets hypothesis-generated
+Each socket runs under the fixed seeds of tests/conftest.py; ``--fuzz-seed
+random`` draws a new one and ``--fuzz-seed N`` replays one. The seed is in
+the test id, in every assertion message and, on failure, in a line with the
+command that replays it. The HTTP monitor also gets hypothesis-generated
 structured requests (methods, paths, query strings, headers, bodies), and
 the trainer process alone gets jobs whose ``reply_to`` is not an endpoint.
 """
 
 from __future__ import annotations
 
-import os
-import random
 import subprocess
 import sys
 
@@ -51,6 +51,8 @@ MESSAGES = {
 }
 BATCH = 1000
 
+pytestmark = pytest.mark.fuzz
+
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
@@ -62,20 +64,14 @@ def target(tmp_path_factory):
         t.stop()
 
 
-@pytest.fixture(scope="module")
-def seed():
-    value = int(os.environ.get("FUZZ_SEED") or random.SystemRandom().randrange(2**32))
-    print(f"\nfuzz_ports seed {value} (replay: FUZZ_SEED={value})")
-    return value
-
-
+@pytest.mark.process
 @pytest.mark.parametrize("sock", SOCKETS)
-def test_port_survives_fuzzing(target, seed, sock):
-    totals = run(target, seed, {sock: MESSAGES[sock]}, batch=BATCH)
+def test_port_survives_fuzzing(target, fuzz_seed, sock):
+    totals = run(target, fuzz_seed, {sock: MESSAGES[sock]}, batch=BATCH)
     st = totals[sock]
     assert st.sent == MESSAGES[sock]
     # every answerable message was answered (fuzz_client/fuzz_http raise otherwise)
-    assert st.replied == st.answerable, f"seed {seed}: {st}"
+    assert st.replied == st.answerable, f"seed {fuzz_seed}: {st}"
     if sock == "client":
         assert st.answerable > 0.8 * st.sent
         codes = {k.split(":", 1)[1] for k in st.outcomes}
@@ -113,6 +109,7 @@ _requests = st.builds(
 )
 
 
+@pytest.mark.process
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=_requests)
 def test_monitor_answers_structured_requests(target, raw):
@@ -122,6 +119,7 @@ def test_monitor_answers_structured_requests(target, raw):
         assert status == "200", got[:300]
 
 
+@pytest.mark.process
 def test_monitor_alive_after_structured_requests(target):
     target.check_health("hypothesis HTTP requests")
 
@@ -147,6 +145,7 @@ def test_good_reply_to_is_an_endpoint(text):
     assert valid_endpoint(text)
 
 
+@pytest.mark.process
 def test_trainer_drops_jobs_with_a_bad_reply_to_and_keeps_serving(tmp_path):
     """The fuzz bug of issue 7: a SUB_TRAIN whose reply_to is not a ZeroMQ
     endpoint used to kill the trainer (push.connect raised)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -209,12 +210,14 @@ def histories(draw, with_predicts: bool):
     return ops
 
 
+@pytest.mark.fuzz
 @settings(max_examples=1500, deadline=None)
 @given(histories(with_predicts=False))
 def test_rules_equal_brute_force_for_adds_and_reads(ops):
     assert check(ops).linearizable == brute_force(ops), ops
 
 
+@pytest.mark.fuzz
 @settings(max_examples=1000, deadline=None)
 @given(histories(with_predicts=True))
 def test_prediction_rules_only_flag_real_violations(ops):

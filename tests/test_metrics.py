@@ -93,6 +93,7 @@ def scrape(cluster: LocalCluster, node: str) -> dict:
         return families(r.read().decode())
 
 
+@pytest.mark.process
 def test_a_busy_nodes_metrics_parse_and_move(cluster):
     leader = cluster.leader()
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
@@ -144,6 +145,7 @@ def get_json(cluster: LocalCluster, node: str, path: str):
         return exc.code, json.load(exc)
 
 
+@pytest.mark.process
 def test_logs_tail_one_line_per_event_with_time_node_and_level(cluster):
     leader = cluster.leader()
     status, body = get_json(cluster, leader, "/logs?n=3")
@@ -158,6 +160,7 @@ def test_logs_tail_one_line_per_event_with_time_node_and_level(cluster):
     assert get_json(cluster, leader, "/nothing")[0] == 404
 
 
+@pytest.mark.process
 def test_log_level_flag_filters_what_is_written(tmp_path):
     quiet = LocalCluster(tmp_path, n=1, extra_args=("--log-level", "WARNING"))
     quiet.start()

@@ -11,6 +11,8 @@ import pytest
 from harness.cluster import LocalCluster, wait_for
 from zmqnode.monitor import MAX_CONNECTIONS
 
+pytestmark = pytest.mark.process
+
 
 @pytest.fixture
 def node(tmp_path):

@@ -115,6 +115,7 @@ def make_cluster(tmp_path):
 # -- real nodes ------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_one_training_too_many_gets_busy_and_the_node_still_serves(make_cluster):
     cluster = make_cluster(1, "--max-trainings", "1")
     node = cluster.leader()
@@ -168,6 +169,7 @@ def test_one_training_too_many_gets_busy_and_the_node_still_serves(make_cluster)
     assert load == {"trainings": 0, "pending": 0, "uncommitted_bytes": 0}, load
 
 
+@pytest.mark.process
 def test_requests_past_max_pending_get_busy_and_none_hangs(make_cluster):
     limit, n = 5, 40
     cluster = make_cluster(3, "--max-pending", str(limit))

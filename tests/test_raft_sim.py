@@ -20,6 +20,8 @@ import pytest
 from tests.sim.mutations import MUTATIONS, mutated
 from tests.sim.runner import find_violation, run_many, run_one
 
+pytestmark = pytest.mark.sim
+
 SEEDS = int(os.environ.get("ZMQNODE_SIM_SEEDS", "300"))
 JOBS = int(os.environ.get("ZMQNODE_SIM_JOBS", str(min(2, os.cpu_count() or 1))))
 
@@ -43,6 +45,9 @@ def _check(seeds: range, nodes: int) -> None:
     assert not bad, "\n\n".join(r.violation for r in bad[:3])
 
 
+# Each case runs half the seeds, about 20 ms a schedule with two jobs; a long
+# run (ZMQNODE_SIM_SEEDS) is allowed 0.2 s a schedule, room for a loaded machine.
+@pytest.mark.timeout(max(120, SEEDS // 10))
 @pytest.mark.parametrize("nodes", [3, 5])
 def test_random_schedules_keep_raft_safe_live_and_durable(nodes: int) -> None:
     half = SEEDS // 2

@@ -99,6 +99,7 @@ def test_keygen_makes_per_node_keypairs_and_the_allow_lists(tmp_path):
         keygen(tmp_path, nodes=3)
 
 
+@pytest.mark.process
 def test_keygen_command_line(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "zmqnode", "keygen", "--dir", str(tmp_path / "k"), "--nodes", "5"],
@@ -136,6 +137,7 @@ def test_the_cli_finds_the_keys_run_cluster_made(tmp_path, monkeypatch):
     assert default_keys() is None
 
 
+@pytest.mark.process
 def test_a_node_with_unreadable_keys_stops_with_one_clear_line(tmp_path):
     keygen(tmp_path / "keys", nodes=1)
     (tmp_path / "keys" / "members" / "node0.key").unlink()  # its key is not on the list
@@ -190,6 +192,7 @@ def node_zmq_ports(node_id: str) -> dict[str, int]:
     }
 
 
+@pytest.mark.process
 def test_every_zeromq_port_of_every_node_speaks_curve(cluster):
     for node in cluster.ids:
         for name, port in node_zmq_ports(node).items():
@@ -198,6 +201,7 @@ def test_every_zeromq_port_of_every_node_speaks_curve(cluster):
             assert mechanism == "CURVE", f"{node} {name}"
 
 
+@pytest.mark.process
 def test_an_insecure_node_speaks_plaintext(insecure_node):
     node = insecure_node.ids[0]
     for name, port in node_zmq_ports(node).items():
@@ -257,6 +261,7 @@ def train_through_recorder(node: LocalCluster, node_id: str, keys) -> bytes:
     return captured
 
 
+@pytest.mark.process
 def test_client_traffic_is_encrypted_on_the_wire(open_node, insecure_node):
     secure = train_through_recorder(open_node, open_node.leader(), open_node.keys)
     assert MARKER.encode() not in secure
@@ -269,6 +274,7 @@ def test_client_traffic_is_encrypted_on_the_wire(open_node, insecure_node):
 # -- clients ------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_client_auth_curve_refuses_a_client_without_a_listed_key(cluster):
     leader = cluster.leader()
     with pytest.raises(ClusterUnavailable, match="no keys given"):
@@ -291,6 +297,7 @@ def test_client_auth_curve_refuses_a_client_without_a_listed_key(cluster):
         assert c.predict(model, XOR_X).shape[0] == 4
 
 
+@pytest.mark.process
 def test_client_auth_none_takes_any_client_key_but_not_plaintext(open_node):
     node = open_node.ids[0]
     with Client([node], timeout=10, retries=0, keys=fresh_keys(open_node)) as c:
@@ -300,6 +307,7 @@ def test_client_auth_none_takes_any_client_key_but_not_plaintext(open_node):
             c.status()
 
 
+@pytest.mark.process
 def test_watch_console_reads_the_feed_with_keys_and_nothing_without(cluster):
     keyed_state, bare_state = (
         WatchState(cluster.ids, discover=False),
@@ -337,6 +345,7 @@ def rogue_keys(cluster: LocalCluster, directory: Path, variant: str) -> list[str
     return ["--keys", str(directory), "--node-key", str(directory / "node0.key_secret")]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("variant", ["own-keys", "insecure", "stolen-server-key"])
 def test_a_node_without_the_cluster_keys_cannot_join(cluster, tmp_path, variant):
     leader = cluster.leader()
@@ -410,6 +419,7 @@ def handshake_outcome(events: zmq.Socket, timeout: float = 10) -> str:
     return "no outcome"
 
 
+@pytest.mark.process
 def test_raft_port_takes_appends_only_from_member_keys(tmp_path):
     """A forged AppendEntries at a far higher term, claiming to come from a
     member, over a socket without a member's key: refused, term unchanged.

@@ -10,6 +10,8 @@ import pytest
 from client import ClientError
 from harness.cluster import LocalCluster, wait_for
 
+pytestmark = pytest.mark.process
+
 
 @pytest.fixture
 def cluster(tmp_path):

@@ -369,6 +369,7 @@ class ModelDisk:
         self.snapshot = snapshot
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("seed", range(5))
 def test_random_readys_and_restarts_match_a_model(directory, seed, monkeypatch):
     monkeypatch.setattr(os, "fsync", lambda fd: None)  # what is checked here is content, fast
@@ -388,7 +389,7 @@ def test_random_readys_and_restarts_match_a_model(directory, seed, monkeypatch):
                 continue
         elif roll < 0.12 and model.entries:
             index = rng.randint(base + 1, last)
-            snap = Snapshot(index, model.entries[index - base - 1].term, os.urandom(8))
+            snap = Snapshot(index, model.entries[index - base - 1].term, rng.randbytes(8))
             model.compact(snap)
             storage.compact(snap)
             continue
@@ -408,7 +409,7 @@ def test_random_readys_and_restarts_match_a_model(directory, seed, monkeypatch):
             rd = Ready(
                 hard_state=HardState(term, rng.choice(["", "n1", "n2"])),
                 entries=[
-                    Entry(start + k, term, data=os.urandom(rng.randint(0, 40)))
+                    Entry(start + k, term, data=rng.randbytes(rng.randint(0, 40)))
                     for k in range(rng.randint(1, 6))
                 ],
             )

@@ -6,7 +6,10 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import zmq
+
+pytestmark = pytest.mark.process
 
 
 def free_port() -> int:

@@ -18,6 +18,8 @@ import pytest
 from client import ClientError
 from harness.cluster import LocalCluster, wait_for
 
+pytestmark = pytest.mark.process
+
 LIMIT_MIB = 160  # --max-request-bytes for these clusters
 
 
@@ -97,6 +99,8 @@ def train_requests(cluster: LocalCluster, node: str) -> int:
     )
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # about 40 s by design, 80 s seen on a loaded machine
 def test_no_election_during_a_30_second_training(cluster):
     leader = cluster.leader()
     x, y = separable(30_000, 20, seed=3)

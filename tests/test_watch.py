@@ -588,6 +588,7 @@ class WatchProcess:
             self.proc.wait()
 
 
+@pytest.mark.process
 def test_real_cluster_leader_killed_shown_down_and_new_leader(tmp_path):
     started = time.monotonic()
     cluster = LocalCluster(tmp_path, n=3)
@@ -750,6 +751,7 @@ def live_roles(text: str, ids: list[str]) -> dict[str, str] | None:
     return roles if len(roles) == len(ids) else None
 
 
+@pytest.mark.process
 def test_live_console_in_tmux_follows_a_real_failover(tmp_path):
     started = time.monotonic()
     cluster = LocalCluster(tmp_path, n=3)

@@ -137,6 +137,7 @@ def test_oversized_header_is_refused_before_parsing() -> None:
     assert "limit is 64" in error.message
 
 
+@pytest.mark.fuzz
 @given(st.lists(st.binary(max_size=64), max_size=4))
 def test_decode_of_arbitrary_frames_raises_only_protocol_error(frames) -> None:
     try:

@@ -82,11 +82,13 @@ def refused(header: dict, blobs: list[bytes]) -> ProtocolError:
     return info.value
 
 
+@pytest.mark.fuzz
 @given(messages())
 def test_every_message_round_trips(msg) -> None:
     assert decode_raft(encode_raft(msg)) == msg
 
 
+@pytest.mark.fuzz
 @settings(max_examples=50)
 @given(messages())
 def test_payloads_travel_as_binary_frames_never_in_the_json(msg) -> None:
@@ -238,6 +240,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.fuzz
 @given(messages(), st.data())
 def test_corrupted_header_never_yields_a_half_valid_message(msg, data) -> None:
     """Replace one header field with arbitrary JSON and drop/add frames: the
@@ -258,6 +261,7 @@ def test_corrupted_header_never_yields_a_half_valid_message(msg, data) -> None:
     assert encode_raft(decoded)[1:] == blobs
 
 
+@pytest.mark.fuzz
 @given(st.lists(st.binary(max_size=80), max_size=4))
 def test_arbitrary_frames_raise_only_protocol_error(frames) -> None:
     try:
