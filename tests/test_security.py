@@ -368,7 +368,7 @@ def test_a_node_without_the_cluster_keys_cannot_join(cluster, tmp_path, variant)
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "rogue.err", "wb"),  # noqa: SIM115 (closed with the process)
+        stderr=open(tmp_path / "rogue.err", "wb"),  # closed with the process
     )
     try:
         # Up for 3 s, three times the longest election timeout, while the

@@ -36,7 +36,7 @@ def test_requests_parked_on_a_stopping_node_get_unavailable_at_once(cluster):
         with cluster.client(follower, timeout=60.0, retries=0) as client:
             try:
                 outcomes.append(client.list_models())
-            except BaseException as exc:  # noqa: BLE001 (the test inspects it)
+            except BaseException as exc:  # the test inspects it
                 outcomes.append(exc)
 
     threads = [threading.Thread(target=ask) for _ in range(3)]

@@ -145,7 +145,7 @@ def screen(state: WatchState, width: int = 80, height: int = 24, styles: bool = 
         height=height,
         force_terminal=True,
         color_system="standard",
-        file=open(os.devnull, "w"),  # noqa: SIM115 - closed with the console's garbage
+        file=open(os.devnull, "w"),  # closed with the console's garbage
     )
     console.print(render(state, width=width, height=height))
     return console.export_text(styles=styles)
