@@ -1,4 +1,4 @@
-"""Damaged disks under a real node: raft.log and raft_state.json (issue 7).
+"""Damaged disks under a real node: raft.log and raft_state.json.
 
 One 3-node cluster is shared by every case (module fixture). Each case stops
 a follower, damages its disk the way a crash or a bad disk would, restarts

@@ -1,4 +1,4 @@
-"""CURVE and ZAP on real nodes (issue 8): only members join, clients as configured.
+"""CURVE and ZAP on real nodes: only members join, clients as configured.
 
 Every other integration test runs with security on too (LocalCluster makes
 keys by default); these tests check what security must refuse, and that what

@@ -1,8 +1,8 @@
 """Training through real 3-node clusters: large inputs, long jobs, dead followers.
 
 Each test starts its own node processes (harness/cluster.py); the long-job test
-runs for about 40 seconds by design (issue 4: "during a 30-second training job
-no election happens").
+runs for about 40 seconds by design: during a 30-second training job no
+election may happen (the event loop never blocks on training).
 """
 
 from __future__ import annotations
