@@ -147,7 +147,7 @@ def test_good_reply_to_is_an_endpoint(text):
 
 @pytest.mark.process
 def test_trainer_drops_jobs_with_a_bad_reply_to_and_keeps_serving(tmp_path):
-    """The fuzz bug of issue 7: a SUB_TRAIN whose reply_to is not a ZeroMQ
+    """A bug the port fuzzer found: a SUB_TRAIN whose reply_to is not a ZeroMQ
     endpoint used to kill the trainer (push.connect raised)."""
     port = pick_base_ports(1)[0]
     bind, results = f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port + 1}"

@@ -22,14 +22,13 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from .config import DEFAULT_SNAPSHOT_ENTRIES
 from .raft import RaftCore
 from .registry import ModelRegistry
 from .storage.atomic import FsyncStats, fsync_dir
 from .storage.node_storage import NodeStorage
 
 log = logging.getLogger("zmqnode.compaction")
-
-DEFAULT_SNAPSHOT_ENTRIES = 1000
 
 
 def sync_files(paths: list[Path], directory: Path, stats: FsyncStats) -> None:

@@ -29,11 +29,11 @@ from .registry import (
     listing_summary,
     model_id_for,
 )
-from .replies import ClientChannel, Header, Replier
+from .replies import ClientChannel, ClientReplier, Header, Replier
 from .serving import PredictionBatcher
 from .training import TrainingCoordinator
 from .transport import wire
-from .transport.wire import ErrorCode, ProtocolError
+from .transport.wire import ErrorCode, ProtocolError, RequestType
 from .waiting import Admission, Waiters
 
 log = logging.getLogger("zmqnode.handlers")
@@ -82,13 +82,13 @@ class RequestHandlers:
         self.status = status
         self.count = count
         self._handlers: dict[str, Handler] = {
-            "STATUS": self.handle_status,
-            "LIST": self.handle_list,
-            "INFO": self.handle_info,
-            "PREDICT": self.handle_predict,
-            "TRAIN": self.handle_train,
-            "IMPORT": self.handle_import,
-            "FETCH": self.handle_fetch,
+            RequestType.STATUS.value: self.handle_status,
+            RequestType.LIST.value: self.handle_list,
+            RequestType.INFO.value: self.handle_info,
+            RequestType.PREDICT.value: self.handle_predict,
+            RequestType.TRAIN.value: self.handle_train,
+            RequestType.IMPORT.value: self.handle_import,
+            RequestType.FETCH.value: self.handle_fetch,
         }
 
     # -- dispatch --------------------------------------------------------------
@@ -102,7 +102,7 @@ class RequestHandlers:
             self.count("client_garbage")
             log.warning("dropped a client message without envelope: %s", exc.message)
             return
-        reply = self.channel.replier(routing)
+        reply = ClientReplier(self.channel, routing)
         try:
             header, blobs = wire.decode(body)
             size = sum(len(f) for f in body)

@@ -15,10 +15,13 @@ Nothing slow runs here: training happens in a trainer process fed over
 PUSH/PULL (``training/``), and requests that must wait (a commit, a read
 index, trainers) are parked with a deadline and answered later.
 
-Besides that thread, two more run: the ZAP handler that checks the public
-key of every CURVE connection (``transport/security.py``), which shares
-nothing with the loop but the allow-lists it was given at start-up, and the
-HTTP monitor (``monitor.py``), which reads only what the loop publishes.
+Besides that thread: the ZAP handler thread that checks the public key of
+every CURVE connection (``transport/security.py``), sharing nothing with the
+loop but the allow-lists it was given at start-up; the HTTP monitor
+(``monitor.py``, a thread per connection), which reads only what the loop
+publishes; and two single-thread pools for work too slow for the loop,
+preparing training data (``training/``) and fsyncing model files before a
+compaction (``compaction.py``). docs/ARCHITECTURE.md lists them all.
 """
 
 from __future__ import annotations
@@ -188,6 +191,7 @@ class Node:
             status=lambda: self.snapshot().status(),
             count=self.count,
         )
+        self.register_socket(self.channel.sock, self.handlers.on_request, guard=False)
         self.monitor = Monitor(
             self.id,
             config.monitor_host,
@@ -240,9 +244,6 @@ class Node:
             on_answered=self.metrics.request_done,
             on_dropped=lambda: self.count("replies_dropped"),
         )
-        self.register_socket(
-            client_sock, lambda frames: self.handlers.on_request(frames), guard=False
-        )
         self.traffic = RaftTraffic(self.metrics)
         link_args = (
             self.id,
@@ -284,8 +285,7 @@ class Node:
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
         self.monitor.publish(self.snapshot(), self.registry.listing)
-        self.monitor.start()
-        self.training.start()
+        self.monitor.start()  # the trainer process starts later: TrainingCoordinator.tick
         config = self.config
         log.info(
             "listening: clients %s, raft %s, heartbeats %s, monitor http://%s:%d",

@@ -128,7 +128,7 @@ class ModelFetcher:
         fetch.request_id = f"fetch-{self.node_id}-{next(self._ids)}"
         fetch.deadline = now + self.request_seconds
         header = {
-            "type": "FETCH",
+            "type": wire.RequestType.FETCH.value,
             "id": fetch.request_id,
             "model_id": fetch.model_id,
             "offset": len(fetch.data),

@@ -66,9 +66,6 @@ class ClientChannel:
         self.on_dropped = on_dropped
         self.waiting: set[ClientReplier] = set()
 
-    def replier(self, routing: list[bytes]) -> ClientReplier:
-        return ClientReplier(self, routing)
-
     def answer_all_waiting(self, code: ErrorCode, message: str) -> None:
         """Answer every request still waiting (the node is going away)."""
         for replier in list(self.waiting):

@@ -183,10 +183,6 @@ class TrainingCoordinator:
 
     # -- what the node calls -----------------------------------------------------
 
-    def start(self) -> None:
-        """Nothing yet: the trainer process starts once the cluster has a leader
-        (see ``tick`` and ``TrainerProcess``)."""
-
     def tick(self, now: float) -> None:
         """Supervise the trainer process, start prepared jobs, move late chunks.
         ``now``: ``time.monotonic()``."""

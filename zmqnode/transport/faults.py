@@ -17,7 +17,7 @@ import os
 
 import orjson
 
-log = logging.getLogger("zmqnode.faults")
+log = logging.getLogger("zmqnode.transport.faults")
 
 
 class FaultFile:

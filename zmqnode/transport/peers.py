@@ -33,7 +33,7 @@ from .sockets import Sockets
 from .status_feed import encode_status
 from .wire import ProtocolError
 
-log = logging.getLogger("zmqnode.peers")
+log = logging.getLogger("zmqnode.transport.peers")
 
 # Bounded queues toward each peer; past this, messages are dropped (Raft
 # retransmits) instead of piling up for a dead peer.

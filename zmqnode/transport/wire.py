@@ -106,6 +106,7 @@ class RequestType(str, enum.Enum):
     INFO = "INFO"
     STATUS = "STATUS"
     IMPORT = "IMPORT"
+    FETCH = "FETCH"  # node to node: a chunk of a model file (docs/PROTOCOL.md §5.7)
 
 
 # Reply type when the request's own type could not be read.
