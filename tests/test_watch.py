@@ -484,6 +484,7 @@ def test_live_view_in_a_terminal_leaves_cleanly_on_ctrl_c(publisher):
         stdout=slave,
         stderr=slave,
         env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"},
+        preexec_fn=_interruptible,
     )
     os.close(slave)
     output = b""
@@ -527,6 +528,13 @@ def test_live_view_in_a_terminal_leaves_cleanly_on_ctrl_c(publisher):
 # Integration: a real cluster loses its leader
 
 
+def _interruptible() -> None:
+    """In the child: Ctrl-C (SIGINT) as a terminal gives it. A suite started in
+    the background by a non-interactive shell inherits SIGINT ignored, and
+    Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class WatchProcess:
     """``python -m client watch`` piped: its plain snapshots, parsed as they come."""
 
@@ -549,6 +557,7 @@ class WatchProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_interruptible,
         )
         self.snapshots: queue.Queue[str] = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
