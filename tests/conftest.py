@@ -17,8 +17,11 @@ blob with a failure. ``--hypothesis-profile dev`` explores under CI too.
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -28,6 +31,12 @@ from hypothesis import HealthCheck, settings
 # ./run_cluster.sh keys (.cluster/keys) would be picked up by the CLI run
 # against the tests' plaintext fake nodes (client.api.default_keys).
 os.environ["ZMQNODE_KEYS"] = ""
+# Nor may anything the tests start read or write the developer's per-user
+# keys (~/.config/zmqnode: ./run_cluster.sh's record, the local keys of
+# zmqnode/transport/keystore.py): the run gets a config home of its own.
+_CONFIG_HOME = tempfile.mkdtemp(prefix="zmqnode-tests-config-")
+os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
+atexit.register(shutil.rmtree, _CONFIG_HOME, ignore_errors=True)
 
 # Two fixed seeds. 1816310679 found a crash of the node (a Raft entry whose
 # kind was a list stopped it with a TypeError) and finds it again within the

@@ -114,9 +114,11 @@ def test_keygen_command_line(tmp_path):
 
 def test_security_is_on_unless_insecure_is_asked_for(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("ZMQNODE_KEYS", raising=False)
-    with pytest.raises(SystemExit):
-        parse_args(["--port", "9000"])
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    with pytest.raises(SystemExit):  # no keys, and not on one machine (test_keys_discovery)
+        parse_args(["--host", "192.0.2.1", "--port", "9000"])
     assert "--insecure" in capsys.readouterr().err
+    assert parse_args(["--port", "9000"]).local_keys  # on loopback: the local keys
     assert parse_args(["--port", "9000", "--insecure"]).keys_dir is None
     config = parse_args(["--port", "9001", "--peers", "127.0.0.1:9000", "--keys", str(tmp_path)])
     assert config.node_key == os.path.join(str(tmp_path), "node1.key_secret")  # sorted place

@@ -1,8 +1,10 @@
 """Node configuration and the ``python -m zmqnode`` command line.
 
-The original design's command lines are accepted unchanged, given the
-cluster's keys in ZMQNODE_KEYS (or ``--keys``; the README's "Running nodes
-by hand")::
+The original design's command lines are accepted unchanged: on one
+machine (every address loopback) with no ``--keys`` and ZMQNODE_KEYS unset,
+the nodes share the per-user local keys (transport/keystore.py), which the
+first of them creates; elsewhere they need the cluster's keys (``--keys``
+or ZMQNODE_KEYS; the README's "Running nodes by hand")::
 
     python -m zmqnode --host 127.0.0.1 --port 9000 --monitor-port 8000 \
         --raft-port 10000 --peers 127.0.0.1:9001 127.0.0.1:9002 \
@@ -14,8 +16,8 @@ heartbeat P+2000, training P+3000, results P+4000; docs/PROTOCOL.md §1).
 ``--raft-port`` is accepted for compatibility and must equal P+1000.
 
 Security is on by default: a node needs ``--keys DIR`` (or ZMQNODE_KEYS)
-from ``python -m zmqnode keygen``, or an explicit ``--insecure``
-(transport/security.py, docs/PROTOCOL.md §1.1).
+from ``python -m zmqnode keygen``, the local keys (loopback only), or an
+explicit ``--insecure`` (transport/security.py, docs/PROTOCOL.md §1.1).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 from dataclasses import dataclass
 
 from .transport.addresses import format_address, node_ports, parse_address
+from .transport.keystore import is_loopback, local_keys_dir, local_node_key
 
 # One tick of the Raft clock. With 10 ticks per election timeout a follower
 # waits 0.5-1.0 s for a silent leader: an election within ~1 s of start, and
@@ -91,6 +94,9 @@ class NodeConfig:
     keys_dir: str | None = None
     node_key: str | None = None
     client_auth: str = "none"
+    # keys_dir is the per-user local key directory, to be completed at start
+    # (transport/keystore.ensure_local_keys).
+    local_keys: bool = False
 
     @property
     def node_id(self) -> str:
@@ -169,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     security.add_argument(
         "--keys",
         default=os.environ.get("ZMQNODE_KEYS"),
-        help="the cluster's key directory (python -m zmqnode keygen); default $ZMQNODE_KEYS",
+        help="the cluster's key directory (python -m zmqnode keygen); default $ZMQNODE_KEYS, "
+        f"else, when this node and every peer are loopback addresses, {local_keys_dir()} "
+        "(made by the first node started so)",
     )
     security.add_argument(
         "--node-key",
@@ -222,6 +230,7 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
         if value < 1:
             parser.error(f"{flag} must be at least 1, got {value}")
     peers: list[str] = []
+    hosts = [args.host]
     for text in _split_peers(args.peers):
         try:
             host, port = parse_address(text)
@@ -230,19 +239,32 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
         peer_id = format_address(host, port)
         if peer_id != format_address(args.host, args.port) and peer_id not in peers:
             peers.append(peer_id)
+            hosts.append(host)
     keys_dir = node_key = None
+    local_keys = False
     if args.insecure:
         if args.client_auth != "none":
             parser.error("--client-auth curve needs CURVE: drop --insecure")
+    elif args.keys:
+        keys_dir = args.keys
+        node_key = args.node_key or default_node_key(keys_dir, args.host, args.port, peers)
     else:
-        if not args.keys:
+        remote = [host for host in hosts if not is_loopback(host)]
+        if args.keys is not None or remote:
+            why = (
+                f"not every address is loopback ({', '.join(remote)}), so no local keys"
+                if remote
+                else "an empty --keys or ZMQNODE_KEYS means no keys"
+            )
             parser.error(
                 "security is on by default and needs the cluster's keys: --keys DIR (or "
                 "ZMQNODE_KEYS; create them with python -m zmqnode keygen --dir DIR), "
-                "or --insecure to run without encryption and authentication"
+                f"or --insecure to run without encryption and authentication ({why})"
             )
-        keys_dir = args.keys
-        node_key = args.node_key or default_node_key(keys_dir, args.host, args.port, peers)
+        # One machine: the per-user local keys (transport/keystore.py).
+        keys_dir = str(local_keys_dir())
+        node_key = args.node_key or str(local_node_key(keys_dir, args.host, args.port))
+        local_keys = True
     return NodeConfig(
         host=args.host,
         port=args.port,
@@ -265,6 +287,7 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
         keys_dir=keys_dir,
         node_key=node_key,
         client_auth=args.client_auth,
+        local_keys=local_keys,
     )
 
 

@@ -52,8 +52,8 @@ from .storage.errors import StorageBroken, StorageCorruption
 from .storage.model_store import ModelStore
 from .storage.node_storage import NodeStorage
 from .training import TrainingCoordinator, TrainingLinks
-from .transport import security
-from .transport.addresses import tcp_endpoint
+from .transport import keystore, security
+from .transport.addresses import parse_address, tcp_endpoint
 from .transport.faults import FaultFile
 from .transport.peers import FaultyPeerLinks, PeerLinks
 from .transport.sockets import LINGER_MS, BindError, Sockets, recv_frames
@@ -217,6 +217,15 @@ class Node:
         if config.keys_dir is None or config.node_key is None:  # both or neither (config.py)
             security.warn_insecure(f"node {self.id}")
             return None
+        if config.local_keys:
+            nodes = [parse_address(node) for node in (self.id, *config.peers)]
+            made = keystore.ensure_local_keys(config.keys_dir, nodes)
+            log.info(
+                "no --keys and every address is loopback: using the local keys in %s "
+                "(%s; python -m client finds them there)",
+                config.keys_dir,
+                f"made {len(made)} keypairs" if made else "all there already",
+            )
         keys = security.load_node_keys(config.keys_dir, config.node_key, config.client_auth)
         log.info(
             "CURVE on: node key %s, %d members allowed, clients: %s",
