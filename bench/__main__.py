@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "failover": ("failover", "kill -9 the leader under a prediction load: failover, errors"),
     "chaos": ("chaos", "kills, pauses, partitions under load; checks nothing lost, linearizable"),
     "curve-cost": ("curve_cost", "predict and store with CURVE on and off, alternating: ratios"),
+    "csv": ("csv_read", "client CSV parse time vs numpy.loadtxt, peak memory; --train end to end"),
 }
 
 
