@@ -27,7 +27,10 @@ What a run reports:
   itself can drive); (b) the original system's benchmark, 100 ``python -m client predict``
   processes started at once (wall time until all exited) against our harness
   doing the same 100 predictions end to end (context, 100 sockets, connect,
-  100 requests, all replies). Our figures are printed as ratios of both;
+  100 requests, all replies), and against 100 bare ``python -c "import zmq"``
+  started the same way: the start-up any pyzmq client pays, so the ratio
+  shows what ``python -m client`` adds to it (target ≤ 2×). Our figures are
+  printed as ratios of both;
 - ``--sweep``: in-flight clients (1, 10, 100, 1000) x rows per request
   (1, 100, 10,000), ``--sweep-seconds`` each, and the node processes' RSS
   (VmRSS, VmHWM) before and after, to show memory stays bounded, and the
@@ -207,10 +210,30 @@ def seed_style(
     nodes: list[str], model_id: str, processes: int = SEED_PROCESSES, keys_dir: Path | None = None
 ) -> dict[str, Any]:
     """``processes`` ``python -m client predict`` started at once; wall time until all exited."""
-    import resource
-
     cmd = [sys.executable, "-m", "client", "predict", "--nodes", ",".join(nodes), model_id, "1,0"]
     cmd += ["--keys", str(keys_dir)] if keys_dir else ["--insecure"]
+    return at_once(cmd, processes)
+
+
+def bare_pyzmq(processes: int = SEED_PROCESSES) -> dict[str, Any]:
+    """``processes`` ``python -c "import zmq"`` started as ``seed_style`` starts the
+    client: the floor for the original system's way (an interpreter and pyzmq)."""
+    return at_once([sys.executable, "-c", "import zmq"], processes)
+
+
+def at_once(cmd: list[str], processes: int) -> dict[str, Any]:
+    """``processes`` copies of ``cmd`` started at once: wall time until all exited,
+    CPU per process (user + system), failures.
+
+    One untimed run first, allowed to write its bytecode cache (``__pycache__``)
+    as any earlier run on the machine would have: under PYTHONDONTWRITEBYTECODE
+    (set in some containers and CI) every process would otherwise compile the
+    client's modules from source, which pyzmq, installed compiled, never does.
+    """
+    import resource
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=60)
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     procs = [
@@ -483,6 +506,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     keys=keys,
                 )
                 base["seed_style"] = seed_style(nodes, model_id, keys_dir=keys_dir)
+                base["bare_pyzmq"] = bare_pyzmq()
                 base["ours_end_to_end"] = ours_end_to_end(endpoints, model_id, width, keys=keys)
                 result["baseline"] = base
                 result["ratios"] = ratios(ours, base)
@@ -504,6 +528,7 @@ def ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         return round(a / b, 3) if b else None
 
     echo, seed, e2e = base["echo"], base["seed_style"], base["ours_end_to_end"]
+    bare = base["bare_pyzmq"]
     return {
         "zmqnode_over_echo_throughput": div(ours["throughput_rps"], echo["throughput_rps"]),
         "zmqnode_over_echo_p99": div(ours["p99_ms"], echo["p99_ms"]),
@@ -512,6 +537,8 @@ def ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         ),
         "seed_wall_over_ours": div(seed["wall_s"] * 1000, e2e["wall_ms"]),
         "ours_over_seed_wall": div(e2e["wall_ms"], seed["wall_s"] * 1000),
+        "client_over_bare_pyzmq_wall": div(seed["wall_s"], bare["wall_s"]),
+        "client_over_bare_pyzmq_cpu": div(seed["cpu_s_per_process"], bare["cpu_s_per_process"]),
     }
 
 
@@ -602,6 +629,13 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
             f"{seed['wall_s'] * 1000:,.0f}",
             str(seed["errors"]),
         )
+        bare = base["bare_pyzmq"]
+        t2.add_row(
+            f'{bare["processes"]} × python -c "import zmq", started the same way '
+            f"({bare['cpu_s_per_process']} CPU s each)",
+            f"{bare['wall_s'] * 1000:,.0f}",
+            str(bare["errors"]),
+        )
         t2.add_row(
             f"our harness: {e2e['sockets']} sockets, connect, {e2e['predictions']} requests "
             "(median of 5)",
@@ -609,6 +643,11 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
             str(e2e["errors"]),
         )
         con.print(t2)
+        con.print(
+            f"python -m client predict / bare import zmq: wall "
+            f"{ra['client_over_bare_pyzmq_wall']}×, CPU per process "
+            f"{ra['client_over_bare_pyzmq_cpu']}× (target ≤ 2×)"
+        )
         con.print(
             f"seed / ours: {ra['seed_wall_over_ours']}× "
             f"(ours is {ra['ours_over_seed_wall']} of the seed's wall time; target ≤ 100 ms)"
@@ -701,7 +740,11 @@ def main(argv: list[str]) -> int:
     group.add_argument("--duration", type=float, help="seconds to measure instead")
     p.add_argument("--rows", type=int, default=1, help="rows per request")
     p.add_argument("--warmup", type=int, default=1000, help="requests before measuring")
-    p.add_argument("--baseline", action="store_true", help="echo ceiling and the seed's way")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="echo ceiling; the original system's way next to bare pyzmq start-ups",
+    )
     p.add_argument("--sweep", action="store_true", help="in-flight x rows table, node memory")
     p.add_argument("--sweep-seconds", type=float, default=1.0, help="seconds per sweep cell")
     p.add_argument("--no-big", action="store_true", help="skip the 10,000-row measurement")

@@ -23,9 +23,8 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import zmq
 
 from zmqnode.transport.addresses import format_address, parse_address, tcp_endpoint
@@ -40,8 +39,14 @@ from zmqnode.transport.wire import (
     decode,
     encode,
     read_array,
+    read_rows,
+    rows_to_frame,
     split_envelope,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+
 
 DEFAULT_NODE = "127.0.0.1:9000"
 # Where ./run_cluster.sh keeps the keys it made, relative to the repository.
@@ -132,6 +137,10 @@ class Reply:
     def array(self, key: str) -> np.ndarray:
         """A writable copy of the array the header describes under ``key``."""
         return read_array(self.header, self.blobs, key, max_bytes=CLIENT_MAX_ARRAY_BYTES).copy()
+
+    def rows(self, key: str) -> Any:
+        """``array(key).tolist()`` without importing numpy: nested lists of numbers."""
+        return read_rows(self.header, self.blobs, key, max_bytes=CLIENT_MAX_ARRAY_BYTES)
 
     def fields(self) -> dict[str, Any]:
         """The header without the framing fields ``v``, ``type``, ``status``."""
@@ -252,6 +261,8 @@ class Client:
         PROGRESS message from the leader restarts it, and is passed to
         ``on_progress`` (round, rounds, epoch, metrics, elapsed_s).
         """
+        import numpy as np
+
         x = np.asarray(inputs, dtype=np.float32)
         if x.ndim == 1:
             x = x.reshape(-1, 1)
@@ -289,13 +300,23 @@ class Client:
 
     def predict_reply(self, model_id: str, rows: Any) -> Reply:
         """Like ``predict`` but returns the whole ``Reply`` (e.g. ``node``)."""
-        x = np.asarray(rows, dtype=np.float32)
-        if x.ndim == 1:
-            x = x.reshape(1, -1)
-        if x.ndim != 2 or x.shape[0] == 0:
-            raise ValueError(f"rows must be one row or a rows x columns table, got shape {x.shape}")
-        self.check_size(f"{x.shape[0]} rows to predict", x.nbytes, "max_request_bytes")
-        desc, blob = array_to_frame(x, frame=0)
+        table = _plain_table(rows)
+        if table is not None:  # a few Python numbers (the CLI): no numpy to import
+            n_rows, nbytes = len(table), 4 * len(table) * len(table[0])
+            desc, blob = rows_to_frame(table, frame=0)
+        else:
+            import numpy as np
+
+            x = np.asarray(rows, dtype=np.float32)
+            if x.ndim == 1:
+                x = x.reshape(1, -1)
+            if x.ndim != 2 or x.shape[0] == 0:
+                raise ValueError(
+                    f"rows must be one row or a rows x columns table, got shape {x.shape}"
+                )
+            n_rows, nbytes = x.shape[0], x.nbytes
+            desc, blob = array_to_frame(x, frame=0)
+        self.check_size(f"{n_rows} rows to predict", nbytes, "max_request_bytes")
         header = {
             "type": RequestType.PREDICT.value,
             "id": new_request_id(),
@@ -606,7 +627,23 @@ def _leader_of(header: Mapping[str, Any]) -> str | None:
         return None
 
 
+def _plain_table(rows: Any) -> list[Sequence[float]] | None:
+    """``rows`` as a list of rows when it is one row or a non-empty table of
+    Python numbers, all rows of the same non-zero width; else None (numpy
+    then converts it, and reports what is wrong)."""
+    if not isinstance(rows, (list, tuple)) or not rows:
+        return None
+    table = rows if all(isinstance(row, (list, tuple)) for row in rows) else [rows]
+    width = len(table[0])
+    numbers = all(
+        len(row) == width and all(isinstance(v, (int, float)) for v in row) for row in table
+    )
+    return list(table) if width and numbers else None
+
+
 def _outputs_array(outputs: Any) -> np.ndarray:
+    import numpy as np
+
     y = np.asarray(outputs)
     if y.dtype.kind in "iu":
         if y.ndim == 2 and y.shape[1] == 1:

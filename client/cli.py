@@ -11,24 +11,29 @@ errors: ``{"status": "ERROR", ...}``).
 from __future__ import annotations
 
 import argparse
+import array
 import csv
 import math
+import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from client.api import Client, ClientError, ClusterUnavailable, default_keys
-from client.watch import add_watch_parser, run_watch
 from zmqnode.transport.addresses import format_address, parse_address
 from zmqnode.transport.security import ClientKeys, KeyFileError, load_client_keys
 from zmqnode.transport.wire import ErrorCode
+
+# numpy, rich and the watch console are imported where they are used, not
+# here: `python -m client predict` runs many times a second in scripts, and
+# those imports cost more CPU than the request (tests/test_client_startup.py).
+if TYPE_CHECKING:
+    import numpy as np
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 EXIT_OK = 0
 EXIT_ERROR_REPLY = 1
@@ -54,6 +59,13 @@ def parse_inline(text: str, what: str = "table") -> np.ndarray:
 
     Raises ``InputError`` naming the row and column of the first problem.
     """
+    import numpy as np
+
+    return np.asarray(inline_rows(text, what), dtype=np.float32)
+
+
+def inline_rows(text: str, what: str = "table") -> list[list[float]]:
+    """``parse_inline`` as lists of Python floats (no numpy), rows of equal width."""
     rows = [row for row in text.split(";")]
     if not text.strip():
         raise InputError(f'{what}: empty; expected rows like "0,0;0,1"')
@@ -68,7 +80,7 @@ def parse_inline(text: str, what: str = "table") -> np.ndarray:
         parsed.append(
             [_number(cell, f"{what} row {r}, column {c}") for c, cell in enumerate(cells, 1)]
         )
-    return np.asarray(parsed, dtype=np.float32)
+    return parsed
 
 
 def read_csv(path: str) -> np.ndarray:
@@ -79,6 +91,8 @@ def read_csv(path: str) -> np.ndarray:
     ``"inputs.csv line 7: expected 2 columns, got 3"`` or
     ``"inputs.csv line 4, column 2: 'abc' is not a number"``.
     """
+    import numpy as np
+
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             lines = list(enumerate(csv.reader(f), start=1))
@@ -170,6 +184,9 @@ class _TrainingProgress:
 
     def __enter__(self) -> _TrainingProgress:
         if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
             self.progress = Progress(
                 TextColumn("[bold]training"),
                 BarColumn(),
@@ -229,6 +246,19 @@ def _node_list(text: str) -> list[str]:
 
 # --------------------------------------------------------------------------
 # Arguments
+
+# What argparse takes for a value, not an option, though it starts with "-":
+# anything that starts like a negative number. Its own rule before Python
+# 3.13 is one number ("-1", "-.5"), so the table "-1,0" was an unknown option.
+_NEGATIVE_NUMBER = re.compile(r"-\.?\d")
+
+
+def _rows_may_start_with_minus(parser: argparse.ArgumentParser) -> None:
+    """Let inline rows such as ``"-1,0;2,-3"`` be given without ``--``: a
+    command with no option spelled "-<digit>" (argparse checks) takes them as
+    values. argparse has no public setting for this; the rule it keeps in
+    ``_negative_number_matcher`` is the one newer versions use for every parser."""
+    parser._negative_number_matcher = _NEGATIVE_NUMBER
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", help='input rows, ";" between rows, "," between columns')
     p.add_argument("outputs", help="output rows, same format")
+    _rows_may_start_with_minus(p)
     p = sub.add_parser("train", parents=[common, training], help="train from CSV files")
     p.add_argument("inputs", help="inputs CSV (header row optional)")
     p.add_argument("outputs", help="outputs CSV (header row optional)")
@@ -324,11 +355,57 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", parents=[common], help='predict: predict <model_id> "1,0;0,1"')
     p.add_argument("model_id")
     p.add_argument("rows", help='input rows, e.g. "1,0" or "1,0;0,1"')
+    _rows_may_start_with_minus(p)
     sub.add_parser("status", parents=[common], help="show the node's Raft status")
     p = sub.add_parser("import", parents=[common], help="replicate an existing model file")
     p.add_argument("path", help="model file (.bin)")
-    add_watch_parser(sub, parents=[common])
+    _add_watch_parser(sub, parents=[common])
     return parser
+
+
+def _add_watch_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """The ``watch`` subcommand (``client.watch``). Here, not there: that module
+    imports rich, which every other command would then load to parse its arguments."""
+    p = sub.add_parser(
+        "watch",
+        parents=parents,
+        help="live console of the cluster (role, indexes, load, trainings, events)",
+        description="Live console fed by the nodes' status feeds (client port + 2000). "
+        "The other nodes are found from each node's peers unless --no-discover.",
+    )
+    p.add_argument(
+        "--interval",
+        type=_positive_seconds,
+        default=2.0,
+        help="seconds between snapshots when stdout is not a terminal (default 2)",
+    )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="print one snapshot once every node has published (or after --wait), then exit",
+    )
+    p.add_argument(
+        "--wait",
+        type=_positive_seconds,
+        default=3.0,
+        help="--once: seconds to wait for every node's first message (default 3)",
+    )
+    p.add_argument(
+        "--no-discover",
+        dest="discover",
+        action="store_false",
+        help="watch only the given nodes, not the peers they name",
+    )
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
 
 
 def _nodes_from(args: argparse.Namespace) -> list[str]:
@@ -389,17 +466,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or usage error (2)
         return int(exc.code or 0)
-    out = Console(file=sys.stdout, highlight=False)
-    if not out.is_terminal:
-        # Piped output: do not squeeze tables into rich's default 80 columns.
-        out.width = max(out.width, 160)
     try:
         nodes = _nodes_from(args)
         keys = _keys_from(args)
         if args.command == "watch":  # the status feeds, not requests: no Client
-            return run_watch(args, nodes, out, keys)
+            from client.watch import run_watch
+
+            return run_watch(args, nodes, _console(), keys)
         with Client(nodes, timeout=args.timeout, retries=max(0, args.retries), keys=keys) as client:
-            return _run(args, client, out)
+            return _run(args, client)
     except ValueError as exc:  # InputError, or an argument the Client refused
         return _fail(args, EXIT_USAGE, "BAD_INPUT", str(exc))
     except ClientError as exc:
@@ -415,7 +490,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, EXIT_UNAVAILABLE, "UNAVAILABLE", str(exc))
 
 
-def _run(args: argparse.Namespace, client: Client, out: Console) -> int:
+def _run(args: argparse.Namespace, client: Client, out: Console | None = None) -> int:
+    """One request command. ``out``: where tables go; None: stdout's console,
+    made only when one is drawn (``--json`` never imports rich)."""
     command = args.command
     if command in ("train", "train-inline"):
         if command == "train":
@@ -444,11 +521,13 @@ def _run(args: argparse.Namespace, client: Client, out: Console) -> int:
     elif command == "info":
         _emit(args, out, client.info(args.model_id), _show_info)
     elif command == "predict":
-        rows = parse_inline(args.rows, "rows")
+        # Lists, not numpy arrays: a one-row predict need not import numpy.
+        # The inputs are shown as sent, as float32.
+        rows = [array.array("f", row).tolist() for row in inline_rows(args.rows, "rows")]
         reply = client.predict_reply(args.model_id, rows)
         result = reply.fields()
-        result["outputs"] = reply.array("outputs").tolist()
-        result["inputs"] = rows.tolist()
+        result["outputs"] = reply.rows("outputs")
+        result["inputs"] = rows
         _emit(args, out, result, _show_predict)
     elif command == "status":
         _emit(args, out, client.status(), _show_mapping)
@@ -461,11 +540,22 @@ def _run(args: argparse.Namespace, client: Client, out: Console) -> int:
     return EXIT_OK
 
 
-def _emit(args: argparse.Namespace, out: Console, result: Any, show: Any) -> None:
+def _emit(args: argparse.Namespace, out: Console | None, result: Any, show: Any) -> None:
     if args.json:
         _print_json(result)
     else:
-        show(out, result)
+        show(out if out is not None else _console(), result)
+
+
+def _console() -> Console:
+    """A rich console on stdout."""
+    from rich.console import Console
+
+    out = Console(file=sys.stdout, highlight=False)
+    if not out.is_terminal:
+        # Piped output: do not squeeze tables into rich's default 80 columns.
+        out.width = max(out.width, 160)
+    return out
 
 
 def _print_json(obj: Any) -> None:
@@ -531,6 +621,8 @@ def _hint(exc: ClientError, args: argparse.Namespace) -> str:
 
 
 def _show_train(out: Console, result: dict[str, Any]) -> None:
+    from rich.table import Table
+
     out.print(f"[bold green]Trained model[/] [bold]{result.get('model_id', '?')}[/]")
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -547,6 +639,8 @@ def _show_train(out: Console, result: dict[str, Any]) -> None:
 
 
 def _show_list(out: Console, result: dict[str, Any]) -> None:
+    from rich.table import Table
+
     models = result.get("models") or []
     if not models:
         out.print("No models yet. Train one with `python -m client train-inline ...`.")
@@ -582,6 +676,8 @@ def _score(final: Any) -> str:
 
 def _show_info(out: Console, result: dict[str, Any]) -> None:
     """The model's fields, then how it was trained: options and one row per round."""
+    from rich.table import Table
+
     metadata = result.get("metadata")
     _show_mapping(out, {k: v for k, v in result.items() if k != "metadata"})
     training = metadata.get("training") if isinstance(metadata, dict) else None
@@ -617,6 +713,8 @@ def _show_info(out: Console, result: dict[str, Any]) -> None:
 
 
 def _show_predict(out: Console, result: dict[str, Any]) -> None:
+    from rich.table import Table
+
     table = Table(
         title=f"model {result.get('model_id', '?')} (served by {result.get('node', '?')})"
     )
@@ -631,6 +729,8 @@ def _show_predict(out: Console, result: dict[str, Any]) -> None:
 
 
 def _show_mapping(out: Console, result: dict[str, Any]) -> None:
+    from rich.table import Table
+
     table = Table(show_header=False)
     table.add_column(style="bold")
     table.add_column()

@@ -666,50 +666,6 @@ def _ms(value: float | None) -> str:
 # Command
 
 
-def add_watch_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    """The ``watch`` subcommand (``client.cli`` calls this)."""
-    p = sub.add_parser(
-        "watch",
-        parents=parents,
-        help="live console of the cluster (role, indexes, load, trainings, events)",
-        description="Live console fed by the nodes' status feeds (client port + 2000). "
-        "The other nodes are found from each node's peers unless --no-discover.",
-    )
-    p.add_argument(
-        "--interval",
-        type=_positive_seconds,
-        default=2.0,
-        help="seconds between snapshots when stdout is not a terminal (default 2)",
-    )
-    p.add_argument(
-        "--once",
-        action="store_true",
-        help="print one snapshot once every node has published (or after --wait), then exit",
-    )
-    p.add_argument(
-        "--wait",
-        type=_positive_seconds,
-        default=3.0,
-        help="--once: seconds to wait for every node's first message (default 3)",
-    )
-    p.add_argument(
-        "--no-discover",
-        dest="discover",
-        action="store_false",
-        help="watch only the given nodes, not the peers they name",
-    )
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
-
-
 def run_watch(
     args: argparse.Namespace,
     nodes: list[str],

@@ -250,6 +250,34 @@ def test_predict_prints_each_row_output(node, capsys) -> None:
     assert result["node"] == "n1"
 
 
+def test_predict_for_people_shows_a_table_of_rows_and_outputs(node, capsys) -> None:
+    assert main([*at(node), "predict", "m1", "1,0;0,1"]) == EXIT_OK
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.count("│") >= 4]
+    assert [row.split("│")[1:4] for row in rows] == [
+        ["   1 ", " 1, 0  ", " 1      "],
+        ["   2 ", " 0, 1  ", " 0      "],
+    ]
+
+
+@pytest.mark.parametrize("rows", ["-1,0", "-1.5,2;0,-3", "-.5,1e-3", "-1e2,4"])
+def test_inline_rows_may_start_with_a_minus_sign(node, capsys, rows) -> None:
+    assert main([*at(node), "predict", "m1", rows, "--json"]) == EXIT_OK
+    expected = parse_inline(rows)
+    header, blobs = node.requests[0]
+    np.testing.assert_array_equal(read_array(header, blobs, "inputs", max_bytes=64), expected)
+    assert json.loads(capsys.readouterr().out)["inputs"] == expected.tolist()
+
+
+def test_training_rows_may_start_with_a_minus_sign(node) -> None:
+    assert main([*at(node), "--json", "train-inline", "-1,0;1,-1", "-1;1", "--epochs", "5"]) == 0
+    header, blobs = node.requests[0]
+    assert header["options"] == {"epochs": 5}
+    np.testing.assert_array_equal(
+        read_array(header, blobs, "inputs", max_bytes=64), [[-1, 0], [1, -1]]
+    )
+    np.testing.assert_array_equal(read_array(header, blobs, "outputs", max_bytes=64), [[-1], [1]])
+
+
 def test_error_reply_exits_1_with_one_readable_line(node, capsys) -> None:
     assert main([*at(node), "info", "ghost"]) == EXIT_ERROR_REPLY
     captured = capsys.readouterr()

@@ -29,7 +29,9 @@ from zmqnode.transport.wire import (
     join_envelope,
     ok_reply,
     read_array,
+    read_rows,
     redirect_reply,
+    rows_to_frame,
     split_envelope,
 )
 
@@ -259,6 +261,47 @@ def test_read_array_reports_missing_descriptor_or_frame(header, blobs, text) -> 
         read_array(header, blobs, "inputs", max_bytes=64)
     assert info.value.code is ErrorCode.BAD_REQUEST
     assert text in info.value.message
+
+
+# A command-line client encodes its few rows and decodes the answer without numpy.
+
+
+@pytest.mark.parametrize("rows", [[[1.0, -0.1]], [[0.1, 2.5, 1e-8], [3, -4, 1e30]], [[7]]])
+def test_rows_to_frame_sends_what_array_to_frame_sends(rows) -> None:
+    assert rows_to_frame(rows, frame=2) == array_to_frame(np.array(rows, np.float32), frame=2)
+
+
+def test_rows_to_frame_refuses_ragged_rows() -> None:
+    with pytest.raises(ValueError, match="same number of columns"):
+        rows_to_frame([[1.0, 2.0], [3.0]])
+
+
+@pytest.mark.parametrize("dtype", list(ALLOWED_DTYPES))
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3), (0, 4), (3, 0), (2, 2, 2)])
+def test_read_rows_is_read_array_as_lists(dtype, shape) -> None:
+    a = (np.arange(int(np.prod(shape))) * 1.37 - 3).astype(dtype).reshape(shape)
+    desc, blob = array_to_frame(a, frame=1)
+    header = {"outputs": desc}
+    expected = read_array(header, [b"x", blob], "outputs", max_bytes=1024).tolist()
+    got = read_rows(header, [b"x", blob], "outputs", max_bytes=1024)
+    assert repr(got) == repr(expected)  # the same numbers, and ints stay ints
+
+
+@pytest.mark.parametrize(
+    "desc, blobs, code",
+    [
+        (None, [], ErrorCode.BAD_REQUEST),
+        ({"dtype": "float32", "shape": [2]}, [b"1234"], ErrorCode.BAD_SHAPE),
+        ({"dtype": "float16", "shape": [2]}, [b"1234"], ErrorCode.BAD_INPUT),
+        ({"dtype": "int64", "shape": [10**9]}, [b""], ErrorCode.TOO_LARGE),
+    ],
+)
+def test_read_rows_refuses_what_read_array_refuses(desc, blobs, code) -> None:
+    header = {} if desc is None else {"outputs": desc}
+    for read in (read_array, read_rows):
+        with pytest.raises(ProtocolError) as info:
+            read(header, blobs, "outputs", max_bytes=1 << 20)
+        assert info.value.code is code
 
 
 # -- replies -------------------------------------------------------------------

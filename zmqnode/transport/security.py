@@ -43,10 +43,13 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
 import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
+
+if TYPE_CHECKING:
+    from zmq.auth.thread import ThreadAuthenticator
 
 log = logging.getLogger("zmqnode.security")
 
@@ -208,6 +211,10 @@ def start_authenticator(ctx: zmq.Context, keys: NodeKeys | None) -> ThreadAuthen
     """Start the ZAP handler for ``ctx`` (before any socket binds); None when insecure."""
     if keys is None:
         return None
+    # Imported here, not at the top: the module pulls in asyncio (~25 ms), and
+    # only a binding process (node, trainer) runs the handler, never a client.
+    from zmq.auth.thread import ThreadAuthenticator
+
     auth = ThreadAuthenticator(ctx, log=logging.getLogger("zmqnode.security.zap"))
     allow = _AllowList(keys)
     for domain in (PEERS, CLIENTS):

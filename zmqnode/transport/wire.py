@@ -21,13 +21,17 @@ Everything here is pure: no sockets, no clock. Errors are typed:
 
 from __future__ import annotations
 
+import array
 import enum
 import math
+import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, overload
 
-import numpy as np
 import orjson
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PROTOCOL_VERSION = 1
 
@@ -47,13 +51,19 @@ DEFAULT_MAX_ARRAY_BYTES = 256 << 20
 # Arrays may have at most this many dimensions; ours have 1 or 2.
 MAX_ARRAY_NDIM = 8
 
-# Dtypes allowed on the wire, always little-endian. Names are numpy's.
-ALLOWED_DTYPES: Mapping[str, np.dtype] = {
-    "float32": np.dtype("<f4"),
-    "float64": np.dtype("<f8"),
-    "int32": np.dtype("<i4"),
-    "int64": np.dtype("<i8"),
+# Dtypes allowed on the wire, always little-endian: numpy's name -> numpy's
+# little-endian type string. Strings, not numpy dtypes: this module imports
+# numpy only when an array is built or read, so a one-row PREDICT from the
+# command line (``rows_to_frame``, ``read_rows``) never pays for it.
+ALLOWED_DTYPES: Mapping[str, str] = {
+    "float32": "<f4",
+    "float64": "<f8",
+    "int32": "<i4",
+    "int64": "<i8",
 }
+# The same types for the standard library's ``array`` (native byte order;
+# "i" is 4 bytes on every platform CPython supports).
+_ARRAY_TYPECODES: Mapping[str, str] = {"float32": "f", "float64": "d", "int32": "i", "int64": "q"}
 
 
 class ErrorCode(str, enum.Enum):
@@ -276,6 +286,8 @@ def array_to_frame(
     already contiguous little-endian (a large training chunk is then sent
     without a copy); the caller must not modify the array until it is sent.
     """
+    import numpy as np
+
     arr = np.asarray(a)
     name = arr.dtype.name  # byte order is not part of the name; we convert below
     if name not in ALLOWED_DTYPES:
@@ -298,6 +310,16 @@ def array_from_frame(desc: Any, blob: Any, *, max_bytes: int, name: str = "array
     fields), BAD_INPUT (dtype not allowed), BAD_SHAPE (bad shape, byte count
     differs from the frame's), TOO_LARGE (declared size above ``max_bytes``).
     """
+    import numpy as np
+
+    dtype_name, shape, buf = _checked_frame(desc, blob, max_bytes, name)
+    return np.frombuffer(buf, dtype=ALLOWED_DTYPES[dtype_name]).reshape(shape)
+
+
+def _checked_frame(
+    desc: Any, blob: Any, max_bytes: int, name: str
+) -> tuple[str, list[int], memoryview | bytes]:
+    """``array_from_frame``'s checks; returns the dtype name, the shape and the bytes."""
     if not isinstance(desc, dict):
         raise ProtocolError(
             ErrorCode.BAD_REQUEST,
@@ -321,8 +343,7 @@ def array_from_frame(desc: Any, blob: Any, *, max_bytes: int, name: str = "array
             f"array '{name}' shape must be a list of at most {MAX_ARRAY_NDIM} "
             f"non-negative integers, got {shape!r}",
         )
-    dtype = ALLOWED_DTYPES[dtype_name]
-    declared = math.prod(shape) * dtype.itemsize
+    declared = math.prod(shape) * int(ALLOWED_DTYPES[dtype_name][2:])  # "<f4": 4 bytes
     if declared > max_bytes:
         raise ProtocolError(
             ErrorCode.TOO_LARGE,
@@ -336,7 +357,7 @@ def array_from_frame(desc: Any, blob: Any, *, max_bytes: int, name: str = "array
             f"array '{name}' declares shape {shape} {dtype_name} = {declared} bytes "
             f"but the frame has {len(buf)} bytes",
         )
-    return np.frombuffer(buf, dtype=dtype).reshape(shape)
+    return dtype_name, shape, buf
 
 
 def read_array(
@@ -347,6 +368,14 @@ def read_array(
     Same errors as ``array_from_frame``, plus BAD_REQUEST when the descriptor
     is missing or ``frame`` is not a valid blob index.
     """
+    desc, blob = _described_frame(header, blobs, key)
+    return array_from_frame(desc, blob, max_bytes=max_bytes, name=key)
+
+
+def _described_frame(
+    header: Mapping[str, Any], blobs: Sequence[bytes], key: str
+) -> tuple[dict[str, Any], bytes]:
+    """``read_array``'s lookup: the descriptor under ``key`` and the blob it names."""
     desc = header.get(key)
     if desc is None:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"missing array descriptor '{key}'")
@@ -362,7 +391,47 @@ def read_array(
             f"array '{key}' refers to frame {frame!r} but the message has "
             f"{len(blobs)} binary frame(s)",
         )
-    return array_from_frame(desc, blobs[frame], max_bytes=max_bytes, name=key)
+    return desc, blobs[frame]
+
+
+# Small tables without numpy: importing it costs a command-line client more CPU
+# than everything else a one-row PREDICT does.
+
+
+def rows_to_frame(rows: Sequence[Sequence[float]], frame: int = 0) -> tuple[dict[str, Any], bytes]:
+    """``array_to_frame`` of a rows x columns float32 table given as lists of
+    Python numbers, without numpy; the same descriptor and bytes. Raises
+    ``ValueError`` if the rows differ in length."""
+    width = len(rows[0]) if rows else 0
+    if any(len(row) != width for row in rows):
+        raise ValueError("rows must all have the same number of columns")
+    values = array.array("f", [value for row in rows for value in row])
+    if sys.byteorder == "big":
+        values.byteswap()
+    return {"dtype": "float32", "shape": [len(rows), width], "frame": int(frame)}, values.tobytes()
+
+
+def read_rows(
+    header: Mapping[str, Any], blobs: Sequence[bytes], key: str, *, max_bytes: int
+) -> Any:
+    """``read_array(...).tolist()`` without numpy: the array as nested lists of
+    Python numbers (a number for a 0-d array). Same checks and errors."""
+    desc, blob = _described_frame(header, blobs, key)
+    dtype_name, shape, buf = _checked_frame(desc, blob, max_bytes, key)
+    values = array.array(_ARRAY_TYPECODES[dtype_name])
+    values.frombytes(buf)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return _nested(values.tolist(), shape)
+
+
+def _nested(flat: list[Any], shape: Sequence[int]) -> Any:
+    if not shape:
+        return flat[0]
+    if len(shape) == 1:
+        return flat
+    step = math.prod(shape[1:])
+    return [_nested(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
 # --------------------------------------------------------------------------
