@@ -14,7 +14,9 @@
 # Node i listens on client port 9000+i, monitor 8000+i, raft 10000+i (the
 # seed's layout) and keeps its data in node<i>_storage/. Process ids and
 # stdout/stderr live in .cluster/; the cluster's CURVE keys in .cluster/keys
-# (made on first start; python -m client finds them there).
+# (made on first start). Each start records that path in
+# ${XDG_CONFIG_HOME:-~/.config}/zmqnode/keys: python -m client finds the keys
+# from any directory.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$(pwd)"
@@ -34,11 +36,39 @@ while [ $# -gt 0 ]; do
     start|stop|status|clean|watch) CMD="$1"; shift ;;
     -f|--foreground) FOREGROUND=1; shift ;;
     --insecure) INSECURE=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
 case "$N" in ''|*[!0-9]*) echo "-n wants a number, got '$N'" >&2; exit 2 ;; esac
+
+# The per-user place python -m client looks in (zmqnode/transport/keystore.py):
+# $XDG_CONFIG_HOME if absolute, as the XDG spec says, else ~/.config.
+config_dir() {
+  case "${XDG_CONFIG_HOME:-}" in
+    /*) echo "$XDG_CONFIG_HOME/zmqnode" ;;
+    *) echo "${HOME:-}/.config/zmqnode" ;;
+  esac
+}
+
+record_keys() {  # so that python -m client finds $KEYS from any directory
+  local dir tmp
+  dir="$(config_dir)"
+  tmp="$dir/keys.$$"
+  if mkdir -p -m 700 "$dir" 2>/dev/null && printf '%s\n' "$KEYS" >"$tmp" 2>/dev/null \
+      && mv -f "$tmp" "$dir/keys"; then
+    echo "recorded the keys' place in $dir/keys (python -m client finds them from any directory)"
+  else
+    rm -f "$tmp"
+    echo "note: could not write $dir/keys; outside $ROOT give python -m client --keys $KEYS" >&2
+  fi
+}
+
+forget_keys() {  # clean: the record must not point at deleted keys
+  local record
+  record="$(config_dir)/keys"
+  if [ "$(cat "$record" 2>/dev/null)" = "$KEYS" ]; then rm -f "$record"; fi
+}
 
 running_pids() {
   local f pid
@@ -119,6 +149,7 @@ do_start() {
         break
       fi
     done
+    record_keys
   fi
   start=$(date +%s.%N)
   for i in $(seq 0 $((N - 1))); do
@@ -191,5 +222,5 @@ case "$CMD" in
   watch) do_watch ;;
   stop) do_stop ;;
   status) do_status ;;
-  clean) do_stop; rm -rf node*_storage "$STATE"; echo "removed node*_storage and .cluster" ;;
+  clean) do_stop; forget_keys; rm -rf node*_storage "$STATE"; echo "removed node*_storage and .cluster" ;;
 esac

@@ -49,19 +49,18 @@ if TYPE_CHECKING:
 
 
 DEFAULT_NODE = "127.0.0.1:9000"
-# Where ./run_cluster.sh keeps the keys it made, relative to the repository.
-RUN_CLUSTER_KEYS = os.path.join(".cluster", "keys")
 
 
 def default_keys() -> str | None:
-    """The key directory a command-line tool uses when given none:
-    $ZMQNODE_KEYS, else ./.cluster/keys (made by ./run_cluster.sh) if present.
-    ZMQNODE_KEYS set but empty means none (the test suite sets it so)."""
-    env = os.environ.get("ZMQNODE_KEYS")
-    if env is not None:
-        return env or None
-    found = os.path.exists(os.path.join(RUN_CLUSTER_KEYS, "cluster.key"))
-    return RUN_CLUSTER_KEYS if found else None
+    """The key directory a command-line tool uses when given none, the first
+    holding cluster.key of: $ZMQNODE_KEYS, ./.cluster/keys, the directory
+    ./run_cluster.sh recorded in ~/.config/zmqnode/keys, the local keys of
+    nodes started on loopback without --keys (~/.config/zmqnode/local-keys;
+    $XDG_CONFIG_HOME for ~/.config). ZMQNODE_KEYS set but empty means none
+    (the test suite sets it so). ``keystore.find_keys`` also says where it looked."""
+    from zmqnode.transport.keystore import find_keys
+
+    return find_keys().path
 
 
 # Replies come from nodes we chose to trust, and a LIST of many models is
