@@ -61,7 +61,7 @@ def read_numeric(path: str) -> NumericTable:
     ``"inputs.csv line 7: expected 2 columns, got 3"``,
     ``"inputs.csv line 4, column 2: 'abc' is not a number"``, or for missing
     values ``"inputs.csv line 4, column 2: blank cell; 12 cells are blank,
-    NaN or infinite (the first named)"``.
+    NaN or infinite in this file (fill them in or drop those rows)"``.
     """
     try:
         with open(path, encoding="utf-8-sig") as f:
