@@ -359,6 +359,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", parents=[common], help="show the node's Raft status")
     p = sub.add_parser("import", parents=[common], help="replicate an existing model file")
     p.add_argument("path", help="model file (.bin)")
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        help="write a model to run elsewhere: export <model_id> --format onnx -o model.onnx",
+    )
+    p.add_argument("model_id")
+    p.add_argument(
+        "--format",
+        choices=["onnx", "safetensors"],
+        default="onnx",
+        help="onnx: the whole prediction as a graph that takes raw float32 rows (needs "
+        "pip install 'zmqnode[onnx]'); safetensors: the model file (.bin) as it is "
+        "(default onnx)",
+    )
+    p.add_argument(
+        "-o", "--output", help="file to write (default <model_id>.onnx or <model_id>.bin)"
+    )
     _add_watch_parser(sub, parents=[common])
     return parser
 
@@ -537,6 +554,11 @@ def _run(args: argparse.Namespace, client: Client, out: Console | None = None) -
         except OSError as exc:
             raise InputError(f"{args.path}: cannot read ({exc.strerror or exc})") from None
         _emit(args, out, result, _show_mapping)
+    elif command == "export":
+        from client.export import export_model  # only here: onnx is big and optional
+
+        exported = export_model(client, args.model_id, args.format, args.output)
+        _emit(args, out, exported.to_json(), _show_mapping)
     return EXIT_OK
 
 
