@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import array
-import csv
 import math
 import re
 import sys
@@ -84,50 +83,20 @@ def inline_rows(text: str, what: str = "table") -> list[list[float]]:
 
 
 def read_csv(path: str) -> np.ndarray:
-    """A numeric CSV file -> rows x columns float array.
+    """A numeric CSV file -> rows x columns float32 array (``client.tables``).
 
     A first row in which no cell is a number is a header and skipped. Blank
     lines are ignored. Raises ``InputError`` such as
     ``"inputs.csv line 7: expected 2 columns, got 3"`` or
-    ``"inputs.csv line 4, column 2: 'abc' is not a number"``.
+    ``"inputs.csv line 4, column 2: 'abc' is not a number"``; blank, NaN and
+    infinite cells are counted and the first one named.
     """
-    import numpy as np
+    from client.tables import TableError, read_numeric  # only here: keeps start-up fast
 
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            lines = list(enumerate(csv.reader(f), start=1))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable CSV file ({exc})") from None
-    lines = [(n, cells) for n, cells in lines if any(cell.strip() for cell in cells)]
-    if not lines:
-        raise InputError(f"{path}: no data rows")
-    width = None
-    first_line, first_cells = lines[0]
-    if not any(_is_number(cell) for cell in first_cells):
-        width = len(first_cells)  # header row
-        lines = lines[1:]
-        if not lines:
-            raise InputError(f"{path}: only a header row (line {first_line}), no data rows")
-    parsed: list[list[float]] = []
-    for n, cells in lines:
-        if width is None:
-            width = len(cells)
-        elif len(cells) != width:
-            raise InputError(f"{path} line {n}: expected {width} columns, got {len(cells)}")
-        parsed.append(
-            [_number(cell, f"{path} line {n}, column {c}") for c, cell in enumerate(cells, 1)]
-        )
-    return np.asarray(parsed, dtype=np.float32)
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+        return read_numeric(path).values
+    except TableError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _number(cell: str, where: str) -> float:
