@@ -272,8 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(
             "--keys",
             default=default(None),
-            help="the cluster's key directory (cluster.key, client.key_secret); default "
-            "$ZMQNODE_KEYS, else .cluster/keys made by ./run_cluster.sh",
+            help="the cluster's key directory (cluster.key, client.key_secret); default: the "
+            "first holding cluster.key of $ZMQNODE_KEYS (set but empty: none), ./.cluster/keys, "
+            "the directory ./run_cluster.sh recorded in ~/.config/zmqnode/keys, and "
+            "~/.config/zmqnode/local-keys (nodes started on loopback without --keys); "
+            "$XDG_CONFIG_HOME stands for ~/.config when set",
         )
         parser.add_argument(
             "--client-key",
@@ -408,8 +411,8 @@ def _nodes_from(args: argparse.Namespace) -> list[str]:
 
 
 def _keys_from(args: argparse.Namespace) -> ClientKeys | None:
-    """CURVE keys unless --insecure: --keys, else $ZMQNODE_KEYS or .cluster/keys;
-    none found means plaintext (the connection error then says keys are missing)."""
+    """CURVE keys unless --insecure: --keys, else ``default_keys``; none
+    found means plaintext (the connection error then says where keys were looked for)."""
     if args.insecure:
         if args.keys or args.client_key:
             raise InputError("--insecure and --keys/--client-key contradict each other")
@@ -423,6 +426,16 @@ def _keys_from(args: argparse.Namespace) -> ClientKeys | None:
         return load_client_keys(directory, args.client_key)
     except KeyFileError as exc:
         raise InputError(str(exc)) from None
+
+
+def _keys_note(args: argparse.Namespace) -> str:
+    """For a cluster that did not answer: which keys the client found, and
+    where it looked, unless they were named (--keys, --insecure)."""
+    if args.insecure or args.keys:
+        return ""
+    from zmqnode.transport.keystore import find_keys
+
+    return f" Keys: {find_keys().describe()}."
 
 
 def _training_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -473,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             message=exc.message,
         )
     except ClusterUnavailable as exc:
-        return _fail(args, EXIT_UNAVAILABLE, "UNAVAILABLE", str(exc))
+        return _fail(args, EXIT_UNAVAILABLE, "UNAVAILABLE", f"{exc}{_keys_note(args)}")
 
 
 def _run(args: argparse.Namespace, client: Client, out: Console | None = None) -> int:

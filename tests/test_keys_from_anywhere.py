@@ -20,6 +20,7 @@ import pytest
 import zmq.auth
 
 from client.api import default_keys
+from client.cli import main
 from harness.cluster import pick_base_ports, wait_for
 from zmqnode.transport import keystore
 from zmqnode.transport.security import keygen
@@ -48,6 +49,14 @@ def test_the_client_uses_the_keys_run_cluster_recorded(config_home, tmp_path):
 def test_the_client_uses_the_local_keys_last(config_home):
     keystore.ensure_local_keys(keystore.local_keys_dir(), [("127.0.0.1", 9000)])
     assert default_keys() == str(keystore.local_keys_dir())
+
+
+def test_the_cli_says_where_it_looked_when_the_cluster_does_not_answer(config_home, capsys):
+    port = pick_base_ports(1)[0]  # nothing listens there
+    code = main(["--port", str(port), "--timeout", "0.5", "--retries", "0", "list"])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "no keys found" in err and "local-keys" in err
 
 
 # -- the original design's command lines, for real -------------------------------------
