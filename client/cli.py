@@ -527,7 +527,10 @@ def _run(args: argparse.Namespace, client: Client, out: Console | None = None) -
         result = reply.fields()
         result["outputs"] = reply.rows("outputs")
         result["inputs"] = rows
-        _emit(args, out, result, _show_predict)
+        if args.json:
+            _print_json(result)
+        else:
+            _print_predictions(result)
     elif command == "status":
         _emit(args, out, client.status(), _show_mapping)
     elif command == "import":
@@ -716,20 +719,23 @@ def _show_info(out: Console, result: dict[str, Any]) -> None:
     out.print(table)
 
 
-def _show_predict(out: Console, result: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    table = Table(
-        title=f"model {result.get('model_id', '?')} (served by {result.get('node', '?')})"
-    )
-    table.add_column("row", justify="right")
-    table.add_column("input")
-    table.add_column("output")
-    for i, (row, output) in enumerate(
-        zip(result["inputs"], result["outputs"], strict=False), start=1
-    ):
-        table.add_row(str(i), _fmt(row), _fmt(output))
-    out.print(table)
+def _print_predictions(result: dict[str, Any]) -> None:
+    """Plain aligned columns, not a rich table: ``predict`` is the command
+    people run by the hundred in parallel, and rich costs each process about
+    as much CPU as the rest of its start-up."""
+    rows = [
+        (str(i), _fmt(row), _fmt(output))
+        for i, (row, output) in enumerate(
+            zip(result["inputs"], result["outputs"], strict=False), start=1
+        )
+    ]
+    heading = ("row", "input", "output")
+    widths = [max(len(cells[c]) for cells in [heading, *rows]) for c in range(3)]
+    lines = [f"model {result.get('model_id', '?')} (served by {result.get('node', '?')})"]
+    for number, row, output in [heading, *rows]:
+        lines.append(f"{number:>{widths[0]}}  {row:<{widths[1]}}  {output}".rstrip())
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
 
 
 def _show_mapping(out: Console, result: dict[str, Any]) -> None:

@@ -88,8 +88,14 @@ def test_a_one_row_prediction_sends_and_shows_the_row_without_numpy(node) -> Non
     assert imported & (NEVER | NUMPY) == set()
 
 
-@pytest.mark.parametrize("argv", [["status"], ["list"], ["predict", "m1", "1,0"]])
+@pytest.mark.parametrize("argv", [["status"], ["list"]])
 def test_a_table_for_people_imports_rich_but_not_numpy(node, argv) -> None:
     out, imported = run_client(node, *argv)
     assert "m1" in out or "leader" in out
     assert imported & (NEVER | NUMPY) == set()
+
+
+def test_predictions_for_people_are_plain_columns_without_rich(node) -> None:
+    out, imported = run_client(node, "predict", "m1", "1,0")
+    assert out.splitlines()[1:] == ["row  input  output", "  1  1, 0   1"]
+    assert imported & (NEVER | NUMPY | RICH) == set()
