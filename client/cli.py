@@ -364,7 +364,7 @@ def _add_watch_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--interval",
-        type=_positive_seconds,
+        type=_positive_float,
         default=2.0,
         help="seconds between snapshots when stdout is not a terminal (default 2)",
     )
@@ -375,7 +375,7 @@ def _add_watch_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--wait",
-        type=_positive_seconds,
+        type=_positive_float,
         default=3.0,
         help="--once: seconds to wait for every node's first message (default 3)",
     )
@@ -385,16 +385,6 @@ def _add_watch_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         action="store_false",
         help="watch only the given nodes, not the peers they name",
     )
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
 
 
 def _nodes_from(args: argparse.Namespace) -> list[str]:

@@ -20,18 +20,6 @@ from zmqnode.transport import keystore
 from zmqnode.transport.security import keygen, load_node_keys
 
 
-@pytest.fixture
-def config_home(tmp_path, monkeypatch) -> Path:
-    """An empty per-user config home, ZMQNODE_KEYS unset, cwd elsewhere."""
-    home = tmp_path / "config"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
-    monkeypatch.delenv("ZMQNODE_KEYS", raising=False)
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    return home
-
-
 def record(config_home: Path, keys: Path) -> None:
     """What ./run_cluster.sh writes when it starts."""
     (config_home / "zmqnode").mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 import zmq.auth
@@ -24,18 +23,6 @@ from client.cli import main
 from harness.cluster import pick_base_ports, wait_for
 from zmqnode.transport import keystore
 from zmqnode.transport.security import keygen
-
-
-@pytest.fixture
-def config_home(tmp_path, monkeypatch) -> Path:
-    """An empty per-user config home, ZMQNODE_KEYS unset, cwd elsewhere."""
-    home = tmp_path / "config"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
-    monkeypatch.delenv("ZMQNODE_KEYS", raising=False)
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    return home
 
 
 def test_the_client_uses_the_keys_run_cluster_recorded(config_home, tmp_path):
