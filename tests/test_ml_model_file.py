@@ -367,3 +367,29 @@ def test_model_constructor_validates_too(classifier):
             input_std=np.ones(2),
             classes=(0, 1),
         )
+
+
+def test_feature_and_target_names_round_trip_and_files_without_them_are_unchanged(classifier):
+    import dataclasses
+
+    named = dataclasses.replace(classifier, features=("a", "b", "c", "d"), targets=("kind",))
+    again = Model.from_bytes(named.to_bytes())
+    assert again.features == ("a", "b", "c", "d") and again.targets == ("kind",)
+    assert again.summary()["features"] == ["a", "b", "c", "d"]
+    doc = json.loads(_header(classifier.to_bytes())["__metadata__"]["zmqnode"])
+    assert "features" not in doc and "targets" not in doc  # old files: same bytes
+    with pytest.raises(ModelFormatError, match="features names 2 columns; the model has 4"):
+        dataclasses.replace(classifier, features=("a", "b"))
+    with pytest.raises(ModelFormatError, match="distinct"):
+        dataclasses.replace(classifier, features=("a", "a", "b", "c"))
+
+
+def test_string_class_names_round_trip_and_predict_names():
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 10, np.float32)
+    names = np.array(["setosa", "versicolor", "virginica", "versicolor"] * 10)
+    model = train(x, names, TrainOptions(hidden_layers=(8,), epochs=300))
+    again = Model.from_bytes(model.to_bytes())
+    assert again.classes == ("setosa", "versicolor", "virginica")
+    assert again.predict(x[:4]).tolist() == ["setosa", "versicolor", "virginica", "versicolor"]
+    index, proba = again.classify(x[:4], proba=True)
+    assert index.tolist() == [0, 1, 2, 1] and proba is not None and proba.shape == (4, 3)

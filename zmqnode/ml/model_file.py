@@ -60,6 +60,11 @@ class Model:
     output_std: np.ndarray | None = None
     training: dict[str, Any] = field(default_factory=dict)
     created_by: dict[str, Any] = field(default_factory=dict)
+    # Column names from the client's CSV header, when it had one: one per input
+    # column, and the target column(s). Informative, except that a client may
+    # use ``features`` to put a CSV's columns in the model's order.
+    features: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -72,6 +77,8 @@ class Model:
         except (TypeError, ValueError) as exc:
             raise ModelFormatError(f"tensors are not float arrays: {exc}") from None
         set_(self, "classes", tuple(self.classes))
+        set_(self, "features", tuple(self.features))
+        set_(self, "targets", tuple(self.targets))
         _validate(self)
 
     # -- description -------------------------------------------------------------
@@ -108,6 +115,9 @@ class Model:
             "tensors_sha256": _tensors_sha256(self._tensors()),
             "training": self.training,
             "created_by": self.created_by,
+            # Absent rather than empty: files without names stay byte-identical.
+            **({"features": list(self.features)} if self.features else {}),
+            **({"targets": list(self.targets)} if self.targets else {}),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -123,6 +133,10 @@ class Model:
             out["classes"] = list(self.classes)
         else:
             out["output_columns"] = self.n_outputs
+        if self.features:
+            out["features"] = list(self.features)
+        if self.targets:
+            out["targets"] = list(self.targets)
         for key in ("rounds_run", "best_round", "stopped_early", "final"):
             if key in self.training:
                 out[key] = self.training[key]
@@ -167,10 +181,26 @@ class Model:
         """Class probabilities, one column per class in ``classes`` order (float32)."""
         if not self.classes:
             raise BadInput("predict_proba needs a classification model; this one does regression")
-        p = apply_output(self._outputs(x), self.output_activation)
+        return self._proba(self._outputs(x))
+
+    def classify(self, x: Any, proba: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """One forward pass: each row's class index into ``classes`` (int64) and,
+        if ``proba``, the class probabilities (float32, rows x classes)."""
+        if not self.classes:
+            raise BadInput("classes need a classification model; this one does regression")
+        z = self._outputs(x)
+        return self._index(z), (self._proba(z) if proba else None)
+
+    def _proba(self, z: np.ndarray) -> np.ndarray:
+        p = apply_output(z, self.output_activation)
         if self.task == "binary":
             p = np.hstack([1.0 - p, p])
         return p
+
+    def _index(self, z: np.ndarray) -> np.ndarray:
+        if self.task == "binary":
+            return (z[:, 0] > 0).astype(np.int64)
+        return z.argmax(axis=1).astype(np.int64)
 
     def predict(self, x: Any) -> np.ndarray:
         """Class labels (original values) or regression values for a batch of rows.
@@ -183,8 +213,7 @@ class Model:
         if self.task == "regression":
             values = z * self.output_std + self.output_mean
             return values[:, 0] if values.shape[1] == 1 else values
-        index = (z[:, 0] > 0).astype(np.int64) if self.task == "binary" else z.argmax(axis=1)
-        return np.asarray(self.classes)[index]
+        return np.asarray(self.classes)[self._index(z)]
 
     # -- bytes -------------------------------------------------------------------
 
@@ -349,6 +378,10 @@ def _model_from(doc: dict[str, Any], tensors: dict[str, np.ndarray]) -> Model:
     created_by = doc.get("created_by", {})
     if not isinstance(training, dict) or not isinstance(created_by, dict):
         raise ModelFormatError("'training' and 'created_by' must be objects")
+    names = {key: doc.get(key, []) for key in ("features", "targets")}
+    for key, value in names.items():
+        if not isinstance(value, list):
+            raise ModelFormatError(f"'{key}' must be a list of column names")
     return Model(
         task=task,
         hidden_activation=hidden_activation,
@@ -361,6 +394,8 @@ def _model_from(doc: dict[str, Any], tensors: dict[str, np.ndarray]) -> Model:
         output_std=tensors.get("output.std"),
         training=training,
         created_by=created_by,
+        features=tuple(names["features"]),
+        targets=tuple(names["targets"]),
     )
 
 
@@ -398,6 +433,9 @@ def _validate(m: Model) -> None:
                 raise ModelFormatError(f"layers.{i}.{name} contains NaN or infinite values")
     n_in, n_out = m.weights[0].shape[0], m.weights[-1].shape[1]
     _check_norm("input", m.input_mean, m.input_std, n_in)
+    check_column_names("features", m.features, n_in)
+    want_targets = n_out if m.task == "regression" else 1
+    check_column_names("targets", m.targets, want_targets)
     if m.task == "regression":
         if m.classes:
             raise ModelFormatError("a regression model has no classes")
@@ -425,6 +463,26 @@ def _validate(m: Model) -> None:
         )
     if len(set(m.classes)) != k:
         raise ModelFormatError(f"classes must be distinct, got {list(m.classes)[:10]}")
+
+
+# A column name longer than this is not a name (a whole row pasted by mistake).
+MAX_COLUMN_NAME_CHARS = 256
+
+
+def check_column_names(what: str, names: tuple[Any, ...], width: int) -> None:
+    """``names``: empty, or ``width`` distinct non-empty strings; raises ModelFormatError."""
+    if not names:
+        return
+    if len(names) != width:
+        raise ModelFormatError(f"{what} names {len(names)} columns; the model has {width}")
+    for name in names:
+        if not isinstance(name, str) or not name or len(name) > MAX_COLUMN_NAME_CHARS:
+            raise ModelFormatError(
+                f"{what}: each column name must be a string of 1 to {MAX_COLUMN_NAME_CHARS} "
+                f"characters, got {name!r:.80}"
+            )
+    if len(set(names)) != len(names):
+        raise ModelFormatError(f"{what}: column names must be distinct, got {list(names)[:10]}")
 
 
 def _check_norm(name: str, mean: np.ndarray, std: np.ndarray, width: int) -> None:
