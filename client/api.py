@@ -141,6 +141,22 @@ class Reply:
         """``array(key).tolist()`` without importing numpy: nested lists of numbers."""
         return read_rows(self.header, self.blobs, key, max_bytes=CLIENT_MAX_ARRAY_BYTES)
 
+    def labels(self) -> list[Any]:
+        """A PREDICT reply's answers without numpy: class labels (the model's
+        ``classes`` picked by index), or regression values (docs/PROTOCOL.md §5.3)."""
+        outputs = self.rows("outputs")
+        classes = self.header.get("classes")
+        if not classes:
+            return outputs
+        try:
+            return [classes[i] for i in outputs]
+        except (IndexError, TypeError):
+            raise ClientError(
+                ErrorCode.MALFORMED.value,
+                f"PREDICT reply: class indices outside the {len(classes)} classes",
+                node=self.node,
+            ) from None
+
     def fields(self) -> dict[str, Any]:
         """The header without the framing fields ``v``, ``type``, ``status``."""
         return {k: v for k, v in self.header.items() if k not in ("v", "type", "status")}
@@ -248,13 +264,17 @@ class Client:
         request_id: str | None = None,
         timeout: float | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        features: Sequence[str] | None = None,
+        targets: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Train a model; returns the OK reply's fields (``model_id``,
         ``metrics``, ``trainers``, ``warnings``, ``options``, ...).
 
         ``inputs``: rows x columns numbers (sent as float32). ``outputs``:
         one value or row per input row; integers are sent as int64 class
-        labels (1-D), anything else as float32 rows x k. Retrying with the
+        labels (1-D), strings as class names (int64 codes plus the names),
+        anything else as float32 rows x k. ``features`` and ``targets``
+        name the input and output columns; the model keeps them. Retrying with the
         same ``request_id`` never creates a second model. ``timeout``
         overrides the per-attempt timeout (training can be slow); every
         PROGRESS message from the leader restarts it, and is passed to
@@ -269,7 +289,7 @@ class Client:
             raise ValueError(
                 f"inputs must be a non-empty rows x columns table, got shape {x.shape}"
             )
-        y = _outputs_array(outputs)
+        y, classes = _outputs_array(outputs)
         if y.shape[0] != x.shape[0]:
             raise ValueError(f"inputs have {x.shape[0]} rows but outputs have {y.shape[0]}")
         if options is not None and not isinstance(options, Mapping):
@@ -288,17 +308,38 @@ class Client:
             "outputs": y_desc,
             "options": dict(options or {}),
         }
+        if classes is not None:
+            header["classes"] = classes
+        if features is not None:
+            header["features"] = [str(name) for name in features]
+        if targets is not None:
+            header["targets"] = [str(name) for name in targets]
         return self.request(
             header, [x_blob, y_blob], timeout=timeout, on_progress=on_progress
         ).fields()
 
     def predict(self, model_id: str, rows: Any) -> np.ndarray:
         """Predictions for ``rows`` (one row or rows x columns): float32
-        rows x k (regression) or int64 labels (classification)."""
-        return self.predict_reply(model_id, rows).array("outputs")
+        values (regression) or the class labels, as the model's ``classes``
+        hold them (numbers or names)."""
+        reply = self.predict_reply(model_id, rows)
+        outputs = reply.array("outputs")
+        classes = reply.header.get("classes")
+        if not classes:
+            return outputs
+        import numpy as np
 
-    def predict_reply(self, model_id: str, rows: Any) -> Reply:
-        """Like ``predict`` but returns the whole ``Reply`` (e.g. ``node``)."""
+        return np.asarray(classes)[outputs]
+
+    def predict_proba(self, model_id: str, rows: Any) -> np.ndarray:
+        """Class probabilities (float32 rows x classes, in the order of the
+        model's ``classes``) of a classification model."""
+        return self.predict_reply(model_id, rows, proba=True).array("probabilities")
+
+    def predict_reply(self, model_id: str, rows: Any, proba: bool = False) -> Reply:
+        """Like ``predict`` but returns the whole ``Reply`` (``node``, and for a
+        classifier ``classes`` and the class indices in ``outputs``; with
+        ``proba`` also ``probabilities``)."""
         table = _plain_table(rows)
         if table is not None:  # a few Python numbers (the CLI): no numpy to import
             n_rows, nbytes = len(table), 4 * len(table) * len(table[0])
@@ -316,12 +357,14 @@ class Client:
             n_rows, nbytes = x.shape[0], x.nbytes
             desc, blob = array_to_frame(x, frame=0)
         self.check_size(f"{n_rows} rows to predict", nbytes, "max_request_bytes")
-        header = {
+        header: dict[str, Any] = {
             "type": RequestType.PREDICT.value,
             "id": new_request_id(),
             "model_id": model_id,
             "inputs": desc,
         }
+        if proba:
+            header["proba"] = True
         return self.request(header, [blob])
 
     def list_models(self) -> list[dict[str, Any]]:
@@ -640,10 +683,26 @@ def _plain_table(rows: Any) -> list[Sequence[float]] | None:
     return list(table) if width and numbers else None
 
 
-def _outputs_array(outputs: Any) -> np.ndarray:
+def _outputs_array(outputs: Any) -> tuple[np.ndarray, list[str] | None]:
+    """What TRAIN sends for ``outputs``, and the class names when they are strings."""
     import numpy as np
 
     y = np.asarray(outputs)
+    if y.dtype.kind in "USO":
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if y.ndim != 1 or y.shape[0] == 0:
+            raise ValueError(f"class names must be one per input row, got shape {y.shape}")
+        if y.dtype.kind == "O" and not all(isinstance(v, str) for v in y):
+            raise ValueError("outputs mix strings and other values; give all labels as one type")
+        names, codes = np.unique(y.astype(str), return_inverse=True)
+        return codes.astype(np.int64).ravel(), [str(name) for name in names]
+    return _numeric_outputs(y), None
+
+
+def _numeric_outputs(y: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     if y.dtype.kind in "iu":
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.ravel()

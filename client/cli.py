@@ -515,7 +515,7 @@ def _run(args: argparse.Namespace, client: Client, out: Console | None = None) -
         rows = [array.array("f", row).tolist() for row in inline_rows(args.rows, "rows")]
         reply = client.predict_reply(args.model_id, rows)
         result = reply.fields()
-        result["outputs"] = reply.rows("outputs")
+        result["outputs"] = reply.labels()
         result["inputs"] = rows
         if args.json:
             _print_json(result)

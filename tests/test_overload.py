@@ -218,6 +218,7 @@ def test_requests_past_max_pending_get_busy_and_none_hangs(make_cluster):
 
 class _Model:
     n_inputs = 2
+    classes = ()  # a regression model
 
     def predict(self, x):
         return x[:, 0]

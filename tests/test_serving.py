@@ -27,9 +27,12 @@ class CountingModel:
         self.model = model
         self.calls = 0
 
-    def predict(self, x):
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def classify(self, x, proba=False):
         self.calls += 1
-        return self.model.predict(x)
+        return self.model.classify(x, proba)
 
 
 def _model():
@@ -57,14 +60,18 @@ def test_requests_for_one_model_share_one_forward_pass_and_keep_their_rows():
     for i, (reply, rows) in enumerate(replies):
         ((header, blobs),) = reply.answers
         assert header["status"] == "OK" and header["id"] == f"r{i}"
-        got = wire.array_from_frame(header["outputs"], blobs[0], max_bytes=1 << 20)
+        index = wire.array_from_frame(header["outputs"], blobs[0], max_bytes=1 << 20)
+        assert header["classes"] == [0.0, 1.0]
+        got = np.asarray(header["classes"])[index]
         assert got.tolist() == model.predict(rows).tolist()
     assert batches == [3]  # one forward pass of three requests, told to the metrics
 
 
 def test_a_failing_batch_answers_every_request_with_an_error():
     class Broken:
-        def predict(self, x):
+        classes = (0, 1)
+
+        def classify(self, x, proba=False):
             raise RuntimeError("boom")
 
     batcher = PredictionBatcher("n1")
@@ -90,11 +97,26 @@ def test_one_bad_request_in_a_batch_gets_bad_input_and_the_others_their_answers(
     assert bad.answers[0][0]["code"] == "BAD_INPUT"
 
 
-def test_boolean_labels_travel_as_integers():
-    from zmqnode.serving import _wire_outputs
-
-    out = _wire_outputs(np.array([True, False]))
-    assert out.dtype == np.int64 and out.tolist() == [1, 0]
+def test_a_classifier_answers_class_indices_with_its_classes_and_probabilities_on_request():
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 10, np.float32)
+    names = np.array(["cat", "dog", "eel", "fox"] * 10)
+    model = train(x, names, TrainOptions(hidden_layers=(8,), epochs=300, seed=0))
+    assert model.classes == ("cat", "dog", "eel", "fox")
+    batcher = PredictionBatcher("n0")
+    plain, with_proba = FakeReply(), FakeReply()
+    batcher.add("m", model, x[:4], {"type": "PREDICT", "id": "a"}, plain)
+    batcher.add("m", model, x[:4], {"type": "PREDICT", "id": "b", "proba": True}, with_proba)
+    batcher.flush()
+    header, blobs = plain.answers[0]
+    assert header["classes"] == ["cat", "dog", "eel", "fox"]
+    assert header["outputs"] == {"dtype": "int64", "shape": [4], "frame": 0}
+    assert np.frombuffer(blobs[0], np.int64).tolist() == [0, 1, 2, 3]
+    assert "probabilities" not in header and len(blobs) == 1
+    header, blobs = with_proba.answers[0]
+    assert header["probabilities"] == {"dtype": "float32", "shape": [4, 4], "frame": 1}
+    proba = np.frombuffer(blobs[1], np.float32).reshape(4, 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert proba.argmax(axis=1).tolist() == [0, 1, 2, 3]
 
 
 def test_large_batches_run_in_bounded_passes_and_leave_the_rest_for_the_next_turn(monkeypatch):

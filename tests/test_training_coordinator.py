@@ -441,6 +441,29 @@ def test_a_finished_job_calls_commit_model_once_with_the_model_bytes(cluster):
     assert node.events[-1][0] == "training_finished"
 
 
+def test_class_names_and_column_names_reach_the_model_file(cluster):
+    node, coordinator = cluster(2)
+    header, blobs = train_request("named")
+    names = ["yes", "no"]  # not sorted: the model's classes are (sorted names)
+    header.update(classes=names, features=["a", "b"], targets=["answer"])
+    client = Client()
+    coordinator.submit(header, blobs, client)
+    node.until(lambda: node.commits, "the commit")
+    _, _, data, summary, _ = node.commits[0]
+    model = Model.from_bytes(data)
+    assert model.classes == ("no", "yes")
+    assert (model.features, model.targets) == (("a", "b"), ("answer",))
+    assert summary["classes"] == ["no", "yes"] and summary["features"] == ["a", "b"]
+    # Row r had index y[r] into ``names``: the model (a few epochs only)
+    # predicts those names more often than the swapped ones.
+    rows = np.frombuffer(blobs[0], np.float32).reshape(-1, 2)
+    codes = np.frombuffer(blobs[1], np.int64)
+    predicted = model.predict(rows)
+    right = (predicted == np.asarray(names)[codes]).mean()
+    swapped = (predicted == np.asarray(names)[1 - codes]).mean()
+    assert right > 0.6 > swapped
+
+
 def test_every_joined_client_gets_the_committed_reply(cluster):
     node, coordinator = cluster(1)
     first = submit(coordinator, "job")

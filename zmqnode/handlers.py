@@ -207,6 +207,11 @@ class RequestHandlers:
         model_id = _require_str(header, "model_id")
         inputs = wire.read_array(header, blobs, "inputs", max_bytes=self.config.max_request_bytes)
         rows = _as_rows(inputs)
+        proba = header.get("proba", False)
+        if not isinstance(proba, bool):
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, "'proba' must be true or false", header=header
+            )
 
         def answer() -> None:
             if model_id not in self.registry:
@@ -214,6 +219,13 @@ class RequestHandlers:
                 return
             model = self._load_or_refuse(model_id, header, reply)
             if model is None:
+                return
+            if proba and not model.classes:
+                reply.error(
+                    header,
+                    ErrorCode.BAD_INPUT,
+                    f"model {model_id} does regression: it has no class probabilities",
+                )
                 return
             if rows.shape[1] != model.n_inputs:
                 # Checked here so that one bad request cannot fail a batch.
@@ -324,12 +336,6 @@ class RequestHandlers:
             raise ProtocolError(
                 ErrorCode.BAD_INPUT, f"not a valid model file: {exc}", header=header
             ) from None
-        if not all(isinstance(c, (int, float)) for c in model.classes):
-            raise ProtocolError(
-                ErrorCode.BAD_INPUT,
-                "this model's class labels are not numbers; zmqnode predicts numeric labels only",
-                header=header,
-            )
         try:
             self.admission.admit(header)
             self.admission.admit_bytes(header, len(data))

@@ -110,8 +110,9 @@ class PredictionBatcher:
 
     def _run(self, model_id, model, rows_list, waiting) -> None:
         stacked = rows_list[0] if len(rows_list) == 1 else np.concatenate(rows_list)
+        want_proba = any(header.get("proba") for header, _ in waiting)
         try:
-            outputs = _wire_outputs(model.predict(stacked))
+            outputs, proba = _compute(model, stacked, want_proba)
         except Exception:
             # One bad request (NaN, a value that overflows float32...) must not
             # fail the others: answer them one by one.
@@ -119,21 +120,17 @@ class PredictionBatcher:
                 self._answer_one(model_id, model, rows, header, reply)
             return
         self._on_batch(len(rows_list))
-        # One descriptor template per pass; per request only its row count.
-        dtype, tail = outputs.dtype.name, [int(n) for n in outputs.shape[1:]]
         start = 0
         for (header, reply), rows in zip(waiting, rows_list, strict=True):
             end = start + rows.shape[0]
-            blob = outputs[start:end].tobytes()
-            desc = {"dtype": dtype, "shape": [end - start, *tail], "frame": 0}
-            reply.ok(header, [blob], outputs=desc, model_id=model_id, node=self.node_id)
+            self._reply(model_id, model, header, reply, outputs[start:end], proba, start, end)
             start = end
 
     def _answer_one(
         self, model_id: str, model: Model, rows: np.ndarray, header: dict[str, Any], reply: Replier
     ) -> None:
         try:
-            outputs = _wire_outputs(model.predict(rows))
+            outputs, proba = _compute(model, rows, bool(header.get("proba")))
         except BadInput as exc:
             reply.error(header, wire.ErrorCode.BAD_INPUT, f"model {model_id}: {exc}")
             return
@@ -143,17 +140,41 @@ class PredictionBatcher:
                 header, wire.ErrorCode.INTERNAL, f"node {self.node_id}: prediction failed: {exc!r}"
             )
             return
-        desc, blob = wire.array_to_frame(outputs)
-        reply.ok(header, [blob], outputs=desc, model_id=model_id, node=self.node_id)
+        self._reply(model_id, model, header, reply, outputs, proba, 0, rows.shape[0])
+
+    def _reply(
+        self,
+        model_id: str,
+        model: Model,
+        header: dict[str, Any],
+        reply: Replier,
+        outputs: np.ndarray,
+        proba: np.ndarray | None,
+        start: int,
+        end: int,
+    ) -> None:
+        """One request's slice of a forward pass (docs/PROTOCOL.md §5.3)."""
+        desc = {"dtype": outputs.dtype.name, "shape": list(outputs.shape), "frame": 0}
+        blobs = [outputs.tobytes()]
+        fields: dict[str, Any] = {"outputs": desc, "model_id": model_id, "node": self.node_id}
+        if model.classes:
+            fields["classes"] = list(model.classes)
+        if proba is not None and header.get("proba"):
+            part = proba[start:end]
+            fields["probabilities"] = {
+                "dtype": part.dtype.name,
+                "shape": list(part.shape),
+                "frame": 1,
+            }
+            blobs.append(part.tobytes())
+        reply.ok(header, blobs, **fields)
 
 
-def _wire_outputs(outputs: Any) -> np.ndarray:
-    """Outputs in a dtype the wire carries (labels may be bool or wider ints)."""
-    arr = np.asarray(outputs)
-    if arr.dtype.name in wire.ALLOWED_DTYPES:
-        return arr
-    if arr.dtype.kind in "biu":
-        return arr.astype(np.int64)
-    if arr.dtype.kind == "f":
-        return arr.astype(np.float64)
-    raise BadInput(f"model outputs of type {arr.dtype} cannot be sent; labels must be numbers")
+def _compute(model: Model, rows: np.ndarray, proba: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Regression: float32 values ([rows] for one target column, else
+    [rows, columns]). Classification: each row's index into ``model.classes``
+    (int64) and, if asked, the probabilities."""
+    if not model.classes:
+        return np.asarray(model.predict(rows), dtype=np.float32), None
+    index, probabilities = model.classify(rows, proba)
+    return index, (None if probabilities is None else probabilities.astype(np.float32))

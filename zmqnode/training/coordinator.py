@@ -45,6 +45,7 @@ from ..transport.sockets import Sockets
 from ..transport.wire import ErrorCode, ProtocolError
 from .process import TrainerProcess
 from .protocol import Job, decode_result, encode_job
+from .request import ColumnNames, make_plan, read_train_request
 from .scheduler import ChunkScheduler, Dispatch, Trainers, chunk_count
 
 log = logging.getLogger("zmqnode.training")
@@ -87,6 +88,7 @@ class TrainingJob:
     schedule: ChunkScheduler
     started: float
     preparing: Future[TrainingPlan] | None  # until the data is validated and split
+    columns: ColumnNames  # the request's column names, for the model file
     plan: TrainingPlan | None = None
     # Distinguishes this attempt's SUB_TRAIN traffic from an earlier attempt
     # of the same request id (trainers cache chunks by job id).
@@ -248,8 +250,7 @@ class TrainingCoordinator:
                 header=header,
             )
         limit = config.max_request_bytes
-        x = wire.read_array(header, blobs, "inputs", max_bytes=limit)
-        y = wire.read_array(header, blobs, "outputs", max_bytes=limit)
+        request = read_train_request(header, blobs, limit)
         options_raw = header.get("options") or {}
         if not isinstance(options_raw, dict):
             raise ProtocolError(ErrorCode.BAD_REQUEST, "'options' must be an object", header=header)
@@ -266,12 +267,14 @@ class TrainingCoordinator:
             options = TrainOptions.from_dict(options_raw)
         except BadOptions as exc:
             raise ProtocolError(ErrorCode.BAD_INPUT, str(exc), header=header) from None
-        n_chunks = chunk_count(x.shape[0], len(trainers))
+        n_chunks = chunk_count(request.x.shape[0], len(trainers))
         # Validating, normalizing and splitting a large dataset takes seconds:
         # off the event loop, or heartbeats stop and the leader is deposed.
-        future = self._prep.submit(TrainingPlan, x, y, options, n_chunks=n_chunks)
+        future = self._prep.submit(make_plan, request, options, n_chunks)
         schedule = ChunkScheduler(trainers, now, config.training_timeout)
-        self.jobs[request_id] = TrainingJob(request_id, header, [reply], schedule, now, future)
+        self.jobs[request_id] = TrainingJob(
+            request_id, header, [reply], schedule, now, future, ColumnNames.of(request)
+        )
 
     def progress_views(self) -> list[dict[str, Any]]:
         """The jobs in progress, for the status feed (docs/PROTOCOL.md §9b)."""
@@ -441,7 +444,7 @@ class TrainingCoordinator:
             return
         # No time or node in the file: the same data, options, seed and number
         # of trainers give byte-identical models (the registry records when).
-        model = plan.model()
+        model = job.columns.name(plan.model())
         data = model.to_bytes()
         elapsed = now - job.started
         rounds = job.schedule.round + 1
