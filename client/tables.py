@@ -27,7 +27,8 @@ import csv
 import math
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
@@ -54,22 +55,127 @@ class NumericTable:
     header: tuple[str, ...] | None
 
 
-def read_numeric(path: str) -> NumericTable:
+def read_numeric(path: str, columns: Sequence[int] | None = None) -> NumericTable:
     """Read ``path``, a CSV file of numbers, into a float32 table.
 
+    ``columns`` (0-based, in the order wanted) reads only those columns; the
+    others may hold anything, but every row still has the file's width.
     Raises ``TableError`` with one line a user can act on, such as
     ``"inputs.csv line 7: expected 2 columns, got 3"``,
     ``"inputs.csv line 4, column 2: 'abc' is not a number"``, or for missing
     values ``"inputs.csv line 4, column 2: blank cell; 12 cells are blank,
     NaN or infinite in this file (fill them in or drop those rows)"``.
     """
+    with NumericBlocks(path, columns) as blocks:
+        rows = _Rows(blocks.selected_width, blocks.estimated_rows())
+        for block in blocks:
+            rows.add(block)
+        if rows.count == 0:
+            raise TableError(f"{path}: only a header row (line {blocks.header_line}), no data rows")
+        return NumericTable(rows.array(), blocks.header)
+
+
+class NumericBlocks:
+    """A numeric CSV file read block by block (for files too large to hold):
+    iterate for float32 arrays of about ``BLOCK_BYTES`` of text each, in file
+    order, with the same checks and messages as ``read_numeric``.
+
+    ``header`` is the first row's cells when it is a header; ``width`` the
+    file's columns; ``columns`` the 0-based columns read (all by default).
+    """
+
+    def __init__(self, path: str, columns: Sequence[int] | None = None) -> None:
+        self.path = path
+        try:
+            self._file: IO[str] = open(path, encoding="utf-8-sig")
+        except OSError as exc:
+            raise TableError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        try:
+            with _readable(path):
+                self.header, self._line_no, pending = header_and_rows(path, self._file)
+        except BaseException:
+            self._file.close()
+            raise
+        self.header_line = self._line_no - 1  # when there is a header
+        self.width = len(self.header) if self.header is not None else len(_cells(pending[0]))
+        if columns is not None and not all(0 <= c < self.width for c in columns):
+            self._file.close()
+            raise TableError(f"{path}: has {self.width} columns; cannot read columns {columns}")
+        self.columns = None if columns is None else list(columns)
+        self._lines = pending + self._file.readlines(BLOCK_BYTES)
+
+    @property
+    def selected_width(self) -> int:
+        return self.width if self.columns is None else len(self.columns)
+
+    def estimated_rows(self) -> int:
+        return _estimate_rows(self._file, self._lines)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        with _readable(self.path):
+            while self._lines:
+                lines = self._lines
+                block = _parse_fast(lines, self.width, self.columns)
+                if block is None:
+                    block = _parse_slow(
+                        self.path, lines, self._line_no, self.width, self._file, self.columns
+                    )
+                self._line_no += len(lines)
+                self._lines = self._file.readlines(BLOCK_BYTES)
+                yield block
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> NumericBlocks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def _readable(path: str) -> Iterator[None]:
+    """Read errors as TableError naming the file."""
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            return _read(path, f)
+        yield
     except OSError as exc:
         raise TableError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         raise TableError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+def read_text_column(path: str, column: int) -> tuple[tuple[str, ...] | None, list[str]]:
+    """One column of a CSV file as stripped strings (class names, or numbers
+    to be told apart from names), and the header when there is one.
+
+    Every non-blank row must have the file's width (checked here, so a file
+    whose other columns go through numpy's reader is checked row by row too);
+    a blank cell is an error naming the first one and counting them.
+    """
+    with _readable(path), open(path, encoding="utf-8-sig", newline="") as f:
+        header, line_no, pending = header_and_rows(path, f)
+        width = len(header) if header is not None else len(_cells(pending[0]))
+        values: list[str] = []
+        blank: list[int] = []
+        for no, cells in enumerate(csv.reader([*pending, *f]), line_no):
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) != width:
+                raise TableError(f"{path} line {no}: expected {width} columns, got {len(cells)}")
+            text = cells[column].strip()
+            if not text:
+                blank.append(no)
+            values.append(text)
+    if blank:
+        count = "1 cell is" if len(blank) == 1 else f"{len(blank):,} cells are"
+        raise TableError(
+            f"{path} line {blank[0]}, column {column + 1}: blank cell; {count} blank in this "
+            "column (fill them in or drop those rows)"
+        )
+    if not values:
+        raise TableError(f"{path}: only a header row (line {line_no - 1}), no data rows")
+    return header, values
 
 
 def header_and_rows(path: str, f: IO[str]) -> tuple[tuple[str, ...] | None, int, list[str]]:
@@ -92,52 +198,46 @@ def header_and_rows(path: str, f: IO[str]) -> tuple[tuple[str, ...] | None, int,
     return tuple(cell.strip() for cell in cells), number + 1, []
 
 
-def _read(path: str, f: IO[str]) -> NumericTable:
-    header, line_no, pending = header_and_rows(path, f)
-    width = len(header) if header is not None else len(_cells(pending[0]))
-    lines = pending + f.readlines(BLOCK_BYTES)
-    rows = _Rows(width, _estimate_rows(f, lines))
-    header_no = line_no - 1
-    while lines:
-        block = _parse_fast(lines, width)
-        if block is None:
-            block = _parse_slow(path, lines, line_no, width, f)
-        rows.add(block)
-        line_no += len(lines)
-        lines = f.readlines(BLOCK_BYTES)
-    if rows.count == 0:
-        assert header is not None  # else the first line would be a row
-        raise TableError(f"{path}: only a header row (line {header_no}), no data rows")
-    return NumericTable(rows.array(), header)
-
-
-def _parse_fast(lines: list[str], width: int) -> np.ndarray | None:
+def _parse_fast(lines: list[str], width: int, columns: list[int] | None) -> np.ndarray | None:
     """The block through numpy's C reader, or None if it needs a closer look."""
+    if columns is not None and not all(line.count(",") == width - 1 for line in lines):
+        return None  # blank lines, a quoted comma or a ragged row: numpy would not say
     try:
         with warnings.catch_warnings():
             # "input contained no data": a block of blank lines, fine here.
             warnings.simplefilter("ignore", UserWarning)
             block = np.loadtxt(
-                lines, delimiter=",", dtype=np.float32, quotechar='"', comments=None, ndmin=2
+                lines,
+                delimiter=",",
+                dtype=np.float32,
+                quotechar='"',
+                comments=None,
+                ndmin=2,
+                usecols=columns,
             )
     except ValueError:
         return None
+    want = width if columns is None else len(columns)
     if block.shape[0] == 0:
-        return np.empty((0, width), dtype=np.float32)
-    if block.shape[1] != width or not np.isfinite(block).all():
+        return np.empty((0, want), dtype=np.float32)
+    if block.shape[1] != want or not np.isfinite(block).all():
         return None
     return block
 
 
-def _parse_slow(path: str, lines: list[str], first_no: int, width: int, f: IO[str]) -> np.ndarray:
+def _parse_slow(
+    path: str, lines: list[str], first_no: int, width: int, f: IO[str], columns: list[int] | None
+) -> np.ndarray:
     """The block cell by cell: its rows, or the first problem as TableError."""
-    block = np.empty((len(lines), width), dtype=np.float32)
+    wanted = list(range(width)) if columns is None else columns
+    block = np.empty((len(lines), len(wanted)), dtype=np.float32)
     count = 0
     for no, cells in _numbered_rows(lines, first_no):
         if len(cells) != width:
             raise TableError(f"{path} line {no}: expected {width} columns, got {len(cells)}")
         row = []
-        for column, cell in enumerate(cells, 1):
+        for column in (c + 1 for c in wanted):
+            cell = cells[column - 1]
             text = cell.strip()
             try:
                 value = float(text) if text else math.nan

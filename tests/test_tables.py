@@ -168,3 +168,36 @@ def test_peak_memory_stays_within_three_times_the_file(tmp_path) -> None:
     ).stdout.split()
     growth = int(out[0])
     assert growth <= 3 * path.stat().st_size, f"grew {growth / path.stat().st_size:.2f}x"
+
+
+# -- chosen columns, streaming, a text column ----------------------------------------
+
+
+def test_chosen_columns_in_the_order_given_and_other_columns_may_hold_text(csv_file, small_blocks):
+    path = csv_file('a,kind,b\n1,cat,2\n3,dog,4\n5,"eel, spotted",6\n')
+    table = read_numeric(path, [2, 0])
+    np.testing.assert_array_equal(table.values, [[2, 1], [4, 3], [6, 5]])
+    assert table.header == ("a", "kind", "b")
+
+
+def test_chosen_columns_still_find_ragged_rows_and_bad_cells(csv_file):
+    with pytest.raises(TableError, match="in.csv line 3: expected 3 columns, got 4"):
+        read_numeric(csv_file("a,kind,b\n1,cat,2\n3,dog,4,9\n"), [0, 2])
+    with pytest.raises(TableError, match="in.csv line 2, column 3: 'x' is not a number"):
+        read_numeric(csv_file("a,kind,b\n1,cat,x\n"), [0, 2])
+
+
+def test_numeric_blocks_stream_the_file_in_order(csv_file, small_blocks):
+    rows = "\n".join(f"{i},{2 * i}" for i in range(50))
+    with tables.NumericBlocks(csv_file("u,v\n" + rows + "\n"), [1]) as blocks:
+        parts = list(blocks)
+        assert blocks.header == ("u", "v") and blocks.width == 2
+    assert len(parts) > 1
+    np.testing.assert_array_equal(np.concatenate(parts).ravel(), [2 * i for i in range(50)])
+
+
+def test_a_text_column_comes_back_as_stripped_strings(csv_file):
+    header, values = tables.read_text_column(csv_file('x,y\n1, cat \n\n2,"dog"\n'), 1)
+    assert header == ("x", "y") and values == ["cat", "dog"]
+    with pytest.raises(TableError, match="line 3: expected 2 columns, got 1"):
+        tables.read_text_column(csv_file("x,y\n1,cat\n2\n"), 1)
