@@ -99,6 +99,25 @@ def read_csv(path: str) -> np.ndarray:
         raise InputError(str(exc)) from None
 
 
+def _training_data(args: argparse.Namespace) -> Any:
+    """``train``'s files as a ``client.datasets.TrainingData``; InputError if unusable."""
+    from client.datasets import one_file, two_files
+    from client.tables import TableError
+
+    if args.outputs is None and args.target is None:
+        raise InputError("train needs an outputs file, or --target COLUMN for one data file")
+    if args.outputs is not None and args.target is not None:
+        raise InputError("give an outputs file or --target, not both")
+    if args.features is not None and args.target is None:
+        raise InputError("--features goes with --target (one data file)")
+    try:
+        if args.target is not None:
+            return one_file(args.inputs, args.target, args.features)
+        return two_files(args.inputs, args.outputs)
+    except TableError as exc:
+        raise InputError(str(exc)) from None
+
+
 def _number(cell: str, where: str) -> float:
     text = cell.strip()
     try:
@@ -118,6 +137,13 @@ def _int_list(text: str) -> list[int]:
     if not values or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError(f"{text!r}: layer sizes must be positive")
     return values
+
+
+def _name_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    return names
 
 
 def _positive_int(text: str) -> int:
@@ -318,15 +344,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", help='input rows, ";" between rows, "," between columns')
     p.add_argument("outputs", help="output rows, same format")
     _rows_may_start_with_minus(p)
-    p = sub.add_parser("train", parents=[common, training], help="train from CSV files")
-    p.add_argument("inputs", help="inputs CSV (header row optional)")
-    p.add_argument("outputs", help="outputs CSV (header row optional)")
+    p = sub.add_parser(
+        "train",
+        parents=[common, training],
+        help="train from CSV: train inputs.csv outputs.csv, or train data.csv --target COLUMN",
+    )
+    p.add_argument("inputs", help="inputs CSV (header row optional), or the one data file")
+    p.add_argument(
+        "outputs",
+        nargs="?",
+        help="outputs CSV: labels (numbers or class names) or regression targets; "
+        "leave out with --target",
+    )
+    p.add_argument(
+        "--target",
+        help="one file: the column to predict, by header name or 1-based number; "
+        "the other columns are the inputs",
+    )
+    p.add_argument(
+        "--features",
+        type=_name_list,
+        help="with --target: the input columns, comma-separated (default: all others)",
+    )
     sub.add_parser("list", parents=[common], help="list the models")
     p = sub.add_parser("info", parents=[common], help="show one model's metadata")
     p.add_argument("model_id")
-    p = sub.add_parser("predict", parents=[common], help='predict: predict <model_id> "1,0;0,1"')
+    p = sub.add_parser(
+        "predict",
+        parents=[common],
+        help='predict: predict <model_id> "1,0;0,1", or predict <model_id> --csv in.csv',
+    )
     p.add_argument("model_id")
-    p.add_argument("rows", help='input rows, e.g. "1,0" or "1,0;0,1"')
+    p.add_argument("rows", nargs="?", help='input rows, e.g. "1,0" or "1,0;0,1"')
+    p.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="score every row of a CSV file, streamed in batches; with a header, columns "
+        "are matched to the model's feature names (extra columns are ignored)",
+    )
+    p.add_argument("--out", metavar="FILE", help="with --csv: write here (default stdout)")
+    p.add_argument("--proba", action="store_true", help="with --csv: also each class's probability")
     _rows_may_start_with_minus(p)
     sub.add_parser("status", parents=[common], help="show the node's Raft status")
     p = sub.add_parser("import", parents=[common], help="replicate an existing model file")
@@ -484,14 +541,14 @@ def _run(args: argparse.Namespace, client: Client, out: Console | None = None) -
     made only when one is drawn (``--json`` never imports rich)."""
     command = args.command
     if command in ("train", "train-inline"):
+        names: dict[str, Any] = {}
         if command == "train":
-            x, y = read_csv(args.inputs), read_csv(args.outputs)
-            x_name, y_name = args.inputs, args.outputs
+            data = _training_data(args)
+            x, y, names = data.x, data.y, {"features": data.features, "targets": data.targets}
         else:
             x, y = parse_inline(args.inputs, "inputs"), parse_inline(args.outputs, "outputs")
-            x_name, y_name = "inputs", "outputs"
-        if x.shape[0] != y.shape[0]:
-            raise InputError(f"{x_name} has {x.shape[0]} rows but {y_name} has {y.shape[0]}")
+            if x.shape[0] != y.shape[0]:
+                raise InputError(f"inputs has {x.shape[0]} rows but outputs has {y.shape[0]}")
         # Training takes longer than a lookup; a retry (same request id) joins
         # the running job, so a generous per-attempt wait costs nothing.
         with _TrainingProgress(enabled=not args.json) as progress:
@@ -502,6 +559,7 @@ def _run(args: argparse.Namespace, client: Client, out: Console | None = None) -
                 request_id=args.request_id,
                 timeout=max(args.timeout, TRAIN_TIMEOUT),
                 on_progress=progress.update,
+                **names,
             )
         _emit(args, out, result, _show_train)
     elif command == "list":
@@ -509,7 +567,24 @@ def _run(args: argparse.Namespace, client: Client, out: Console | None = None) -
         _emit(args, out, reply.fields(), _show_list)
     elif command == "info":
         _emit(args, out, client.info(args.model_id), _show_info)
+    elif command == "predict" and args.csv is not None:
+        from client.scoring import score_csv  # only here: numpy and rich
+
+        summary = score_csv(
+            client,
+            args.model_id,
+            args.csv,
+            out=args.out,
+            proba=args.proba,
+            progress=not args.json and sys.stderr.isatty(),
+        )
+        if args.out is not None:  # else stdout holds the scored rows, and only them
+            _emit(args, out, summary, _show_mapping)
     elif command == "predict":
+        if args.rows is None:
+            raise InputError('predict needs rows ("1,0;0,1") or --csv FILE')
+        if args.out is not None or args.proba:
+            raise InputError("--out and --proba go with --csv FILE")
         # Lists, not numpy arrays: a one-row predict need not import numpy.
         # The inputs are shown as sent, as float32.
         rows = [array.array("f", row).tolist() for row in inline_rows(args.rows, "rows")]

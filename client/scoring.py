@@ -102,9 +102,9 @@ def score_csv(
         try:
             with _output(out) as sink, _Progress(path, progress) as bar:
                 writer = _Writer(sink, model, proba)
-                done = _position(blocks)
+                done = blocks.bytes_read
                 for block in blocks:
-                    read_to = _position(blocks)  # the reader is one block ahead
+                    read_to = blocks.bytes_read  # the reader is one block ahead
                     for first in range(0, block.shape[0], per_request):
                         part = block[first : first + per_request]
                         reply = client.predict_reply(model_id, part, proba=proba)
@@ -328,15 +328,6 @@ def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-
-
-def _position(blocks: NumericBlocks) -> int | None:
-    """How far into the file ``blocks`` has read, in bytes (None if unknown)."""
-    f = getattr(blocks, "_file", None)
-    try:
-        return os.lseek(f.fileno(), 0, os.SEEK_CUR) if f is not None else None
-    except (OSError, ValueError):
-        return None
 
 
 class _Progress:

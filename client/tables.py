@@ -111,6 +111,15 @@ class NumericBlocks:
     def estimated_rows(self) -> int:
         return _estimate_rows(self._file, self._lines)
 
+    @property
+    def bytes_read(self) -> int | None:
+        """How far into the file the reader is, in bytes (None if unknown): for
+        a progress bar."""
+        try:
+            return os.lseek(self._file.fileno(), 0, os.SEEK_CUR)
+        except (OSError, ValueError):
+            return None
+
     def __iter__(self) -> Iterator[np.ndarray]:
         with _readable(self.path):
             while self._lines:
