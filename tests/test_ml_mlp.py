@@ -64,6 +64,22 @@ def test_backprop_matches_numerical_gradient(activation, output, n_out):
     np.testing.assert_allclose(grads, _numeric_grad(arch, flat, x, y, 0.01), rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.parametrize("output,n_out", [("sigmoid", 1), ("softmax", 3), ("linear", 1)])
+def test_skipping_the_loss_leaves_the_gradient_unchanged(output, n_out):
+    # fit computes the loss in its last epoch only; the steps must not depend on it.
+    rng = np.random.default_rng(2)
+    arch = Architecture((3, 8, n_out), "relu", output)
+    flat = init_params(arch, rng)
+    x = rng.normal(size=(9, 3)).astype(np.float32)
+    y = np.eye(max(2, n_out), dtype=np.float32)[rng.integers(0, n_out, size=9)][:, :n_out]
+    w, b = arch.unflatten(flat)
+    with_loss, without = np.zeros_like(flat), np.zeros_like(flat)
+    loss = loss_and_grad(arch, w, b, *arch.unflatten(with_loss), x, y, 0.01)
+    skipped = loss_and_grad(arch, w, b, *arch.unflatten(without), x, y, 0.01, with_loss=False)
+    assert np.isfinite(loss) and np.isnan(skipped)
+    np.testing.assert_array_equal(with_loss, without)
+
+
 def test_unflatten_gives_views_in_layer_order():
     arch = Architecture((2, 3, 1), "relu", "sigmoid")
     flat = np.arange(arch.n_params, dtype=np.float32)
