@@ -1,14 +1,28 @@
 """Quality from raw CSV: a real 3-node cluster, default options, against scikit-learn.
 
-For each of scikit-learn's bundled datasets: a stratified 25 % test split
-(random_state=0), the unscaled training rows written to CSV and read back
-with the CLI's reader, trained by ``Client.train`` with no options, predicted
-by the cluster. The bound: our test accuracy is at least scikit-learn's
-``StandardScaler + MLPClassifier(hidden_layer_sizes=(64,))`` (adam, 200
-epochs) on the same split minus one point. The protocol lives in
-``bench/train.py`` (``python -m bench train`` uses the same functions).
+For each dataset of ``bench/train.py`` (scikit-learn's bundled sets, the
+20,000-row two-class ``synthetic`` set, and the harder ``multiclass``,
+``friedman1`` and ``friedman3`` sets): a 25 % test split (random_state=0,
+stratified for classification), the unscaled training rows written to CSV
+and read back with the CLI's reader, trained by ``Client.train`` with no
+options, predicted by the cluster. The bound, with no tolerance: our score on
+the test rows (accuracy, or R² for regression) is at least that of
+scikit-learn's ``StandardScaler + MLPClassifier(hidden_layer_sizes=(64,))``
+(``MLPRegressor`` for regression; adam, 200 epochs) on the same split. The
+protocol lives in ``bench/train.py`` (``python -m bench train`` uses the same
+functions).
 
-The 20,000-row synthetic set is included (about 13 s more).
+Both sides are deterministic, so each case is one comparison of two fixed
+numbers. Ours depends on the number of chunks: the module's warm-up brings
+all three trainers up, so every dataset here is trained in three chunks (the
+failure message shows how many took part). The margins at the time of
+writing (points): iris +2.63 (one test row is 2.6), wine +0.00 (both 1.0),
+breast_cancer +1.40, digits +0.67, synthetic +0.14, multiclass +1.00,
+friedman1 +0.03 (R², both near the noise's ceiling of about 0.96),
+friedman3 +1.85.
+
+The three harder sets add about 30 s to the module (25-30 s measured on a
+busy 2-core machine), most of it scikit-learn's fits.
 """
 
 from __future__ import annotations
@@ -17,6 +31,7 @@ import pytest
 
 from bench.train import (
     BUNDLED,
+    HARDER,
     SYNTHETIC,
     cluster_train,
     sklearn_reference,
@@ -26,9 +41,6 @@ from bench.train import (
 from harness.cluster import LocalCluster
 
 pytestmark = pytest.mark.process
-
-# "within 1 point of scikit-learn, or better"
-TOLERANCE = 0.01
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +57,7 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(cluster):
     c = cluster.client(timeout=30)
-    # Every trainer up, so each dataset below is spread over all three (the
-    # bound also holds with 1 or 2 chunks, should a peer be slow to answer).
+    # Every trainer up, so each dataset below is spread over all three.
     warm_up(c)
     return c
 
@@ -55,8 +66,8 @@ def _check(client, tmp_path, name: str) -> None:
     data = split(name)
     ours = cluster_train(client, data, tmp_path)
     theirs = sklearn_reference(data)
-    assert ours["accuracy"] >= theirs["accuracy"] - TOLERANCE, (
-        f"{name}: zmqnode {ours['accuracy']:.4f} vs scikit-learn {theirs['accuracy']:.4f} "
+    assert ours["score"] >= theirs["score"], (
+        f"{name}: zmqnode {ours['score']:.4f} vs scikit-learn {theirs['score']:.4f} "
         f"on {len(data.y_test)} test rows ({ours})"
     )
 
@@ -68,3 +79,8 @@ def test_default_options_match_sklearn_on_a_bundled_dataset(client, tmp_path, na
 
 def test_default_options_match_sklearn_on_the_synthetic_20k_set(client, tmp_path):
     _check(client, tmp_path, SYNTHETIC)
+
+
+@pytest.mark.parametrize("name", HARDER)
+def test_default_options_match_sklearn_on_a_harder_generated_set(client, tmp_path, name):
+    _check(client, tmp_path, name)
