@@ -201,6 +201,8 @@ Try:
   $VENV_PYTHON -m client list
   $VENV_PYTHON -m client predict <model_id> "1,0"
   curl http://127.0.0.1:8000/status
+  curl http://127.0.0.1:$((BASE_PORT + 5000))/v2/health/ready    # HTTP inference (docs/HTTP.md;
+                                       # token: $KEYS/http.token)
 Logs: node<i>_storage/worker_<port>.log (also .cluster/node<i>.out).  Stop: ./run_cluster.sh stop
 EOF
 }

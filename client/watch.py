@@ -300,6 +300,7 @@ class WatchState:
                     "age_s": None if view.received is None else round(now - view.received, 3),
                     "models": _field(s, "models", int),
                     "requests_per_s": _field(s, "requests_per_s", float),
+                    "http_requests_per_s": _field(s, "http_requests_per_s", float),
                     "p99_ms": _field(s, "p99_ms", float),
                     "trainer": _field(s, "trainer", str),
                 }
@@ -477,7 +478,7 @@ def render(
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
-        padding=0,  # the box puts one space between columns: 10 columns in 80
+        padding=0,  # the box puts one space between columns: 11 columns in 80
         header_style="bold",
     )
     columns: tuple[tuple[str, JustifyMethod], ...] = (
@@ -489,11 +490,19 @@ def render(
         ("age", "right"),
         ("models", "right"),
         ("req/s", "right"),
+        ("http/s", "right"),
         ("p99ms", "right"),
         ("trainer", "left"),
     )
+    node_width = max((len(row["node"]) for row in rows), default=4)
     for name, justify in columns:
-        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis")
+        table.add_column(
+            name,
+            justify=justify,
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=node_width if name == "node" else None,
+        )
     for row in rows:
         table.add_row(*_row_cells(row), style=_row_style(row))
 
@@ -568,6 +577,7 @@ def _row_cells(row: Mapping[str, Any]) -> list[Text | str]:
         "-" if row["age_s"] is None else _age(row["age_s"]),
         _cell(row["models"]),
         _rate(row["requests_per_s"]),
+        _rate(row["http_requests_per_s"]),
         _ms(row["p99_ms"]),
         Text(trainer or "-", style=trainer_style.get(trainer or "", "")),
     ]

@@ -26,7 +26,7 @@ from zmqnode.transport.security import ClientKeys, keygen, load_client_keys
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent  # the repository (for `python -m zmqnode`)
-PORT_OFFSETS = (-1000, 0, 1000, 2000, 3000, 4000)
+PORT_OFFSETS = (-1000, 0, 1000, 2000, 3000, 4000, 5000)
 
 
 def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:

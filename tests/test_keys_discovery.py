@@ -143,7 +143,7 @@ def test_the_first_node_makes_keys_its_peers_are_admitted_with(config_home):
     local = keystore.local_keys_dir()
     nodes = [("127.0.0.1", 9000), ("127.0.0.1", 9001), ("127.0.0.1", 9002)]
     made = keystore.ensure_local_keys(local, nodes)
-    assert len(made) == 2 + 3  # cluster, client, a member per node
+    assert len(made) == 3 + 3  # cluster, client, http.token, a member per node
     for host, port in nodes:  # each later node finds its key on the list
         keys = load_node_keys(local, keystore.local_node_key(local, host, port), "none")
         assert len(keys.members) == 3
@@ -176,5 +176,5 @@ def test_nodes_starting_at_once_make_one_set_of_keys(config_home):
         t.start()
     for t in threads:
         t.join()
-    assert sorted(len(m) for m in made) == [0] * 7 + [5]  # one maker, the rest found them
+    assert sorted(len(m) for m in made) == [0] * 7 + [6]  # one maker, the rest found them
     assert len(zmq.auth.load_certificates(local / "members")) == 3

@@ -127,6 +127,33 @@ def test_security_is_on_unless_insecure_is_asked_for(tmp_path, monkeypatch, caps
         parse_args(["--insecure", "--client-auth", "curve"])
 
 
+def test_the_http_port_binds_loopback_and_needs_a_token_elsewhere(tmp_path, capsys):
+    config = parse_args(["--port", "9000", "--insecure"])
+    assert config.http_enabled and config.ports.http == 14000 and config.http_host == "127.0.0.1"
+    assert not parse_args(["--port", "9000", "--insecure", "--http-port", "0"]).http_enabled
+    assert parse_args(["--port", "9000", "--insecure", "--http-port", "8080"]).ports.http == 8080
+    with pytest.raises(SystemExit):  # no token to ask for, and reachable from elsewhere
+        parse_args(["--port", "9000", "--insecure", "--http-host", "0.0.0.0"])
+    assert "--http-host 0.0.0.0 is not a loopback address" in capsys.readouterr().err
+    secure = ["--port", "9000", "--keys", str(tmp_path), "--http-host", "0.0.0.0"]
+    assert parse_args(secure).http_host == "0.0.0.0"  # the token guards it
+
+
+def test_keygen_makes_an_http_token_and_old_key_directories_get_one(tmp_path):
+    keygen(tmp_path / "k", nodes=1)
+    token = security.load_http_token(tmp_path / "k")
+    assert (
+        len(token) == 64 and stat.S_IMODE((tmp_path / "k" / "http.token").stat().st_mode) == 0o600
+    )
+    assert security.load_http_token(tmp_path / "k") == token  # read, not remade
+    (tmp_path / "k" / "http.token").unlink()  # a directory made before tokens existed
+    again = security.load_http_token(tmp_path / "k")
+    assert len(again) == 64 and again != token
+    (tmp_path / "k" / "http.token").write_text("short\n")
+    with pytest.raises(security.KeyFileError, match="holds no token"):
+        security.load_http_token(tmp_path / "k")
+
+
 def test_the_cli_finds_the_keys_run_cluster_made(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ZMQNODE_KEYS", raising=False)

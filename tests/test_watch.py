@@ -178,7 +178,16 @@ def test_every_node_found_from_one_and_exactly_one_leader_highlighted(fake, watc
     text = screen(state)
     rows = table_rows(text, fake.ids)
     assert [rows[n][1] for n in fake.ids] == ["leader", "follower", "leader?"]
-    assert rows[fake.ids[0]][2:9] == ["3", "42", "41", rows[fake.ids[0]][5], "2", "12.5", "3.50"]
+    assert rows[fake.ids[0]][2:10] == [
+        "3",
+        "42",
+        "41",
+        rows[fake.ids[0]][5],
+        "2",
+        "12.5",
+        "-",
+        "3.50",
+    ]
     # Highlight: the leader's role cell, and only it, has the green background.
     styled = screen(state, styles=True).splitlines()
     highlighted = [line for line in styled if "42m" in line]  # ANSI "on green"
@@ -355,7 +364,7 @@ def test_malformed_messages_skipped_and_missing_fields_shown_as_dash(fake, watch
     assert state.skipped == len(bad)
     text = screen(state)
     row = table_rows(text, fake.ids)[nid]
-    assert row[1:5] == ["-"] * 4 and row[6:] == ["-"] * 4, row
+    assert row[1:5] == ["-"] * 4 and row[6:] == ["-"] * 5, row
     assert "t1" in text  # a training with unreadable fields is still listed
     assert f"{len(bad)} bad msg" in text
     assert all(len(line) <= 80 for line in text.splitlines())

@@ -355,7 +355,9 @@ def test_node_ports_follow_fixed_offsets_from_the_client_port() -> None:
     assert (ports.client, ports.monitor, ports.raft, ports.heartbeat, ports.training) == (
         9000, 8000, 10000, 11000, 12000,
     )  # fmt: skip
+    assert (ports.results, ports.http) == (13000, 14000)
     assert node_ports(9000, monitor_port=8080).monitor == 8080
+    assert node_ports(9000, http_port=8081).http == 8081
 
 
 @pytest.mark.parametrize("port", [500, 63000])

@@ -76,6 +76,11 @@ class NodeConfig:
     peers: tuple[str, ...]
     storage_dir: str
     monitor_host: str = "127.0.0.1"
+    # HTTP inference (oip.py); None: the default, port + HTTP_OFFSET. 0: off.
+    http_port: int | None = None
+    http_host: str = "127.0.0.1"
+    http_idle_timeout: float = 60.0  # a keep-alive connection idle this long is closed
+    http_request_timeout: float = 30.0  # a request must arrive whole within this
     tick_seconds: float = DEFAULT_TICK_SECONDS
     election_ticks: int = DEFAULT_ELECTION_TICKS
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
@@ -104,7 +109,13 @@ class NodeConfig:
 
     @property
     def ports(self):
-        return node_ports(self.port, monitor_port=self.monitor_port)
+        return node_ports(
+            self.port, monitor_port=self.monitor_port, http_port=self.http_port or None
+        )
+
+    @property
+    def http_enabled(self) -> bool:
+        return self.http_port != 0
 
 
 def _split_peers(values: list[str]) -> list[str]:
@@ -123,6 +134,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=9000, help="client port (ROUTER); the node's id")
     p.add_argument("--monitor-port", type=int, help="HTTP monitor port (default: port - 1000)")
     p.add_argument("--monitor-host", default="127.0.0.1", help="HTTP monitor bind address")
+    p.add_argument(
+        "--http-port",
+        type=int,
+        help="HTTP inference port, the Open Inference Protocol (default: port + 5000; 0: off)",
+    )
+    p.add_argument(
+        "--http-host",
+        default="127.0.0.1",
+        help="HTTP inference bind address (default 127.0.0.1; another address needs the "
+        "cluster's token, so not with --insecure)",
+    )
+    p.add_argument(
+        "--http-idle-timeout",
+        type=float,
+        default=60.0,
+        help="seconds an idle keep-alive HTTP connection stays open (default 60)",
+    )
+    p.add_argument(
+        "--http-request-timeout",
+        type=float,
+        default=30.0,
+        help="seconds an HTTP request may take to arrive whole, then 408 (default 30)",
+    )
     p.add_argument("--raft-port", type=int, help="Raft RPC port; must be port + 1000")
     p.add_argument(
         "--peers",
@@ -203,9 +237,23 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        ports = node_ports(args.port, monitor_port=args.monitor_port)
+        ports = node_ports(
+            args.port,
+            monitor_port=args.monitor_port,
+            http_port=args.http_port if args.http_port else None,
+        )
     except ValueError as exc:
         parser.error(str(exc))
+    if not (args.http_idle_timeout > 0 and args.http_request_timeout > 0):
+        parser.error("--http-idle-timeout and --http-request-timeout must be positive")
+    if args.http_port is not None and not 0 <= args.http_port <= 65535:
+        parser.error(f"--http-port must be 0 (off) or a port, got {args.http_port}")
+    if args.insecure and args.http_port != 0 and not is_loopback(args.http_host):
+        parser.error(
+            f"--http-host {args.http_host} is not a loopback address, and with --insecure "
+            "there is no token to ask HTTP clients for: drop --insecure (the token is "
+            "KEYS/http.token), bind 127.0.0.1, or turn HTTP off with --http-port 0"
+        )
     if not 0 < args.tick <= 5:
         parser.error(f"--tick must be between 0 and 5 seconds, got {args.tick}")
     if args.election_ticks < 2:
@@ -270,6 +318,10 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
         port=args.port,
         monitor_port=ports.monitor,
         monitor_host=args.monitor_host,
+        http_port=args.http_port,
+        http_host=args.http_host,
+        http_idle_timeout=args.http_idle_timeout,
+        http_request_timeout=args.http_request_timeout,
         peers=tuple(peers),
         storage_dir=args.storage_dir or f"node_{args.port}_storage",
         tick_seconds=args.tick,

@@ -113,6 +113,17 @@ class RequestHandlers:
                     f"{self.config.max_request_bytes} (--max-request-bytes)",
                     header=header,
                 )
+        except ProtocolError as exc:
+            reply.error(exc.header, exc.code, exc.message)
+            return
+        if header["type"] in self._handlers:  # a metrics label: known types only
+            reply.kind = header["type"]
+        self.dispatch(header, blobs, reply)
+
+    def dispatch(self, header: Header, blobs: list[Any], reply: Replier) -> None:
+        """Serve one decoded request (``type`` names the handler); every error
+        is answered through ``reply``. The HTTP inference port comes in here too."""
+        try:
             handler = self._handlers.get(header["type"])
             if handler is None:
                 raise ProtocolError(
@@ -121,7 +132,6 @@ class RequestHandlers:
                     f"{', '.join(sorted(self._handlers))}",
                     header=header,
                 )
-            reply.kind = header["type"]
             handler(header, blobs, reply)
         except ProtocolError as exc:
             reply.error(exc.header, exc.code, exc.message)

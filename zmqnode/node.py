@@ -37,9 +37,11 @@ from collections.abc import Callable
 
 import zmq
 
+from . import __version__
 from .compaction import Compactor
 from .config import NodeConfig
 from .handlers import Leadership, RequestHandlers
+from .inference_http import HttpInference
 from .logs import setup_logging
 from .monitor import Monitor
 from .observe import Events, NodeMetrics, NodeSnapshot, RaftTraffic, status_feed
@@ -53,8 +55,9 @@ from .storage.model_store import ModelStore
 from .storage.node_storage import NodeStorage
 from .training import TrainingCoordinator, TrainingLinks
 from .transport import keystore, security
-from .transport.addresses import parse_address, tcp_endpoint
+from .transport.addresses import format_address, parse_address, tcp_endpoint
 from .transport.faults import FaultFile
+from .transport.http import HttpLimits, HttpServer
 from .transport.peers import FaultyPeerLinks, PeerLinks
 from .transport.sockets import LINGER_MS, BindError, Sockets, recv_frames
 from .transport.wire import ErrorCode
@@ -128,6 +131,8 @@ class Node:
         self.poller = zmq.Poller()
         # socket -> (handler, whether a failing handler is logged and survived)
         self._socket_handlers: dict[zmq.Socket, tuple[Callable[[list[bytes]], None], bool]] = {}
+        # plain file descriptors (the HTTP port's) -> callback(revents)
+        self._fd_handlers: dict[int, Callable[[int], None]] = {}
         try:
             self._open_links(sockets)
         except BindError as exc:
@@ -192,6 +197,10 @@ class Node:
             count=self.count,
         )
         self.register_socket(self.channel.sock, self.handlers.on_request, guard=False)
+        self.http: HttpServer | None = None
+        self.inference: HttpInference | None = None
+        if config.http_enabled:
+            self._open_http(keys is not None)
         self.monitor = Monitor(
             self.id,
             config.monitor_host,
@@ -205,6 +214,59 @@ class Node:
         self._last_role = Role.FOLLOWER
         self._last_leader = ""
         self._peers_down: set[str] = set(config.peers)  # until first heard from
+
+    def _open_http(self, secure: bool) -> None:
+        """The HTTP inference port (inference_http.py): the token is required
+        when security is on; config.py refuses a non-loopback bind without it."""
+        config = self.config
+        assert config.keys_dir is not None or not secure
+        token = security.load_http_token(config.keys_dir) if secure and config.keys_dir else None
+        self.inference = HttpInference(
+            self.id,
+            token,
+            self.handlers.dispatch,
+            task_of=self._task_of,
+            ready=self._ready_to_serve,
+            on_answered=self.metrics.http_done,
+            version=__version__,
+        )
+        limits = HttpLimits(
+            max_body_bytes=config.max_request_bytes,
+            idle_timeout=config.http_idle_timeout,
+            request_timeout=config.http_request_timeout,
+        )
+        try:
+            self.http = HttpServer(
+                config.http_host,
+                config.ports.http,
+                limits,
+                self.inference.on_request,
+                self.watch_fd,
+                self.unwatch_fd,
+            )
+        except BindError as exc:
+            raise self._port_in_use(exc) from None
+
+    def _task_of(self, model_id: str) -> str | None:
+        record = self.registry.models.get(model_id)
+        task = record.summary.get("task") if record is not None else None
+        return task if isinstance(task, str) else None
+
+    def _ready_to_serve(self) -> bool:
+        """OIP readiness: this node knows a leader and has applied every entry
+        it knows committed (so what it answers is what the cluster holds)."""
+        core = self.core
+        return bool(core.leader_id) and core.applied_index >= core.commit_index
+
+    def watch_fd(self, fd: int, events: int, callback: Callable[[int], None]) -> None:
+        """Have this loop call ``callback(revents)`` when ``fd`` is ready for
+        ``events`` (zmq.POLLIN / POLLOUT); a second call changes the events."""
+        self.poller.register(fd, events)
+        self._fd_handlers[fd] = callback
+
+    def unwatch_fd(self, fd: int) -> None:
+        if self._fd_handlers.pop(fd, None) is not None:
+            self.poller.unregister(fd)
 
     def _port_in_use(self, exc: BindError) -> SystemExit:
         return SystemExit(
@@ -297,12 +359,16 @@ class Node:
         self.monitor.start()  # the trainer process starts later: TrainingCoordinator.tick
         config = self.config
         log.info(
-            "listening: clients %s, raft %s, heartbeats %s, monitor http://%s:%d",
+            "listening: clients %s, raft %s, heartbeats %s, monitor http://%s:%d, %s",
             tcp_endpoint(config.host, config.ports.client),
             tcp_endpoint(config.host, config.ports.raft),
             tcp_endpoint(config.host, config.ports.heartbeat),
             config.monitor_host,
             config.monitor_port,
+            "HTTP inference off"
+            if self.http is None
+            else f"HTTP inference http://{format_address(self.http.host, self.http.port)}/v2"
+            + (" (bearer token KEYS/http.token)" if self.config.keys_dir else " (no token)"),
         )
         try:
             while self.running:
@@ -313,6 +379,10 @@ class Node:
                 f"node {self.id} is shutting down; retry (with the same request id) "
                 "on another node",
             )
+            if self.inference is not None:
+                self.inference.answer_all_waiting(
+                    f"node {self.id} is shutting down; retry on another node"
+                )
         finally:
             self.close()
 
@@ -321,11 +391,18 @@ class Node:
 
     def _turn(self) -> None:
         timeout_ms = max(0, math.ceil((self._next_tick - time.monotonic()) * 1000))
-        for sock, _ in self.poller.poll(timeout_ms):
-            self._drain(sock)
+        for sock, revents in self.poller.poll(timeout_ms):
+            if isinstance(sock, int):
+                callback = self._fd_handlers.get(sock)  # an earlier one may have closed it
+                if callback is not None:
+                    guarded(functools.partial(callback, revents))
+            else:
+                self._drain(sock)
         now = time.monotonic()
         if now >= self._next_tick:
             self.core.tick()
+            if self.http is not None:
+                guarded(functools.partial(self.http.tick, now))
             guarded(lambda: self.training.tick(now))
             self._tick_compactor()
             guarded(lambda: self.fetcher.tick(now, self.core.leader_id))
@@ -515,6 +592,8 @@ class Node:
         self._ticks += 1
         snap = self.snapshot()
         self.metrics.refresh(snap)
+        if self.http is not None:
+            self.metrics.http_connections.set(self.http.connections)
         down_after = self.config.election_ticks * self.config.tick_seconds
         for peer, silent_for in snap.peers_heard.items():
             silent = silent_for is None or silent_for > down_after
@@ -543,6 +622,8 @@ class Node:
             self._turn()
 
     def close(self) -> None:
+        if self.http is not None:
+            self.http.close()
         self.training.close()
         self.compactor.close()
         self.fetcher.close()

@@ -97,12 +97,26 @@ class NodeMetrics:
         self.model_chunks_fetched = r.counter(
             "models_fetched_chunks", "FETCH chunks this process received from peers."
         )
+        # HTTP inference (oip.py): endpoint is one of a fixed few (no ids).
+        self.http_requests = r.counter(
+            "http_requests",
+            "HTTP inference requests answered, by endpoint and HTTP status.",
+            ["endpoint", "status"],
+        )
+        self.http_request_seconds = r.histogram(
+            "http_request_seconds",
+            "HTTP inference latency from the last byte received to the answer, by endpoint.",
+            ["endpoint"],
+        )
+        self.http_connections = r.gauge("http_connections", "Open HTTP inference connections.")
         # Everything else worth counting (garbage dropped, replies dropped...).
         self.events = r.counter("events", "Other events counted by the node, by kind.", ["kind"])
         # For the status feed.
         self.recent = RecentLatency()  # every client request: the feed's requests/s
         self.recent_predict = RecentLatency()  # predictions only: the feed's p99
+        self.recent_http = RecentLatency()  # HTTP requests: the feed's http_requests_per_s
         self._per_request: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._per_http: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     def request_done(self, kind: str, status: str, seconds: float) -> None:
         """One client request answered (the hot path: label lookups cached)."""
@@ -116,6 +130,19 @@ class NodeMetrics:
         self.recent.observe(seconds, second)
         if kind == "PREDICT":
             self.recent_predict.observe(seconds, second)
+
+    def http_done(self, endpoint: str, status: int, seconds: float) -> None:
+        """One HTTP inference request answered."""
+        children = self._per_http.get((endpoint, status))
+        if children is None:
+            children = (
+                self.http_requests.labels(endpoint, str(status)),
+                self.http_request_seconds.labels(endpoint),
+            )
+            self._per_http[(endpoint, status)] = children
+        children[0].value += 1
+        children[1].observe(seconds)
+        self.recent_http.observe(seconds, int(time.monotonic()))
 
     def refresh(self, snap: NodeSnapshot) -> None:
         """Gauges from the node's state; called by the event loop once a tick."""
@@ -256,6 +283,7 @@ def status_feed(
         "models": snap.models,
         "trainer": snap.trainer,
         "requests_per_s": round(metrics.recent.rate(), 1),
+        "http_requests_per_s": round(metrics.recent_http.rate(), 1),
         "p99_ms": round(p99 * 1000, 3) if p99 is not None and p99 != float("inf") else p99,
         "peers": dict(snap.peers_heard),
         "trainings": snap.training_views,

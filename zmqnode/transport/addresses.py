@@ -16,6 +16,9 @@ RAFT_OFFSET = 1000
 HEARTBEAT_OFFSET = 2000
 TRAINING_OFFSET = 3000
 RESULTS_OFFSET = 4000
+# HTTP inference (the Open Inference Protocol): 9000 -> 14000. Not 7000: macOS
+# takes port 7000 for AirPlay, and laptops are where clusters start.
+HTTP_OFFSET = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +32,12 @@ class NodePorts:
     heartbeat: int  # PUB: leader heartbeats and node state
     training: int  # PULL in the trainer process: SUB_TRAIN jobs
     results: int  # PULL in the node: trainers' results for jobs it leads
+    http: int  # HTTP: Open Inference Protocol (overridable)
 
 
-def node_ports(client_port: int, *, monitor_port: int | None = None) -> NodePorts:
+def node_ports(
+    client_port: int, *, monitor_port: int | None = None, http_port: int | None = None
+) -> NodePorts:
     """The ports of the node whose client port is ``client_port``.
 
     Raises ``ValueError`` if a derived port falls outside 1..65535.
@@ -43,14 +49,15 @@ def node_ports(client_port: int, *, monitor_port: int | None = None) -> NodePort
         heartbeat=client_port + HEARTBEAT_OFFSET,
         training=client_port + TRAINING_OFFSET,
         results=client_port + RESULTS_OFFSET,
+        http=client_port + HTTP_OFFSET if http_port is None else http_port,
     )
     for field_name in NodePorts.__slots__:
         port = getattr(ports, field_name)
         if not 1 <= port <= 65535:
             raise ValueError(
                 f"client port {client_port} gives {field_name} port {port}, outside 1..65535 "
-                f"(client ports must be within {1 - MONITOR_OFFSET}..{65535 - RESULTS_OFFSET} "
-                "unless --monitor-port is given)"
+                f"(client ports must be within {1 - MONITOR_OFFSET}..{65535 - HTTP_OFFSET} "
+                "unless --monitor-port and --http-port are given)"
             )
     return ports
 

@@ -8,6 +8,7 @@ Key layout (``python -m zmqnode keygen --dir DIR``; docs/PROTOCOL.md §1.1)::
     DIR/members/*.key        allow-list of node public keys (peer sockets)
     DIR/client.key_secret    a client keypair (the CLI's default identity)
     DIR/clients/*.key        allow-list of client public keys (--client-auth curve)
+    DIR/http.token           the bearer token HTTP inference clients send (oip.py)
 
 Why one shared server keypair plus per-node client keypairs, rather than a
 server key per node: a connecting socket must know its server's public key
@@ -60,6 +61,7 @@ CLUSTER_KEY = "cluster"
 CLIENT_KEY = "client"
 MEMBERS_DIR = "members"
 CLIENTS_DIR = "clients"
+HTTP_TOKEN = "http.token"
 # Denied keys logged once each, at most this many (a flood of strangers must
 # not fill the log).
 MAX_DENIALS_LOGGED = 256
@@ -253,7 +255,43 @@ def keygen(
         _create(root, root / CLIENTS_DIR, CLIENT_KEY if i == 0 else f"client{i}")
         for i in range(clients)
     ]
+    (root / HTTP_TOKEN).unlink(missing_ok=True)
+    made.append(http_token_file(root))
     return made
+
+
+def http_token_file(directory: str | os.PathLike) -> Path:
+    """``DIR/http.token``, made (mode 0600, 256 random bits as hex) if missing.
+
+    Key directories made before HTTP inference existed get theirs when a node
+    first starts with them; nodes starting at once make it only once
+    (O_EXCL), and the others read it."""
+    import secrets
+
+    path = Path(directory) / HTTP_TOKEN
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    except OSError as exc:
+        raise KeyFileError(f"cannot create {path}: {exc}") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def load_http_token(directory: str | os.PathLike) -> str:
+    """The cluster's HTTP bearer token (made if missing: ``http_token_file``)."""
+    path = http_token_file(directory)
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {path}: {exc}") from None
+    if len(token) < 16:
+        raise KeyFileError(f"{path} holds no token (at least 16 characters); delete it to remake")
+    return token
 
 
 def _create(root: Path, public_dir: Path, name: str) -> Path:
