@@ -194,6 +194,6 @@ def test_round_schedule():
     assert o.learning_rate_in_round(0) == 0.01
     assert o.learning_rate_in_round(2) == pytest.approx(0.001)
     assert o.learning_rate_in_round(1) == pytest.approx(0.0055)
-    assert TrainOptions(epochs=5).learning_rate_in_round(0) == 0.01  # one round: no decay
+    assert TrainOptions(epochs=5, learning_rate=0.01).learning_rate_in_round(0) == 0.01  # no decay
     with pytest.raises(ValueError, match="outside"):
         o.epochs_in_round(3)
