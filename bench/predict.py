@@ -721,13 +721,17 @@ def _rss(mem: dict[str, Any], named: bool = False) -> str:
 def main(argv: list[str]) -> int:
     import json
 
+    from . import predict_http
+
     p = argparse.ArgumentParser(
         prog="python -m bench predict",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--nodes", help="H:P,H:P of a running cluster (default: start a local one)")
-    p.add_argument("--cluster-size", type=int, default=1, help="nodes of the local cluster")
+    p.add_argument(
+        "--cluster-size", type=int, help="nodes of the local cluster (default 1; --http: 3)"
+    )
     p.add_argument("--model", help="model id to use (default: train XOR first)")
     p.add_argument("--in-flight", type=int, default=100, help="requests outstanding at once")
     p.add_argument(
@@ -736,7 +740,9 @@ def main(argv: list[str]) -> int:
         help="DEALER sockets (default: one per in-flight request, as the fd limit allows)",
     )
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--requests", type=int, default=20_000, help="requests to measure")
+    group.add_argument(
+        "--requests", type=int, help="requests to measure (default 20,000; --http: --duration 10)"
+    )
     group.add_argument("--duration", type=float, help="seconds to measure instead")
     p.add_argument("--rows", type=int, default=1, help="rows per request")
     p.add_argument("--warmup", type=int, default=1000, help="requests before measuring")
@@ -761,9 +767,16 @@ def main(argv: list[str]) -> int:
         "otherwise the local cluster's keys, or $ZMQNODE_KEYS / .cluster/keys with --nodes",
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
+    predict_http.add_arguments(p)
     args = p.parse_args(argv)
-    if args.in_flight < 1 or args.rows < 1 or args.cluster_size < 1:
+    if args.in_flight < 1 or args.rows < 1 or (args.cluster_size or 1) < 1:
         p.error("--in-flight, --rows and --cluster-size must be at least 1")
+    if args.http:
+        return predict_http.main_http(args)
+    if args.cluster_size is None:
+        args.cluster_size = 1
+    if args.requests is None and args.duration is None:
+        args.requests = 20_000
     result = run(args)
     if args.json:
         print(json.dumps(result, indent=2))

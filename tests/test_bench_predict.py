@@ -164,3 +164,44 @@ def test_errors_malformed_strays_and_unanswered_are_counted(tmp_path: Path) -> N
     assert r.ok == total - r.errors
     assert r.stray == 2 * len(strays)  # the unknown id and the duplicate
     assert len(r.latencies_ms) == total - 1
+
+
+# -- python -m bench predict --http ---------------------------------------------------
+
+
+def test_http_request_is_one_keep_alive_infer_call_and_lengths_are_read() -> None:
+    from bench.predict_http import _content_length, infer_request
+
+    raw = infer_request("127.0.0.1", 14000, "m1", np.array([[0, 1]], np.float32), "t0k")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /v2/models/m1/infer HTTP/1.1\r\n")
+    assert b"\r\nauthorization: Bearer t0k" in head
+    assert _content_length(raw, len(head)) == len(body)
+    assert orjson.loads(body)["inputs"] == [
+        {"name": "inputs", "datatype": "FP32", "shape": [1, 2], "data": [0.0, 1.0]}
+    ]
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"
+    assert _content_length(answer, answer.index(b"\r\n\r\n")) == 12  # any case
+
+
+@pytest.mark.process
+def test_http_mode_measures_the_node_its_zeromq_path_and_the_echo(capsys) -> None:
+    from bench.predict import main
+
+    argv = ["--http", "--in-flight", "8", "--duration", "0.5", "--warmup-seconds", "0.2"]
+    assert main([*argv, "--json"]) == 0
+    result = orjson.loads(capsys.readouterr().out)
+
+    assert set(result["scenarios"]) == {"http_follower", "zmq_follower", "echo"}
+    assert result["targets"]["follower"] != result["leader"]
+    for name, s in result["scenarios"].items():
+        assert s["ok"] > 0 and s["errors"] == 0, (name, s)
+        assert s["throughput_rps"] > 0 and 0 < s["p50_ms"] <= s["p99_ms"] <= s["max_ms"]
+        assert s["in_flight"] == 8
+        assert s["node_cpu_us_per_request"] > 0  # the node's, or the echo server's
+    assert result["scenarios"]["http_follower"]["load_processes"] == 2
+    ratios = result["ratios"]["follower"]
+    assert ratios["http_over_echo_throughput"] > 0 and ratios["http_over_zmq_throughput"] > 0
+    assert ratios["http_over_echo_p99"] > 0 and ratios["http_over_zmq_p99"] > 0
+    assert isinstance(result["target_met"], bool) and result["target_ratio"] == 0.6
+    assert {o["name"] for o in result["sample_answer"]["outputs"]} == {"label", "probabilities"}
