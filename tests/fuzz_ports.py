@@ -15,6 +15,14 @@ of one node gets its own stream:
   strings, headers, bodies) and garbage over raw TCP; a well-formed request
   MUST get an HTTP response, never a 500 (tests/test_fuzz_ports.py adds
   hypothesis-generated ones).
+- HTTP inference (P+5000, docs/HTTP.md): Open Inference Protocol requests
+  with the bearer token (sometimes a wrong or no token), valid-looking infer
+  bodies (JSON and binary tensors, also chunked) with mutated fields or
+  bytes, pipelined requests; and garbage: random bytes, broken request
+  lines, huge headers, bad Content-Length, chunked garbage, truncated
+  requests, valid requests followed by junk. A well-formed request MUST get
+  its HTTP response (pipelined ones all of theirs, in order), never a 500,
+  and an error from the inference layer is ``{"error": ...}``.
 - trainer PULL: ``reply_to`` is sometimes not an endpoint (``BAD_REPLY_TO``);
   the trainer must drop that job and keep its process.
 - the CURVE handshake itself ("handshake"): raw TCP to every ZeroMQ port
@@ -27,8 +35,9 @@ the parsers behind CURVE and ZAP, the fuzzer is an authenticated but hostile
 peer — the client stream uses a listed client key, the raft, trainer and
 results streams a member's key (the node's own).
 
-After each batch ``check_health`` asserts the node is alive, answers STATUS
-and a real PREDICT (an XOR model trained first) correctly, its term did not
+After each batch ``check_health`` asserts the node is alive, answers STATUS,
+a real PREDICT (an XOR model trained first) and the same rows as an HTTP
+infer correctly, its term did not
 move (fuzzed Raft messages come from non-members), its trainer process is
 the same one, and its RSS stays under a bound.
 
@@ -65,7 +74,7 @@ XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([0, 1, 1, 0], dtype=np.int64)
 RSS_LIMIT_MIB = 300
 REPLY_TIMEOUT_S = 30.0
-SOCKETS = ("client", "raft", "trainer", "results", "http", "handshake")
+SOCKETS = ("client", "raft", "trainer", "results", "http", "oip", "handshake")
 # A small pool of TRAIN request ids: after the first training of each, the
 # node answers valid retries from its registry (idempotency), so a fuzz run
 # does not turn into thousands of trainings. A few fresh ids still train.
@@ -847,6 +856,345 @@ def _http_exchange(port: int, raw: bytes, expect: bool) -> bytes:
 
 
 # --------------------------------------------------------------------------
+# The HTTP inference port (Open Inference Protocol, docs/HTTP.md)
+
+OIP_METHODS = ["GET", "GET", "POST", "POST", "POST", "HEAD", "PUT", "DELETE", "OPTIONS"]
+OIP_DATATYPES = ["FP32", "FP32", "FP64", "FP16", "INT32", "INT64", "UINT8", "BOOL", "BYTES", "X"]
+# Headers a well-formed request may add (not framing; no Expect: a 100 answer
+# would be one more to count).
+OIP_EXTRA_HEADERS = [
+    h for h in HTTP_HEADERS if h not in ("Content-Length", "Transfer-Encoding", "Expect")
+]
+# Error statuses the transport (h11 layer) answers in text/plain, not JSON.
+TRANSPORT_STATUSES = {"400", "408", "413", "431"}
+
+
+class OipMutator:
+    """Requests for the HTTP inference port, drawn from ``rng``: well-formed
+    ones (which must be answered) and malformed ones (anything goes but a
+    dead node). Field mutation reuses ``Mutator.mutate_value``."""
+
+    def __init__(self, rng: random.Random, model_id: str, token: str | None) -> None:
+        self.rng = rng
+        self.model_id = model_id
+        self.token = token
+        self.mut = Mutator(rng, model_id, "127.0.0.1:1")
+
+    def path(self) -> str:
+        r = self.rng
+        if r.random() < 0.1:  # not an OIP endpoint
+            return r.choice(["/v2/repository/index", "/v1/models/x:predict", "/metrics"]) + (
+                "/" + _tok(r)
+            )
+        mid = self.model_id
+        if r.random() < 0.15:
+            mid = r.choice(["m-nope", "", self.model_id[:-1], "%2e%2e", "a" * 300, "%C3%A9"])
+        return r.choice(
+            [
+                "/v2/health/live",
+                "/v2/health/ready",
+                "/v2",
+                "/v2/",
+                f"/v2/models/{mid}",
+                f"/v2/models/{mid}/ready",
+                f"/v2/models/{mid}/infer",
+                f"/v2/models/{mid}/infer",
+                f"/v2/models/{mid}/infer",
+                f"/v2/models/{mid}/versions/{r.choice(['1', '', 'x'])}/infer",
+                f"/v2/models/{mid}/infer?{_tok(r)}={_tok(r)}",
+            ]
+        )
+
+    def auth(self) -> list[tuple[str, str]]:
+        r = self.rng
+        x = r.random()
+        if x < 0.8 and self.token:
+            return [("Authorization", f"Bearer {self.token}")]
+        if x < 0.9:
+            return []
+        return [
+            (
+                "Authorization",
+                r.choice(["Bearer", "Bearer x", f"bearer {self.token}", f"Bearer {self.token}x"]),
+            )
+        ]
+
+    def tensor(self) -> tuple[dict[str, Any], bytes]:
+        """A valid infer request for the XOR model: (JSON document, binary
+        tail); an empty tail means JSON data."""
+        r = self.rng
+        x = self.mut.rows(r.choice([1, 1, 2, 4, 9]), 2, nan=r.random() < 0.05)
+        doc: dict[str, Any] = {"id": self.mut.rand_id()}
+        tensor: dict[str, Any] = {"name": "inputs", "datatype": "FP32", "shape": list(x.shape)}
+        tail = b""
+        if r.random() < 0.5:
+            tail = x.astype("<f4").tobytes()
+            tensor["parameters"] = {"binary_data_size": len(tail)}
+        else:
+            tensor["data"] = x.ravel().tolist() if r.random() < 0.7 else x.tolist()
+        doc["inputs"] = [tensor]
+        if r.random() < 0.5:
+            names = r.sample(["label", "probabilities"], r.choice([1, 2]))
+            doc["outputs"] = [
+                {"name": n, "parameters": {"binary_data": r.random() < 0.5}} for n in names
+            ]
+        if r.random() < 0.2:
+            doc["parameters"] = {"binary_data_output": r.random() < 0.5}
+        return doc, tail
+
+    def infer_body(self) -> tuple[bytes, list[tuple[str, str]]]:
+        """An infer body and its content headers: valid, or mutated."""
+        r = self.rng
+        doc, tail = self.tensor()
+        x = r.random()
+        if x < 0.3:
+            pass  # valid
+        elif x < 0.7:
+            for _ in range(r.choice([1, 1, 2])):
+                doc = self.mut.mutate_value(doc)
+            if isinstance(doc, dict) and r.random() < 0.15:
+                doc["inputs"] = [
+                    {
+                        "name": "inputs",
+                        "datatype": r.choice(OIP_DATATYPES),
+                        "shape": [1, 2],
+                        "data": [r.choice([0, 1.5, -1, 300, "a", None, True]), 1],
+                    }
+                ]
+        head = self.mut.encode_header(doc)  # any JSON value, not only objects
+        headers: list[tuple[str, str]] = []
+        if tail:
+            length = len(head)
+            if x >= 0.7 and r.random() < 0.5:
+                length = r.choice([0, length - 1, length + 1, len(head) + len(tail) + 5])
+            headers.append(("Inference-Header-Content-Length", str(length)))
+        body = head + tail
+        if x >= 0.7:
+            body = b"".join(self.mut.mutate_frames([body]))
+        if r.random() < 0.5:
+            headers.append(
+                ("Content-Type", r.choice(["application/json", "application/octet-stream", "x"]))
+            )
+        return body, headers
+
+    def well_formed(self) -> tuple[bytes, list[str]]:
+        """Complete requests (the last closes the connection) and their
+        methods: each must get an answer, in order."""
+        r = self.rng
+        count = 1 if r.random() < 0.85 else r.randrange(2, 5)
+        parts, methods = [], []
+        for i in range(count):
+            path = self.path()
+            # Mostly the method the path takes, so most requests reach the parser.
+            method = "POST" if "/infer" in path else r.choice(["GET", "GET", "HEAD"])
+            if r.random() < 0.15:
+                method = r.choice(OIP_METHODS)
+            if count > 1 and method == "HEAD":
+                method = "GET"  # keeps the pipelined answers easy to split
+            headers = self.auth()
+            body = b""
+            if method == "POST" or r.random() < 0.1:
+                body, content = self.infer_body()
+                headers += content
+            if r.random() < 0.3:
+                headers += [
+                    (r.choice(OIP_EXTRA_HEADERS), r.choice(HTTP_VALUES))
+                    for _ in range(r.randrange(1, 4))
+                ]
+            chunked = bool(body) and r.random() < 0.15
+            last = i == count - 1
+            parts.append(oip_request(method, path, headers, body, last, chunked, r))
+            methods.append(method)
+        return b"".join(parts), methods
+
+    def malformed(self) -> bytes:
+        r = self.rng
+        auth = "".join(f"{k}: {v}\r\n" for k, v in self.auth())
+        infer = f"/v2/models/{self.model_id}/infer"
+        kind = r.randrange(9)
+        if kind == 0:  # garbage bytes
+            return r.randbytes(r.randrange(1, 400))
+        if kind == 1:  # broken request line
+            line = r.choice(
+                [
+                    f"POST {infer} HTTP/{r.choice(['1.0', '2', '9.9', 'x', ''])}",
+                    f"POST  {infer}  HTTP/1.1",
+                    f"POST {infer}",
+                    f"{r.choice(HTTP_METHODS)} {_tok(r)} HTTP/1.1 extra",
+                    "GET /v2/health/live\x00 HTTP/1.1",
+                    "\r\nGET / HTTP/1.1",
+                    " " * r.randrange(1, 50),
+                ]
+            )
+            return (line + "\r\n" + auth).encode() + r.randbytes(r.randrange(40)) + b"\r\n\r\n"
+        if kind == 2:  # huge headers or target
+            if r.random() < 0.5:
+                name = "a" * r.choice([100, 20000, 70000])
+                return f"GET /v2/models/{name} HTTP/1.1\r\n\r\n".encode()
+            return (
+                f"POST {infer} HTTP/1.1\r\n{auth}".encode()
+                + b"X: "
+                + b"y" * r.choice([10, 17000, 70000])
+                + b"\r\n"
+                + b"".join(b"H%d: v\r\n" % i for i in range(r.choice([0, 500, 3000])))
+                + b"\r\n"
+            )
+        body, _ = self.infer_body()
+        if kind == 3:  # bad Content-Length
+            length = r.choice(
+                ["-1", "x", "1e3", "10" * 20, "1, 2", " ", "0x10", str(len(body) + 50)]
+            )
+            extra = r.choice(["", f"Content-Length: {len(body)}\r\n"])
+            return (
+                f"POST {infer} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {length}\r\n{extra}\r\n"
+            ).encode() + body
+        if kind == 4:  # chunked garbage
+            chunks = r.choice(
+                [
+                    b"zz\r\nabc\r\n0\r\n\r\n",
+                    b"5\r\nabc\r\n0\r\n\r\n",
+                    b"-1\r\n\r\n",
+                    b"ffffffffffffffffff\r\n" + body,
+                    b"%x\r\n" % len(body) + body + b"XX",
+                    r.randbytes(r.randrange(1, 100)),
+                ]
+            )
+            te = r.choice(["chunked", "gzip, chunked", "chunked, gzip", "identity", "x"])
+            cl = r.choice(["", f"Content-Length: {len(body)}\r\n"])
+            return (
+                f"POST {infer} HTTP/1.1\r\nHost: x\r\n{auth}Transfer-Encoding: {te}\r\n{cl}\r\n"
+            ).encode() + chunks
+        if kind == 5:  # a valid request followed by pipelined junk
+            first = self.well_formed_keep_alive()
+            return first + r.choice(
+                [r.randbytes(r.randrange(1, 200)), b"GET / HTTP/1.1\r\n", b"\r\n\r\n" * 5]
+            )
+        if kind == 6:  # a request cut short
+            raw = oip_request("POST", infer, self.auth(), body)
+            return raw[: r.randrange(1, len(raw))]
+        if kind == 7:  # header line damage
+            line = r.choice(
+                [
+                    b"NoColon\r\n",
+                    b" folded: x\r\n",
+                    b"Bad Name: x\r\n",
+                    b": empty\r\n",
+                    b"X: \x00\x01\r\n",
+                    b"X: a\rb\r\n",
+                ]
+            )
+            return b"GET /v2 HTTP/1.1\r\nHost: x\r\n" + line + b"\r\n"
+        raw = bytearray(oip_request("POST", infer, self.auth(), body))  # bytes flipped anywhere
+        for _ in range(r.choice([1, 2, 8])):
+            raw[r.randrange(len(raw))] ^= 1 << r.randrange(8)
+        return bytes(raw)
+
+    def well_formed_keep_alive(self) -> bytes:
+        body, headers = self.infer_body()
+        path = f"/v2/models/{self.model_id}/infer"
+        return oip_request("POST", path, self.auth() + headers, body, close=False)
+
+
+def oip_request(
+    method: str,
+    path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    close: bool = True,
+    chunked: bool = False,
+    rng: random.Random | None = None,
+) -> bytes:
+    """One well-formed HTTP/1.1 request; ``chunked`` sends the body in
+    random-sized chunks (``rng``)."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: x"]
+    if close:
+        lines.append("Connection: close")
+    lines += [f"{k}: {v}" for k, v in headers]
+    if chunked and body:
+        assert rng is not None
+        lines.append("Transfer-Encoding: chunked")
+        pieces, i = [], 0
+        while i < len(body):
+            n = rng.randrange(1, max(2, len(body) // 2))
+            piece = body[i : i + n]
+            pieces.append(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            i += n
+        payload = b"".join(pieces) + b"0\r\n\r\n"
+    else:
+        if body or method in ("POST", "PUT"):
+            lines.append(f"Content-Length: {len(body)}")
+        payload = body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + payload
+
+
+def split_responses(got: bytes, methods: list[str]) -> list[tuple[str, dict[str, str], bytes]]:
+    """(status, headers, body) of each whole response in ``got`` to requests
+    of ``methods`` (Content-Length framing, as the node sends; none for HEAD),
+    in order; a cut-off tail is left out."""
+    out: list[tuple[str, dict[str, str], bytes]] = []
+    for method in methods:
+        head, sep, rest = got.partition(b"\r\n\r\n")
+        if not sep or not head.startswith(b"HTTP/"):
+            break
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = 0 if method == "HEAD" else int(headers.get("content-length", "0"))
+        if len(rest) < length:
+            break
+        out.append((lines[0][9:12], headers, rest[:length]))
+        got = rest[length:]
+    return out
+
+
+def check_oip_answer(raw: bytes, status: str, headers: dict[str, str], body: bytes) -> None:
+    """An answer to a well-formed request: a sane status, never 500; an error
+    from the inference layer is {"error": "..."}."""
+    where = f"{raw[:300]!r}"
+    assert status.isdigit() and 100 <= int(status) < 600 and status != "500", (
+        f"HTTP {status} to {where}: {body[:300]!r}"
+    )
+    if int(status) < 400 or not body:  # HEAD: no body
+        return
+    if headers.get("content-type", "").startswith("text/plain"):
+        assert status in TRANSPORT_STATUSES, f"text/plain {status} to {where}: {body[:300]!r}"
+        return
+    doc = orjson.loads(body)
+    assert isinstance(doc, dict) and isinstance(doc.get("error"), str) and doc["error"], (
+        f"HTTP {status} to {where} without an error message: {body[:300]!r}"
+    )
+
+
+def fuzz_oip(port: int, n: int, rng: random.Random, model_id: str, token: str | None) -> Stats:
+    """``n`` connections to the HTTP inference port, each carrying well-formed
+    requests (every one answered) or malformed bytes."""
+    mut = OipMutator(rng, model_id, token)
+    stats = Stats()
+    for _ in range(n):
+        stats.sent += 1
+        if rng.random() < 0.55:
+            raw, methods = mut.well_formed()
+            got = _http_exchange(port, raw, expect=True)
+            answers = split_responses(got, methods)
+            assert len(answers) == len(methods), (
+                f"{len(answers)} answers to {len(methods)} requests {raw[:600]!r}: {got[:600]!r}"
+            )
+            for status, headers, body in answers:
+                check_oip_answer(raw, status, headers, body)
+                stats.outcomes[status] += 1
+            stats.answerable += 1
+            stats.replied += 1
+        else:
+            got = _http_exchange(port, mut.malformed(), expect=False)
+            stats.outcomes[
+                "garbage:" + (got[9:12].decode(errors="replace") if got else "closed")
+            ] += 1
+    return stats
+
+
+# --------------------------------------------------------------------------
 # The node under test
 
 
@@ -871,6 +1219,8 @@ class FuzzTarget:
             assert c.predict(self.model_id, XOR_X).ravel().tolist() == [0, 1, 1, 0], (
                 "XOR not learned"
             )
+        keys = self.cluster.keys
+        self.http_token = (keys / "http.token").read_text().strip() if keys else None
         self.pid = self.cluster.procs[self.node_id].pid
         self.term = self.cluster.status(self.node_id)["term"]
         self.trainer_pids = _children(self.pid)
@@ -894,6 +1244,8 @@ class FuzzTarget:
             st = c.status()
             out = c.predict(self.model_id, XOR_X).ravel().tolist()
         assert out == [0, 1, 1, 0], f"PREDICT wrong after {after}: {out}"
+        labels = self.http_infer()
+        assert labels == [0, 1, 1, 0], f"HTTP infer wrong after {after}: {labels}"
         if train:  # the trainer still trains: a fresh TRAIN goes through it
             with self.cluster.client(self.node_id, timeout=30, retries=0) as c:
                 fields = c.train(XOR_X, XOR_Y, options={"hidden_layers": [4], "epochs": 5})
@@ -908,6 +1260,30 @@ class FuzzTarget:
         rss = self.rss_mib()
         assert rss < self.rss_limit_mib, f"node RSS {rss:.0f} MiB after {after}"
         return {"rss_mib": round(rss, 1), "models": st.get("models"), "trainer": st.get("trainer")}
+
+    def http_infer(self) -> list[Any]:
+        """The XOR rows through the HTTP inference port: the labels."""
+        body = orjson.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "inputs",
+                        "datatype": "FP32",
+                        "shape": [4, 2],
+                        "data": XOR_X.ravel().tolist(),
+                    }
+                ],
+                "outputs": [{"name": "label"}],
+            }
+        )
+        auth = [("Authorization", f"Bearer {self.http_token}")] if self.http_token else []
+        path = f"/v2/models/{self.model_id}/infer"
+        raw = oip_request("POST", path, auth, body)
+        got = _http_exchange(self.port + 5000, raw, expect=True)
+        answers = split_responses(got, ["POST"])
+        assert answers and answers[0][0] == "200", f"HTTP infer answered {got[:500]!r}"
+        (label,) = orjson.loads(answers[0][2])["outputs"]
+        return label["data"]
 
     def fuzz(self, sock: str, n: int, rng: random.Random) -> Stats:
         p = self.port
@@ -945,6 +1321,8 @@ class FuzzTarget:
             )
         if sock == "http":
             return fuzz_http(p - 1000, n, rng)
+        if sock == "oip":
+            return fuzz_oip(p + 5000, n, rng, self.model_id, self.http_token)
         if sock == "handshake":
             return fuzz_handshake([p, p + 1000, p + 2000, p + 3000, p + 4000], n, rng)
         raise ValueError(sock)

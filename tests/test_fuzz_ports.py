@@ -3,12 +3,15 @@
 The logic lives in ``tests/fuzz_ports.py``; ``python -m tests.fuzz_ports
 --messages 100000`` is the long run. Here each socket gets a few thousand
 messages, in batches, with a health check after each batch (alive, STATUS,
-a correct XOR PREDICT, term unchanged, same trainer process, RSS bounded).
+a correct XOR PREDICT and HTTP infer, term unchanged, same trainer process,
+RSS bounded).
 
 Each socket runs under the fixed seeds of tests/conftest.py; ``--fuzz-seed
 random`` draws a new one and ``--fuzz-seed N`` replays one. The seed is in
 the test id, in every assertion message and, on failure, in a line with the
-command that replays it. The HTTP monitor also gets hypothesis-generated
+command that replays it. "oip" is the HTTP inference port (Open Inference
+Protocol requests, valid-looking and mutated, and garbage). The HTTP
+monitor also gets hypothesis-generated
 structured requests (methods, paths, query strings, headers, bodies), and
 the trainer process alone gets jobs whose ``reply_to`` is not an endpoint.
 """
@@ -47,6 +50,7 @@ MESSAGES = {
     "trainer": 3000,
     "results": 3000,
     "http": 1500,
+    "oip": 3000,
     "handshake": 600,
 }
 BATCH = 1000
@@ -79,6 +83,11 @@ def test_port_survives_fuzzing(target, fuzz_seed, sock):
         assert "OK" in codes and "MALFORMED" in codes and "BAD_REQUEST" in codes, st.outcomes
     if sock == "http":
         assert st.answerable > 0.4 * st.sent
+    if sock == "oip":
+        assert st.answerable > 0.4 * st.sent
+        # the mutator reaches the token check, the parser, the model and the transport
+        assert {"200", "400", "401", "404"} <= set(st.outcomes), st.outcomes
+        assert any(k.startswith("garbage:4") for k in st.outcomes), st.outcomes
     if sock == "handshake":
         # libzmq parsed the junk and hung up on it (a cut-short greeting
         # merely waits for more bytes), and health held after every batch.
