@@ -82,7 +82,7 @@ class HttpInference:
         version: str,
     ) -> None:
         self.node_id = node_id
-        self._token = None if token is None else f"Bearer {token}".encode()
+        self._token = None if token is None else token.encode()
         self.dispatch = dispatch
         self.task_of = task_of  # a model's task if this node has it (else None)
         self.ready = ready
@@ -151,7 +151,11 @@ class HttpInference:
     def _authorized(self, request: HttpRequest) -> bool:
         if self._token is None:
             return True
-        given = request.headers.get("authorization", "").encode("latin-1", "replace")
+        # RFC 9110 §11.1, §11.4: the scheme is case-insensitive, then 1+ spaces.
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        given = credentials.lstrip(" ").encode("latin-1", "replace")
         return hmac.compare_digest(given, self._token)
 
 

@@ -120,10 +120,11 @@ class PredictionBatcher:
                 self._answer_one(model_id, model, rows, header, reply)
             return
         self._on_batch(len(rows_list))
+        answers = _Answers(self.node_id, model_id, model, outputs, proba)
         start = 0
         for (header, reply), rows in zip(waiting, rows_list, strict=True):
             end = start + rows.shape[0]
-            self._reply(model_id, model, header, reply, outputs[start:end], proba, start, end)
+            answers.send(header, reply, start, end)
             start = end
 
     def _answer_one(
@@ -140,33 +141,43 @@ class PredictionBatcher:
                 header, wire.ErrorCode.INTERNAL, f"node {self.node_id}: prediction failed: {exc!r}"
             )
             return
-        self._reply(model_id, model, header, reply, outputs, proba, 0, rows.shape[0])
+        _Answers(self.node_id, model_id, model, outputs, proba).send(
+            header, reply, 0, rows.shape[0]
+        )
 
-    def _reply(
+
+class _Answers:
+    """One forward pass's answers, a slice per request (docs/PROTOCOL.md
+    §5.3). What every reply shares (dtype names, the class list) is computed
+    once a pass: with 1-row requests it would cost more than the slicing."""
+
+    __slots__ = ("outputs", "proba", "fields", "out_dtype", "out_tail", "proba_tail")
+
+    def __init__(
         self,
+        node_id: str,
         model_id: str,
         model: Model,
-        header: dict[str, Any],
-        reply: Replier,
         outputs: np.ndarray,
         proba: np.ndarray | None,
-        start: int,
-        end: int,
     ) -> None:
-        """One request's slice of a forward pass (docs/PROTOCOL.md §5.3)."""
-        desc = {"dtype": outputs.dtype.name, "shape": list(outputs.shape), "frame": 0}
-        blobs = [outputs.tobytes()]
-        fields: dict[str, Any] = {"outputs": desc, "model_id": model_id, "node": self.node_id}
+        self.outputs, self.proba = outputs, proba
+        self.fields: dict[str, Any] = {"model_id": model_id, "node": node_id}
         if model.classes:
-            fields["classes"] = list(model.classes)
-        if proba is not None and header.get("proba"):
-            part = proba[start:end]
-            fields["probabilities"] = {
-                "dtype": part.dtype.name,
-                "shape": list(part.shape),
-                "frame": 1,
-            }
-            blobs.append(part.tobytes())
+            self.fields["classes"] = list(model.classes)
+        self.out_dtype = outputs.dtype.name
+        self.out_tail = [int(n) for n in outputs.shape[1:]]
+        self.proba_tail = [] if proba is None else [int(n) for n in proba.shape[1:]]
+
+    def send(self, header: dict[str, Any], reply: Replier, start: int, end: int) -> None:
+        rows = end - start
+        fields = dict(self.fields)
+        fields["outputs"] = {"dtype": self.out_dtype, "shape": [rows, *self.out_tail], "frame": 0}
+        blobs = [self.outputs[start:end].tobytes()]
+        if self.proba is not None and header.get("proba"):
+            shape = [rows, *self.proba_tail]
+            fields["probabilities"] = {"dtype": "float32", "shape": shape, "frame": 1}
+            blobs.append(self.proba[start:end].tobytes())
         reply.ok(header, blobs, **fields)
 
 
