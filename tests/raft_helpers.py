@@ -13,7 +13,7 @@ then apply committed entries and collect read states, then ``advance``.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from zmqnode.raft import (
@@ -21,6 +21,7 @@ from zmqnode.raft import (
     Entry,
     EntryKind,
     HardState,
+    Membership,
     Message,
     MessageType,
     RaftConfig,
@@ -151,8 +152,18 @@ class Storage:
 class Network:
     """A handful of cores, their disks and the messages between them."""
 
-    def __init__(self, ids: Sequence[str] = ("a", "b", "c"), *, seed: int = 0, **cfg) -> None:
+    def __init__(
+        self,
+        ids: Sequence[str] = ("a", "b", "c"),
+        *,
+        seed: int = 0,
+        bootstrap: Mapping[str, Membership] | None = None,
+        **cfg,
+    ) -> None:
+        """``bootstrap``: a node's start membership (default: every id votes);
+        e.g. an empty one for a node that joins later."""
         self.ids = list(ids)
+        self.bootstrap = dict(bootstrap or {})
         self.config = config(**cfg)
         self.seed = seed
         self.storage = {i: Storage() for i in self.ids}
@@ -179,6 +190,7 @@ class Network:
             hard_state=st.hard_state,
             snapshot=st.snapshot if st.snapshot.index else None,
             entries=list(st.entries),
+            bootstrap=self.bootstrap.get(node_id),
         )
 
     def load(

@@ -1,6 +1,7 @@
 """Sans-IO Raft: the algorithm as a pure state machine (see core.py)."""
 
 from .core import RaftConfig, RaftCore
+from .membership import ChangeType, ConfChange, Membership, MembershipError
 from .messages import (
     BROADCAST,
     NO_NODE,
@@ -19,6 +20,10 @@ from .messages import (
 __all__ = [
     "BROADCAST",
     "NO_NODE",
+    "ChangeType",
+    "ConfChange",
+    "Membership",
+    "MembershipError",
     "Entry",
     "EntryKind",
     "HardState",

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .log import LogInvariantError, RaftLog
+from .membership import ChangeType, ConfChange, Membership, MembershipError
 from .messages import (
     BROADCAST,
     NO_NODE,
@@ -63,12 +64,18 @@ class RaftConfig:
     check_quorum: bool = True
     max_msg_bytes: int = 1 << 20
     max_inflight: int = 32
+    # A learner is promoted only when it stores all but at most this many of
+    # the leader's entries and answered within the last election timeout: a
+    # voter far behind would hold back every commit it is needed for.
+    promote_max_lag: int = 64
 
     def __post_init__(self) -> None:
         if self.heartbeat_ticks < 1 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("need 1 <= heartbeat_ticks < election_ticks")
         if self.max_inflight < 1 or self.max_msg_bytes < 1:
             raise ValueError("max_inflight and max_msg_bytes must be positive")
+        if self.promote_max_lag < 0:
+            raise ValueError("promote_max_lag must be 0 or more")
 
 
 @dataclass(slots=True)
@@ -104,27 +111,32 @@ class RaftCore:
         hard_state: HardState | None = None,
         snapshot: Snapshot | None = None,
         entries: Sequence[Entry] = (),
+        bootstrap: Membership | None = None,
     ) -> None:
+        """``peers``: the other voters of the bootstrap membership (the
+        command line's ``--peers``), unless ``bootstrap`` gives it whole (an
+        empty one for a node that joins). The log's CONFIG entries and the
+        snapshot's membership take precedence over it."""
         if node_id in peers:
             raise ValueError(f"peers must not contain this node's own id {node_id!r}")
         self.id = node_id
-        self.peers: tuple[str, ...] = tuple(sorted(set(peers)))
         self.config = config
         self._rng = rng
-        self.quorum = (len(self.peers) + 1) // 2 + 1
+        self._bootstrap = bootstrap or Membership.of([node_id, *peers])
         self.log = RaftLog(snapshot or Snapshot(), entries)
+        self.progress: dict[str, Progress] = {}
+        self.role = Role.FOLLOWER
+        self._set_membership(*self._membership_in_log())
         hard_state = hard_state or HardState()
         self.term = hard_state.term
         self.vote = hard_state.vote
         self._persisted_hard_state = hard_state
-        self.role = Role.FOLLOWER
         self.leader_id = NO_NODE
         self.confirmed_index = 0
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
         self.randomized_timeout = config.election_ticks
         self.votes: dict[str, bool] = {}
-        self.progress: dict[str, Progress] = {}
         self.transfer_target = NO_NODE
         self.heartbeat_seq = 0
         self._pending_reads: list[_PendingRead] = []
@@ -184,6 +196,58 @@ class RaftCore:
         self.log.append([entry])
         return ProposeResult(True, entry.index, entry.term)
 
+    def propose_membership(
+        self, change: ConfChange, base_index: int | None = None
+    ) -> ProposeResult:
+        """Append a one-member change to the membership (membership.py).
+
+        Refused (``accepted=False``, ``reason`` says why) unless this node
+        leads, has committed an entry of its own term, no other change is in
+        flight, ``base_index`` (when given) is still the index of the latest
+        membership, and the change applies; a learner is promoted only once
+        caught up (``RaftConfig.promote_max_lag``).
+        """
+        if self.role is not Role.LEADER:
+            return ProposeResult(False, leader_hint=self.leader_id, reason="not the leader")
+        if self.transfer_target:
+            return ProposeResult(
+                False, leader_hint=self.transfer_target, reason="leadership transfer in progress"
+            )
+        if self.log.term_at(self.log.committed) != self.term:
+            return ProposeResult(
+                False, reason="this leader has not committed an entry of its term yet; retry"
+            )
+        if self.membership_index > self.log.committed:
+            return ProposeResult(
+                False,
+                reason=f"the membership change at index {self.membership_index} has not "
+                "committed yet; one change at a time",
+            )
+        if base_index is not None and base_index != self.membership_index:
+            return ProposeResult(
+                False,
+                reason=f"the membership changed since index {base_index} (now at "
+                f"{self.membership_index}); read it again",
+            )
+        if change.type is ChangeType.PROMOTE and change.node in self.progress:
+            pr = self.progress[change.node]
+            behind = self.log.last_index - pr.match
+            if behind > self.config.promote_max_lag or not pr.recent_active:
+                return ProposeResult(
+                    False,
+                    reason=f"{change.node} is not caught up ({behind} entries behind, "
+                    f"{'active' if pr.recent_active else 'not heard from lately'}); "
+                    "retry once it is",
+                )
+        try:
+            membership = self.membership.apply(change)
+        except MembershipError as exc:
+            return ProposeResult(False, reason=str(exc))
+        entry = Entry(self.log.last_index + 1, self.term, EntryKind.CONFIG, membership.encode())
+        self.log.append([entry])
+        self._set_membership(membership, entry.index, entry.term)
+        return ProposeResult(True, entry.index, entry.term)
+
     def read_index(self, read_ctx: str) -> bool:
         """Ask for a linearizable read index (thesis §6.4).
 
@@ -201,7 +265,7 @@ class RaftCore:
 
     def transfer_leadership(self, target: str) -> None:
         """Hand leadership to ``target`` once its log is current (thesis §3.10)."""
-        if self.role is not Role.LEADER or target == self.id or target not in self.progress:
+        if self.role is not Role.LEADER or target == self.id or target not in self.voters:
             return
         if self.transfer_target == target:
             return
@@ -214,7 +278,7 @@ class RaftCore:
 
     def campaign(self) -> None:
         """Start an election now (pre-vote first when enabled)."""
-        if self.role is not Role.LEADER:
+        if self.role is not Role.LEADER and self.id in self.voters:
             self._campaign(pre_vote=self.config.pre_vote)
 
     def peer_unreachable(self, peer: str) -> None:
@@ -240,7 +304,8 @@ class RaftCore:
             raise LogInvariantError(f"cannot snapshot at {index}: only {self.log.applied} applied")
         term = self.log.term_at(index)
         assert term is not None
-        self.log.compact(Snapshot(index, term, data))
+        membership = self._membership_in_log(through=index)[0]
+        self.log.compact(Snapshot(index, term, data, membership.encode()))
 
     def step(self, m: Message) -> None:
         """Handle one message from a peer (§5.1: terms first, then the role)."""
@@ -325,6 +390,65 @@ class RaftCore:
         if self.role is Role.LEADER and rd.entries:
             self._maybe_commit()  # our own copy is durable now and counts
 
+    # -- membership (membership.py) -------------------------------------------------
+
+    def _membership_in_log(self, through: int | None = None) -> tuple[Membership, int, int]:
+        """The latest membership in the log (through ``through``): the last
+        CONFIG entry, else the snapshot's, else the bootstrap one; with the
+        index and term of the entry that set it (the snapshot's, or 0)."""
+        last = self.log.last_index if through is None else through
+        for entry in reversed(self.log.entries):
+            if entry.index <= last and entry.kind is EntryKind.CONFIG:
+                return Membership.decode(entry.data), entry.index, entry.term
+        snap = self.log.snapshot
+        if snap.membership:
+            return Membership.decode(snap.membership), snap.index, snap.term
+        return self._bootstrap, 0, 0
+
+    def _set_membership(self, membership: Membership, index: int, term: int) -> None:
+        """Use ``membership`` from now on (thesis §4.1: as soon as it is in the log)."""
+        self.membership = membership
+        self.membership_index, self._membership_term = index, term
+        self.voters = membership.voters
+        self.peers: tuple[str, ...] = tuple(sorted(membership.members - {self.id}))
+        self.quorum = membership.quorum
+        if self.role is Role.LEADER:
+            for peer in self.peers:
+                if peer not in self.progress:
+                    self.progress[peer] = Progress(self.log.last_index + 1)
+            for gone in set(self.progress) - set(self.peers):
+                del self.progress[gone]
+            if self.transfer_target and self.transfer_target not in self.voters:
+                self.transfer_target = NO_NODE
+
+    def _refresh_membership(self, appended: Sequence[Entry] = ()) -> None:
+        """After the log changed under a follower: a CONFIG entry arrived, or
+        the entry that set the membership was truncated or replaced."""
+        index = self.membership_index
+        still_there = (
+            index <= self.log.snapshot.index or self.log.term_at(index) == self._membership_term
+        )
+        if still_there and not any(e.kind is EntryKind.CONFIG for e in appended):
+            return
+        found = self._membership_in_log()
+        if found[1:] != (self.membership_index, self._membership_term):
+            self._set_membership(*found)
+
+    def _step_down_if_removed(self) -> None:
+        """A leader that the committed membership no longer counts as a voter
+        hands over and steps down (thesis §4.2.2: it led until then, without
+        counting itself)."""
+        if self.id in self.voters or self.membership_index > self.log.committed:
+            return
+        best = max(
+            (p for p in self.progress if p in self.voters),
+            key=lambda p: self.progress[p].match,
+            default=NO_NODE,
+        )
+        if best and self.progress[best].match == self.log.last_index:
+            self._send(MT.TIMEOUT_NOW, best)
+        self._become_follower(self.term, NO_NODE)
+
     # -- roles -----------------------------------------------------------------
 
     def _reset(self, term: int) -> None:
@@ -377,7 +501,10 @@ class RaftCore:
         self.log.append([Entry(self.log.last_index + 1, self.term, EntryKind.NOOP)])
 
     def _campaign(self, pre_vote: bool, transfer: bool = False) -> None:
-        """Ask every peer for a (pre-)vote; ``transfer`` overrides their lease."""
+        """Ask every voter for a (pre-)vote; ``transfer`` overrides their lease.
+        Only a voter campaigns (a learner or a removed node never does)."""
+        if self.id not in self.voters:
+            return
         if pre_vote:
             self._become_pre_candidate()
             vote_type, vote_term = MT.PRE_VOTE, self.term + 1
@@ -387,7 +514,7 @@ class RaftCore:
         if self._record_vote(self.id, granted=True) == "won":
             self._won(vote_type)
             return
-        for peer in self.peers:
+        for peer in sorted(self.voters - {self.id}):
             self._send(
                 vote_type,
                 peer,
@@ -404,6 +531,8 @@ class RaftCore:
             self._become_leader()
 
     def _record_vote(self, voter: str, granted: bool) -> str:
+        if voter not in self.voters:
+            return "pending"  # a member this candidate does not count
         self.votes.setdefault(voter, granted)
         yes = sum(self.votes.values())
         no = len(self.votes) - yes
@@ -424,7 +553,7 @@ class RaftCore:
 
     def _tick_election(self) -> None:
         self.election_elapsed += 1
-        if self.election_elapsed >= self.randomized_timeout:
+        if self.election_elapsed >= self.randomized_timeout and self.id in self.voters:
             self.election_elapsed = 0
             self._campaign(pre_vote=self.config.pre_vote)
 
@@ -434,7 +563,9 @@ class RaftCore:
         if self.election_elapsed >= self.config.election_ticks:
             self.election_elapsed = 0
             if self.config.check_quorum:
-                active = 1 + sum(pr.recent_active for pr in self.progress.values())
+                active = (self.id in self.voters) + sum(
+                    pr.recent_active for p, pr in self.progress.items() if p in self.voters
+                )
                 if active < self.quorum:
                     self._become_follower(self.term, NO_NODE)
                     return
@@ -574,6 +705,7 @@ class RaftCore:
                 log_term=hint_term,
             )
             return
+        self._refresh_membership(m.entries)
         self.confirmed_index = max(self.confirmed_index, last_new)
         self.log.commit_to(min(m.commit, last_new))
         self._send(MT.APPEND_RESP, m.src, index=last_new)
@@ -601,6 +733,7 @@ class RaftCore:
             return
         # Missing or conflicting entry at the snapshot index: the whole log goes.
         self.log.restore(snap)
+        self._set_membership(*self._membership_in_log())
         self.confirmed_index = snap.index
         self._send(MT.APPEND_RESP, m.src, index=snap.index)
 
@@ -650,13 +783,20 @@ class RaftCore:
 
     def _maybe_commit(self) -> None:
         """§5.3/§5.4.2: commit the highest index a majority stores, if of our term."""
-        matches = [pr.match for pr in self.progress.values()]
-        matches.append(self.log.stable)  # our own copy counts once it is durable
+        matches = [pr.match for p, pr in self.progress.items() if p in self.voters]
+        if self.id in self.voters:
+            matches.append(self.log.stable)  # our own copy counts once it is durable
+        if len(matches) < self.quorum:
+            return
         matches.sort(reverse=True)
         candidate = matches[self.quorum - 1]
         if candidate > self.log.committed and self.log.term_at(candidate) == self.term:
             self.log.commit_to(candidate)
             self._heartbeat_due = True  # tell followers promptly
+            if self.membership_index <= candidate:
+                self._step_down_if_removed()
+                if self.role is not Role.LEADER:
+                    return
             if self._reads_before_commit:
                 waiting, self._reads_before_commit = self._reads_before_commit, []
                 for read_ctx, requester in waiting:
@@ -669,7 +809,7 @@ class RaftCore:
             # Until an entry of our term commits we do not know the commit index.
             self._reads_before_commit.append((read_ctx, requester))
             return
-        if not self.peers:
+        if self.voters == {self.id}:
             self._deliver_read(read_ctx, requester, self.log.committed)
             return
         # A majority must echo a heartbeat sent after this moment.
@@ -681,7 +821,9 @@ class RaftCore:
     def _release_reads(self) -> None:
         while self._pending_reads:
             read = self._pending_reads[0]
-            acks = 1 + sum(pr.read_ack >= read.seq for pr in self.progress.values())
+            acks = (self.id in self.voters) + sum(
+                pr.read_ack >= read.seq for p, pr in self.progress.items() if p in self.voters
+            )
             if acks < self.quorum:
                 return
             self._pending_reads.pop(0)

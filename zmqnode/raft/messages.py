@@ -52,10 +52,11 @@ class MessageType(enum.Enum):
 
 
 class EntryKind(enum.Enum):
-    """What an entry carries: a state-machine command, or nothing."""
+    """What an entry carries: a state-machine command, nothing, or a new membership."""
 
     NOOP = "noop"  # appended by every new leader (§8)
     COMMAND = "command"
+    CONFIG = "config"  # data: the whole new Membership, encoded (membership.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +79,13 @@ class HardState:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """State machine state covering every entry up to and including ``index``."""
+    """State machine state covering every entry up to and including ``index``,
+    and the membership as of ``index`` (encoded; empty: the bootstrap one)."""
 
     index: int = 0
     term: int = 0
     data: bytes = b""
+    membership: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

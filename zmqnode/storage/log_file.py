@@ -4,7 +4,7 @@ Format (version 1), all integers little-endian::
 
     header   magic "ZQRAFTLG" (8 bytes) | u32 version | u64 first_index | u32 crc32
     record   u32 payload_length | u32 crc32(payload) | payload
-    payload  u64 index | u64 term | u8 kind (1 noop, 2 command) | data (the rest)
+    payload  u64 index | u64 term | u8 kind (1 noop, 2 command, 3 config) | data (the rest)
 
 The header's CRC-32 (zlib) covers its first 20 bytes. ``first_index`` is the
 index the first record holds, or would hold: after compaction through index
@@ -76,7 +76,7 @@ _RECORD = struct.Struct("<II")  # payload length, crc32 of payload
 _ENTRY = struct.Struct("<QQB")  # index, term, kind
 _MIN_RECORD = _RECORD.size + _ENTRY.size
 
-_KIND_CODES = {EntryKind.NOOP: 1, EntryKind.COMMAND: 2}
+_KIND_CODES = {EntryKind.NOOP: 1, EntryKind.COMMAND: 2, EntryKind.CONFIG: 3}
 _KINDS = {code: kind for kind, code in _KIND_CODES.items()}
 
 _ADVICE = "It holds this node's Raft log; restore the storage dir from a backup or " + REJOIN + "."

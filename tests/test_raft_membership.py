@@ -1,0 +1,224 @@
+"""Membership changes in the Raft core: one member at a time, learners, the
+own-term rule, one change in flight, the leader removing itself, and the
+membership following the log (truncation, snapshots, restarts)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.raft_helpers import MT, E, Network
+from zmqnode.raft import (
+    ChangeType,
+    ConfChange,
+    Entry,
+    EntryKind,
+    Membership,
+    MembershipError,
+    Role,
+)
+
+ADD, PROMOTE, DEMOTE, REMOVE = (
+    ChangeType.ADD_LEARNER,
+    ChangeType.PROMOTE,
+    ChangeType.DEMOTE,
+    ChangeType.REMOVE,
+)
+
+
+def joining(*ids: str, voters=("a", "b", "c"), **cfg) -> Network:
+    """a, b, c vote; the other ids start with an empty membership (they join)."""
+    bootstrap = {i: Membership.of([]) for i in ids} | {v: Membership.of(voters) for v in voters}
+    net = Network((*voters, *ids), bootstrap=bootstrap, **cfg)
+    net.elect(voters[0])
+    return net
+
+
+def change(net: Network, leader: str, kind: ChangeType, node: str, **kw):
+    result = net[leader].propose_membership(ConfChange(kind, node, **kw))
+    net.stabilize()
+    return result
+
+
+def commit_one(net: Network, leader: str) -> bool:
+    """Propose a command and settle; True if it committed on the leader."""
+    result = net[leader].propose(b"x")
+    assert result.accepted
+    net.stabilize()
+    return net[leader].commit_index >= result.index
+
+
+# -- the value --------------------------------------------------------------------
+
+
+def test_membership_applies_one_change_and_round_trips():
+    m = Membership.of(["a", "b", "c"])
+    assert m.quorum == 2
+    m2 = m.apply(ConfChange(ADD, "d", "key-d"))
+    assert m2.learners == {"d"} and m2.quorum == 2 and m2.credential("d") == "key-d"
+    m3 = m2.apply(ConfChange(PROMOTE, "d"))
+    assert m3.voters == {"a", "b", "c", "d"} and m3.quorum == 3
+    assert Membership.decode(m3.encode()) == m3
+    assert m3.apply(ConfChange(DEMOTE, "a")).learners == {"a"}
+    assert "d" not in m3.apply(ConfChange(REMOVE, "d")).members
+    assert m3.apply(ConfChange(REMOVE, "d")).credential("d") == ""
+    for bad in (
+        ConfChange(ADD, "a"),  # already a member
+        ConfChange(PROMOTE, "a"),  # a voter already
+        ConfChange(REMOVE, "z"),
+    ):
+        with pytest.raises(MembershipError):
+            m.apply(bad)
+    with pytest.raises(MembershipError, match="last voter"):
+        Membership.of(["a"]).apply(ConfChange(REMOVE, "a"))
+    with pytest.raises(MembershipError):
+        Membership.decode(b'{"voters": "a"}')
+
+
+# -- learners -----------------------------------------------------------------------
+
+
+def test_a_learner_gets_the_log_but_never_votes_nor_counts():
+    net = joining("d")
+    assert change(net, "a", ADD, "d").accepted
+    assert commit_one(net, "a")
+    assert net["d"].membership.learners == {"d"}
+    assert net["d"].commit_index == net["a"].commit_index  # it follows the log
+    # It never campaigns, however long it hears nothing.
+    net.isolate("d")
+    net.tick(["d"], n=5 * E)
+    assert net["d"].role is Role.FOLLOWER and not net.pending(MT.PRE_VOTE, MT.VOTE)
+    net.heal()
+    # Its acks do not make a quorum: with b and c cut off nothing commits.
+    net.partition(["a", "d"], ["b", "c"])
+    before = net["a"].commit_index
+    net["a"].propose(b"y")
+    net.stabilize()
+    assert net["a"].commit_index == before
+    assert net["d"].last_index == net["a"].last_index  # d stored it all the same
+
+
+def test_a_learner_is_promoted_only_once_caught_up():
+    net = joining("d", promote_max_lag=2)
+    change(net, "a", ADD, "d")
+    net.isolate("d")
+    for _ in range(5):
+        commit_one(net, "a")
+    refused = net["a"].propose_membership(ConfChange(PROMOTE, "d"))
+    assert not refused.accepted and "not caught up" in refused.reason
+    net.heal()
+    net.tick(n=2)  # heartbeats: d catches up
+    assert change(net, "a", PROMOTE, "d").accepted
+    assert net["a"].membership.voters == {"a", "b", "c", "d"} and net["a"].quorum == 3
+    # Now two others must store an entry: with c and d cut off, nothing commits.
+    net.partition(["a", "b"], ["c", "d"])
+    before = net["a"].commit_index
+    net["a"].propose(b"z")
+    net.stabilize()
+    assert net["a"].commit_index == before
+
+
+# -- the two safety rules and the guard ----------------------------------------------
+
+
+def test_no_change_before_the_leader_commits_in_its_term():
+    net = Network(("a", "b", "c"))
+    net["a"].campaign()
+    # Deliver the votes but hold every append: the no-op cannot commit.
+    net.stabilize(hold=lambda d, m: m.type is MT.APPEND)
+    assert net["a"].is_leader
+    refused = net["a"].propose_membership(ConfChange(REMOVE, "c"))
+    assert not refused.accepted and "not committed an entry of its term" in refused.reason
+    net.stabilize()
+    assert net["a"].propose_membership(ConfChange(REMOVE, "c")).accepted
+
+
+def test_one_change_at_a_time_and_the_base_index_guard():
+    net = joining("d", "e")
+    net.partition(["a"], ["b", "c", "d", "e"])  # nothing can commit
+    first = net["a"].propose_membership(ConfChange(ADD, "d"))
+    assert first.accepted
+    second = net["a"].propose_membership(ConfChange(ADD, "e"))
+    assert not second.accepted and "one change at a time" in second.reason
+    net.heal()
+    net.stabilize()
+    stale = net["a"].propose_membership(ConfChange(ADD, "e"), base_index=0)
+    assert not stale.accepted and f"now at {first.index}" in stale.reason
+    assert net["a"].propose_membership(ConfChange(ADD, "e"), base_index=first.index).accepted
+
+
+# -- removing ----------------------------------------------------------------------------
+
+
+def test_a_removed_follower_no_longer_counts():
+    net = Network(("a", "b", "c"))
+    net.elect("a")
+    assert change(net, "a", REMOVE, "c").accepted
+    assert net["a"].membership.voters == {"a", "b"} and net["a"].peers == ("b",)
+    net.isolate("c")
+    assert commit_one(net, "a")  # a and b are the whole quorum now
+    net.heal()
+    # c was removed: it is no longer sent anything.
+    net.sent.clear()
+    net.tick(n=3)
+    assert not [m for d, m in net.sent if d == "c" and m.type is MT.APPEND]
+
+
+def test_the_leader_removes_itself_leads_until_it_commits_then_hands_over():
+    net = Network(("a", "b", "c"))
+    net.elect("a")
+    result = net["a"].propose_membership(ConfChange(REMOVE, "a"))
+    assert result.accepted and net["a"].is_leader  # still leading, not counting itself
+    net.stabilize()
+    assert net["a"].commit_index >= result.index
+    assert net["a"].role is Role.FOLLOWER  # stepped down once the change committed
+    assert net.sent_of(MT.TIMEOUT_NOW)  # and handed over at once
+    net.stabilize()
+    assert net.leaders() in (["b"], ["c"])
+    new = net.leaders()[0]
+    assert commit_one(net, new)
+    net.tick(["a"], n=5 * E)  # a never campaigns again
+    assert net["a"].role is Role.FOLLOWER and net.leaders() == [new]
+
+
+# -- the membership follows the log ---------------------------------------------------------
+
+
+def test_a_truncated_config_entry_takes_its_membership_with_it():
+    net = Network(("a", "b", "c"))
+    # b holds an uncommitted change of term 1 (remove c) that a term-2 leader
+    # never had: once c leads and replicates, b's entry goes, and with it the
+    # membership it set.
+    removal = Entry(2, 1, EntryKind.CONFIG, Membership.of(["a", "b"]).encode())
+    net.load("b", term=1, entries=[Entry(1, 1), removal])
+    net.load("a", term=2, entries=[Entry(1, 1), Entry(2, 2)])
+    net.load("c", term=2, entries=[Entry(1, 1), Entry(2, 2)])
+    assert net["b"].membership.voters == {"a", "b"}  # in use, though uncommitted
+    net.elect("c")
+    net.stabilize()
+    assert net["b"].term_at(2) == 2  # its own entry 2@1 was overwritten
+    assert net["b"].membership.voters == {"a", "b", "c"}
+    assert net["b"].membership_index == 0  # back to the bootstrap membership
+
+
+def test_a_snapshot_carries_the_membership_to_a_new_learner():
+    net = joining("d")
+    change(net, "a", REMOVE, "c")
+    commit_one(net, "a")
+    commit_one(net, "a")
+    snap = net.compact("a", net["a"].applied_index)
+    assert Membership.decode(snap.membership).voters == {"a", "b"}
+    assert change(net, "a", ADD, "d").accepted
+    net.tick(n=3)
+    assert net["d"].snapshot.index == snap.index  # it was sent the snapshot
+    assert net["d"].membership.learners == {"d"}
+    assert net["d"].membership.voters == {"a", "b"}
+
+
+def test_a_restarted_node_reads_its_membership_from_its_log():
+    net = joining("d")
+    change(net, "a", ADD, "d")
+    commit_one(net, "a")
+    net.crash("b")
+    net.restart("b")
+    assert net["b"].membership.learners == {"d"}
+    assert any(e.kind is EntryKind.CONFIG for e in net["b"].log_entries())
