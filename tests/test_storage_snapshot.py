@@ -11,7 +11,8 @@ from zmqnode.raft.messages import Snapshot
 from zmqnode.storage.errors import StorageCorruption
 from zmqnode.storage.snapshot_store import FILE_NAME, SnapshotStore
 
-HEADER = 8 + 4 + 8 + 8 + 8 + 4 + 4
+HEADER = 8 + 4 + 8 + 8 + 8 + 4 + 8 + 4 + 4  # version 2
+MEMBERSHIP = b'{"credentials":{},"learners":["d"],"voters":["a","b","c"]}'
 
 
 @pytest.fixture
@@ -42,12 +43,29 @@ def test_a_new_snapshot_replaces_the_old_one_without_temp_files(directory):
     assert os.listdir(directory) == [FILE_NAME]
 
 
-def test_file_layout_is_header_then_raw_data(directory):
-    SnapshotStore(directory).save(Snapshot(5, 2, b"state"))
+def test_file_layout_is_header_then_raw_data_then_membership(directory):
+    SnapshotStore(directory).save(Snapshot(5, 2, b"state", MEMBERSHIP))
     raw = (directory / FILE_NAME).read_bytes()
     assert raw[:8] == b"ZQSNAPSH"
-    assert struct.unpack_from("<IQQQ", raw, 8) == (1, 5, 2, 5)
-    assert raw[HEADER:] == b"state"
+    assert struct.unpack_from("<IQQQ", raw, 8) == (2, 5, 2, 5)
+    assert struct.unpack_from("<Q", raw, 8 + 4 + 8 + 8 + 8 + 4)[0] == len(MEMBERSHIP)
+    assert raw[HEADER:] == b"state" + MEMBERSHIP
+    assert SnapshotStore(directory).load() == Snapshot(5, 2, b"state", MEMBERSHIP)
+
+
+def test_a_version_1_file_still_loads_with_the_bootstrap_membership(directory):
+    import zlib
+
+    fields = struct.pack("<8sIQQQI", b"ZQSNAPSH", 1, 5, 2, 5, zlib.crc32(b"state"))
+    directory.mkdir()
+    (directory / FILE_NAME).write_bytes(fields + struct.pack("<I", zlib.crc32(fields)) + b"state")
+    assert SnapshotStore(directory).load() == Snapshot(5, 2, b"state", b"")
+
+
+def test_a_flipped_bit_in_the_membership_is_detected(directory):
+    SnapshotStore(directory).save(Snapshot(5, 2, b"state", MEMBERSHIP))
+    damage(directory, HEADER + len(b"state") + 3)
+    assert "membership that fails its checksum" in corrupt_load(directory)
 
 
 def corrupt_load(directory) -> str:
@@ -81,7 +99,7 @@ def test_truncated_snapshot_is_detected(directory):
     SnapshotStore(directory).save(Snapshot(5, 2, b"x" * 100))
     path = directory / FILE_NAME
     path.write_bytes(path.read_bytes()[:-1])
-    assert "99 data bytes where its header says 100" in corrupt_load(directory)
+    assert "99 bytes after its header where it says 100" in corrupt_load(directory)
 
 
 def test_short_or_foreign_file_is_detected(directory):

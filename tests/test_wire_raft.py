@@ -37,7 +37,12 @@ def messages(draw) -> Message:
         )
     snapshot = None
     if mtype is MessageType.SNAPSHOT:
-        snapshot = Snapshot(index=draw(ints), term=draw(ints), data=draw(st.binary(max_size=100)))
+        snapshot = Snapshot(
+            index=draw(ints),
+            term=draw(ints),
+            data=draw(st.binary(max_size=100)),
+            membership=draw(st.text(max_size=60)).encode("utf-8"),
+        )
     return Message(
         type=mtype,
         src=draw(node_ids),
@@ -97,7 +102,8 @@ def test_payloads_travel_as_binary_frames_never_in_the_json(msg) -> None:
     assert frames[1:] == expected
     header = orjson.loads(frames[0])
     assert all("data" not in e for e in header["entries"])
-    assert header["snapshot"] is None or set(header["snapshot"]) == {"index", "term"}
+    # the membership (small JSON text) is a header field; the state is a frame
+    assert header["snapshot"] is None or set(header["snapshot"]) == {"index", "term", "membership"}
 
 
 def test_wire_type_is_prefixed_so_it_cannot_be_a_client_type() -> None:
@@ -107,8 +113,10 @@ def test_wire_type_is_prefixed_so_it_cannot_be_a_client_type() -> None:
     assert not is_raft_type("TRAIN")
 
 
-def test_snapshot_data_is_the_last_frame() -> None:
-    msg = Message(MessageType.SNAPSHOT, "a:1", "b:2", 5, snapshot=Snapshot(9, 4, b"state"))
+def test_snapshot_data_is_the_last_frame_and_the_membership_in_the_header() -> None:
+    membership = b'{"credentials":{},"learners":[],"voters":["a:1","b:2"]}'
+    snap = Snapshot(9, 4, b"state", membership)
+    msg = Message(MessageType.SNAPSHOT, "a:1", "b:2", 5, snapshot=snap)
     frames = encode_raft(msg)
     assert frames[1:] == [b"state"]
     assert decode_raft(frames) == msg

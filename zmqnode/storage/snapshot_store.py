@@ -1,10 +1,15 @@
 """``snapshot/``: the latest snapshot of the state machine, for log compaction.
 
-One file, ``snapshot/snapshot.bin``, replaced atomically. Format (version 1),
+One file, ``snapshot/snapshot.bin``, replaced atomically. Format (version 2),
 integers little-endian::
 
     magic "ZQSNAPSH" (8) | u32 version | u64 index | u64 term | u64 data_length
-    | u32 crc32(data) | u32 crc32(all preceding header bytes) | data
+    | u32 crc32(data) | u64 membership_length | u32 crc32(membership)
+    | u32 crc32(all preceding header bytes) | data | membership
+
+``membership`` is the cluster's membership as of ``index``
+(``raft.membership.Membership``, encoded). Version 1 files (no membership
+fields) are still read: their membership is empty, the bootstrap one.
 
 Only the newest snapshot is kept: an older one is never needed again, because
 the log on disk always continues right after the snapshot that is stored.
@@ -21,10 +26,11 @@ from .atomic import FsyncStats, PathLike, atomic_write, ensure_dir, remove_stale
 from .errors import REJOIN, StorageCorruption
 
 MAGIC = b"ZQSNAPSH"
-VERSION = 1
+VERSION = 2
 FILE_NAME = "snapshot.bin"
 
-_FIELDS = struct.Struct("<8sIQQQI")  # magic, version, index, term, data length, data crc
+_FIELDS_V1 = struct.Struct("<8sIQQQI")  # magic, version, index, term, data length, data crc
+_FIELDS = struct.Struct("<8sIQQQIQI")  # ... and membership length, membership crc
 _HEADER_SIZE = _FIELDS.size + 4
 
 _ADVICE = (
@@ -36,9 +42,17 @@ _ADVICE = (
 
 def encode_snapshot(snapshot: Snapshot) -> bytes:
     fields = _FIELDS.pack(
-        MAGIC, VERSION, snapshot.index, snapshot.term, len(snapshot.data), zlib.crc32(snapshot.data)
+        MAGIC,
+        VERSION,
+        snapshot.index,
+        snapshot.term,
+        len(snapshot.data),
+        zlib.crc32(snapshot.data),
+        len(snapshot.membership),
+        zlib.crc32(snapshot.membership),
     )
-    return b"".join((fields, struct.pack("<I", zlib.crc32(fields)), snapshot.data))
+    header = fields + struct.pack("<I", zlib.crc32(fields))
+    return b"".join((header, snapshot.data, snapshot.membership))
 
 
 class SnapshotStore:
@@ -65,22 +79,35 @@ class SnapshotStore:
         def corrupt(problem: str) -> StorageCorruption:
             return StorageCorruption(self.path, problem, _ADVICE)
 
-        if len(raw) < _HEADER_SIZE:
-            raise corrupt(f"is {len(raw)} bytes long, too short for its {_HEADER_SIZE}-byte header")
-        magic, version, index, term, length, data_crc = _FIELDS.unpack_from(raw, 0)
-        (header_crc,) = struct.unpack_from("<I", raw, _FIELDS.size)
+        if len(raw) < _FIELDS_V1.size + 4:
+            raise corrupt(f"is {len(raw)} bytes long, too short for a snapshot header")
+        magic, version = struct.unpack_from("<8sI", raw, 0)
         if magic != MAGIC:
             raise corrupt(f"does not start with {MAGIC!r} (found {magic!r})")
-        if zlib.crc32(raw[: _FIELDS.size]) != header_crc:
-            raise corrupt("has a header that fails its checksum")
-        if version != VERSION:
+        if version not in (1, VERSION):
             raise corrupt(
-                f"has format version {version}; this zmqnode reads version {VERSION} "
+                f"has format version {version}; this zmqnode reads versions 1 and {VERSION} "
                 "(was it written by a newer release?)"
             )
-        data = raw[_HEADER_SIZE:]
-        if len(data) != length:
-            raise corrupt(f"holds {len(data)} data bytes where its header says {length}")
+        layout = _FIELDS_V1 if version == 1 else _FIELDS
+        if len(raw) < layout.size + 4:
+            raise corrupt(
+                f"is {len(raw)} bytes long, too short for its {layout.size + 4}-byte header"
+            )
+        fields = layout.unpack_from(raw, 0)
+        (header_crc,) = struct.unpack_from("<I", raw, layout.size)
+        if zlib.crc32(raw[: layout.size]) != header_crc:
+            raise corrupt("has a header that fails its checksum")
+        index, term, length, data_crc = fields[2:6]
+        member_length, member_crc = (0, 0) if version == 1 else fields[6:8]
+        body = raw[layout.size + 4 :]
+        if len(body) != length + member_length:
+            raise corrupt(
+                f"holds {len(body)} bytes after its header where it says {length + member_length}"
+            )
+        data, membership = body[:length], body[length:]
         if zlib.crc32(data) != data_crc:
             raise corrupt("has data that fails its checksum")
-        return Snapshot(index=index, term=term, data=data)
+        if version > 1 and zlib.crc32(membership) != member_crc:
+            raise corrupt("has a membership that fails its checksum")
+        return Snapshot(index=index, term=term, data=data, membership=membership)

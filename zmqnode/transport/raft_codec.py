@@ -84,7 +84,11 @@ def encode_raft(msg: Message) -> list[bytes]:
     if msg.snapshot is None:
         header["snapshot"] = None
     else:
-        header["snapshot"] = {"index": msg.snapshot.index, "term": msg.snapshot.term}
+        header["snapshot"] = {
+            "index": msg.snapshot.index,
+            "term": msg.snapshot.term,
+            "membership": msg.snapshot.membership.decode("utf-8"),
+        }
         blobs.append(msg.snapshot.data)
     return encode(header, blobs)
 
@@ -153,10 +157,14 @@ def decode_raft(
     if raw_snapshot is None:
         fields["snapshot"] = None
     elif isinstance(raw_snapshot, dict):
+        membership = raw_snapshot.get("membership", "")
+        if not isinstance(membership, str):
+            raise _bad(header, "snapshot field 'membership' must be a string")
         fields["snapshot"] = Snapshot(
             index=_field(raw_snapshot, "index", int, where="snapshot", header=header),
             term=_field(raw_snapshot, "term", int, where="snapshot", header=header),
             data=blobs[-1],
+            membership=membership.encode("utf-8"),
         )
     else:
         raise _bad(header, "field 'snapshot' must be an object or null")
