@@ -33,7 +33,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import zmq
 
@@ -43,9 +43,10 @@ from .config import NodeConfig
 from .handlers import Leadership, RequestHandlers
 from .inference_http import HttpInference
 from .logs import setup_logging
+from .members import allowed_keys, bootstrap_membership
 from .monitor import Monitor
 from .observe import Events, NodeMetrics, NodeSnapshot, RaftTraffic, status_feed
-from .raft import Entry, EntryKind, RaftConfig, RaftCore, Role
+from .raft import Entry, EntryKind, Membership, RaftConfig, RaftCore, Role
 from .registry import ModelRegistry
 from .repair import ModelFetcher
 from .replies import ClientChannel
@@ -102,6 +103,9 @@ class Node:
         self.registry = ModelRegistry(models)
         if recovered.snapshot is not None:
             self.registry.restore(recovered.snapshot.data)
+        self.ctx = zmq.Context()
+        keys = self._load_keys()
+        self._keys = keys
         self.core = RaftCore(
             self.id,
             config.peers,
@@ -110,23 +114,24 @@ class Node:
             hard_state=recovered.hard_state,
             snapshot=recovered.snapshot,
             entries=recovered.entries,
+            bootstrap=bootstrap_membership(config, keys.public.decode() if keys else ""),
         )
         self.compactor = Compactor(
             self.id, self.core, self.registry, self.storage, config.snapshot_entries
         )
         log.info(
-            "node %s starting: term %d, %d log entries, peers %s, storage %s",
+            "node %s starting: term %d, %d log entries, members %s, storage %s",
             self.id,
             recovered.hard_state.term,
             len(recovered.entries),
-            ", ".join(config.peers) or "(none: single-node cluster)",
+            _describe(self.core.membership),
             config.storage_dir,
         )
 
-        self.ctx = zmq.Context()
-        keys = self._load_keys()
         # Before any socket binds: without a ZAP handler libzmq admits every key.
         self.authenticator = security.start_authenticator(self.ctx, keys)
+        self._membership_seen = (-1, False)
+        self._peer_monitors: dict[str, zmq.Socket] = {}
         sockets = Sockets(self.ctx, keys)
         self.poller = zmq.Poller()
         # socket -> (handler, whether a failing handler is logged and survived)
@@ -141,7 +146,7 @@ class Node:
         self.fetcher = ModelFetcher(
             self.id,
             sockets,
-            list(config.peers),
+            list(self.core.peers),
             self.register_socket,
             self.registry.store_repaired,
             chunk_bytes=config.fetch_chunk_bytes,
@@ -154,7 +159,7 @@ class Node:
             self.training = TrainingCoordinator(
                 TrainingLinks(
                     node_id=self.id,
-                    peers=tuple(config.peers),
+                    peers=self.core.peers,
                     config=config,
                     sockets=sockets,
                     log_path=self.log_path,
@@ -213,7 +218,7 @@ class Node:
         self._ticks = 0
         self._last_role = Role.FOLLOWER
         self._last_leader = ""
-        self._peers_down: set[str] = set(config.peers)  # until first heard from
+        self._peers_down: set[str] = set(self.core.peers)  # until first heard from
 
     def _open_http(self, secure: bool) -> None:
         """The HTTP inference port (inference_http.py): the token is required
@@ -318,7 +323,7 @@ class Node:
         self.traffic = RaftTraffic(self.metrics)
         link_args = (
             self.id,
-            tuple(config.peers),
+            self.core.peers,
             sockets,
             config.host,
             config.ports,
@@ -335,8 +340,52 @@ class Node:
         for sock in self.links.inbound():
             # Drop the ROUTER identity or the SUB topic.
             self.register_socket(sock, lambda frames: self._on_raft(frames[1:]), guard=False)
-        for peer, events in self.links.disconnect_events():
+        self._watch_peers(self.links.peers)
+        self._sync_membership()
+
+    def _watch_peers(self, peers: Sequence[str]) -> None:
+        for peer, events in self.links.disconnect_events(peers):
+            self._peer_monitors[peer] = events
             self.register_socket(events, functools.partial(self._on_peer_event, peer))
+
+    def _sync_membership(self) -> None:
+        """Links and allow-lists follow the membership (members.py); cheap
+        when it did not change (called every turn)."""
+        core = self.core
+        seen = (core.membership_index, core.membership_index <= core.commit_index)
+        if seen == self._membership_seen:
+            return
+        self._membership_seen = seen
+        peers = core.peers
+        for gone in [p for p in self.links.peers if p not in peers]:
+            monitor = self._peer_monitors.pop(gone, None)
+            if monitor is not None:
+                self.poller.unregister(monitor)
+                self._socket_handlers.pop(monitor, None)
+                monitor.close(linger=0)
+        added, removed = self.links.set_peers(peers)
+        self._watch_peers(added)
+        committed = core.membership_at(core.commit_index)
+        if self.authenticator is not None and self._keys is not None:
+            self.authenticator.set_members(
+                allowed_keys(committed, core.membership, self._keys.public, self._keys.members)
+            )
+        if added or removed or self._membership_seen[0] > 0:
+            log.info(
+                "membership at index %d (%s): %s",
+                core.membership_index,
+                "committed" if seen[1] else "not committed yet",
+                _describe(core.membership),
+            )
+        if added or removed:
+            self.events.add("membership", f"{self.id}: members now {_describe(core.membership)}")
+        if seen[1] and self.id not in committed.members:
+            log.warning(
+                "node %s is no longer a member of the cluster (removed at index %d): "
+                "it serves nothing new; stop it",
+                self.id,
+                core.membership_index,
+            )
 
     def register_socket(
         self, sock: zmq.Socket, handler: Callable[[list[bytes]], None], *, guard: bool = True
@@ -412,6 +461,7 @@ class Node:
                 self._next_tick = now + self.config.tick_seconds
         self.waiters.issue_reads(self.core.read_index)
         self._process_ready()
+        self._sync_membership()
         guarded(self.batcher.flush)
         if self.waiters.expire(now):
             self.proposals.passed_over(self.core.applied_index)
@@ -551,10 +601,9 @@ class Node:
             applied_index=core.applied_index,
             last_index=core.last_index,
             snapshot_index=core.snapshot.index,
-            peers=tuple(config.peers),
+            peers=core.peers,
             peers_heard={
-                peer: round(now - heard[peer], 3) if peer in heard else None
-                for peer in config.peers
+                peer: round(now - heard[peer], 3) if peer in heard else None for peer in core.peers
             },
             models=len(registry.models),
             model_bytes=sum(record.size for record in registry.models.values()),
@@ -612,7 +661,7 @@ class Node:
     def _shutdown_gracefully(self) -> None:
         """Hand leadership to a peer before leaving, so the cluster does not
         wait an election timeout for us (Raft thesis §3.10)."""
-        if not self.core.is_leader or not self.config.peers:
+        if not self.core.is_leader or not self.core.peers:
             return
         target = max(self.core.progress, key=lambda p: self.core.progress[p].match)
         log.info("shutting down: transferring leadership to %s", target)
@@ -633,3 +682,9 @@ class Node:
             self.authenticator.stop()  # first: destroy() would close its sockets under it
         self.ctx.destroy(linger=LINGER_MS)
         log.info("node %s stopped", self.id)
+
+
+def _describe(membership: Membership) -> str:
+    voters = ", ".join(sorted(membership.voters)) or "none"
+    learners = ", ".join(sorted(membership.learners))
+    return f"voters {voters}" + (f"; learners {learners}" if learners else "")

@@ -392,6 +392,11 @@ class RaftCore:
 
     # -- membership (membership.py) -------------------------------------------------
 
+    def membership_at(self, index: int) -> Membership:
+        """The membership in effect at log ``index`` (e.g. the committed one:
+        ``membership_at(commit_index)``); ``index`` at or after the snapshot."""
+        return self._membership_in_log(through=index)[0]
+
     def _membership_in_log(self, through: int | None = None) -> tuple[Membership, int, int]:
         """The latest membership in the log (through ``through``): the last
         CONFIG entry, else the snapshot's, else the bootstrap one; with the

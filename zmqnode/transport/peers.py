@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import zmq
@@ -82,29 +82,55 @@ class PeerLinks:
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.MAXMSGSIZE, MAX_SUB_MESSAGE_BYTES)
         make_client(self.sub, sockets.keys)
+        self._sockets = sockets
         self.dealers: dict[str, zmq.Socket] = {}
-        for peer in peers:
+        self.peers = ()
+        self.set_peers(peers)
+
+    def set_peers(self, peers: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        """Link to exactly ``peers`` from now on (the membership changed):
+        a DEALER and a SUB connection per new peer, closed for a gone one.
+        Returns (added, removed); the caller (un)registers their disconnect
+        monitors (``disconnect_events``) first for removed ones."""
+        added = [p for p in peers if p not in self.dealers]
+        removed = [p for p in self.dealers if p not in peers]
+        for peer in removed:
+            peer_host, port = parse_address(peer)
+            try:
+                self.sub.disconnect(tcp_endpoint(peer_host, node_ports(port).heartbeat))
+            except zmq.ZMQError:
+                pass  # never connected (an unresolvable name)
+            dealer = self.dealers.pop(peer)
+            dealer.disable_monitor()
+            dealer.close(linger=0)
+            self.last_heard.pop(peer, None)
+        for peer in added:
             peer_host, port = parse_address(peer)
             peer_ports = node_ports(port)
             self.sub.connect(tcp_endpoint(peer_host, peer_ports.heartbeat))
-            self.dealers[peer] = sockets.client(
+            self.dealers[peer] = self._sockets.client(
                 zmq.DEALER,
                 tcp_endpoint(peer_host, peer_ports.raft),
                 send_hwm=PEER_HWM,
                 immediate=True,  # never queue for a peer that is not there
             )
+        self.peers = tuple(peers)
+        return added, removed
 
     def inbound(self) -> tuple[zmq.Socket, zmq.Socket]:
         """The sockets Raft messages arrive on (the loop polls them)."""
         return self.raft_sock, self.sub
 
-    def disconnect_events(self) -> Iterator[tuple[str, zmq.Socket]]:
-        """(peer, socket) pairs that report when a peer's connection drops.
+    def disconnect_events(
+        self, peers: Iterable[str] | None = None
+    ) -> Iterator[tuple[str, zmq.Socket]]:
+        """(peer, socket) pairs that report when a peer's connection drops
+        (for ``peers``, default all).
 
         A peer's process that dies drops its TCP connection at once; if it
         led, the node need not wait an election timeout to notice."""
-        for peer, dealer in self.dealers.items():
-            yield peer, dealer.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        for peer in self.dealers if peers is None else peers:
+            yield peer, self.dealers[peer].get_monitor_socket(zmq.EVENT_DISCONNECTED)
 
     @staticmethod
     def is_disconnect(frames: list[bytes]) -> bool:

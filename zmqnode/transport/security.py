@@ -183,13 +183,20 @@ class _AllowList:
     """ZAP callback: which public keys each domain admits."""
 
     def __init__(self, keys: NodeKeys) -> None:
-        self.allowed: dict[str, frozenset[bytes] | None] = {
-            PEERS: keys.members,
-            CLIENTS: None if keys.clients is None else keys.members | keys.clients,
-        }
+        self.clients = keys.clients
+        self.allowed: dict[str, frozenset[bytes] | None] = {}
+        self.set_members(keys.members)
         self._denied: set[tuple[str, bytes]] = set()
         self._lock = threading.Lock()
         self.denials = 0
+
+    def set_members(self, members: frozenset[bytes]) -> None:
+        """Admit exactly ``members`` as cluster members from now on (the ZAP
+        thread reads ``allowed``; one assignment swaps it whole)."""
+        self.allowed = {
+            PEERS: members,
+            CLIENTS: None if self.clients is None else members | self.clients,
+        }
 
     def callback(self, domain: str, key: bytes) -> bool:
         if domain not in self.allowed:
@@ -209,7 +216,28 @@ class _AllowList:
         return False
 
 
-def start_authenticator(ctx: zmq.Context, keys: NodeKeys | None) -> ThreadAuthenticator | None:
+class Gatekeeper:
+    """The running ZAP handler of one process and the allow-lists it checks."""
+
+    def __init__(self, auth: ThreadAuthenticator, allow: _AllowList) -> None:
+        self._auth = auth
+        self._allow = allow
+
+    def set_members(self, members: frozenset[bytes]) -> None:
+        """The member keys to admit from now on (the membership changed)."""
+        if members != self._allow.allowed[PEERS]:
+            self._allow.set_members(members)
+            log.info("member allow-list now has %d keys", len(members))
+
+    @property
+    def members(self) -> frozenset[bytes]:
+        return self._allow.allowed[PEERS] or frozenset()
+
+    def stop(self) -> None:
+        self._auth.stop()
+
+
+def start_authenticator(ctx: zmq.Context, keys: NodeKeys | None) -> Gatekeeper | None:
     """Start the ZAP handler for ``ctx`` (before any socket binds); None when insecure."""
     if keys is None:
         return None
@@ -222,7 +250,7 @@ def start_authenticator(ctx: zmq.Context, keys: NodeKeys | None) -> ThreadAuthen
     for domain in (PEERS, CLIENTS):
         auth.configure_curve_callback(domain, credentials_provider=allow)
     auth.start()
-    return auth
+    return Gatekeeper(auth, allow)
 
 
 def warn_insecure(what: str) -> None:
