@@ -421,6 +421,37 @@ class Client:
         """The answering node's view: id, role, term, leader, indexes, peers."""
         return self.request({"type": RequestType.STATUS.value, "id": new_request_id()}).fields()
 
+    def members(self) -> dict[str, Any]:
+        """The leader's view of the membership (docs/PROTOCOL.md §5.8):
+        ``members`` (node, voter, leader, match, lag, last_heard_s), the
+        ``membership_index`` and whether it is ``committed``."""
+        return self.request({"type": RequestType.MEMBERS.value, "id": new_request_id()}).fields()
+
+    def change_member(
+        self,
+        change: str,
+        node: str,
+        *,
+        credential: str = "",
+        base_index: int | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """``promote``, ``demote`` or ``remove`` a member, or ``add_learner``
+        (with its public key as ``credential``); answered once committed, with
+        the new membership (§5.9). A learner not yet caught up is BUSY: the
+        request is retried like any BUSY one."""
+        header: dict[str, Any] = {
+            "type": RequestType.MEMBER_CHANGE.value,
+            "id": new_request_id(),
+            "change": change,
+            "node": node,
+        }
+        if credential:
+            header["credential"] = credential
+        if base_index is not None:
+            header["base_index"] = base_index
+        return self.request(header, timeout=timeout).fields()
+
     def import_model(
         self, path: str | os.PathLike[str], *, request_id: str | None = None
     ) -> dict[str, Any]:

@@ -39,6 +39,9 @@ EXIT_ERROR_REPLY = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 
+# A promotion waits for the learner to catch up (BUSY until then).
+MEMBER_CHANGE_TIMEOUT = 60.0
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
 
@@ -116,6 +119,39 @@ def _training_data(args: argparse.Namespace) -> Any:
         return two_files(args.inputs, args.outputs)
     except TableError as exc:
         raise InputError(str(exc)) from None
+
+
+def _members(args: argparse.Namespace, client: Client) -> dict[str, Any]:
+    """``members``: the listing, or one change then the new listing."""
+    if args.action is None:
+        if args.node or args.learner or args.key:
+            raise InputError("give an action: members add|promote|demote|remove NODE")
+        return client.members()
+    if not args.node:
+        raise InputError(f"members {args.action} needs a node address, host:port")
+    if (args.learner or args.key) and args.action != "add":
+        raise InputError("--learner and --key go with members add")
+    wait = max(args.timeout, MEMBER_CHANGE_TIMEOUT)
+    if args.action != "add":
+        return client.change_member(args.action, args.node, timeout=wait)
+    current = {m["node"]: m for m in client.members().get("members", [])}
+    if args.node not in current:
+        if not args.key:
+            raise InputError(
+                f"{args.node} is not a member: start it with `python -m zmqnode --join "
+                "<a member's host:port> ...` (it joins as a learner), or give its public "
+                "key with --key"
+            )
+        from zmqnode.transport.security import public_key_of
+
+        result = client.change_member(
+            "add_learner", args.node, credential=public_key_of(args.key), timeout=wait
+        )
+        if args.learner:
+            return result
+    elif args.learner:
+        return client.members()
+    return client.change_member("promote", args.node, timeout=wait)
 
 
 def _number(cell: str, where: str) -> float:
@@ -405,8 +441,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-o", "--output", help="file to write (default <model_id>.onnx or <model_id>.bin)"
     )
+    _add_members_parser(sub, parents=[common])
     _add_watch_parser(sub, parents=[common])
     return parser
+
+
+def _add_members_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "members",
+        parents=parents,
+        help="show or change the cluster's members: members [add|promote|demote|remove] NODE",
+    )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["add", "promote", "demote", "remove"],
+        help="add: make NODE a voter (a node started with --join is a learner until then; "
+        "waits until it has caught up); remove: take NODE out (a leader hands over first)",
+    )
+    p.add_argument("node", nargs="?", help="the member's address, host:port")
+    p.add_argument(
+        "--learner", action="store_true", help="with add: keep NODE a learner (a read replica)"
+    )
+    p.add_argument(
+        "--key",
+        metavar="FILE",
+        help="with add: NODE's public key file (keygen --node), to add a node that has not "
+        "joined yet",
+    )
 
 
 def _add_watch_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -604,6 +666,8 @@ def _run(args: argparse.Namespace, client: Client, out: Console | None = None) -
         except OSError as exc:
             raise InputError(f"{args.path}: cannot read ({exc.strerror or exc})") from None
         _emit(args, out, result, _show_mapping)
+    elif command == "members":
+        _emit(args, out, _members(args, client), _show_members)
     elif command == "export":
         from client.export import export_model  # only here: onnx is big and optional
 
@@ -801,6 +865,26 @@ def _print_predictions(result: dict[str, Any]) -> None:
         lines.append(f"{number:>{widths[0]}}  {row:<{widths[1]}}  {output}".rstrip())
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
+
+
+def _show_members(out: Console, result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    state = "committed" if result.get("committed") else "not committed yet"
+    table = Table(title=f"membership at index {result.get('membership_index')} ({state})")
+    for column in ("node", "role", "match", "lag", "last heard"):
+        table.add_column(column, justify="left" if column in ("node", "role") else "right")
+    for m in result.get("members", []):
+        role = ("voter" if m.get("voter") else "learner") + (", leader" if m.get("leader") else "")
+        heard = m.get("last_heard_s")
+        table.add_row(
+            str(m.get("node")),
+            role,
+            _fmt(m.get("match", "-")),
+            _fmt(m.get("lag", "-")),
+            "-" if heard is None else f"{heard:.1f}s ago",
+        )
+    out.print(table)
 
 
 def _show_mapping(out: Console, result: dict[str, Any]) -> None:

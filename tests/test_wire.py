@@ -336,7 +336,7 @@ def test_error_codes_are_stable_strings() -> None:
     assert {c.value for c in ErrorCode} == {
         "MALFORMED", "BAD_REQUEST", "UNSUPPORTED_VERSION", "UNKNOWN_TYPE", "BAD_SHAPE",
         "BAD_INPUT", "NOT_FOUND", "TOO_LARGE", "NOT_LEADER", "TIMEOUT", "BUSY",
-        "UNAVAILABLE", "INTERNAL", "TRAINING_FAILED",
+        "UNAVAILABLE", "INTERNAL", "TRAINING_FAILED", "CONFLICT",
     }  # fmt: skip
     assert {c for c in ErrorCode if c.retryable} == {
         ErrorCode.NOT_LEADER,

@@ -57,9 +57,29 @@ def keygen_main(argv: list[str]) -> int:
     p.add_argument(
         "--force", action="store_true", help="replace existing keys (locks out old holders)"
     )
+    p.add_argument(
+        "--node",
+        metavar="NAME",
+        help="only make one more node keypair, NAME.key_secret (in an existing key "
+        "directory), for a node that joins with --join ... --node-key DIR/NAME.key_secret",
+    )
     args = p.parse_args(argv)
     if args.nodes < 1 or args.clients < 0:
         p.error("--nodes must be at least 1 and --clients at least 0")
+    if args.node is not None:
+        from .transport.security import add_node_key
+
+        try:
+            made_one = add_node_key(args.dir, args.node)
+        except KeyFileError as exc:
+            print(f"zmqnode keygen: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"wrote {made_one}: start the node with --join HOST:PORT --keys {args.dir} "
+            f"--node-key {made_one}; its key reaches the other members through the "
+            "membership, no copy of members/ needed"
+        )
+        return 0
     try:
         made = keygen(args.dir, args.nodes, args.clients, force=args.force)
     except KeyFileError as exc:

@@ -102,6 +102,8 @@ class NodeConfig:
     # keys_dir is the per-user local key directory, to be completed at start
     # (transport/keystore.ensure_local_keys).
     local_keys: bool = False
+    # Members to ask to add this node (``--join``): used when the storage is empty.
+    join: tuple[str, ...] = ()
 
     @property
     def node_id(self) -> str:
@@ -163,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         default=[],
         help="the other nodes' client addresses, space- or comma-separated (H:P H:P or H:P,H:P)",
+    )
+    p.add_argument(
+        "--join",
+        nargs="+",
+        default=[],
+        metavar="HOST:PORT",
+        help="join a running cluster through any of these members (with empty storage): "
+        "this node becomes a learner; `python -m client members add` makes it a voter",
     )
     p.add_argument("--storage-dir", help="where Raft state, the log and models live")
     p.add_argument("--tick", type=float, default=DEFAULT_TICK_SECONDS, help="Raft tick, seconds")
@@ -288,6 +298,14 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
         if peer_id != format_address(args.host, args.port) and peer_id not in peers:
             peers.append(peer_id)
             hosts.append(host)
+    join: list[str] = []
+    for text in _split_peers(args.join):
+        try:
+            join_host, join_port = parse_address(text)
+        except ValueError as exc:
+            parser.error(f"--join: {exc}")
+        join.append(format_address(join_host, join_port))
+        hosts.append(join_host)
     keys_dir = node_key = None
     local_keys = False
     if args.insecure:
@@ -295,6 +313,11 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
             parser.error("--client-auth curve needs CURVE: drop --insecure")
     elif args.keys:
         keys_dir = args.keys
+        if join and not args.node_key:
+            parser.error(
+                "--join with --keys needs this node's own key: --node-key FILE "
+                "(python -m zmqnode keygen --dir KEYS --node NAME makes KEYS/NAME.key_secret)"
+            )
         node_key = args.node_key or default_node_key(keys_dir, args.host, args.port, peers)
     else:
         remote = [host for host in hosts if not is_loopback(host)]
@@ -340,6 +363,7 @@ def parse_args(argv: list[str] | None = None) -> NodeConfig:
         node_key=node_key,
         client_auth=args.client_auth,
         local_keys=local_keys,
+        join=tuple(join),
     )
 
 

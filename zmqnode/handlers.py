@@ -91,6 +91,10 @@ class RequestHandlers:
             RequestType.FETCH.value: self.handle_fetch,
         }
 
+    def add(self, handlers: dict[str, Handler]) -> None:
+        """Serve more request types (another room's handlers)."""
+        self._handlers.update(handlers)
+
     # -- dispatch --------------------------------------------------------------
 
     def on_request(self, frames: list[bytes]) -> None:

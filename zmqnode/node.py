@@ -43,22 +43,33 @@ from .config import NodeConfig
 from .handlers import Leadership, RequestHandlers
 from .inference_http import HttpInference
 from .logs import setup_logging
+from .member_requests import MemberLinks, MemberRequests
 from .members import allowed_keys, bootstrap_membership
 from .monitor import Monitor
 from .observe import Events, NodeMetrics, NodeSnapshot, RaftTraffic, status_feed
-from .raft import Entry, EntryKind, Membership, RaftConfig, RaftCore, Role
+from .raft import (
+    ConfChange,
+    Entry,
+    EntryKind,
+    Membership,
+    ProposeResult,
+    RaftConfig,
+    RaftCore,
+    Role,
+)
 from .registry import ModelRegistry
 from .repair import ModelFetcher
 from .replies import ClientChannel
 from .serving import PredictionBatcher
 from .storage.errors import StorageBroken, StorageCorruption
 from .storage.model_store import ModelStore
-from .storage.node_storage import NodeStorage
+from .storage.node_storage import NodeStorage, Recovered
 from .training import TrainingCoordinator, TrainingLinks
 from .transport import keystore, security
 from .transport.addresses import format_address, parse_address, tcp_endpoint
 from .transport.faults import FaultFile
 from .transport.http import HttpLimits, HttpServer
+from .transport.join import JoinError, ask_to_join
 from .transport.peers import FaultyPeerLinks, PeerLinks
 from .transport.sockets import LINGER_MS, BindError, Sockets, recv_frames
 from .transport.wire import ErrorCode
@@ -114,7 +125,7 @@ class Node:
             hard_state=recovered.hard_state,
             snapshot=recovered.snapshot,
             entries=recovered.entries,
-            bootstrap=bootstrap_membership(config, keys.public.decode() if keys else ""),
+            bootstrap=self._bootstrap(recovered, keys),
         )
         self.compactor = Compactor(
             self.id, self.core, self.registry, self.storage, config.snapshot_entries
@@ -201,6 +212,18 @@ class Node:
             status=lambda: self.snapshot().status(),
             count=self.count,
         )
+        self.member_requests = MemberRequests(
+            MemberLinks(
+                core=self.core,
+                last_heard=self.links.last_heard,
+                propose=self.propose_membership,
+                redirect=self.handlers.redirect_or_unavailable,
+                request_timeout=self.handlers.request_timeout,
+            ),
+            self.waiters,
+            self.admission,
+        )
+        self.handlers.add(self.member_requests.handlers())
         self.register_socket(self.channel.sock, self.handlers.on_request, guard=False)
         self.http: HttpServer | None = None
         self.inference: HttpInference | None = None
@@ -219,6 +242,28 @@ class Node:
         self._last_role = Role.FOLLOWER
         self._last_leader = ""
         self._peers_down: set[str] = set(self.core.peers)  # until first heard from
+
+    def _bootstrap(self, recovered: Recovered, keys: security.NodeKeys | None) -> Membership:
+        """The membership before the log says otherwise: the command line's
+        nodes, or for ``--join`` the one the cluster answered (an empty one
+        once the storage holds the log: a joined node never starts alone)."""
+        config = self.config
+        own = keys.public.decode() if keys else ""
+        if not config.join:
+            return bootstrap_membership(config, own)
+        fresh = (
+            recovered.snapshot is None and not recovered.entries and recovered.hard_state.term == 0
+        )
+        if not fresh:
+            return Membership.of([])
+        log.info("joining the cluster through %s as a learner", ", ".join(config.join))
+        try:
+            data, index = ask_to_join(self.ctx, keys, config.join, self.id, own)
+        except JoinError as exc:
+            raise SystemExit(f"node {self.id}: {exc}") from None
+        membership = Membership.decode(data)
+        log.info("joined at index %d: %s", index, _describe(membership))
+        return membership
 
     def _open_http(self, secure: bool) -> None:
         """The HTTP inference port (inference_http.py): the token is required
@@ -547,6 +592,15 @@ class Node:
             return ErrorCode.NOT_LEADER
         self.proposals.add(result.index, result.term, len(data), on_done)
         return None
+
+    def propose_membership(
+        self, change: ConfChange, base_index: int | None, on_done: Callable[[bool], None]
+    ) -> ProposeResult:
+        """Propose a membership change; ``on_done(True)`` once applied in our term."""
+        result = self.core.propose_membership(change, base_index)
+        if result.accepted:
+            self.proposals.add(result.index, result.term, 0, on_done)
+        return result
 
     def _tick_compactor(self) -> None:
         """Compact when due. Damage found on disk while compacting stops the node

@@ -288,6 +288,25 @@ def keygen(
     return made
 
 
+def public_key_of(path: str | os.PathLike) -> str:
+    """The z85 public key in a .key or .key_secret file; KeyFileError if unreadable."""
+    return _load_public(Path(path)).decode()
+
+
+def add_node_key(directory: str | os.PathLike, name: str) -> Path:
+    """One more node keypair in an existing key directory: NAME.key_secret
+    (mode 0600) and members/NAME.key. Refuses to replace an existing one."""
+    root = Path(directory)
+    if not (root / f"{CLUSTER_KEY}.key_secret").exists():
+        raise KeyFileError(f"{root} holds no cluster keys (python -m zmqnode keygen --dir {root})")
+    if not name or any(c in name for c in "/\\ ") or name.startswith("."):
+        raise KeyFileError(f"a node key name is a plain file name, got {name!r}")
+    if (root / f"{name}.key_secret").exists():
+        raise KeyFileError(f"{root / (name + '.key_secret')} exists already")
+    (root / MEMBERS_DIR).mkdir(exist_ok=True)
+    return _create(root, root / MEMBERS_DIR, name)
+
+
 def http_token_file(directory: str | os.PathLike) -> Path:
     """``DIR/http.token``, made (mode 0600, 256 random bits as hex) if missing.
 

@@ -86,6 +86,7 @@ class ErrorCode(str, enum.Enum):
     UNAVAILABLE = "UNAVAILABLE"  # no quorum / shutting down; retry later or elsewhere
     INTERNAL = "INTERNAL"  # a bug on the node; the message says what
     TRAINING_FAILED = "TRAINING_FAILED"  # training ran and failed (diverged, ...)
+    CONFLICT = "CONFLICT"  # the membership changed since the request's base_index
 
     @property
     def retryable(self) -> bool:
@@ -117,6 +118,9 @@ class RequestType(str, enum.Enum):
     STATUS = "STATUS"
     IMPORT = "IMPORT"
     FETCH = "FETCH"  # node to node: a chunk of a model file (docs/PROTOCOL.md §5.7)
+    MEMBERS = "MEMBERS"  # the membership and each member's progress (§5.8)
+    MEMBER_CHANGE = "MEMBER_CHANGE"  # promote, demote, remove a member, add a learner (§5.9)
+    JOIN = "JOIN"  # a new node asks to be added as a learner (§5.10)
 
 
 # Reply type when the request's own type could not be read.
