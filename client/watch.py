@@ -65,7 +65,7 @@ MAX_EVENTS = 200
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 3
 
-ROLE_LABELS = {"pre_candidate": "pre-cand", "candidate": "candidate"}
+ROLE_LABELS = {"pre_candidate": "pre-cand", "candidate": "candidate", "learner": "learner"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,6 +560,8 @@ def _row_cells(row: Mapping[str, Any]) -> list[Text | str]:
             role = Text("leader?", style="yellow")  # a stale leader of an older term
         elif row["leader"]:
             role = Text("leader", style="bold black on green")
+        elif row["role"] in ("learner", "removed"):
+            role = Text(role_label, style="cyan" if row["role"] == "learner" else "dim")
         else:
             role = Text(role_label)
     elif state == "down":

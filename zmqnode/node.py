@@ -646,9 +646,12 @@ class Node:
         core, config, registry = self.core, self.config, self.registry
         now = time.monotonic()
         heard = self.links.last_heard
+        role = core.role.value
+        if core.role is Role.FOLLOWER and self.id not in core.voters:
+            role = "learner" if self.id in core.membership.learners else "removed"
         return NodeSnapshot(
             node=self.id,
-            role=core.role.value,
+            role=role,
             term=core.term,
             leader=core.leader_id or None,
             commit_index=core.commit_index,

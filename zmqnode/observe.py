@@ -24,7 +24,8 @@ from .metrics import DURATION_BUCKETS, SIZE_BUCKETS, RecentLatency, Registry
 from .raft import Message, MessageType
 
 MAX_EVENTS = 20
-ROLES = ("leader", "follower", "candidate", "pre_candidate")
+# "learner": a follower that does not vote (raft/membership.py).
+ROLES = ("leader", "follower", "learner", "candidate", "pre_candidate")
 
 
 class NodeMetrics:
