@@ -10,6 +10,9 @@
 #   ./run_cluster.sh -f         start, then show the console in the foreground;
 #                               Ctrl-C leaves it and stops the nodes (also --foreground)
 #   ./run_cluster.sh --insecure start without CURVE (plaintext, anyone may join)
+#   ./run_cluster.sh add        start one more node that joins the running cluster
+#                               and becomes a voter (--learner: stays a read replica)
+#   ./run_cluster.sh remove N   take node N out of the cluster, stop it, delete its storage
 #
 # Node i listens on client port 9000+i, monitor 8000+i, raft 10000+i (the
 # seed's layout) and keeps its data in node<i>_storage/. Process ids and
@@ -27,16 +30,20 @@ N=3
 CMD=start
 FOREGROUND=0
 INSECURE=0
+LEARNER=0
+REMOVE=""
 KEYS="$STATE/keys"
 
 while [ $# -gt 0 ]; do
   case "$1" in
     -n) N="${2:?-n needs a number of nodes}"; shift 2 ;;
     -n*) N="${1#-n}"; shift ;;
-    start|stop|status|clean|watch) CMD="$1"; shift ;;
+    start|stop|status|clean|watch|add) CMD="$1"; shift ;;
+    remove) CMD=remove; REMOVE="${2:?remove needs a node number}"; shift 2 ;;
+    --learner) LEARNER=1; shift ;;
     -f|--foreground) FOREGROUND=1; shift ;;
     --insecure) INSECURE=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -131,6 +138,62 @@ do_watch() {  # the console of the nodes started from here, until Ctrl-C
   "$VENV_PYTHON" -m client watch --nodes "$nodes"
 }
 
+client_args() {  # how python -m client reaches this cluster
+  if [ "$INSECURE" = 1 ] || [ ! -e "$KEYS/cluster.key" ]; then echo "--insecure"; fi
+}
+
+do_add() {  # one more node: join through a running one, then (unless --learner) promote
+  local i=0 f running="" sec
+  for f in "$STATE"/node*.pid; do
+    [ -e "$f" ] || continue
+    f="$(basename "$f" .pid)"; f="${f#node}"
+    [ "$f" -ge "$i" ] && i=$((f + 1))
+    kill -0 "$(cat "$STATE/node$f.pid")" 2>/dev/null && running="$HOST:$((BASE_PORT + f))"
+  done
+  [ -n "$running" ] || { echo "no running node to join (./run_cluster.sh first)" >&2; return 1; }
+  local -a security=(--insecure)
+  if [ -e "$KEYS/cluster.key_secret" ]; then
+    [ -e "$KEYS/node$i.key_secret" ] \
+      || "$VENV_PYTHON" -m zmqnode keygen --dir "$KEYS" --node "node$i" >/dev/null
+    security=(--keys "$KEYS" --node-key "$KEYS/node$i.key_secret")
+  fi
+  rm -rf "node${i}_storage"
+  nohup "$VENV_PYTHON" -m zmqnode --host "$HOST" --port $((BASE_PORT + i)) \
+    --monitor-port $((8000 + i)) --join "$running" --storage-dir "node${i}_storage" \
+    "${security[@]}" >"$STATE/node$i.out" 2>&1 &
+  echo $! >"$STATE/node$i.pid"
+  echo "node $i ($HOST:$((BASE_PORT + i))) is joining through $running ..."
+  sec="$(client_args)"
+  # shellcheck disable=SC2086
+  for _ in $(seq 100); do
+    "$VENV_PYTHON" -m client $sec --json members 2>/dev/null | grep -q "\"$HOST:$((BASE_PORT + i))\"" && break
+    sleep 0.3
+  done
+  if [ "$LEARNER" = 1 ]; then
+    echo "node $i joined as a learner (a read replica)"
+  else
+    # shellcheck disable=SC2086
+    "$VENV_PYTHON" -m client $sec members add "$HOST:$((BASE_PORT + i))"
+  fi
+}
+
+do_remove() {  # take node N out, stop it, forget its storage
+  local i="$REMOVE" sec pid
+  case "$i" in ''|*[!0-9]*) echo "remove wants a node number, got '$i'" >&2; return 2 ;; esac
+  sec="$(client_args)"
+  # shellcheck disable=SC2086
+  "$VENV_PYTHON" -m client $sec members remove "$HOST:$((BASE_PORT + i))"
+  if [ -e "$STATE/node$i.pid" ]; then
+    pid="$(cat "$STATE/node$i.pid")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$STATE/node$i.pid"
+  fi
+  rm -rf "node${i}_storage"
+  echo "removed node $i ($HOST:$((BASE_PORT + i))) and deleted node${i}_storage"
+}
+
 do_start() {
   if [ -n "$(running_pids)" ]; then
     echo "a cluster is already running here:"; do_status
@@ -222,6 +285,8 @@ case "$CMD" in
       do_start
     fi ;;
   watch) do_watch ;;
+  add) do_add ;;
+  remove) do_remove ;;
   stop) do_stop ;;
   status) do_status ;;
   clean) do_stop; forget_keys; rm -rf node*_storage "$STATE"; echo "removed node*_storage and .cluster" ;;

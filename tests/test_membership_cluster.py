@@ -156,3 +156,39 @@ def test_a_removed_nodes_key_is_refused(cluster):
         assert client.train(XOR, NAMES, options={"epochs": 5})["model_id"]
     assert cluster.status(leader)["role"] == "leader"
     assert cluster.status(leader)["term"] == term  # the removed node disturbed nothing
+
+
+def test_three_to_five_to_three_under_a_steady_prediction_load(cluster):
+    import threading
+
+    with cluster.client() as client:
+        model = client.train(XOR, NAMES, options={"epochs": 100})["model_id"]
+    stop = threading.Event()
+    answers: list[bool] = []
+    failures: list[str] = []
+
+    def load() -> None:
+        with cluster.client(timeout=5.0) as c:
+            while not stop.is_set():
+                try:
+                    answers.append(c.predict(model, XOR[:4]).tolist() == ["no", "yes", "yes", "no"])
+                except Exception as exc:  # every failure is a finding
+                    failures.append(repr(exc))
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    try:
+        new = [Joiner(cluster, cluster.ids[0], f"grow{i}") for i in range(2)]
+        cluster.joiners.extend(new)
+        for joiner in new:
+            wait_for(lambda j=joiner: joined(cluster, j), 60, "the join")
+            cli(cluster, "members", "add", joiner.id)
+        assert sorted(roles(cli(cluster, "members")).values()) == ["voter"] * 5
+        for joiner in new:
+            cli(cluster, "members", "remove", joiner.id)
+        assert sorted(roles(cli(cluster, "members"))) == sorted(cluster.ids)
+        wait_for(lambda: len(answers) > 50, 30, "predictions after the changes")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert failures == [] and all(answers), (failures[:3], answers.count(False))
