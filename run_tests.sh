@@ -6,8 +6,12 @@
 #   ./run_tests.sh --fuzz-seed random              the port fuzzer under a new seed
 #   ZMQNODE_SIM_SEEDS=20000 ./run_tests.sh -m sim  a longer simulation
 # Markers and seeds: README.md, "Running the tests".
+# As root, it installs iptables (and iproute2) when missing, for the
+# network-partition tests: scripts/ensure_system.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/ensure_venv.sh
+. scripts/ensure_system.sh
 ensure_venv test
+ensure_system_packages
 exec "$VENV_PYTHON" -m pytest "$@"
