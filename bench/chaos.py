@@ -20,9 +20,17 @@ The nemesis (``random.Random(seed)``) repeatedly waits a random gap, then
 SIGKILLs a node (restarted after the hold), SIGSTOPs it (SIGCONT after the
 hold) or cuts it off from the other nodes' Raft traffic (``isolate`` /
 ``heal``; one time in four only what it hears, one in four only what it
-says: ``cut_one_way``). Half the time its target is the current leader on
-purpose; now and then a second fault hits another node while the first
-holds, so a majority can be down. The finale takes a majority down (the
+says: ``cut_one_way``). That cut goes through a test-only fault file and
+drops Raft messages only. With ``--netns`` every node runs in its own
+network namespace (``harness/netns.py``) and a partition cuts the network
+instead: iptables DROP rules between the node and its peers (``cut_off``, or
+``cut_one_way`` for one direction), or, every other both-ways partition, the
+node's link taken down (``isolate``: the load's clients lose it too); Raft,
+training jobs and results, model-file fetches and client requests are then
+all cut alike, with the same schedule and the same checks. Half the time
+the nemesis's target is the current leader on purpose; now and then a
+second fault hits another node while the first holds, so a majority can be
+down. The finale takes a majority down (the
 leader among it) for 2 s; then everything is healed (all restarted, SIGCONT,
 ``heal()``).
 
@@ -71,6 +79,7 @@ import zmq
 
 from client import Client, ClientError, ClusterUnavailable
 from harness.cluster import LocalCluster
+from harness.netns import NetnsCluster, unavailable
 from zmqnode.ml.options import TrainOptions
 from zmqnode.ml.training import train
 from zmqnode.registry import model_id_for
@@ -126,6 +135,7 @@ class ChaosResult:
     ops: list[Op] = field(default_factory=list, repr=False)  # the history, for analysis
     log_errors: list[str] = field(default_factory=list)  # ERROR/Traceback lines in node logs
     fault_log: list[str] = field(default_factory=list)
+    netns: bool = False  # the nodes ran in network namespaces (real partitions)
 
     @property
     def linearizable(self) -> bool:
@@ -139,7 +149,8 @@ class ChaosResult:
         f = self.faults
         heal = "none" if self.leader_after_heal is None else f"{self.leader_after_heal:.2f} s"
         return (
-            f"chaos: {self.duration:.0f} s, faults {sum(f.values())} (kill {f['kill']}, "
+            f"chaos{' --netns' if self.netns else ''}: {self.duration:.0f} s, faults"
+            f" {sum(f.values())} (kill {f['kill']}, "
             f"pause {f['pause']}, partition {f['partition']}), requests {self.requests} "
             f"(ok {self.ok}, error {self.errors}, hung {len(self.hung)}), acknowledged models "
             f"{self.acknowledged}, lost {len(self.lost)}, linearizable "
@@ -508,6 +519,7 @@ class _Nemesis:
         self.killed: set[str] = set()
         self.paused: set[str] = set()
         self.isolated = False
+        self.both_ways = 0  # both-ways partitions so far (--netns alternates how)
         self.healed_at = time.monotonic()
         self.events: list[str] = []
 
@@ -526,7 +538,14 @@ class _Nemesis:
             self.cluster.pause(node)
             self.paused.add(node)
         elif way == "both":
-            self.cluster.isolate(node)
+            self.both_ways += 1
+            if isinstance(self.cluster, NetnsCluster) and self.both_ways % 2 == 1:
+                self.cluster.cut_off(node)  # iptables; every other time the link goes down
+                self.note(f"  (iptables DROP between {node} and its peers)")
+            else:
+                self.cluster.isolate(node)
+                if isinstance(self.cluster, NetnsCluster):
+                    self.note(f"  ({node}'s link down: clients lose it too)")
             self.isolated = True
         else:
             self.cluster.cut_one_way(node, way)
@@ -711,14 +730,22 @@ def run(
     predict_rate: float = 500.0,
     workdir: Path | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+    netns: bool = False,
 ) -> ChaosResult:
-    """Start a cluster, load it, inject faults for ``duration`` s, heal, check."""
+    """Start a cluster, load it, inject faults for ``duration`` s, heal, check.
+
+    ``netns``: the nodes in network namespaces, partitions cutting the network
+    (root only; raises ``NetnsUnavailable`` saying why where it cannot run).
+    """
     with tempfile.TemporaryDirectory(prefix="zmqnode-chaos-") as tmp:
-        cluster = LocalCluster(Path(workdir or tmp), n=nodes, extra_args=tuple(node_args))
+        kind = NetnsCluster if netns else LocalCluster
+        cluster = kind(Path(workdir or tmp), n=nodes, extra_args=tuple(node_args))
         cluster.workdir.mkdir(parents=True, exist_ok=True)
         cluster.start()
         try:
-            return _run(cluster, duration, seed, predictors, predict_rate, log)
+            result = _run(cluster, duration, seed, predictors, predict_rate, log)
+            result.netns = netns
+            return result
         finally:
             for node in list(cluster.procs):
                 cluster.resume(node)  # a stopped process cannot terminate
@@ -855,7 +882,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--predictors", type=int, default=100, help="concurrent PREDICT clients")
     p.add_argument("--predict-rate", type=float, default=500.0, help="PREDICTs/s in total")
     p.add_argument("--workdir", type=Path, help="keep the nodes' folders here")
+    p.add_argument(
+        "--netns",
+        action="store_true",
+        help="each node in its own network namespace; partitions cut all traffic (root only)",
+    )
     args = p.parse_args(argv)
+    if args.netns and (reason := unavailable()):
+        print(f"chaos --netns cannot run here: {reason}", file=sys.stderr)
+        return 2
     result = run(
         args.duration,
         seed=args.seed,
@@ -864,6 +899,7 @@ def main(argv: list[str]) -> int:
         predictors=args.predictors,
         predict_rate=args.predict_rate,
         workdir=args.workdir,
+        netns=args.netns,
     )
     report(result)
     return 0 if result.passed else 1
