@@ -484,3 +484,16 @@ def test_raft_port_takes_appends_only_from_member_keys(tmp_path):
     finally:
         ctx.destroy(0)
         c.stop()
+
+
+def test_the_member_keys_file_carries_the_allow_list_to_the_trainer(tmp_path):
+    shared = security.MemberKeysFile(tmp_path / "member_keys")
+    reader = security.MemberKeysFile(tmp_path / "member_keys")
+    assert reader.reload() is None  # no file yet
+    keys = frozenset({b"a" * 40, b"b" * 40})
+    shared.write(keys)
+    assert reader.reload() == keys
+    assert reader.reload() is None  # unchanged since
+    shared.write(frozenset({b"c" * 40}))
+    os.utime(tmp_path / "member_keys", ns=(1, 1))  # a new mtime even within one tick
+    assert reader.reload() == {b"c" * 40}

@@ -65,6 +65,7 @@ from .storage.errors import StorageBroken, StorageCorruption
 from .storage.model_store import ModelStore
 from .storage.node_storage import NodeStorage, Recovered
 from .training import TrainingCoordinator, TrainingLinks
+from .training.process import member_keys_path
 from .transport import keystore, security
 from .transport.addresses import format_address, parse_address, tcp_endpoint
 from .transport.faults import FaultFile
@@ -412,9 +413,14 @@ class Node:
         self._watch_peers(added)
         committed = core.membership_at(core.commit_index)
         if self.authenticator is not None and self._keys is not None:
-            self.authenticator.set_members(
-                allowed_keys(committed, core.membership, self._keys.public, self._keys.members)
+            admitted = allowed_keys(
+                committed, core.membership, self._keys.public, self._keys.members
             )
+            self.authenticator.set_members(admitted)
+            try:
+                security.MemberKeysFile(member_keys_path(self.config)).write(admitted)
+            except OSError as exc:
+                log.warning("cannot share the member keys with the trainer: %s", exc)
         if added or removed or self._membership_seen[0] > 0:
             log.info(
                 "membership at index %d (%s): %s",

@@ -49,9 +49,22 @@ def trainer_command(node_id: str, config: NodeConfig, log_path: str, parent_pid:
         *(
             ["--insecure"]
             if config.keys_dir is None
-            else ["--keys", config.keys_dir, "--node-key", str(config.node_key)]
+            else [
+                "--keys",
+                config.keys_dir,
+                "--node-key",
+                str(config.node_key),
+                # The node's allow-list as the membership changes (security.MemberKeysFile).
+                "--member-keys",
+                member_keys_path(config),
+            ]
         ),
     ]
+
+
+def member_keys_path(config: NodeConfig) -> str:
+    """Where a node shares its member allow-list with its trainer."""
+    return os.path.join(config.storage_dir, "member_keys")
 
 
 class TrainerProcess:

@@ -137,7 +137,11 @@ def _pusher(
 
 
 def serve(
-    bind: str, name: str, parent: int | None = None, keys: security.NodeKeys | None = None
+    bind: str,
+    name: str,
+    parent: int | None = None,
+    keys: security.NodeKeys | None = None,
+    member_keys: str | None = None,
 ) -> None:
     """Run jobs until the node process ``parent`` (default: ours now) is gone.
 
@@ -159,7 +163,12 @@ def serve(
         pushers: OrderedDict[str, zmq.Socket] = OrderedDict()
         cache = ChunkCache(CACHE_BYTES)
         log.info("trainer for %s ready on %s", name, bind)
+        shared = security.MemberKeysFile(member_keys) if member_keys else None
         while True:
+            if shared is not None and authenticator is not None:
+                admitted = shared.reload()  # the membership changed: so do the leaders
+                if admitted is not None:
+                    authenticator.set_members(admitted)
             if not pull.poll(PARENT_CHECK_MS):
                 if os.getppid() != parent:
                     log.info("trainer for %s: node process is gone; exiting", name)
@@ -210,13 +219,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keys", help="the cluster's key directory (as the node's --keys)")
     p.add_argument("--node-key", help="the node's own keypair")
     p.add_argument("--insecure", action="store_true", help="plaintext, no authentication")
+    p.add_argument(
+        "--member-keys", help="file of the member keys to admit, re-read when it changes"
+    )
     args = p.parse_args(argv)
     if not args.insecure and not (args.keys and args.node_key):
         p.error("--keys and --node-key, or --insecure")
     setup_logging(f"{args.name} trainer", args.log or os.devnull, args.log_level)
     keys = None if args.insecure else security.load_node_keys(args.keys, args.node_key, "none")
     try:
-        serve(args.bind, args.name, args.parent_pid, keys)
+        serve(args.bind, args.name, args.parent_pid, keys, args.member_keys)
     except BindError as exc:
         log.error("trainer for %s: %s", args.name, exc)
         return 1

@@ -288,6 +288,33 @@ def keygen(
     return made
 
 
+class MemberKeysFile:
+    """The member keys a node admits, shared with its trainer process: the
+    node ``write``s them when the membership changes, the trainer ``reload``s
+    them when the file changed (one z85 key per line, replaced atomically)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._seen: float | None = None
+
+    def write(self, keys: frozenset[bytes]) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_bytes(b"".join(key + b"\n" for key in sorted(keys)))
+        os.replace(tmp, self.path)
+
+    def reload(self) -> frozenset[bytes] | None:
+        """The keys if the file changed since the last call, else None."""
+        try:
+            mtime = self.path.stat().st_mtime_ns
+            if mtime == self._seen:
+                return None
+            keys = frozenset(k for k in self.path.read_bytes().split() if len(k) == 40)
+        except OSError:
+            return None
+        self._seen = mtime
+        return keys or None
+
+
 def public_key_of(path: str | os.PathLike) -> str:
     """The z85 public key in a .key or .key_secret file; KeyFileError if unreadable."""
     return _load_public(Path(path)).decode()
