@@ -726,7 +726,10 @@ class Node:
         wait an election timeout for us (Raft thesis §3.10)."""
         if not self.core.is_leader or not self.core.peers:
             return
-        target = max(self.core.progress, key=lambda p: self.core.progress[p].match)
+        voters = [p for p in self.core.progress if p in self.core.voters]
+        if not voters:
+            return
+        target = max(voters, key=lambda p: self.core.progress[p].match)
         log.info("shutting down: transferring leadership to %s", target)
         self.core.transfer_leadership(target)
         deadline = time.monotonic() + self.config.tick_seconds * self.config.election_ticks
