@@ -261,6 +261,21 @@ def test_vote_grant_is_persisted_in_the_same_ready_as_the_reply():
     assert granted(rd.messages) and rd.hard_state == HardState(2, "b")
 
 
+def test_vote_granted_in_a_term_already_persisted_is_persisted_too():
+    """Figure 2: votedFor is persistent state in its own right, not only when
+    currentTerm changes. The follower learns term 2 from a candidate whose log
+    is behind (rejected; term 2 written with no vote), then grants c's vote in
+    term 2: that Ready must carry the vote, or a restart would let it vote again.
+    """
+    core = follower(term=1, entries=ents(1))
+    core.step(vote("b", 2, last=(0, 0)))
+    rd = drain(core)
+    assert rejected(rd.messages) and rd.hard_state == HardState(2, "")
+    core.step(vote("c", 2, last=(1, 1)))
+    rd = core.ready()
+    assert granted(rd.messages) and rd.hard_state == HardState(2, "c")
+
+
 def test_vote_granted_at_most_once_per_term():
     """§5.2: "Each server will vote for at most one candidate in a given term, on
     a first-come-first-served basis." A repeated request from the same
@@ -869,6 +884,29 @@ def test_follower_commit_from_append_never_covers_stale_entries_after_the_append
     core.step(append("b", 2, prev=(2, 1), entries=(), commit=4))
     drain(core)
     assert core.commit_index == 2
+
+
+def test_batch_limited_append_does_not_commit_the_divergent_entry_just_past_it():
+    """Figure 2 receiver rule 5 (issue 16, "Simulator reach"): "set commitIndex =
+    min(leaderCommit, index of last new entry)", never min(leaderCommit, our own
+    last index). The follower holds 1@1 2@1 3@2; the term-3 leader (log
+    1@1 2@1 3@3, commit 3) sends a batch-limited append carrying only entry 2.
+    Our 3@2 is not the leader's 3@3 and must not become committed.
+    """
+    core = follower(term=2, entries=ents(1, 1, 2))
+    leader_log = ents(1, 1, 3)
+    core.step(append("b", 3, prev=(1, 1), entries=leader_log[1:2], commit=3))
+    rd = drain(core)
+    assert core.term == 3
+    assert core.commit_index == 2
+    assert [e.index for e in rd.committed] == [1, 2]
+    assert of_type(rd.messages, MT.APPEND_RESP)[0].index == 2  # confirmed through 2 only
+    assert terms_of(core.log_entries()) == [1, 1, 2]  # 3@2 kept, uncommitted
+    # The next batch replaces it; only then does 3 commit, as the leader's 3@3.
+    core.step(append("b", 3, prev=(2, 1), entries=leader_log[2:], commit=3))
+    drain(core)
+    assert core.commit_index == 3
+    assert terms_of(core.log_entries()) == [1, 1, 3]
 
 
 def test_follower_commit_from_heartbeat_is_bounded_by_confirmed_index():

@@ -126,6 +126,25 @@ def _forget_vote() -> Callable[[], None]:
 
 
 @mutation(
+    "vote_only_with_term",
+    "the hard state is written only when the term changes: a vote granted later in a term "
+    "already persisted is lost on a restart, and the node can vote twice in that term",
+)
+def _vote_only_with_term() -> Callable[[], None]:
+    original = RaftCore.ready
+
+    def ready(self):
+        rd = original(self)
+        hs = rd.hard_state
+        if hs is not None and hs.term == self._persisted_hard_state.term:
+            self._persisted_hard_state = hs  # BUG: claims the new vote was written
+            rd.hard_state = None
+        return rd
+
+    return _patch(RaftCore, "ready", ready)
+
+
+@mutation(
     "stale_append",
     "a follower accepts AppendEntries (and heartbeats) from a deposed leader: the term "
     "check is skipped and the reply carries the stale term, so the old leader counts it",
@@ -171,6 +190,25 @@ def _heartbeat_commit() -> Callable[[], None]:
         self._send(MT.HEARTBEAT_RESP, m.src, context=m.context)
 
     return _patch(RaftCore, "_handle_heartbeat", _handle_heartbeat)
+
+
+@mutation(
+    "append_commit_past_batch",
+    "a follower advances its commit index from an AppendEntries to min(leaderCommit, its "
+    "own last index) instead of the last entry the append confirmed (Figure 2 receiver rule 5)",
+)
+def _append_commit_past_batch() -> Callable[[], None]:
+    original = RaftCore._handle_append
+
+    def _handle_append(self, m) -> None:
+        below_commit = m.log_index < self.log.committed
+        original(self, m)
+        reply = self._messages[-1] if self._messages else None
+        if not below_commit and reply is not None and reply.type is MT.APPEND_RESP:
+            if not reply.reject:  # accepted: BUG, commit past what the append confirmed
+                self.log.commit_to(min(m.commit, self.log.last_index))
+
+    return _patch(RaftCore, "_handle_append", _handle_append)
 
 
 @mutation(

@@ -9,6 +9,9 @@ phases:
    nodes crash (possibly tearing their last write) and restart from exactly
    what they persisted; the state machine compacts; leadership transfers and
    forced campaigns are requested; a client writes and reads throughout.
+   Some schedules also cut appends short, crash voters right after they vote,
+   and start duels (several candidates at once, sometimes after a blackout of
+   the whole cluster): see ``Params.draw_reach``.
 2. **heal**: every fault stops for good and every node is up. Within
    ``live_bound`` a leader must accept a probe write and apply it
    (liveness); then every node must apply everything acknowledged
@@ -25,6 +28,7 @@ violation raises ``Violation`` and ends the schedule.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import random
 from collections import deque
@@ -36,6 +40,7 @@ from zmqnode.raft import (
     EntryKind,
     HardState,
     Message,
+    MessageType,
     RaftConfig,
     RaftCore,
     Ready,
@@ -48,6 +53,7 @@ from .checks import Invariants, Violation
 TICK = 10_000  # µs of simulated time per nominal tick
 COMMAND = EntryKind.COMMAND
 LEADER = Role.LEADER
+MT = MessageType
 
 
 @dataclass
@@ -74,6 +80,12 @@ class Params:
     disk_stall: float = 0.0  # chance that one write takes 1-3 ticks (an fsync stall)
     leader_kill: float = 0.0  # chance that a new leader is crashed or isolated soon after
     leader_kill_after: float = 0.5  # mean ticks before that happens
+    # Drawn from a stream of their own (``draw_reach``), so that a schedule
+    # drawing none of them is the same schedule it was before they existed.
+    trim: float = 0.0  # chance that an append's entries are cut short (see World._transmit)
+    vote_crash: float = 0.0  # chance that a node crashes right after granting a vote
+    duel: float = 0.0  # weight of the "duel" fault: several nodes campaign at once
+    vote_echo: float = 0.0  # chance that a vote request is held up on the way
 
     @classmethod
     def draw(cls, rng: random.Random, n: int | None) -> Params:
@@ -123,6 +135,35 @@ class Params:
             leader_kill_after=rng.choice((0.1, 0.5, 2.0)),
         )
 
+    def draw_reach(self, rng: random.Random) -> None:
+        """The knobs that reach rare states the older draw seldom or never did.
+
+        - ``trim``, with one-entry batches: a follower whose log diverges just
+          past an append's last entry, while the leader's commit index is far
+          ahead (Figure 2 receiver rule 5 must bound the commit by the last
+          new entry, not by the follower's own last index). This core's leader
+          never sends such an append by itself: its probe lands exactly on the
+          first divergent index. Any append that is a prefix of one the leader
+          sent is one a leader with a smaller batch limit could have sent, so
+          the follower must stay safe under it.
+        - ``vote_crash``, ``duel`` and ``vote_echo``: a voter that restarts
+          right after granting a vote, while competing candidates of the same
+          term (campaigning within a tick of each other) still ask for it, or
+          their request is held up on the way; a vote that was not durable
+          is then granted twice.
+        """
+        if rng.random() < 0.3:
+            self.config = dataclasses.replace(
+                self.config, max_msg_bytes=1, max_inflight=rng.choice((1, 2, 32))
+            )
+        self.trim = rng.choice((0.0, 0.0, 0.2, 0.5))
+        if rng.random() < 0.4:  # together, or they seldom meet
+            self.vote_crash = rng.choice((0.5, 1.0))
+            self.duel = rng.choice((1.0, 3.0))
+            self.vote_echo = rng.choice((0.2, 0.5))
+        if self.duel:
+            self.fault_weights = {**self.fault_weights, "duel": self.duel}
+
     def describe(self) -> str:
         c = self.config
         return (
@@ -135,7 +176,8 @@ class Params:
             f"stall={self.disk_stall} "
             f"fault_every={self.fault_every} torn={self.torn_prob} "
             f"faults={self.fault_weights} leader_kill={self.leader_kill}"
-            f"/{self.leader_kill_after}"
+            f"/{self.leader_kill_after} trim={self.trim} vote_crash={self.vote_crash} "
+            f"duel={self.duel} vote_echo={self.vote_echo}"
         )
 
 
@@ -259,6 +301,9 @@ class World:
         self.p = p = Params.draw(rng, n)
         # Its own stream, so that adding the hint kept every older schedule as it was.
         self._hint_rng = random.Random(seed ^ 0x5EED)
+        # Likewise the reach knobs (Params.draw_reach) and their events.
+        self._reach_rng = random.Random(seed ^ 0x4EAC4)
+        p.draw_reach(self._reach_rng)
         self.now = 0
         self._q: list = []
         self._seq = 0
@@ -272,6 +317,7 @@ class World:
         self.partition_gen = 0
         self.paused: dict[int, int] = {}  # node index -> incarnation, while frozen
         self.loss, self.dup, self.slow = p.loss, p.dup, p.slow_prob
+        self.trim = p.trim
         self.phase = "chaos"
         self.et = p.config.election_ticks * TICK
         # liveness: 10 (randomized, skewed) election timeouts
@@ -302,6 +348,8 @@ class World:
             "acked": 0,
             "reads": 0,
             "elections": 0,
+            "trimmed": 0,
+            "vote_crash": 0,
         }
 
     # -- event queue ----------------------------------------------------------
@@ -517,8 +565,15 @@ class World:
     def _effects(self, node: Node, rd: Ready) -> None:
         """Steps 2-4 of the Ready contract: send, install/apply, serve reads, advance."""
         send = self._send
+        voted = False
         for m in rd.messages:
             send(node, m)
+            if m.type is MT.VOTE_RESP and not m.reject:
+                voted = True
+        if voted and self.p.vote_crash and self.phase == "chaos":
+            rr = self._reach_rng
+            if rr.random() < self.p.vote_crash:
+                self.at(rr.uniform(0, 0.05 * TICK), self._crash_voter, (node, node.incarnation))
         if rd.snapshot is not None:
             self.inv.on_install(node, rd.snapshot)
             node.sm_cmds = decode_sm(rd.snapshot.data)
@@ -569,7 +624,21 @@ class World:
         if self.loss and rng.random() < self.loss:
             self._t((self.now, "drop", ("loss", self.ids[dst]), m))
             return
-        self.at(self._net_delay(), self._deliver, (dst, m))
+        if self.trim and m.type is MT.APPEND and m.entries:
+            rr = self._reach_rng
+            if rr.random() < self.trim:
+                # A prefix (maybe empty) of the batch: what a leader with a
+                # smaller batch limit could have sent (Params.draw_reach).
+                m = dataclasses.replace(m, entries=m.entries[: rr.randrange(len(m.entries))])
+                self.stats["trimmed"] += 1
+        delay = self._net_delay()
+        if m.type is MT.VOTE and self.p.vote_echo and self.phase == "chaos":
+            rr = self._reach_rng
+            if rr.random() < self.p.vote_echo:
+                # held up on a slow path: it may overtake nothing, and arrive
+                # after the voter restarted
+                delay += rr.uniform(0.3, 2.0) * TICK
+        self.at(delay, self._deliver, (dst, m))
         if self.dup and rng.random() < self.dup:
             self.at(self._net_delay(), self._deliver, (dst, m))
 
@@ -662,6 +731,8 @@ class World:
             node = rng.choice(self.nodes)
             if node.alive:
                 self._input(node, "v", None)
+        elif kind == "duel":
+            self._duel()
         elif kind == "pause":
             # the process freezes (SIGSTOP, a GC pause): inputs and ticks queue up
             idle = [x for x in self.nodes if x.alive and not x.busy]
@@ -721,6 +792,59 @@ class World:
             self._t((self.now, "nemesis", node.id, f"kill leader of t{term}"))
             self._crash(node)
             self.at(rng.uniform(0.1, 3.0) * self.et, self._restart, node)
+
+    def _duel(self) -> None:
+        """Several nodes time out together: candidates of the same term compete.
+
+        Half the time it is a blackout first: every node crashes and all come
+        back within half a tick (a power cut), so that even a 3-node cluster
+        with a leader has all of its nodes campaign at once, and some learn
+        the new term from a rejected pre-vote before they grant a vote in it."""
+        rr = self._reach_rng
+        if rr.random() < 0.5:
+            self._t((self.now, "nemesis", "net", "blackout: every node crashes"))
+            for node in self.nodes:
+                if node.alive:
+                    self._crash(node)
+            duelists = list(self.nodes)
+            for node in duelists:
+                back = rr.uniform(0.05, 0.5) * TICK
+                self.at(back, self._restart, node)
+                self.at(back + rr.uniform(0, 0.3 * TICK), self._duel_campaign, (node, None))
+        else:
+            alive = [x for x in self.nodes if x.alive and x.core.role is not LEADER]
+            if len(alive) < 2:
+                return
+            duelists = rr.sample(alive, rr.randint(2, len(alive)))
+            for node in duelists:
+                self.at(rr.uniform(0, 0.3 * TICK), self._duel_campaign, (node, node.incarnation))
+        if rr.random() < 0.5:
+            # Two of them cannot hear each other (a partial partition): the one
+            # that loses does not learn of the winner and stays a candidate.
+            a, b = rr.sample(duelists, 2)
+            self.partition_gen += 1
+            self.stats["partition"] += 1
+            blocked = [row[:] for row in self.blocked]
+            blocked[a.idx][b.idx] = blocked[b.idx][a.idx] = True
+            self.blocked = blocked
+            self._t((self.now, "PARTITION", "net", f"duel: {a.id} -/- {b.id}"))
+            self.at(rr.uniform(1.0, 4.0) * self.et, self._unpartition, self.partition_gen)
+
+    def _duel_campaign(self, arg) -> None:
+        node, inc = arg
+        if self.phase == "chaos" and inc in (None, node.incarnation) and node.alive:
+            self._input(node, "v", None)
+
+    def _crash_voter(self, arg) -> None:
+        """A voter dies right after its grant went out, and is back before the
+        election is over: whatever of the vote was not durable is forgotten."""
+        node, inc = arg
+        if self.phase != "chaos" or node.incarnation != inc or not node.alive:
+            return
+        self.stats["vote_crash"] += 1
+        self._t((self.now, "nemesis", node.id, "crash right after voting"))
+        self._crash(node)
+        self.at(self._reach_rng.uniform(0.02, 0.5) * TICK, self._restart, node)
 
     def _resume(self, arg) -> None:
         node, inc = arg
@@ -957,7 +1081,7 @@ class World:
         self.heal_time = self.now
         n = self.p.n
         self.blocked = [[False] * n for _ in range(n)]
-        self.loss = self.dup = self.slow = 0.0
+        self.loss = self.dup = self.slow = self.trim = 0.0
         self._t((self.now, "HEAL", "net", "all faults stop for good"))
         for idx, inc in list(self.paused.items()):
             self._resume((self.nodes[idx], inc))
