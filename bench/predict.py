@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 import zmq
 
+from bench.common import stop_process
 from client import Client
 from client.api import default_keys
 from harness.cluster import ROOT, LocalCluster, pick_base_ports, wait_for
@@ -158,13 +159,7 @@ class EchoProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 # -- the measurements --------------------------------------------------------------------

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from bench.common import stop_process
 from client import Client
 from harness.cluster import ROOT, LocalCluster, pick_base_ports, wait_for
 from zmqnode.transport.addresses import HTTP_OFFSET
@@ -404,13 +405,7 @@ class HttpEchoProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 # -- the measurements -------------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import print_measures
 from bench.csv_read import write_csv
 from harness.cluster import ROOT, LocalCluster
 
@@ -118,13 +119,5 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"batch scoring, {result['rows']:,} x {result['columns']} CSV")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, str(value))
-    Console().print(table)
+    print_measures(f"batch scoring, {result['rows']:,} x {result['columns']} CSV", result)
     return 0

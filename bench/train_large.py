@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import print_measures
 from harness.cluster import LocalCluster
 
 
@@ -80,13 +81,5 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"train {args.rows:,} x {args.columns} through 3 nodes")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, str(value))
-    Console().print(table)
+    print_measures(f"train {args.rows:,} x {args.columns} through 3 nodes", result)
     return 0

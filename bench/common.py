@@ -1,0 +1,31 @@
+"""Small pieces several benches share."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+
+def print_measures(title: str, result: dict[str, Any]) -> None:
+    """A two-column table (measure, value) of a flat result, with rich."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, str(value))
+    Console().print(table)
+
+
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """SIGTERM, then SIGKILL after 5 s."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
