@@ -180,6 +180,45 @@ def test_the_leader_removes_itself_leads_until_it_commits_then_hands_over():
     assert net["a"].role is Role.FOLLOWER and net.leaders() == [new]
 
 
+def test_a_leader_that_removed_itself_campaigns_until_the_change_commits():
+    """Thesis §4.2.2: a server that is not part of its own latest configuration
+    "should still start new elections, as it might still be needed until the
+    Cnew entry is committed ... It does not count its own vote".
+
+    Voters a and b; a removes itself and crashes before b stores the change.
+    b still counts a, and cannot win without a's vote, which a's longer log
+    refuses; only a can bring the change to b. (Found by the simulator in
+    membership mode: such a two-voter cluster never elected a leader again.)"""
+    net = Network(("a", "b"))
+    net.elect("a")
+    removal = net["a"].propose_membership(ConfChange(REMOVE, "a"))
+    assert removal.accepted
+    net.process("a")  # written to a's disk ...
+    net.drop()  # ... but the append to b is lost
+    net.crash("a")
+    net.restart("a")
+    assert net["a"].voters == {"b"} and net["b"].voters == {"a", "b"}
+    net.tick(["b"], n=3 * E)
+    assert net.leaders() == []  # b is refused: a's log is longer
+    net.tick(["a"], n=3 * E)  # a campaigns, counting b's vote only, and wins
+    assert net.leaders() == ["b"]  # then committed the change and handed over
+    assert net["b"].voters == {"b"} and net["b"].commit_index >= removal.index
+    assert net["a"].role is Role.FOLLOWER
+    assert commit_one(net, "b")
+
+
+def test_a_demoted_voter_that_knows_the_change_committed_never_campaigns():
+    net = Network(("a", "b", "c"))
+    net.elect("a")
+    demotion = change(net, "a", DEMOTE, "c")
+    commit_one(net, "a")
+    assert net["c"].membership.learners == {"c"}
+    assert net["c"].commit_index >= demotion.index  # c heard that it committed
+    net.sent.clear()
+    net.tick(["c"], n=5 * E)
+    assert not net.sent_of(MT.PRE_VOTE, MT.VOTE)
+
+
 # -- the membership follows the log ---------------------------------------------------------
 
 

@@ -278,7 +278,7 @@ class RaftCore:
 
     def campaign(self) -> None:
         """Start an election now (pre-vote first when enabled)."""
-        if self.role is not Role.LEADER and self.id in self.voters:
+        if self.role is not Role.LEADER and self._may_campaign():
             self._campaign(pre_vote=self.config.pre_vote)
 
     def peer_unreachable(self, peer: str) -> None:
@@ -505,10 +505,30 @@ class RaftCore:
         # commit index of) everything earlier, and enables ReadIndex.
         self.log.append([Entry(self.log.last_index + 1, self.term, EntryKind.NOOP)])
 
+    def _may_campaign(self) -> bool:
+        """A voter campaigns, and so does a node whose latest membership took
+        its vote away while that change is not known to be committed: thesis
+        §4.2.2, such a server "should still start new elections, as it might
+        still be needed until the Cnew entry is committed". A leader that
+        removed (or demoted) itself from two voters and crashed before the
+        other voter stored the change is the only one who can bring it there;
+        the other voter, still counting it, cannot win without its vote, which
+        its shorter log does not get. It counts only the votes of its latest
+        membership (``_record_vote``). A learner, or a node whose removal it
+        knows committed, never campaigns."""
+        if self.id in self.voters:
+            return True
+        index = self.membership_index
+        return (
+            index > self.log.committed
+            and index > self.log.snapshot.index
+            and self.id in self.membership_at(index - 1).voters
+        )
+
     def _campaign(self, pre_vote: bool, transfer: bool = False) -> None:
         """Ask every voter for a (pre-)vote; ``transfer`` overrides their lease.
-        Only a voter campaigns (a learner or a removed node never does)."""
-        if self.id not in self.voters:
+        Only a node that ``_may_campaign`` does."""
+        if not self._may_campaign():
             return
         if pre_vote:
             self._become_pre_candidate()
@@ -558,7 +578,7 @@ class RaftCore:
 
     def _tick_election(self) -> None:
         self.election_elapsed += 1
-        if self.election_elapsed >= self.randomized_timeout and self.id in self.voters:
+        if self.election_elapsed >= self.randomized_timeout and self._may_campaign():
             self.election_elapsed = 0
             self._campaign(pre_vote=self.config.pre_vote)
 
