@@ -6,6 +6,9 @@
   network heals, and keep every acknowledged write.
   ``ZMQNODE_SIM_SEEDS`` sets how many (default 300, split between 3 and 5
   nodes); ``ZMQNODE_SIM_JOBS`` how many processes (default: up to 2).
+- Membership mode (``--membership``, issue 16): spare nodes join, and an
+  operator adds, promotes, demotes, removes and replaces members, the leader
+  too, among the other faults. ``ZMQNODE_SIM_MEMBERSHIP_SEEDS`` (default 200).
 - Each mutation in tests/sim/mutations.py breaks one rule of the core; the
   simulator must catch it within a fixed range of seeds. A mutation that stops
   being caught means the simulator (or its fault model) lost its teeth.
@@ -44,6 +47,19 @@ MUTATION_SEEDS = {
     "append_commit_past_batch": range(0, 400),  # ~1.9%
     "vote_only_with_term": range(0, 1000),  # ~0.65% of 3-node seeds
 }
+# Issue 16, "Simulator": the membership rules, broken, caught in membership
+# mode (measured over seeds 0..999). The first two are caught by the
+# single-server rule checks (checks.py), which see the broken rule itself; the
+# harm it does is rarer: with those checks off, the properties alone catch
+# config_before_own_term_commit in 0.2% (first at seed 259: two leaders of
+# different terms each demote the other, and both changes commit) and
+# two_configs_in_flight in 16% (first at seed 4).
+MEMBERSHIP_MUTATION_SEEDS = {
+    "config_before_own_term_commit": range(0, 100),  # ~63%, first at seed 1
+    "two_configs_in_flight": range(0, 100),  # ~60%, first at seed 4
+    "learner_counts_in_quorum": range(0, 100),  # ~38%, first at seed 1 (commit-quorum)
+}
+MEMBERSHIP_SEEDS = int(os.environ.get("ZMQNODE_SIM_MEMBERSHIP_SEEDS", "200"))
 # The issue's measure of vote_only_with_term is 3-node schedules, where a
 # double vote needs the most luck (two rival candidates and the voter: all of it).
 MUTATION_NODES = {"vote_only_with_term": 3}
@@ -62,6 +78,29 @@ def test_random_schedules_keep_raft_safe_live_and_durable(nodes: int) -> None:
     half = SEEDS // 2
     start = 0 if nodes == 3 else 1_000_000
     _check(range(start, start + half), nodes)
+
+
+# About 30 ms a schedule (more events than without changes), two jobs: ~3 s.
+@pytest.mark.timeout(max(120, MEMBERSHIP_SEEDS // 5))
+def test_membership_changes_keep_raft_safe_live_and_durable() -> None:
+    seeds = range(2_000_000, 2_000_000 + MEMBERSHIP_SEEDS)
+    bad = [r for r in run_many(seeds, jobs=JOBS, membership=True) if r.violation]
+    assert not bad, "\n\n".join(r.violation for r in bad[:3])
+
+
+def test_a_membership_schedule_changes_the_membership_and_replays_exactly() -> None:
+    first, w1 = run_one(2_000_001, trace_all=True, membership=True)
+    _, w2 = run_one(2_000_001, trace_all=True, membership=True)
+    assert first.violation is None
+    assert w1.stats["member_changes"] > 0
+    assert w1.trace == w2.trace
+
+
+@pytest.mark.parametrize("name", sorted(MEMBERSHIP_MUTATION_SEEDS))
+def test_simulator_catches_membership_mutation(name: str) -> None:
+    seeds = MEMBERSHIP_MUTATION_SEEDS[name]
+    result = find_violation(seeds, mutate=name, jobs=JOBS, membership=True)
+    assert result is not None, f"mutation {name} survived seeds {seeds.start}..{seeds.stop - 1}"
 
 
 def test_a_seed_replays_exactly() -> None:

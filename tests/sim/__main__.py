@@ -3,6 +3,7 @@
     python -m tests.sim --seeds 1000 [--nodes 3|5] [--start S] [--jobs J]
     python -m tests.sim --seed S --trace          # replay one schedule, print every event
     python -m tests.sim --seeds 200 --mutate stale_append   # prove the checks catch a bug
+    python -m tests.sim --seeds 1000 --membership   # an operator adds, removes, replaces
     python -m tests.sim --list-mutations
 
 The last line of a run is exactly ``N schedules, V violations``; the exit
@@ -36,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--trace", action="store_true", help="print every event of the schedule")
     ap.add_argument("--mutate", choices=sorted(MUTATIONS), help="break the core on purpose")
+    ap.add_argument(
+        "--membership",
+        action="store_true",
+        help="spare nodes join, and an operator adds, promotes, demotes, removes and "
+        "replaces members (the leader too) among the other faults",
+    )
     ap.add_argument("--list-mutations", action="store_true")
     args = ap.parse_args(argv)
     if hasattr(signal, "SIGPIPE"):
@@ -50,7 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         from .mutations import mutated
 
         with mutated(args.mutate):
-            result, world = run_one(args.seed, args.nodes, args.mutate, trace_all=args.trace)
+            result, world = run_one(
+                args.seed,
+                args.nodes,
+                args.mutate,
+                trace_all=args.trace,
+                membership=args.membership,
+            )
         if args.trace:
             print(f"seed {args.seed}: {world.p.describe()}")
             for ev in world.trace:
@@ -59,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"1 schedules, {1 if result.violation else 0} violations")
         return 1 if result.violation else 0
     seeds = list(range(args.start, args.start + args.seeds))
-    return main_loop(seeds, args.nodes, args.mutate, jobs)
+    return main_loop(seeds, args.nodes, args.mutate, jobs, membership=args.membership)
 
 
 if __name__ == "__main__":

@@ -22,20 +22,39 @@ schedule, across crashes:
 
 Plus client-visible ones: a read returns a state containing every write
 acknowledged, and everything an earlier read returned, before it began;
-after the heal every acknowledged write is applied on every node.
+after the heal every acknowledged write is applied on every member.
+
+Membership changes (``--membership``): a quorum is always a majority of the
+voters of some membership, never of a fixed node set.
+
+- Committed means stored: when a leader's commit index moves to i, the entry
+  at i is on the disks of a majority of the voters the leader counts (its
+  latest membership, committed or not); a learner's copy never counts.
+- Looking ahead (above), "electable" uses the candidate's own durable
+  membership: it must be a voter there, and win a majority of its voters.
+- A leader takes office as a voter of its latest membership, or of the one
+  before when the latest (not known committed) took its vote away.
+- The single-server rules (membership.py), checked on every CONFIG entry a
+  leader appends: it differs from the membership before it by one member's
+  vote at most; an entry of the leader's term was committed before it (the
+  own-term rule); and the leader's log never holds two CONFIG entries beyond
+  the commit index (one change in flight). These use what is known to be
+  committed anywhere, not the leader's own commit index.
+- A snapshot carries the membership of the last CONFIG entry it covers.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from zmqnode.raft import Entry, EntryKind, ReadState, Ready, Role, Snapshot
+from zmqnode.raft import Entry, EntryKind, Membership, ReadState, Ready, Role, Snapshot
 
 if TYPE_CHECKING:
     from .world import Node, Op, World
 
 LEADER = Role.LEADER
 COMMAND = EntryKind.COMMAND
+CONFIG = EntryKind.CONFIG
 
 
 class Violation(Exception):
@@ -55,6 +74,7 @@ class Invariants:
         self.commit_term: list[int] = [0]  # index -> term in which it was first seen committed
         self.max_commit = 0
         self.app: list[Entry | None] = [None]  # index -> entry applied
+        self.terms_committed: set[int] = set()  # terms with an entry known committed
 
     def fail(self, kind: str, detail: str) -> None:
         raise Violation(kind, detail)
@@ -64,6 +84,9 @@ class Invariants:
     def observe(self, node: Node) -> None:
         core = node.core
         role = core.role
+        # leading now, or until a moment ago in this term (a leader removed by
+        # a change steps down in the step that commits it)
+        leading = role is LEADER or (node.lead_term != 0 and node.lead_term == core.term)
         if role is not node.last_role:
             node.last_role = role
             self.w._t((self.w.now, "ROLE", node.id, f"-> {role.value} t{core.term}"))
@@ -97,6 +120,23 @@ class Invariants:
                 self.fail("commit", f"{node.id}: commit index went back from {seen} to {ci}")
             self._committed(node, core, seen, ci)
             node.seen_commit = ci
+            if leading:
+                self._stored_on_quorum(node, core, ci)
+
+    def forget_phantom(self, node: Node, core) -> None:
+        """``node`` crashes before its term became durable: whatever it did in
+        a later term never left it (the Ready contract sends only after the
+        hard state is written). A sole voter wins its own election at once,
+        so it may have "led" a term it will not remember, whose leader may
+        then be someone else; that is not two leaders."""
+        durable = node.d_hs.term
+        for term in range(durable + 1, core.term + 1):
+            if self.leaders.get(term) == node.id:
+                del self.leaders[term]
+                for e in core.log.entries:
+                    if e.term == term:
+                        self.lm.pop((e.index, e.term), None)
+                self.w._t((self.w.now, "phantom", node.id, f"led t{term} without a durable term"))
 
     def _took_office(self, node: Node, core, term: int) -> None:
         w = self.w
@@ -105,6 +145,17 @@ class Invariants:
             self.fail("election-safety", f"two leaders in term {term}: {prev} and {node.id}")
         self.leaders[term] = node.id
         w.stats["elections"] += 1
+        if node.id not in core.voters and not (
+            core.membership_index > core.snapshot.index
+            and node.id in core.membership_at(core.membership_index - 1).voters
+        ):
+            # Only a voter, or one whose latest membership (not known
+            # committed) just took its vote away (thesis §4.2.2), campaigns.
+            self.fail(
+                "learner-leads",
+                f"{node.id} leads term {term} but is not a voter of its membership "
+                f"{sorted(core.voters)}, nor of the one before",
+            )
         w._t(
             (
                 w.now,
@@ -132,6 +183,8 @@ class Invariants:
                     f"{node.id} leads term {term} (last index {core.last_index}) but holds "
                     f"{held} at {i}; {i}@{t} was committed in term {commit_term[i]}",
                 )
+        if w.p.membership:
+            self._one_change_in_flight(node, core)
         node.lead_term = term
         node.lead_committed = False
         node.lead_last = core.last_index
@@ -154,6 +207,7 @@ class Invariants:
             if not old:
                 cterm[i] = t
                 commit_term[i] = now_term
+                self.terms_committed.add(t)
             elif old != t:
                 self.fail(
                     "committed-entries-differ",
@@ -181,6 +235,8 @@ class Invariants:
         a log lacking the entry has a lower last term or a shorter log, so no
         such majority exists; it is found only when the entry was committed
         without being safe (e.g. Figure 8). Dead nodes count with their disk.
+        The candidate counts the voters of the membership its durable log
+        names (``Node.d_view``), as it would after a restart.
         """
         nodes = self.w.nodes
         lasts = []
@@ -195,23 +251,84 @@ class Invariants:
                 lacking.append((x, last))
         if not lacking:
             return
-        quorum = len(nodes) // 2 + 1
+        index_of = self.w.index_of
         for x, last in lacking:
-            votes = sum(1 for other in lasts if last >= other)
-            if votes >= quorum:
+            view = x.d_view
+            if x.id not in view.voters:
+                continue  # it never campaigns
+            votes = sum(1 for v in view.voters if last >= lasts[index_of[v]])
+            if votes >= view.quorum:
                 self.fail(
                     "leader-completeness",
                     f"{index}@{term} is committed, yet {x.id} (durable last entry "
                     f"{last[1]}@{last[0]}, lacking it) is up-to-date enough for "
-                    f"{votes} of {len(nodes)} votes: "
+                    f"{votes} of its {len(view.voters)} voters {sorted(view.voters)}: "
                     + " ".join(
                         f"{y.id}:{lt[1]}@{lt[0]}" for y, lt in zip(nodes, lasts, strict=True)
                     ),
                 )
 
+    def _stored_on_quorum(self, node: Node, core, index: int) -> None:
+        """A leader's commit index moved to ``index``: the entry there must be
+        durable on a majority of the voters it counts (learners never count)."""
+        t = core.term_at(index)
+        if t is None:
+            return
+        w = self.w
+        holders = []
+        for v in core.voters:
+            x = w.nodes[w.index_of[v]]
+            snap, ents = x.d_snap, x.d_entries
+            off = index - snap.index
+            if off <= 0 or (off <= len(ents) and ents[off - 1].term == t):
+                holders.append(v)
+        if len(holders) < core.quorum:
+            self.fail(
+                "commit-quorum",
+                f"{node.id} (leader of t{core.term}) commits {index}@{t}, but only "
+                f"{sorted(holders)} of its voters {sorted(core.voters)} store it durably "
+                f"(quorum {core.quorum}; learners {sorted(core.membership.learners)})",
+            )
+
+    def _config_appended(self, node: Node, core, e: Entry) -> None:
+        """A leader appended CONFIG entry ``e``: the single-server rules."""
+        new = Membership.decode(e.data)
+        before = core.membership_at(e.index - 1)
+        if len(new.voters ^ before.voters) > 1:
+            self.fail(
+                "single-server",
+                f"{node.id} appends {e.index}@{e.term}: voters {sorted(before.voters)} -> "
+                f"{sorted(new.voters)}, more than one vote changes",
+            )
+        if e.term not in self.terms_committed:
+            self.fail(
+                "own-term",
+                f"{node.id} appends the membership change {e.index}@{e.term} before any entry "
+                f"of term {e.term} was committed",
+            )
+        self._one_change_in_flight(node, core)
+
+    def _one_change_in_flight(self, node: Node, core) -> None:
+        """At most one CONFIG entry beyond what is known committed."""
+        log = core.log
+        start = max(self.max_commit, log.snapshot.index) + 1 - (log.snapshot.index + 1)
+        pending = [e for e in log.entries[start:] if e.kind is CONFIG]
+        if len(pending) > 1:
+            self.fail(
+                "one-change-in-flight",
+                f"{node.id} (leader of t{core.term}) holds membership changes "
+                + ", ".join(f"{e.index}@{e.term}" for e in pending)
+                + f" beyond the commit index {self.max_commit}",
+            )
+
     def on_ready(self, node: Node, rd: Ready) -> None:
         if not rd.entries:
             return
+        core = node.core
+        if core.role is LEADER:
+            for e in rd.entries:
+                if e.kind is CONFIG and e.term == core.term:
+                    self._config_appended(node, core, e)
         lm = self.lm
         prev = node.core.term_at(rd.entries[0].index - 1)
         for e in rd.entries:
@@ -276,6 +393,19 @@ class Invariants:
                 f"{node.id}: snapshot {snap.index}@{snap.term}, but "
                 f"{snap.index}@{app[snap.index].term} was applied",
             )
+        last_config = next(
+            (app[i] for i in range(snap.index, 0, -1) if app[i].kind is CONFIG), None
+        )
+        if last_config is not None and (
+            not snap.membership
+            or Membership.decode(snap.membership) != Membership.decode(last_config.data)
+        ):
+            self.fail(
+                "snapshot",
+                f"{node.id}: snapshot {snap.index}@{snap.term} carries membership "
+                f"{snap.membership!r}, but the last change it covers, at "
+                f"{last_config.index}, is {last_config.data!r}",
+            )
         if decode_sm(snap.data) != expected:
             self.fail(
                 "snapshot",
@@ -313,7 +443,7 @@ class Invariants:
 
     def final_check(self) -> None:
         w = self.w
-        for node in w.nodes:
+        for node in w.final_members:  # every member of the last membership
             have = dict(node.sm_cmds)
             for index, term, data in w.acked:
                 if have.get(index) != data:

@@ -17,7 +17,17 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from zmqnode.raft import NO_NODE, HardState, MessageType
+from zmqnode.raft import (
+    NO_NODE,
+    ChangeType,
+    Entry,
+    EntryKind,
+    HardState,
+    MembershipError,
+    MessageType,
+    ProposeResult,
+    Role,
+)
 from zmqnode.raft import core as core_mod
 from zmqnode.raft import log as log_mod
 
@@ -223,6 +233,79 @@ def _read_without_quorum() -> Callable[[], None]:
         self._deliver_read(read_ctx, requester, self.log.committed)  # BUG: no quorum check
 
     return _patch(RaftCore, "_leader_read", _leader_read)
+
+
+# -- membership changes (issue 16): caught in membership mode (--membership) -----
+
+
+def _propose_membership_without(skip: str):
+    """``RaftCore.propose_membership`` (core.py) with one guard left out:
+    ``"own_term"`` or ``"one_in_flight"``."""
+
+    def propose_membership(self, change, base_index=None):
+        if self.role is not Role.LEADER:
+            return ProposeResult(False, leader_hint=self.leader_id, reason="not the leader")
+        if self.transfer_target:
+            return ProposeResult(False, reason="leadership transfer in progress")
+        if skip != "own_term" and self.log.term_at(self.log.committed) != self.term:
+            return ProposeResult(False, reason="no entry of this term committed yet")
+        if skip != "one_in_flight" and self.membership_index > self.log.committed:
+            return ProposeResult(False, reason="one change at a time")
+        if base_index is not None and base_index != self.membership_index:
+            return ProposeResult(False, reason="the membership changed")
+        if change.type is ChangeType.PROMOTE and change.node in self.progress:
+            pr = self.progress[change.node]
+            if self.log.last_index - pr.match > self.config.promote_max_lag or not (
+                pr.recent_active
+            ):
+                return ProposeResult(False, reason="not caught up")
+        try:
+            membership = self.membership.apply(change)
+        except MembershipError as exc:
+            return ProposeResult(False, reason=str(exc))
+        entry = Entry(self.log.last_index + 1, self.term, EntryKind.CONFIG, membership.encode())
+        self.log.append([entry])
+        self._set_membership(membership, entry.index, entry.term)
+        return ProposeResult(True, entry.index, entry.term)
+
+    return propose_membership
+
+
+@mutation(
+    "config_before_own_term_commit",
+    "a new leader proposes a membership change before an entry of its own term has "
+    "committed (the 2015 single-server bug: changes from leaders of different terms can "
+    "commit with disjoint majorities)",
+)
+def _config_before_own_term_commit() -> Callable[[], None]:
+    return _patch(RaftCore, "propose_membership", _propose_membership_without("own_term"))
+
+
+@mutation(
+    "two_configs_in_flight",
+    "the leader accepts a membership change while the previous one has not committed: "
+    "two single-server steps in flight change two votes at once",
+)
+def _two_configs_in_flight() -> Callable[[], None]:
+    return _patch(RaftCore, "propose_membership", _propose_membership_without("one_in_flight"))
+
+
+@mutation(
+    "learner_counts_in_quorum",
+    "a learner's copy counts toward the commit quorum, as if it were a voter",
+)
+def _learner_counts_in_quorum() -> Callable[[], None]:
+    original = RaftCore._maybe_commit
+
+    def _maybe_commit(self) -> None:
+        real = self.voters
+        self.voters = self.membership.members  # BUG: learners' matches count too
+        try:
+            original(self)
+        finally:
+            self.voters = real
+
+    return _patch(RaftCore, "_maybe_commit", _maybe_commit)
 
 
 def apply_mutation(name: str) -> Callable[[], None]:

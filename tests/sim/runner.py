@@ -23,10 +23,14 @@ class Result:
     kind: str | None = None
 
 
-def rerun_command(seed: int, nodes: int | None, mutate: str | None) -> str:
+def rerun_command(
+    seed: int, nodes: int | None, mutate: str | None, membership: bool = False
+) -> str:
     cmd = f"python -m tests.sim --seed {seed} --trace"
     if nodes is not None:
         cmd += f" --nodes {nodes}"
+    if membership:
+        cmd += " --membership"
     if mutate:
         cmd += f" --mutate {mutate}"
     return cmd
@@ -38,8 +42,9 @@ def run_one(
     mutate: str | None = None,
     trace_all: bool = False,
     trace_len: int = TRACE_LEN,
+    membership: bool = False,
 ) -> tuple[Result, World]:
-    world = World(seed, nodes, trace_all=trace_all, trace_len=trace_len)
+    world = World(seed, nodes, trace_all=trace_all, trace_len=trace_len, membership=membership)
     v = world.run()
     if v is None:
         return Result(seed, world.events, None), world
@@ -47,7 +52,7 @@ def run_one(
         f"VIOLATION seed={seed} [{v.kind}] {v.detail}",
         f"  schedule: {world.p.describe()}",
         f"  at {world.now / 1000:.3f}ms, phase {world.phase}, {world.events} events",
-        f"  reproduce: {rerun_command(seed, nodes, mutate)}",
+        f"  reproduce: {rerun_command(seed, nodes, mutate, membership)}",
     ]
     if not trace_all:
         lines.append(f"  last {len(world.trace)} events:")
@@ -60,8 +65,8 @@ def run_one(
 _worker_opts: dict = {}
 
 
-def _init_worker(nodes: int | None, mutate: str | None) -> None:
-    _worker_opts.update(nodes=nodes, mutate=mutate)
+def _init_worker(nodes: int | None, mutate: str | None, membership: bool) -> None:
+    _worker_opts.update(nodes=nodes, mutate=mutate, membership=membership)
     if mutate:
         from .mutations import apply_mutation
 
@@ -69,12 +74,17 @@ def _init_worker(nodes: int | None, mutate: str | None) -> None:
 
 
 def _work(seed: int) -> Result:
-    result, _ = run_one(seed, _worker_opts["nodes"], _worker_opts["mutate"])
+    opts = _worker_opts
+    result, _ = run_one(seed, opts["nodes"], opts["mutate"], membership=opts["membership"])
     return result
 
 
 def run_many(
-    seeds: Iterable[int], nodes: int | None = None, mutate: str | None = None, jobs: int = 1
+    seeds: Iterable[int],
+    nodes: int | None = None,
+    mutate: str | None = None,
+    jobs: int = 1,
+    membership: bool = False,
 ) -> Iterator[Result]:
     """Results in completion order; the mutation (if any) is applied in every worker."""
     seeds = list(seeds)
@@ -82,21 +92,25 @@ def run_many(
         from .mutations import mutated
 
         with mutated(mutate):
-            _worker_opts.update(nodes=nodes, mutate=mutate)
+            _worker_opts.update(nodes=nodes, mutate=mutate, membership=membership)
             for seed in seeds:
                 yield _work(seed)
         return
     ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
     chunk = max(1, min(64, len(seeds) // (jobs * 8)))
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(nodes, mutate)) as pool:
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(nodes, mutate, membership)) as pool:
         yield from pool.imap_unordered(_work, seeds, chunksize=chunk)
 
 
 def find_violation(
-    seeds: Iterable[int], nodes: int | None = None, mutate: str | None = None, jobs: int = 1
+    seeds: Iterable[int],
+    nodes: int | None = None,
+    mutate: str | None = None,
+    jobs: int = 1,
+    membership: bool = False,
 ) -> Result | None:
     """The first violating schedule among ``seeds`` (None if all pass)."""
-    with contextlib.closing(run_many(seeds, nodes, mutate, jobs)) as results:
+    with contextlib.closing(run_many(seeds, nodes, mutate, jobs, membership)) as results:
         for result in results:
             if result.violation:
                 return result
@@ -111,13 +125,14 @@ def main_loop(
     out=sys.stdout,
     err=sys.stderr,
     max_reports: int = 5,
+    membership: bool = False,
 ) -> int:
     start = time.perf_counter()
     violations = 0
     done = 0
     events = 0
     kinds: dict[str, int] = {}
-    for result in run_many(seeds, nodes, mutate, jobs):
+    for result in run_many(seeds, nodes, mutate, jobs, membership):
         done += 1
         events += result.events
         if result.violation:
@@ -128,7 +143,7 @@ def main_loop(
             else:
                 print(
                     f"VIOLATION seed={result.seed} [{result.kind}] "
-                    f"(reproduce: {rerun_command(result.seed, nodes, mutate)})",
+                    f"(reproduce: {rerun_command(result.seed, nodes, mutate, membership)})",
                     file=out,
                 )
         if done % 1000 == 0:

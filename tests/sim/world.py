@@ -17,6 +17,20 @@ phases:
    (liveness); then every node must apply everything acknowledged
    (durability).
 
+**Membership mode** (``--membership``; ``Params.draw_membership``): besides the
+n voters, one to four spare nodes run from the start with an empty membership
+(they joined, nobody added them yet), and an operator asks whoever leads to
+add, promote, demote, remove and replace members, the leader included, with
+requests close together and sometimes right after an election (see
+``World._member_plan``). Messages to and from non-members are delivered like
+any others: a removed node keeps running and talking, and must not be able to
+do harm. A leader's broadcast (its heartbeat) reaches every node, members or
+not, as the node's PUB socket reaches every subscriber still connected; this
+is the more hostile choice (a removed node or a spare hears of terms and of a
+leader), and it keeps a removed node that never learnt of its removal quiet,
+as the real one is while it still subscribes. After the heal, the members of
+the last membership must apply everything acknowledged.
+
 Each node is a single-threaded loop: it feeds queued inputs to its core, takes
 one ``Ready`` and, if the Ready writes anything, spends simulated disk time on
 it during which its inbox waits. A crash inside that window means the write
@@ -36,9 +50,13 @@ from dataclasses import dataclass, field
 
 from zmqnode.raft import (
     BROADCAST,
+    ChangeType,
+    ConfChange,
     Entry,
     EntryKind,
     HardState,
+    Membership,
+    MembershipError,
     Message,
     MessageType,
     RaftConfig,
@@ -52,6 +70,8 @@ from .checks import Invariants, Violation
 
 TICK = 10_000  # µs of simulated time per nominal tick
 COMMAND = EntryKind.COMMAND
+CONFIG = EntryKind.CONFIG
+MAX_VOTERS = 7  # the operator never promotes beyond this many voters
 LEADER = Role.LEADER
 MT = MessageType
 
@@ -86,6 +106,16 @@ class Params:
     vote_crash: float = 0.0  # chance that a node crashes right after granting a vote
     duel: float = 0.0  # weight of the "duel" fault: several nodes campaign at once
     vote_echo: float = 0.0  # chance that a vote request is held up on the way
+    # Membership mode (``draw_membership``, its own stream too): spare nodes
+    # that start with an empty membership, and an operator changing it.
+    membership: bool = False
+    spares: int = 0  # nodes beyond the n initial voters, not yet members
+    spare_skews: list[float] = field(default_factory=list)
+    member_every: float = 0.0  # mean ticks between operator requests
+    member_weights: dict[str, float] = field(default_factory=dict)
+    member_eager: float = 0.0  # chance a new leader is asked for a change at once
+    member_kill: float = 0.0  # chance a leader that just appended a change is cut off
+    member_base: float = 0.0  # chance a request names the membership it was based on
 
     @classmethod
     def draw(cls, rng: random.Random, n: int | None) -> Params:
@@ -164,6 +194,42 @@ class Params:
         if self.duel:
             self.fault_weights = {**self.fault_weights, "duel": self.duel}
 
+    def draw_membership(self, rng: random.Random) -> None:
+        """Membership mode: spares and an operator (World._member_*).
+
+        The operator asks the leader to add a node as a learner (a spare that
+        joined with an empty membership, or a node removed earlier with its
+        storage intact), promote a learner (retrying while it is refused for
+        catch-up), demote or remove a voter or learner (the leader too), or
+        replace a voter (often a crashed one): remove it, add a spare,
+        promote the spare. Requests follow each other closely, and a new
+        leader is sometimes asked before it has committed anything: a core
+        that lets two changes be in flight, or skips the own-term rule,
+        accepts them. A removed node keeps running and talking.
+
+        Spares are always fresh ids: a removed node is never brought back
+        with wiped storage under its old id. That would be unsafe in any
+        Raft: a stale node whose log still names it as a voter could win
+        that node's (now forgotten) vote and lead without committed entries.
+        """
+        self.membership = True
+        self.spares = rng.choice((1, 2, 3, 4))
+        self.spare_skews = [
+            1.0 if rng.random() < 0.4 else rng.uniform(0.7, 1.4) for _ in range(self.spares)
+        ]
+        self.member_every = rng.choice((1.0, 3.0, 6.0, 12.0))
+        self.member_weights = {
+            "add": rng.choice((1.0, 2.0)),
+            "promote": rng.choice((0.5, 1.0)),
+            "demote": rng.choice((0.0, 0.3, 1.0)),
+            "remove": rng.choice((0.3, 1.0)),
+            "replace": rng.choice((0.0, 1.0, 2.0)),
+        }
+        self.member_eager = rng.choice((0.0, 0.3, 0.8))
+        self.member_kill = rng.choice((0.0, 0.2, 0.5))
+        self.member_base = rng.choice((0.0, 0.5, 1.0))
+        self.config = dataclasses.replace(self.config, promote_max_lag=rng.choice((0, 2, 16, 64)))
+
     def describe(self) -> str:
         c = self.config
         return (
@@ -178,6 +244,14 @@ class Params:
             f"faults={self.fault_weights} leader_kill={self.leader_kill}"
             f"/{self.leader_kill_after} trim={self.trim} vote_crash={self.vote_crash} "
             f"duel={self.duel} vote_echo={self.vote_echo}"
+            + (
+                f" membership: spares={self.spares} every={self.member_every} "
+                f"ops={self.member_weights} eager={self.member_eager} "
+                f"kill={self.member_kill} base={self.member_base} "
+                f"promote_max_lag={c.promote_max_lag}"
+                if self.membership
+                else ""
+            )
         )
 
 
@@ -208,12 +282,22 @@ class Node:
         "lead_last_term",
         "lead_committed",
         "seen_commit",
+        "bootstrap",
+        "d_view",
     )
 
-    def __init__(self, idx: int, ids: list[str], period: int) -> None:
+    def __init__(
+        self, idx: int, ids: list[str], period: int, bootstrap: Membership | None = None
+    ) -> None:
         self.id = ids[idx]
         self.idx = idx
+        # Every other node, members or not: a broadcast (the leader's PUB
+        # socket) reaches whoever is still subscribed, a removed node included.
         self.peers = [p for p in ids if p != self.id]
+        # None: the fixed cluster of ``ids`` (peers on the command line)
+        self.bootstrap = bootstrap
+        # the membership its durable log names (checks.py), kept by World._persist
+        self.d_view = bootstrap or Membership.of(ids)
         self.core: RaftCore | None = None
         self.alive = False
         self.incarnation = 0
@@ -237,6 +321,28 @@ class Node:
         self.lead_last_term = 0
         self.lead_committed = False  # has it committed anything in its current term yet
         self.seen_commit = 0
+
+
+ADD, PROMOTE, DEMOTE, REMOVE = (
+    ChangeType.ADD_LEARNER,
+    ChangeType.PROMOTE,
+    ChangeType.DEMOTE,
+    ChangeType.REMOVE,
+)
+
+
+class _Plan:
+    """The operator's steps for one request (replace = three), done in order."""
+
+    __slots__ = ("steps", "step", "attempts")
+
+    def __init__(self, steps: list[tuple[ChangeType, str]]) -> None:
+        self.steps = steps
+        self.step = 0
+        self.attempts = 0
+
+    def __repr__(self) -> str:
+        return " + ".join(f"{k.value} {n}" for k, n in self.steps[self.step :])
 
 
 class Op:
@@ -294,7 +400,12 @@ def decode_sm(data: bytes) -> list[tuple[int, bytes]]:
 
 class World:
     def __init__(
-        self, seed: int, n: int | None = None, trace_all: bool = False, trace_len: int = 400
+        self,
+        seed: int,
+        n: int | None = None,
+        trace_all: bool = False,
+        trace_len: int = 400,
+        membership: bool = False,
     ) -> None:
         self.seed = seed
         self.rng = rng = random.Random(seed)
@@ -304,16 +415,33 @@ class World:
         # Likewise the reach knobs (Params.draw_reach) and their events.
         self._reach_rng = random.Random(seed ^ 0x4EAC4)
         p.draw_reach(self._reach_rng)
+        # And the membership mode's (Params.draw_membership, World._member_*).
+        self._mem_rng = random.Random(seed ^ 0x3E3BE5)
+        if membership:
+            p.draw_membership(self._mem_rng)
         self.now = 0
         self._q: list = []
         self._seq = 0
         self.trace: deque | list = [] if trace_all else deque(maxlen=trace_len)
         self._t = self.trace.append
-        ids = [f"n{k + 1}" for k in range(p.n)]
+        # n voters, then the spares (membership mode), which join later
+        self.n_all = n_all = p.n + p.spares
+        ids = [f"n{k + 1}" for k in range(n_all)]
         self.ids = ids
         self.index_of = {nid: k for k, nid in enumerate(ids)}
-        self.nodes = [Node(k, ids, round(TICK * p.skews[k])) for k in range(p.n)]
-        self.blocked = [[False] * p.n for _ in range(p.n)]
+        skews = p.skews + p.spare_skews
+        if p.membership:
+            first = Membership.of(ids[: p.n])
+            self.nodes = [
+                Node(k, ids, round(TICK * skews[k]), first if k < p.n else Membership.of([]))
+                for k in range(n_all)
+            ]
+        else:
+            self.nodes = [Node(k, ids, round(TICK * skews[k])) for k in range(n_all)]
+        self.blocked = [[False] * n_all for _ in range(n_all)]
+        self.plans = 0  # operator plans under way (membership mode)
+        self.used = set(ids[: p.n])  # ids that have been members (not fresh spares)
+        self.final_members: list[Node] = []
         self.partition_gen = 0
         self.paused: dict[int, int] = {}  # node index -> incarnation, while frozen
         self.loss, self.dup, self.slow = p.loss, p.dup, p.slow_prob
@@ -327,7 +455,7 @@ class World:
         self.ops: dict[str, Op] = {}
         self.op_seq = 0
         self.clients = [
-            Client(f"client{k + 1}", rng.randrange(p.n)) for k in range(rng.choice((1, 2, 3)))
+            Client(f"client{k + 1}", rng.randrange(n_all)) for k in range(rng.choice((1, 2, 3)))
         ]
         self.acked: list[tuple[int, int, bytes]] = []  # (index, term, data) reported to the client
         self.acked_max = 0
@@ -350,6 +478,8 @@ class World:
             "elections": 0,
             "trimmed": 0,
             "vote_crash": 0,
+            "member_changes": 0,
+            "member_refused": 0,
         }
 
     # -- event queue ----------------------------------------------------------
@@ -391,6 +521,9 @@ class World:
         for client in self.clients:
             self.at(rng.expovariate(1 / (p.write_every * TICK)), self._client_write_gen, client)
             self.at(rng.expovariate(1 / (p.read_every * TICK)), self._client_read_gen, client)
+        if p.membership:
+            mr = self._mem_rng
+            self.at(mr.expovariate(1 / (p.member_every * TICK)), self._member_fault)
         self.at(p.chaos_ticks * TICK, self._heal)
 
     # -- nodes ------------------------------------------------------------------
@@ -407,12 +540,13 @@ class World:
         snap = node.d_snap
         node.core = RaftCore(
             node.id,
-            node.peers,
+            node.peers if node.bootstrap is None else (),
             self.p.config,
             random.Random(self.rng.getrandbits(64)),
             hard_state=node.d_hs,
             snapshot=snap if snap.index else None,
             entries=tuple(node.d_entries),
+            bootstrap=node.bootstrap,
         )
         node.sm_cmds = decode_sm(snap.data)
         node.sm_applied = snap.index
@@ -435,6 +569,8 @@ class World:
         if node.busy and node.current is not None and self.rng.random() < self.p.torn_prob:
             torn = self._persist(node, node.current, torn=True)
             self.stats["torn"] += 1
+        if node.core is not None and node.core.term > node.d_hs.term:
+            self.inv.forget_phantom(node, node.core)
         node.alive = False
         node.incarnation += 1  # cancels its pending disk completion and ticks
         node.busy = False
@@ -492,6 +628,8 @@ class World:
         elif kind == "v":
             self._t((self.now, "campaign-request", node.id, ""))
             core.campaign()
+        elif kind == "g":
+            self._node_member(node, payload)
         self.inv.observe(node)
 
     def _pump(self, node: Node) -> None:
@@ -544,10 +682,12 @@ class World:
         if rd.hard_state is not None and done < limit:
             node.d_hs = rd.hard_state
             done += 1
+        changed_view = False
         if rd.snapshot is not None and done < limit:
             node.d_snap = rd.snapshot
             node.d_entries = []
             done += 1
+            changed_view = True
         if rd.entries and done < limit:
             ents = rd.entries[: limit - done]
             cut = ents[0].index - node.d_snap.index - 1
@@ -557,10 +697,24 @@ class World:
                     f"{node.id}: Ready entries start at {ents[0].index} but the durable log "
                     f"holds snapshot {node.d_snap.index} + {len(node.d_entries)} entries",
                 )
+            truncated = cut < len(node.d_entries)
             del node.d_entries[cut:]
             node.d_entries.extend(ents)
             done += len(ents)
+            changed_view |= truncated or any(e.kind is CONFIG for e in ents)
+        if changed_view and self.p.membership:
+            node.d_view = self._durable_view(node)
         return f"torn write: persisted {done}/{steps} parts" if torn else ""
+
+    def _durable_view(self, node: Node) -> Membership:
+        """The membership a restart of ``node`` would use (RaftCore's rule:
+        the last CONFIG entry, else the snapshot's, else the bootstrap one)."""
+        for e in reversed(node.d_entries):
+            if e.kind is CONFIG:
+                return Membership.decode(e.data)
+        if node.d_snap.membership:
+            return Membership.decode(node.d_snap.membership)
+        return node.bootstrap or Membership.of(self.ids)
 
     def _effects(self, node: Node, rd: Ready) -> None:
         """Steps 2-4 of the Ready contract: send, install/apply, serve reads, advance."""
@@ -672,7 +826,7 @@ class World:
         weights = p.fault_weights
         kinds = [k for k in weights if weights[k] > 0]
         kind = rng.choices(kinds, [weights[k] for k in kinds])[0]
-        n = p.n
+        n = self.n_all
         if kind == "crash":
             alive = [x for x in self.nodes if x.alive]
             writing = [x for x in alive if x.busy]
@@ -753,6 +907,16 @@ class World:
                 self._kill_leader,
                 (node, node.incarnation, term, rng.random() < 0.5),
             )
+        p = self.p
+        if p.membership and self.phase == "chaos" and self._mem_rng.random() < p.member_eager:
+            # The operator asks the new leader at once, before it has committed
+            # anything of its term: the 2015 single-server bug's opening.
+            mr = self._mem_rng
+            kind = mr.choice(("remove", "demote", "promote"))
+            steps = self._member_plan(node.core.membership, kind)
+            if steps:
+                self.plans += 1
+                self.at(mr.uniform(0, 0.3) * TICK, self._member_send, (_Plan(steps), node))
 
     def on_leader_first_commit(self, node: Node, term: int) -> None:
         """The nemesis again: a leader dies right after its term's first commit.
@@ -782,7 +946,7 @@ class World:
             self.stats["partition"] += 1
             k = node.idx
             blocked = [row[:] for row in self.blocked]
-            for other in range(self.p.n):
+            for other in range(self.n_all):
                 if other != k:
                     blocked[k][other] = blocked[other][k] = True
             self.blocked = blocked
@@ -860,7 +1024,7 @@ class World:
 
     def _unpartition(self, gen: int) -> None:
         if gen == self.partition_gen and self.phase == "chaos":
-            n = self.p.n
+            n = self.n_all
             self.blocked = [[False] * n for _ in range(n)]
             self._t((self.now, "HEAL-PARTITION", "net", ""))
 
@@ -890,10 +1054,150 @@ class World:
             )
         data = encode_sm(node.sm_cmds)
         core.compact(index, data)
-        node.d_snap = Snapshot(index, term, data)
+        node.d_snap = core.snapshot  # with the membership as of ``index``
         del node.d_entries[:off]
         self.stats["compact"] += 1
         self._t((self.now, "compact", node.id, f"through {index}@{term}"))
+
+    # -- membership: the operator (Params.draw_membership) -----------------------
+
+    def _current_leader(self) -> Node | None:
+        leaders = [x for x in self.nodes if x.alive and x.core.role is LEADER]
+        return max(leaders, key=lambda x: x.core.term) if leaders else None
+
+    def _member_fault(self, _=None) -> None:
+        if self.phase != "chaos":
+            return
+        p = self.p
+        mr = self._mem_rng
+        self.at(mr.expovariate(1 / (p.member_every * TICK)), self._member_fault)
+        leader = self._current_leader()
+        if leader is None:
+            return
+        weights = p.member_weights
+        kinds = [k for k in weights if weights[k] > 0]
+        steps = self._member_plan(
+            leader.core.membership, mr.choices(kinds, [weights[k] for k in kinds])[0]
+        )
+        if steps:
+            self.plans += 1
+            self._member_send((_Plan(steps), None))
+
+    def _member_plan(self, m: Membership, kind: str) -> list[tuple[ChangeType, str]]:
+        """The operator's steps for ``kind``, chosen from membership ``m``."""
+        mr = self._mem_rng
+        voters, learners = sorted(m.voters), sorted(m.learners)
+        outsiders = [x.id for x in self.nodes if x.id not in m.members]
+        fresh = [i for i in outsiders if i not in self.used]
+        if fresh and mr.random() < 0.7:
+            outsiders = fresh
+        if kind == "add":
+            if not outsiders:
+                return []
+            new = mr.choice(outsiders)
+            return [(ADD, new)] + ([(PROMOTE, new)] if mr.random() < 0.6 else [])
+        if kind == "promote":
+            return [(PROMOTE, mr.choice(learners))] if learners else []
+        if kind == "demote":
+            return [(DEMOTE, mr.choice(voters))] if len(voters) > 1 else []
+        if kind == "remove":
+            gone = mr.choice(sorted(m.members))
+            return [(REMOVE, gone)] if gone in learners or len(voters) > 1 else []
+        # replace a voter, most often a dead one, by a node that is not a member
+        if not outsiders or not voters:
+            return []
+        dead = [v for v in voters if not self.nodes[self.index_of[v]].alive]
+        old = mr.choice(dead) if dead and mr.random() < 0.7 else mr.choice(voters)
+        new = mr.choice(outsiders)
+        if len(voters) > 1 and mr.random() < 0.6:
+            return [(REMOVE, old), (ADD, new), (PROMOTE, new)]
+        return [(ADD, new), (PROMOTE, new), (REMOVE, old)]
+
+    def _member_send(self, arg) -> None:
+        """Send the plan's next step to ``node`` (or whoever leads now)."""
+        plan, node = arg
+        if self.phase != "chaos":
+            return
+        mr = self._mem_rng
+        if node is None or not node.alive:
+            node = self._current_leader()
+        if node is None:
+            self._member_retry(plan)
+            return
+        # The operator read the membership's index when it sent the request.
+        base = node.core.membership_index if mr.random() < self.p.member_base else None
+        self.at(
+            100 + mr.random() * 1900, self._at_node_member, (node, node.incarnation, plan, base)
+        )
+
+    def _member_retry(self, plan: _Plan) -> None:
+        plan.attempts += 1
+        if plan.attempts > 60:
+            self.plans -= 1
+            self._t((self.now, "operator", "-", f"gives up {plan}"))
+            return
+        self.at(self._mem_rng.uniform(0.2, 2.0) * TICK, self._member_send, (plan, None))
+
+    def _at_node_member(self, arg) -> None:
+        node, inc, plan, base = arg
+        if node.alive and node.incarnation == inc:
+            self._input(node, "g", (plan, base))
+        elif self.phase == "chaos":
+            self._member_retry(plan)
+
+    def _node_member(self, node: Node, payload) -> None:
+        plan, base = payload
+        if self.phase != "chaos":
+            return
+        core = node.core
+        kind, target = plan.steps[plan.step]
+        change = ConfChange(kind, target, f"key-{target}" if kind is ADD else "")
+        if core.role is LEADER:
+            # The operator reads the leader's answer; a change that no longer
+            # applies (or would pass the voter cap) ends the plan.
+            try:
+                after = core.membership.apply(change)
+            except MembershipError as exc:
+                self.plans -= 1
+                self._t((self.now, "operator", node.id, f"drops {plan}: {exc}"))
+                return
+            if len(after.voters) > MAX_VOTERS:
+                self.plans -= 1
+                return
+        r = core.propose_membership(change, base)
+        what = f"{kind.value} {target} base={base}"
+        if not r.accepted:
+            self.stats["member_refused"] += 1
+            self._t((self.now, "member", node.id, f"{what} -> refused: {r.reason}"))
+            self._member_retry(plan)
+            return
+        self.stats["member_changes"] += 1
+        self._t((self.now, "MEMBER", node.id, f"{what} -> accepted at {r.index}@{r.term}"))
+        self.used.add(target)
+        plan.step += 1
+        if plan.step < len(plan.steps):
+            # the next step follows closely: a core must refuse it until this one commits
+            self.at(self._mem_rng.uniform(0, 0.5) * TICK, self._member_send, (plan, None))
+        else:
+            self.plans -= 1
+        mr = self._mem_rng
+        if self.p.member_kill and mr.random() < self.p.member_kill:
+            # the leader is cut off (or dies) with the change barely replicated
+            self.at(
+                mr.uniform(0, 0.5) * TICK,
+                self._kill_leader,
+                (node, node.incarnation, core.term, mr.random() < 0.6),
+            )
+
+    def _members_at(self, index: int) -> list[Node]:
+        """The nodes of the membership in effect at committed ``index``."""
+        app = self.inv.app
+        for i in range(min(index, len(app) - 1), 0, -1):
+            e = app[i]
+            if e is not None and e.kind is CONFIG:
+                members = Membership.decode(e.data).members
+                return [x for x in self.nodes if x.id in members]
+        return [x for x in self.nodes if x.bootstrap is None or x.bootstrap.members]
 
     # -- the client ------------------------------------------------------------
 
@@ -967,7 +1271,7 @@ class World:
             op.client.guess = self.index_of[hint]
             self._client_write_send(op)
         else:
-            op.client.guess = self.rng.randrange(self.p.n)
+            op.client.guess = self.rng.randrange(self.n_all)
             self.at(self.rng.randint(TICK // 2, 2 * TICK), self._client_write_resend, (op, attempt))
 
     def _client_write_resend(self, arg) -> None:
@@ -980,7 +1284,7 @@ class World:
         if op.done or attempt != op.attempt:
             return
         if self.rng.random() < 0.5:
-            op.client.guess = self.rng.randrange(self.p.n)
+            op.client.guess = self.rng.randrange(self.n_all)
         self._t((self.now, "timeout", op.client.name, f"{op.data.decode()} attempt {attempt}"))
         self._client_write_send(op)
 
@@ -1005,6 +1309,7 @@ class World:
             self.probe_index = index
             self.live_time = self.now - self.heal_time
             self.phase = "converge"
+            self.final_members = self._members_at(index)
 
     def _client_read_gen(self, client: Client) -> None:
         if self.phase != "chaos":
@@ -1022,7 +1327,7 @@ class World:
     def _client_read_send(self, op: Op) -> None:
         op.attempt += 1
         rng = self.rng
-        target = self.nodes[op.client.guess if rng.random() < 0.5 else rng.randrange(self.p.n)]
+        target = self.nodes[op.client.guess if rng.random() < 0.5 else rng.randrange(self.n_all)]
         self.at(self._client_delay(), self._at_node_read, (target, op, op.attempt))
 
     def _at_node_read(self, arg) -> None:
@@ -1079,7 +1384,7 @@ class World:
     def _heal(self, _=None) -> None:
         self.phase = "heal"
         self.heal_time = self.now
-        n = self.p.n
+        n = self.n_all
         self.blocked = [[False] * n for _ in range(n)]
         self.loss = self.dup = self.slow = self.trim = 0.0
         self._t((self.now, "HEAL", "net", "all faults stop for good"))
@@ -1107,7 +1412,7 @@ class World:
                     f"network healed; leaders={leaders} roles: {roles}",
                 )
         elif self.phase == "converge":
-            if all(x.sm_applied >= self.probe_index for x in self.nodes):
+            if all(x.sm_applied >= self.probe_index for x in self.final_members):
                 self.inv.final_check()
                 self.stopped = True
                 return
@@ -1115,11 +1420,11 @@ class World:
                 lag = " ".join(
                     f"{x.id}:applied={x.sm_applied}/commit={x.core.commit_index}"
                     f"/last={x.core.last_index}"
-                    for x in self.nodes
+                    for x in self.final_members
                 )
                 raise Violation(
                     "durability",
-                    f"nodes did not apply the probe at {self.probe_index} within "
+                    f"members did not apply the probe at {self.probe_index} within "
                     f"{2 * self.live_bound / 1000:.0f}ms of healing: {lag}",
                 )
         self.at(TICK, self._monitor)
