@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.raft_helpers import MT, E, Network
+from tests.raft_helpers import MT, E, Network, drain, msg, new_core, of_type
 from zmqnode.raft import (
     ChangeType,
     ConfChange,
     Entry,
     EntryKind,
+    HardState,
     Membership,
     MembershipError,
     Role,
@@ -217,6 +218,33 @@ def test_a_demoted_voter_that_knows_the_change_committed_never_campaigns():
     net.sent.clear()
     net.tick(["c"], n=5 * E)
     assert not net.sent_of(MT.PRE_VOTE, MT.VOTE)
+
+
+def test_a_stale_candidate_learns_the_voters_term_from_its_refusal():
+    """Figure 2, RequestVote receiver: "Reply false if term < currentTerm", and
+    the reply carries currentTerm; §5.1: a server that sees a larger term
+    becomes a follower in it. Without pre-vote, this is how a candidate reaches
+    a voter whose term went further while it campaigned among the voters of an
+    older membership: found by the simulator (--membership, seeds 16720 and
+    22026), where in a membership of two voters n4 and n7, n4 still used an
+    older one and never wrote to n7, and dropped n7's requests of lower terms;
+    no leader was ever elected again."""
+    voter = new_core("b", ("a", "c"), hard_state=HardState(5), pre_vote=False)
+    candidate = new_core("a", ("b", "c"), hard_state=HardState(2), pre_vote=False)
+    candidate.campaign()
+    [request] = of_type(drain(candidate).messages, MT.VOTE)[:1]
+    assert request.term == 3
+    voter.step(msg(MT.VOTE, "a", "b", 3, log_index=0, log_term=0))
+    [reply] = drain(voter).messages
+    assert (reply.type, reply.term, reply.reject) == (MT.VOTE_RESP, 5, True)
+    assert voter.term == 5 and voter.vote == ""
+    candidate.step(reply)
+    assert candidate.role is Role.FOLLOWER and candidate.term == 5
+    candidate.campaign()  # its next election is in a term the voter can grant
+    request = next(m for m in drain(candidate).messages if m.type is MT.VOTE and m.dst == "b")
+    voter.step(request)
+    [grant] = drain(voter).messages
+    assert (grant.type, grant.term, grant.reject) == (MT.VOTE_RESP, 6, False)
 
 
 # -- the membership follows the log ---------------------------------------------------------

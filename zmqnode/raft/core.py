@@ -338,8 +338,15 @@ class RaftCore:
                 self._send(MT.APPEND_RESP, m.src)
             elif m.type is MT.HEARTBEAT:
                 self._send(MT.HEARTBEAT_RESP, m.src)
-            elif m.type is MT.PRE_VOTE:
-                self._send(MT.PRE_VOTE_RESP, m.src, reject=True)
+            elif m.type in (MT.PRE_VOTE, MT.VOTE):
+                # Figure 2, RequestVote: "reply false if term < currentTerm",
+                # with our term, so that a stale candidate catches up. Without
+                # pre-vote it may otherwise never learn of a term that only
+                # the voter it needs reached: that voter campaigns elsewhere
+                # and never writes to it (the simulator, --membership, seed
+                # 16720: a two-voter membership that one of them did not know).
+                resp = MT.PRE_VOTE_RESP if m.type is MT.PRE_VOTE else MT.VOTE_RESP
+                self._send(resp, m.src, reject=True)
             return
 
         if m.type in (MT.VOTE, MT.PRE_VOTE):
