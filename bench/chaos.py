@@ -34,6 +34,24 @@ down. The finale takes a majority down (the
 leader among it) for 2 s; then everything is healed (all restarted, SIGCONT,
 ``heal()``).
 
+Membership changes are faults too (``_Changes``; off with
+``--no-membership``, chosen with ``--change-kinds``): now and then the
+schedule starts one, in its own thread while the other faults go on, never
+two at a time and never from ``floor`` voters or fewer (2 of 3 nodes stay
+voters, 3 from 5 nodes on). ``replace``: a voter other than the leader is
+removed (``MEMBER_CHANGE remove``, answered once committed), SIGKILLed, its
+storage wiped, started again at the same address with ``--join`` and its own
+key (``LocalCluster.rejoin``), and promoted once the leader lists it as a
+learner close behind (``--promote-after files``: and once its storage holds
+every model file, see docs/FAULTS.md); ``remove-leader``: the same with the
+leader;
+``demote``: a voter is a learner for a few seconds, then promoted. Each step
+is retried with the same intent until ``CHANGE_STEP_LIMIT`` (asking for what
+the membership already is answers OK); a change whose step still fails is
+counted as failed, with why. After the heal, every original node is made a
+voter again (a removed one rejoins, a learner is promoted) under the load,
+and the final membership must be exactly the original nodes, all voters.
+
 Every client call is recorded (``bench/history.py``): process, op, start,
 end, and ok / fail (an error meaning "not done") / unknown (timeout, no
 answer, retryable error). Then:
@@ -47,7 +65,8 @@ answer, retryable error). Then:
 4. the history (with each node's final LIST) passes ``history.check``: LIST
    linearizable, no NOT_FOUND for a model acknowledged before the predict;
 5. no call hung: each has a deadline; a call that ran past it by more than
-   ``GRACE`` (or never returned) is hung.
+   ``GRACE`` (or never returned) is hung (membership requests included);
+6. the final membership is every original node as a voter, no learner.
 
 ERROR and Traceback lines in the nodes' logs are printed as a warning.
 
@@ -103,6 +122,15 @@ CONNECT_TIMEOUT = 0.3  # a predictor whose node accepts no connection by then mo
 WRITE_PAUSE = (0.2, 0.8)  # think time of a writer between calls, seconds
 LIST_PAUSE = (0.2, 0.6)
 LEADER_AFTER_HEAL_LIMIT = 30.0
+# Membership changes (the nemesis's fifth fault, --no-membership turns it off).
+CHANGE_CHANCE = 0.15  # per nemesis step, when no change is in flight
+CHANGE_KINDS = ("replace", "replace", "demote", "remove-leader")
+CHANGE_CALL = (3.0, 3, 15.0)  # one MEMBER_CHANGE/MEMBERS call: per attempt, retries, whole call
+CHANGE_STEP_LIMIT = 90.0  # one step (remove, join and catch up, promote) retried until then
+DEMOTED_HOLD = (3.0, 15.0)  # seconds a demoted voter stays a learner
+CAUGHT_UP_LAG = 64  # a learner this close to the leader can be promoted (PROTOCOL.md §5.9)
+FILES_LIMIT = 300.0  # --promote-after files: a learner's model files all there by then
+RESTORE_LIMIT = 240.0  # after the faults: every original node a voter again by then
 CONVERGE_LIMIT = 60.0
 # Error codes after which a write certainly did not happen (the protocol's
 # non-retryable codes, except INTERNAL: a node bug says nothing about state).
@@ -136,6 +164,9 @@ class ChaosResult:
     log_errors: list[str] = field(default_factory=list)  # ERROR/Traceback lines in node logs
     fault_log: list[str] = field(default_factory=list)
     netns: bool = False  # the nodes ran in network namespaces (real partitions)
+    changes: Counter = field(default_factory=Counter)  # "<kind> done|failed" -> count
+    change_log: list[str] = field(default_factory=list)  # how each membership change went
+    final_membership: str = ""  # the leader's membership after the restore
 
     @property
     def linearizable(self) -> bool:
@@ -155,7 +186,24 @@ class ChaosResult:
             f"(ok {self.ok}, error {self.errors}, hung {len(self.hung)}), acknowledged models "
             f"{self.acknowledged}, lost {len(self.lost)}, linearizable "
             f"{'yes' if self.linearizable else 'no'}, leader after heal {heal}, "
-            f"other failures {len(self.problems)}"
+            f"{self.change_summary()}other failures {len(self.problems)}"
+        )
+
+    def change_summary(self) -> str:
+        """``membership changes N (done D, failed F; replace .., ...), final ...``;
+        empty when the run made none."""
+        if not self.changes and not self.final_membership:
+            return ""
+        done = sum(v for k, v in self.changes.items() if k.endswith(" done"))
+        failed = sum(v for k, v in self.changes.items() if k.endswith(" failed"))
+        kinds: Counter = Counter()
+        for k, v in self.changes.items():
+            kinds[k.rsplit(" ", 1)[0]] += v
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+        return (
+            f"membership changes {done + failed} (done {done}, failed {failed}"
+            + (f"; {detail}" if detail else "")
+            + f"), final membership {self.final_membership or 'unknown'}, "
         )
 
 
@@ -510,7 +558,13 @@ class _Nemesis:
     """The fault schedule of the module docstring, drawn from the run's seed:
     kills, pauses and partitions, each noted in ``events`` as it happens."""
 
-    def __init__(self, run: _Run, duration: float) -> None:
+    def __init__(
+        self,
+        run: _Run,
+        duration: float,
+        change_kinds: tuple[str, ...] = CHANGE_KINDS,
+        promote_after: str = "log",
+    ) -> None:
         self.run = run
         self.cluster = run.cluster
         self.rng = random.Random(run.seed)
@@ -522,6 +576,12 @@ class _Nemesis:
         self.both_ways = 0  # both-ways partitions so far (--netns alternates how)
         self.healed_at = time.monotonic()
         self.events: list[str] = []
+        # The nemesis and the membership changes both start and stop processes.
+        self.lock = threading.RLock()
+        self.held: set[str] = set()  # nodes a membership change has down: no fault on them
+        self.change_kinds = change_kinds
+        self.promote_after = promote_after
+        self.changes = _Changes(self) if change_kinds else None
 
     def note(self, text: str) -> None:
         line = f"[{self.run.now():7.2f}] {text}"
@@ -530,6 +590,13 @@ class _Nemesis:
 
     def apply(self, kind: str, node: str, way: str = "both") -> None:
         """``way``: for a partition, "both", or only "in" / "out" of ``node``."""
+        with self.lock:
+            self._apply(kind, node, way)
+
+    def _apply(self, kind: str, node: str, way: str) -> None:
+        if node in self.held or node not in self.cluster.procs:
+            self.note(f"  ({node} is down for a membership change: no {kind})")
+            return
         self.counts[kind] += 1
         if kind == "kill":
             self.cluster.kill(node)
@@ -553,6 +620,10 @@ class _Nemesis:
 
     def recover(self) -> None:
         """Undo every fault in force: restart, SIGCONT, heal."""
+        with self.lock:
+            self._recover()
+
+    def _recover(self) -> None:
         for node in sorted(self.paused):
             self.cluster.resume(node)
         for node in sorted(self.killed):
@@ -568,13 +639,23 @@ class _Nemesis:
         self.paused, self.killed, self.isolated = set(), set(), False
 
     def check_alive(self) -> None:
-        """A node that exited without being killed is a node bug: report, restart."""
-        for nid, proc in list(self.cluster.procs.items()):
-            if proc.poll() is not None:
-                tail = self.cluster.output(nid)[-1500:]
-                self.run.problem(f"node {nid} exited by itself (status {proc.returncode}): {tail}")
-                self.cluster.procs.pop(nid)
-                self.cluster.start(nid)
+        """A node that exited without being killed is a node bug: report, restart.
+
+        Except a joining node that gave up (``could not join`` within its 60 s,
+        PROTOCOL.md §5.10: documented, the faults can keep a leader away that
+        long): it is started again with ``--join``, and noted."""
+        with self.lock:
+            for nid, proc in list(self.cluster.procs.items()):
+                if proc.poll() is not None:
+                    tail = self.cluster.output(nid)[-1500:]
+                    if nid in self.cluster.joining and "could not join" in tail[-600:]:
+                        self.note(f"{nid} gave up joining (no leader answered); started again")
+                    else:
+                        self.run.problem(
+                            f"node {nid} exited by itself (status {proc.returncode}): {tail}"
+                        )
+                    self.cluster.procs.pop(nid)
+                    self.cluster.start(nid)
 
     def loop(self) -> None:
         """Faults one after another until the end, then the finale."""
@@ -590,25 +671,35 @@ class _Nemesis:
                 second = self.rng.random() < 0.15
                 kind2 = self.rng.choice(["kill", "pause"])
                 way = self.rng.choice(["both", "both", "in", "out"])
+                change = self.rng.random() < CHANGE_CHANCE
+                change_kind = self.rng.choice(self.change_kinds or CHANGE_KINDS)
+                change_seed = self.rng.randrange(1 << 30)
                 # Waits by the schedule; a fault is always in force at the end.
                 gap = min(gap, max(0.0, self.end - time.monotonic() - 0.5))
                 if self.run.faults_over.wait(gap):
                     break
                 self.check_alive()
-                leader = _leader_now(self.cluster, set()) if at_leader else None
+                if change and self.changes and self.end - time.monotonic() > 20:
+                    self.changes.begin(change_kind, change_seed)
+                held = set(self.held)
+                leader = _leader_now(self.cluster, held) if at_leader else None
                 node = leader or node
+                if node in held:  # a membership change has it down: the next one
+                    node = next(n for n in ids[ids.index(node) :] + ids if n not in held)
                 hold = max(0.5, min(hold, self.end - time.monotonic()))
                 what = f"{kind} {node}" + (
                     f" ({way} only)" if kind == "partition" and way != "both" else ""
                 )
                 self.note(what + (" (the leader)" if leader else "") + f" for {hold:.1f} s")
                 self.apply(kind, node, way)
-                if second:
-                    node2 = ids[(ids.index(node) + 1) % len(ids)]
+                node2 = ids[(ids.index(node) + 1) % len(ids)]
+                if second and node2 not in self.held:
                     self.note(f"and {kind2} {node2} as well")
                     self.apply(kind2, node2)
                 self.run.faults_over.wait(hold)
                 self.recover()
+            if self.changes:
+                self.changes.finish()
             self.finale()
         finally:
             self.recover()
@@ -631,6 +722,236 @@ class _Nemesis:
             self.apply(kind, node)
         self.run.faults_over.wait(2.0)
         self.recover()
+
+
+class _Changes:
+    """Membership changes as faults (docs/FAULTS.md), one in flight at a time,
+    in their own thread while the other faults go on. Each is drawn by the
+    nemesis's seeded schedule (kind and a seed for its own choices):
+
+    - ``replace``: a voter other than the leader is removed, killed, its
+      storage wiped, started again at the same address with ``--join`` (its
+      key travels again in JOIN), and promoted once it is a caught-up learner;
+    - ``remove-leader``: the same with the leader (it hands over first);
+    - ``demote``: a voter becomes a learner for a few seconds, then is promoted.
+
+    A change never starts with ``floor`` voters or fewer, so at least
+    ``floor`` stay (2 in a 3-node cluster, 3 from 5 nodes on). Each step is
+    retried (same intent, fresh request id: asking for what the membership
+    already is answers OK) until ``CHANGE_STEP_LIMIT``; a step that still
+    fails ends the change as ``failed`` and ``restore()`` puts every original
+    node back as a voter after the faults."""
+
+    def __init__(self, nemesis: _Nemesis) -> None:
+        self.nemesis = nemesis
+        self.run = nemesis.run
+        self.cluster = nemesis.cluster
+        self.ids = list(self.cluster.ids)
+        self.floor = max(2, min(3, len(self.ids) - 1))
+        self.wait_files = nemesis.promote_after == "files"
+        self.counts: Counter = Counter()
+        self.log: list[str] = []
+        self.thread: threading.Thread | None = None
+
+    def note(self, text: str) -> None:
+        self.nemesis.note(f"member change: {text}")
+        self.log.append(f"[{self.run.now():7.2f}] {text}")
+
+    def begin(self, kind: str, seed: int) -> None:
+        """Start a ``kind`` change in a thread, unless one is in flight."""
+        if self.thread is not None and self.thread.is_alive():
+            return
+        self.thread = threading.Thread(target=self._one, args=(kind, seed), daemon=True)
+        self.thread.start()
+
+    def finish(self) -> None:
+        """Wait for the change in flight (before the finale)."""
+        if self.thread is not None:
+            self.thread.join(3 * CHANGE_STEP_LIMIT + 60)
+            if self.thread.is_alive():
+                self.run.problem("a membership change did not finish (stuck)")
+
+    def _one(self, kind: str, seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            outcome = self._demote(rng) if kind == "demote" else self._replace(kind, rng)
+        except Exception as exc:  # a harness bug: reported, never silent
+            self.run.problem(f"membership change {kind}: {exc!r}")
+            outcome = False
+        if outcome is not None:
+            self.counts[f"{kind} {'done' if outcome else 'failed'}"] += 1
+
+    # -- requests ----------------------------------------------------------
+
+    def members(self) -> dict[str, Any] | None:
+        """The leader's MEMBERS listing, or None if none answered in time."""
+        timeout, retries, budget = CHANGE_CALL
+        try:
+            with self.run.client(self.ids, timeout, retries) as c:
+                return c.request({"type": "MEMBERS"}, deadline=budget).fields()
+        except (ClientError, ClusterUnavailable):
+            return None
+
+    def change(self, change: str, node: str) -> str:
+        """MEMBER_CHANGE retried until done or ``CHANGE_STEP_LIMIT``: "OK", or
+        why not (a code that says it cannot be done, or the last retryable one)."""
+        timeout, retries, budget = CHANGE_CALL
+        until = time.monotonic() + CHANGE_STEP_LIMIT
+        last = "no attempt"
+        while time.monotonic() < until and not self.run.stop.is_set():
+            start = time.monotonic()
+            try:
+                with self.run.client(self.ids, timeout, retries) as c:
+                    c.request({"type": "MEMBER_CHANGE", "change": change, "node": node},
+                              deadline=budget)  # fmt: skip
+                return OK
+            except ClientError as exc:
+                last = f"{exc.code} from {exc.node}"
+                if exc.code in NOT_DONE_CODES:
+                    return last
+            except ClusterUnavailable:
+                last = "NO_ANSWER"
+            finally:
+                took = time.monotonic() - start
+                if took > budget + GRACE:
+                    self.run.hung.append(f"member change {change} {node} took {took:.1f} s")
+            time.sleep(0.5)  # pause between tries of the same intent
+        return f"gave up after {CHANGE_STEP_LIMIT:.0f} s ({last})"
+
+    def wait_learner(self, node: str, limit: float = CHANGE_STEP_LIMIT) -> str:
+        """Until the leader lists ``node`` as a learner close behind it: "OK" or why not."""
+        until = time.monotonic() + limit
+        seen = "no MEMBERS answer"
+        while time.monotonic() < until and not self.run.stop.is_set():
+            listing = self.members()
+            if listing:
+                view = next((m for m in listing["members"] if m["node"] == node), None)
+                seen = f"{node}: {view}"
+                if view and not view["voter"] and (view.get("lag") or 0) <= CAUGHT_UP_LAG:
+                    if view.get("last_heard_s") is not None:
+                        return self.wait_model_files(node) if self.wait_files else OK
+            time.sleep(0.5)  # polling interval
+        return f"not a caught-up learner after {limit:.0f} s ({seen})"
+
+    def wait_model_files(self, node: str) -> str:
+        """``--promote-after files``: until ``node``'s storage holds a file for
+        every model the leader lists (a snapshot brings the registry, the files
+        follow by FETCH); "OK" or how many are still missing."""
+        until = time.monotonic() + FILES_LIMIT
+        missing: set[str] = set()
+        while time.monotonic() < until and not self.run.stop.is_set():
+            timeout, retries, budget = CHANGE_CALL
+            try:
+                with self.run.client(self.ids, timeout, retries) as c:
+                    models = c.request({"type": "LIST"}, deadline=budget).header["models"]
+            except (ClientError, ClusterUnavailable):
+                time.sleep(0.5)  # polling interval
+                continue
+            folder = self.cluster.storage(node) / "models"
+            missing = {m["model_id"] for m in models} - {p.stem for p in folder.glob("*.bin")}
+            if not missing:
+                return OK
+            time.sleep(1.0)  # polling interval
+        return f"{len(missing)} model files still missing after {FILES_LIMIT:.0f} s"
+
+    def voters(self) -> tuple[list[str], str | None] | None:
+        listing = self.members()
+        if listing is None:
+            return None
+        return [m["node"] for m in listing["members"] if m["voter"]], listing.get("leader")
+
+    def rejoin(self, node: str) -> None:
+        """Kill ``node`` (whatever fault it is under), wipe it, start it with --join."""
+        nemesis = self.nemesis
+        with nemesis.lock:
+            nemesis.held.add(node)
+            nemesis.killed.discard(node)  # not the nemesis's to restart any more
+            nemesis.paused.discard(node)
+            if node in self.cluster.procs:
+                self.cluster.kill(node)
+        time.sleep(0.2)  # a moment down, as a replaced machine is
+        with nemesis.lock:
+            self.cluster.rejoin(node, [n for n in self.ids if n != node])
+            nemesis.held.discard(node)
+
+    # -- the changes -------------------------------------------------------
+
+    def _replace(self, kind: str, rng: random.Random) -> bool | None:
+        found = self.voters()
+        if found is None or len(found[0]) <= self.floor:
+            return None  # not now: no listing, or too few voters
+        voters, leader = found
+        if kind == "remove-leader":
+            if leader not in self.ids:
+                return None
+            node = leader
+        else:
+            others = sorted(v for v in voters if v != leader and v in self.ids)
+            if not others:
+                return None
+            node = rng.choice(others)
+        self.note(f"{kind} {node}: remove it")
+        if (answer := self.change("remove", node)) != OK:
+            self.note(f"{kind} {node}: FAILED to remove: {answer}")
+            return False
+        self.note(f"{kind} {node}: removed; kill it, wipe its storage, start it with --join")
+        self.rejoin(node)
+        if (answer := self.wait_learner(node)) != OK:
+            self.note(f"{kind} {node}: FAILED to catch up: {answer}")
+            return False
+        self.note(f"{kind} {node}: a caught-up learner; promote it")
+        if (answer := self.change("promote", node)) != OK:
+            self.note(f"{kind} {node}: FAILED to promote: {answer}")
+            return False
+        self.note(f"{kind} {node}: a voter again")
+        return True
+
+    def _demote(self, rng: random.Random) -> bool | None:
+        found = self.voters()
+        if found is None or len(found[0]) <= self.floor:
+            return None
+        node = rng.choice(sorted(v for v in found[0] if v in self.ids))
+        hold = rng.uniform(*DEMOTED_HOLD)
+        self.note(f"demote {node}" + (" (the leader)" if node == found[1] else ""))
+        if (answer := self.change("demote", node)) != OK:
+            self.note(f"demote {node}: FAILED: {answer}")
+            return False
+        self.note(f"demote {node}: a learner for {hold:.1f} s")
+        self.run.faults_over.wait(hold)
+        if (answer := self.change("promote", node)) != OK:
+            self.note(f"demote {node}: FAILED to promote it back: {answer}")
+            return False
+        self.note(f"demote {node}: a voter again")
+        return True
+
+    def restore(self) -> str:
+        """After the faults: every original node a voter again (a removed one
+        rejoins, a learner is promoted); the final membership, described."""
+        until = time.monotonic() + RESTORE_LIMIT
+        while time.monotonic() < until:
+            listing = self.members()
+            if listing is None:
+                time.sleep(0.5)  # polling interval
+                continue
+            roles = {m["node"]: m["voter"] for m in listing["members"]}
+            missing = [n for n in self.ids if roles.get(n) is not True]
+            if not missing and set(roles) == set(self.ids):
+                return f"{len(roles)} voters (every original node), 0 learners"
+            node = missing[0] if missing else sorted(set(roles) - set(self.ids))[0]
+            if node not in self.ids:
+                self.note(f"restore: remove {node}: {self.change('remove', node)}")
+            elif node not in roles:
+                self.note(f"restore: {node} is not a member: it rejoins")
+                self.rejoin(node)
+                self.note(f"restore: {node}: {self.wait_learner(node)}")
+            else:
+                self.note(f"restore: promote {node}: {self.change('promote', node)}")
+        listing = self.members()
+        if listing is None:
+            return "unknown (no MEMBERS answer)"
+        voters = sorted(m["node"] for m in listing["members"] if m["voter"])
+        learners = sorted(m["node"] for m in listing["members"] if not m["voter"])
+        return f"voters {voters}, learners {learners}"
 
 
 # ---------------------------------------------------------------------------
@@ -731,11 +1052,19 @@ def run(
     workdir: Path | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
     netns: bool = False,
+    membership: bool = True,
+    change_kinds: tuple[str, ...] = CHANGE_KINDS,
+    promote_after: str = "log",
 ) -> ChaosResult:
     """Start a cluster, load it, inject faults for ``duration`` s, heal, check.
 
     ``netns``: the nodes in network namespaces, partitions cutting the network
     (root only; raises ``NetnsUnavailable`` saying why where it cannot run).
+    ``membership``: membership changes among the faults (``_Changes``), drawn
+    from ``change_kinds`` (a kind twice is drawn twice as often);
+    ``promote_after``: "log" (promote a rejoined node once its log is caught
+    up, as the protocol allows) or "files" (once its storage also holds every
+    model file: docs/FAULTS.md says why).
     """
     with tempfile.TemporaryDirectory(prefix="zmqnode-chaos-") as tmp:
         kind = NetnsCluster if netns else LocalCluster
@@ -743,7 +1072,17 @@ def run(
         cluster.workdir.mkdir(parents=True, exist_ok=True)
         cluster.start()
         try:
-            result = _run(cluster, duration, seed, predictors, predict_rate, log)
+            result = _run(
+                cluster,
+                duration,
+                seed,
+                predictors,
+                predict_rate,
+                log,
+                membership,
+                change_kinds,
+                promote_after,
+            )
             result.netns = netns
             return result
         finally:
@@ -760,6 +1099,9 @@ def _run(
     predictors: int,
     predict_rate: float,
     log: Callable[[str], None],
+    membership: bool = True,
+    change_kinds: tuple[str, ...] = CHANGE_KINDS,
+    promote_after: str = "log",
 ) -> ChaosResult:
     cluster.leader(timeout=30)
     run_ = _Run(cluster, seed, log)
@@ -774,7 +1116,7 @@ def _run(
     for t in threads:
         t.daemon = True
         t.start()
-    nemesis = _Nemesis(run_, duration)
+    nemesis = _Nemesis(run_, duration, change_kinds if membership else (), promote_after)
     nemesis_thread = threading.Thread(target=nemesis.loop, daemon=True)
     fault_start = time.monotonic()
     nemesis_thread.start()
@@ -792,6 +1134,12 @@ def _run(
         run_.problem(f"no write acknowledged within {LEADER_AFTER_HEAL_LIMIT:.0f} s of the heal")
     else:
         log(f"[{run_.now():7.2f}] leader serving {leader_after:.2f} s after the heal")
+    final_membership = ""
+    if nemesis.changes:  # every original node a voter again, under the load
+        final_membership = nemesis.changes.restore()
+        log(f"[{run_.now():7.2f}] final membership: {final_membership}")
+        if not final_membership.endswith("(every original node), 0 learners"):
+            run_.problem(f"the original nodes are not all voters again: {final_membership}")
 
     run_.stop.set()
     join_by = time.monotonic() + TRAIN_CALL[2] + GRACE + 10
@@ -833,6 +1181,10 @@ def _run(
     result.violation_count = checked.violation_count
     result.problems = run_.problems
     result.leader_after_heal = leader_after
+    if nemesis.changes:
+        result.changes = nemesis.changes.counts
+        result.change_log = nemesis.changes.log
+        result.final_membership = final_membership
     for node in cluster.ids:
         lines = cluster.output(node).splitlines()
         result.log_errors += [
@@ -852,6 +1204,11 @@ def report(result: ChaosResult, out=sys.stdout) -> None:
             f"WARNING: {len(result.log_errors)} ERROR/Traceback lines in the node logs:", file=out
         )
         for line in result.log_errors[:10]:
+            print(f"  {line}", file=out)
+    failed_changes = [line for line in result.change_log if "FAILED" in line]
+    if failed_changes:
+        print(f"membership changes that failed ({len(failed_changes)}):", file=out)
+        for line in failed_changes[:10]:
             print(f"  {line}", file=out)
     if result.error_codes:
         print(
@@ -887,7 +1244,27 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="each node in its own network namespace; partitions cut all traffic (root only)",
     )
+    p.add_argument(
+        "--no-membership",
+        action="store_true",
+        help="no membership changes among the faults (replace, remove the leader, demote)",
+    )
+    p.add_argument(
+        "--change-kinds",
+        default=",".join(CHANGE_KINDS),
+        help=f"membership changes to draw from, comma-separated (default {','.join(CHANGE_KINDS)})",
+    )
+    p.add_argument(
+        "--promote-after",
+        choices=("log", "files"),
+        default="log",
+        help="promote a rejoined node once its log is caught up (default), or once its "
+        "storage also holds every model file",
+    )
     args = p.parse_args(argv)
+    unknown = set(args.change_kinds.split(",")) - set(CHANGE_KINDS) - {""}
+    if unknown:
+        p.error(f"--change-kinds: unknown {sorted(unknown)}; known: {sorted(set(CHANGE_KINDS))}")
     if args.netns and (reason := unavailable()):
         print(f"chaos --netns cannot run here: {reason}", file=sys.stderr)
         return 2
@@ -900,6 +1277,9 @@ def main(argv: list[str]) -> int:
         predict_rate=args.predict_rate,
         workdir=args.workdir,
         netns=args.netns,
+        membership=not args.no_membership,
+        change_kinds=tuple(k for k in args.change_kinds.split(",") if k),
+        promote_after=args.promote_after,
     )
     report(result)
     return 0 if result.passed else 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -104,6 +105,8 @@ class LocalCluster:
                 keygen(self.keys, nodes=n, clients=1)
         self.procs: dict[str, subprocess.Popen] = {}
         self.clients: list[Client] = []
+        # Nodes started with --join (rejoin()): node -> members to join through.
+        self.joining: dict[str, list[str]] = {}
 
     def storage(self, node_id: str) -> Path:
         return self.workdir / f"node{self.ids.index(node_id)}_storage"
@@ -114,7 +117,6 @@ class LocalCluster:
     def start(self, node_id: str | None = None) -> None:
         for nid in [node_id] if node_id else self.ids:
             port = int(nid.rsplit(":", 1)[1])
-            peers = ",".join(i for i in self.ids if i != nid)
             out = open(self.workdir / f"{port}.out", "ab")
             self.procs[nid] = subprocess.Popen(
                 [
@@ -125,8 +127,7 @@ class LocalCluster:
                     "127.0.0.1",
                     "--port",
                     str(port),
-                    "--peers",
-                    peers,
+                    *self.membership_args(nid),
                     "--storage-dir",
                     str(self.storage(nid)),
                     "--fault-file",
@@ -139,6 +140,26 @@ class LocalCluster:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+
+    def membership_args(self, node_id: str) -> list[str]:
+        """``--peers`` (the original members), or ``--join`` for a node that
+        ``rejoin()`` restarted: with empty storage it asks to be added as a
+        learner; once its storage holds the log, the log's membership counts
+        (docs/PROTOCOL.md §5.10), so later restarts keep ``--join``."""
+        through = self.joining.get(node_id)
+        if through:
+            return ["--join", ",".join(through)]
+        return ["--peers", ",".join(i for i in self.ids if i != node_id)]
+
+    def rejoin(self, node_id: str, through: list[str]) -> None:
+        """Start the stopped ``node_id`` again at its address with empty
+        storage (wiped here) and ``--join`` through ``through``, with its own
+        key: its public key travels again in JOIN."""
+        if node_id in self.procs:
+            raise RuntimeError(f"{node_id} is running: kill it before rejoin()")
+        shutil.rmtree(self.storage(node_id), ignore_errors=True)
+        self.joining[node_id] = [n for n in through if n != node_id]
+        self.start(node_id)
 
     def security_args(self, node_id: str) -> list[str]:
         if self.keys is None:

@@ -253,6 +253,7 @@ class NetnsCluster(LocalCluster):
             keygen(self.keys, nodes=n, clients=1)
         self.procs: dict[str, subprocess.Popen] = {}
         self.clients = []
+        self.joining = {}
         self._cuts: set[tuple[int, int]] = set()  # (from, to) node indexes dropped
         self._down: set[int] = set()
 
@@ -388,7 +389,6 @@ class NetnsCluster(LocalCluster):
     def start(self, node_id: str | None = None) -> None:
         for nid in [node_id] if node_id else self.ids:
             i = self.ids.index(nid)
-            peers = ",".join(p for p in self.ids if p != nid)
             out = open(self.workdir / f"{self.ports[i]}.out", "ab")
             # `ip netns exec` execs the command (no fork), so the Popen's pid is
             # the node's: kill, pause and terminate reach it directly.
@@ -405,8 +405,7 @@ class NetnsCluster(LocalCluster):
                     self.hosts[i],
                     "--port",
                     str(self.ports[i]),
-                    "--peers",
-                    peers,
+                    *self.membership_args(nid),
                     "--storage-dir",
                     str(self.storage(nid)),
                     *self.security_args(nid),

@@ -1,6 +1,7 @@
-"""A short chaos run (bench/chaos.py, the same code as ``python -m bench chaos``):
+"""Short chaos runs (bench/chaos.py, the same code as ``python -m bench chaos``):
 about 50 s of kills, pauses and partitions of a real 3-node cluster under load,
-then every check of the bench asserted."""
+then every check of the bench asserted; the second run adds membership changes
+(a voter replaced by a wiped node that rejoins, a voter demoted and promoted)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import pytest
 from bench import chaos
 
 # 50 s of faults by design, then the checks: longer than the default limit.
-pytestmark = [pytest.mark.process, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.process, pytest.mark.slow, pytest.mark.timeout(420)]
 
 
 def test_chaos_run_loses_nothing_and_stays_linearizable(tmp_path):
-    result = chaos.run(50, seed=7, workdir=tmp_path, predictors=100, predict_rate=300)
+    result = chaos.run(
+        50, seed=7, workdir=tmp_path, predictors=100, predict_rate=300, membership=False
+    )
     out = io.StringIO()
     chaos.report(result, out)
     text = out.getvalue()
@@ -28,4 +31,33 @@ def test_chaos_run_loses_nothing_and_stays_linearizable(tmp_path):
     assert result.linearizable, text
     assert result.problems == [], text
     assert result.leader_after_heal is not None and result.leader_after_heal < 10, text
+    assert result.passed
+
+
+def test_membership_changes_among_the_faults_lose_nothing(tmp_path, monkeypatch):
+    # Changes more often than the bench's default, so 50 s holds some for sure.
+    monkeypatch.setattr(chaos, "CHANGE_CHANCE", 0.6)
+    result = chaos.run(
+        50,
+        seed=11,
+        workdir=tmp_path,
+        predictors=50,
+        predict_rate=200,
+        change_kinds=("replace", "demote"),
+    )
+    out = io.StringIO()
+    chaos.report(result, out)
+    text = out.getvalue() + "\n".join(result.change_log)
+    done = sum(v for k, v in result.changes.items() if k.endswith(" done"))
+    assert done >= 1, text
+    assert result.final_membership.startswith("3 voters (every original node)"), text
+    assert result.lost == [], text
+    assert result.hung == [], text
+    assert result.linearizable, text
+    # An open node bug (docs/FAULTS.md): when the leader is removed, a follower
+    # may exit with KeyError in PeerLinks.send. Every other check still holds.
+    crashes = [p for p in result.problems if "KeyError" in p and "links.send" in p]
+    assert [p for p in result.problems if p not in crashes] == [], text
+    if crashes:
+        pytest.xfail(f"open node bug: {len(crashes)} follower(s) crashed on a removed leader")
     assert result.passed
