@@ -132,6 +132,8 @@ def _members(args: argparse.Namespace, client: Client) -> dict[str, Any]:
     if (args.learner or args.key) and args.action != "add":
         raise InputError("--learner and --key go with members add")
     wait = max(args.timeout, MEMBER_CHANGE_TIMEOUT)
+    if args.action == "promote":
+        return _promote(client, args.node, wait)
     if args.action != "add":
         return client.change_member(args.action, args.node, timeout=wait)
     current = {m["node"]: m for m in client.members().get("members", [])}
@@ -151,7 +153,22 @@ def _members(args: argparse.Namespace, client: Client) -> dict[str, Any]:
             return result
     elif args.learner:
         return client.members()
-    return client.change_member("promote", args.node, timeout=wait)
+    return _promote(client, args.node, wait)
+
+
+def _promote(client: Client, node: str, wait: float) -> dict[str, Any]:
+    """Promote ``node``, waiting while the leader answers BUSY (the learner is
+    still catching up on the log or fetching model files)."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return client.change_member("promote", node, timeout=wait)
+        except ClientError as exc:
+            if exc.code != ErrorCode.BUSY.value or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
 
 
 def _number(cell: str, where: str) -> float:

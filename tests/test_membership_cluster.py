@@ -131,12 +131,33 @@ def test_a_dead_machine_is_replaced_at_another_address_with_every_model(cluster)
 
 
 def test_the_leader_removes_itself_and_hands_over(cluster):
+    import threading
+
     leader = cluster.leader()
-    after = cli(cluster, "members", "remove", leader)
-    assert leader not in roles(after)
     others = [n for n in cluster.ids if n != leader]
-    new = cluster.leader(among=others, timeout=30)
+    stop = threading.Event()
+
+    def reads(node: str) -> None:  # followers busy with reads, which ask the leader
+        with cluster.client(node, timeout=2.0) as c:
+            while not stop.is_set():
+                try:
+                    c.list_models()
+                except Exception:
+                    pass  # during the hand-over some may time out; none may crash a node
+
+    threads = [threading.Thread(target=reads, args=(n,), daemon=True) for n in others * 2]
+    for t in threads:
+        t.start()
+    try:
+        after = cli(cluster, "members", "remove", leader)
+        assert leader not in roles(after)
+        new = cluster.leader(among=others, timeout=30)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
     assert new != leader
+    assert all(cluster.procs[n].poll() is None for n in cluster.ids)  # every node still runs
     with cluster.client(new) as client:
         assert client.train(XOR, NAMES, options={"epochs": 5})["model_id"]
 

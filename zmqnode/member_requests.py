@@ -19,6 +19,7 @@ an operator promotes it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,8 @@ CHANGES = {
 }
 # A CURVE public key in z85 is 40 characters.
 CREDENTIAL_CHARS = 40
+# A learner's status feed (5 a second) older than this is no proof of its files.
+STATUS_FRESH_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class MemberLinks:
 
     core: RaftCore  # read only here: membership, progress, indexes
     last_heard: Mapping[str, float]
+    # peer -> (time.monotonic() received, its last status feed message)
+    peer_status: Mapping[str, tuple[float, Mapping[str, Any]]]
     # (change, base_index, on_done(applied)) -> the core's answer
     propose: Callable[[ConfChange, int | None, Callable[[bool], None]], ProposeResult]
     redirect: Callable[[Header, Replier], None]  # REDIRECT, or NOT_LEADER with none known
@@ -118,6 +123,11 @@ class MemberRequests:
                 "committed yet; retry",
             )
             return
+        if change.type is ChangeType.PROMOTE:
+            missing = self._files_missing(change.node)
+            if missing:
+                reply.error(header, ErrorCode.BUSY, missing)
+                return
         self.admission.admit(header)
         waiter = self.waiters.park(
             self.links.request_timeout(header),
@@ -157,6 +167,18 @@ class MemberRequests:
             reply.error(header, ErrorCode.BUSY, reason)
         else:
             reply.error(header, ErrorCode.BAD_INPUT, reason)
+
+    def _files_missing(self, node: str) -> str:
+        """Why ``node`` cannot vote yet for lack of model files ("" if it can):
+        a voter promoted before it holds every file could be the last copy's
+        holder after the next replacement, without the file."""
+        received, status = self.links.peer_status.get(node, (0.0, {}))
+        if time.monotonic() - received > STATUS_FRESH_SECONDS:
+            return f"no recent status from {node} (it reports its model files); retry"
+        missing = status.get("models_missing")
+        if not isinstance(missing, int) or missing > 0:
+            return f"{node} is still fetching {missing} model file(s); retry once it has them"
+        return ""
 
     def _listing(self) -> dict[str, Any]:
         core = self.links.core

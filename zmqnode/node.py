@@ -217,6 +217,7 @@ class Node:
             MemberLinks(
                 core=self.core,
                 last_heard=self.links.last_heard,
+                peer_status=self.links.peer_status,
                 propose=self.propose_membership,
                 redirect=self.handlers.redirect_or_unavailable,
                 request_timeout=self.handlers.request_timeout,
@@ -383,9 +384,10 @@ class Node:
             if config.fault_file
             else PeerLinks(*link_args)
         )
-        for sock in self.links.inbound():
-            # Drop the ROUTER identity or the SUB topic.
-            self.register_socket(sock, lambda frames: self._on_raft(frames[1:]), guard=False)
+        raft_sock, sub = self.links.inbound()
+        # The ROUTER's frames start with the peer's identity; the SUB's with a topic.
+        self.register_socket(raft_sock, lambda frames: self._on_raft(frames[1:]), guard=False)
+        self.register_socket(sub, self._on_published, guard=False)
         self._watch_peers(self.links.peers)
         self._sync_membership()
 
@@ -402,7 +404,10 @@ class Node:
         if seen == self._membership_seen:
             return
         self._membership_seen = seen
-        peers = core.peers
+        committed = core.membership_at(core.commit_index)
+        # Linked to the members of both: a leader that removes itself leads
+        # until that commits, and its followers must still hear it.
+        peers = tuple(sorted((committed.members | core.membership.members) - {self.id}))
         for gone in [p for p in self.links.peers if p not in peers]:
             monitor = self._peer_monitors.pop(gone, None)
             if monitor is not None:
@@ -411,7 +416,6 @@ class Node:
                 monitor.close(linger=0)
         added, removed = self.links.set_peers(peers)
         self._watch_peers(added)
-        committed = core.membership_at(core.commit_index)
         if self.authenticator is not None and self._keys is not None:
             admitted = allowed_keys(
                 committed, core.membership, self._keys.public, self._keys.members
@@ -535,6 +539,11 @@ class Node:
 
     def _on_raft(self, frames: list[bytes]) -> None:
         msg = self.links.receive(frames)
+        if msg is not None:
+            self.core.step(msg)
+
+    def _on_published(self, frames: list[bytes]) -> None:
+        msg = self.links.receive_published(frames)
         if msg is not None:
             self.core.step(msg)
 

@@ -282,6 +282,9 @@ def status_feed(
         "applied_index": snap.applied_index,
         "last_index": snap.last_index,
         "models": snap.models,
+        # Model files this node lacks (repairing or damaged): a learner is
+        # promoted only at 0 (member_requests.py).
+        "models_missing": snap.models_repairing + snap.models_damaged,
         "trainer": snap.trainer,
         "requests_per_s": round(metrics.recent.rate(), 1),
         "http_requests_per_s": round(metrics.recent_http.rate(), 1),

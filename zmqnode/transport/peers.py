@@ -30,7 +30,7 @@ from .faults import FaultFile
 from .raft_codec import HEARTBEAT_TOPIC, decode_raft, encode_raft
 from .security import CLIENTS, PEERS, make_client
 from .sockets import Sockets
-from .status_feed import encode_status
+from .status_feed import STATUS_TOPIC, decode_status, encode_status
 from .wire import ProtocolError
 
 log = logging.getLogger("zmqnode.transport.peers")
@@ -79,6 +79,10 @@ class PeerLinks:
         self.pub.setsockopt(zmq.SNDHWM, PEER_HWM)
         self.sub = sockets.ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
+        # Peers' status feeds too: a leader promotes a learner only once it
+        # reports no missing model file (member_requests.py).
+        self.sub.setsockopt(zmq.SUBSCRIBE, STATUS_TOPIC)
+        self.peer_status: dict[str, tuple[float, dict[str, Any]]] = {}
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.MAXMSGSIZE, MAX_SUB_MESSAGE_BYTES)
         make_client(self.sub, sockets.keys)
@@ -104,6 +108,7 @@ class PeerLinks:
             dealer.disable_monitor()
             dealer.close(linger=0)
             self.last_heard.pop(peer, None)
+            self.peer_status.pop(peer, None)
         for peer in added:
             peer_host, port = parse_address(peer)
             peer_ports = node_ports(port)
@@ -137,6 +142,17 @@ class PeerLinks:
         """Whether a ``disconnect_events`` message reports a dropped connection."""
         return zmq.utils.monitor.parse_monitor_message(frames)["event"] == zmq.EVENT_DISCONNECTED
 
+    def receive_published(self, frames: list[bytes]) -> Message | None:
+        """A message from a peer's PUB (topic included): a Raft heartbeat, or
+        a status feed message, which is kept in ``peer_status`` (None then)."""
+        if frames and bytes(frames[0]) == STATUS_TOPIC:
+            status = decode_status(frames)
+            node = status.get("node") if status else None
+            if isinstance(node, str) and node in self.dealers:
+                self.peer_status[node] = (time.monotonic(), status)  # type: ignore[assignment]
+            return None
+        return self.receive(frames[1:])
+
     def receive(self, frames: list[bytes]) -> Message | None:
         """The Raft message in ``frames`` (routing identity or topic removed),
         or None when it is malformed or not for this node."""
@@ -167,8 +183,14 @@ class PeerLinks:
         if msg.dst == BROADCAST:
             self.pub.send_multipart([HEARTBEAT_TOPIC, *frames], copy=False)
         else:
+            dealer = self.dealers.get(msg.dst)
+            if dealer is None:
+                # Not linked (any more): the membership changed under a
+                # message already decided on. Raft does not depend on it.
+                self._count("raft_no_link")
+                return
             try:
-                self.dealers[msg.dst].send_multipart(frames, zmq.NOBLOCK, copy=False)
+                dealer.send_multipart(frames, zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 self._count("raft_dropped")  # peer down or slow; Raft will retry
                 return
