@@ -54,10 +54,5 @@ def test_membership_changes_among_the_faults_lose_nothing(tmp_path, monkeypatch)
     assert result.lost == [], text
     assert result.hung == [], text
     assert result.linearizable, text
-    # An open node bug (docs/FAULTS.md): when the leader is removed, a follower
-    # may exit with KeyError in PeerLinks.send. Every other check still holds.
-    crashes = [p for p in result.problems if "KeyError" in p and "links.send" in p]
-    assert [p for p in result.problems if p not in crashes] == [], text
-    if crashes:
-        pytest.xfail(f"open node bug: {len(crashes)} follower(s) crashed on a removed leader")
+    assert result.problems == [], text
     assert result.passed
