@@ -289,3 +289,24 @@ def test_a_restarted_node_reads_its_membership_from_its_log():
     net.restart("b")
     assert net["b"].membership.learners == {"d"}
     assert any(e.kind is EntryKind.CONFIG for e in net["b"].log_entries())
+
+
+def test_a_joined_node_grants_no_vote_before_its_log_reaches_its_join():
+    import random
+
+    from tests.raft_helpers import config, msg
+    from zmqnode.raft import RaftCore
+
+    def joined(floor: int) -> RaftCore:
+        return RaftCore("x", ["a", "b"], config(), random.Random(0), vote_floor=floor)
+
+    # Rejoined with a wiped disk at an address that voted before: it must not
+    # hand out a vote in a term it forgot, for a candidate counting it under
+    # an old membership.
+    core = joined(5)
+    core.step(msg(MT.VOTE, "a", "x", 3, log_index=2, log_term=1))
+    (reply,) = [m for m in core.ready().messages if m.type is MT.VOTE_RESP]
+    assert reply.reject and core.vote == ""
+    core = joined(0)  # a node that did not join, or whose log passed its join
+    core.step(msg(MT.VOTE, "a", "x", 3, log_index=2, log_term=1))
+    assert core.vote == "a"

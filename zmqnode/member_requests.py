@@ -175,6 +175,11 @@ class MemberRequests:
         received, status = self.links.peer_status.get(node, (0.0, {}))
         if time.monotonic() - received > STATUS_FRESH_SECONDS:
             return f"no recent status from {node} (it reports its model files); retry"
+        applied, latest = status.get("applied_index"), self.links.core.membership_index
+        if not isinstance(applied, int) or applied < latest:
+            # It has not even applied the entry that made it a learner: it
+            # cannot know which model files it lacks yet.
+            return f"{node} has applied up to {applied}, not yet {latest}; retry"
         missing = status.get("models_missing")
         if not isinstance(missing, int) or missing > 0:
             return f"{node} is still fetching {missing} model file(s); retry once it has them"

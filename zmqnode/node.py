@@ -61,6 +61,7 @@ from .registry import ModelRegistry
 from .repair import ModelFetcher
 from .replies import ClientChannel
 from .serving import PredictionBatcher
+from .storage.atomic import atomic_write
 from .storage.errors import StorageBroken, StorageCorruption
 from .storage.model_store import ModelStore
 from .storage.node_storage import NodeStorage, Recovered
@@ -127,6 +128,7 @@ class Node:
             snapshot=recovered.snapshot,
             entries=recovered.entries,
             bootstrap=self._bootstrap(recovered, keys),
+            vote_floor=self._joined_at(),
         )
         self.compactor = Compactor(
             self.id, self.core, self.registry, self.storage, config.snapshot_entries
@@ -265,7 +267,22 @@ class Node:
             raise SystemExit(f"node {self.id}: {exc}") from None
         membership = Membership.decode(data)
         log.info("joined at index %d: %s", index, _describe(membership))
+        self._save_joined_at(index)
         return membership
+
+    def _joined_path(self) -> str:
+        return os.path.join(self.config.storage_dir, "joined_at")
+
+    def _save_joined_at(self, index: int) -> None:
+        """The JOIN's index, durably: the core's vote floor across restarts."""
+        atomic_write(self._joined_path(), f"{index}\n".encode(), stats=self.storage.stats)
+
+    def _joined_at(self) -> int:
+        try:
+            with open(self._joined_path()) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
 
     def _open_http(self, secure: bool) -> None:
         """The HTTP inference port (inference_http.py): the token is required

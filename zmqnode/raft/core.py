@@ -112,6 +112,7 @@ class RaftCore:
         snapshot: Snapshot | None = None,
         entries: Sequence[Entry] = (),
         bootstrap: Membership | None = None,
+        vote_floor: int = 0,
     ) -> None:
         """``peers``: the other voters of the bootstrap membership (the
         command line's ``--peers``), unless ``bootstrap`` gives it whole (an
@@ -123,6 +124,11 @@ class RaftCore:
         self.config = config
         self._rng = rng
         self._bootstrap = bootstrap or Membership.of([node_id, *peers])
+        # A node that joined (empty storage) grants no vote until its log
+        # reaches the entry that added it: an id (an address) that was a
+        # member before with a wiped disk must not vote twice in a term it
+        # forgot. Past that entry, a candidate of such a term has an older log.
+        self.vote_floor = vote_floor
         self.log = RaftLog(snapshot or Snapshot(), entries)
         self.progress: dict[str, Progress] = {}
         self.role = Role.FOLLOWER
@@ -617,6 +623,8 @@ class RaftCore:
             or (self.vote == NO_NODE and self.leader_id == NO_NODE)
             or (m.type is MT.PRE_VOTE and m.term > self.term)
         )
+        if self.log.last_index < self.vote_floor:
+            can_vote = False
         if can_vote and self.log.is_up_to_date(m.log_index, m.log_term):
             # §5.2, §5.4.1: grant. A pre-vote reply carries the candidate's
             # future term so that it is not dropped as stale.
