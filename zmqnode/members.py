@@ -19,14 +19,14 @@ room turns that into what the node's sockets need:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import zmq.auth
 
-from .config import NodeConfig
+from .config import NodeConfig, default_node_key
 from .raft import Membership, RaftCore, Role
 from .transport.addresses import parse_address
 from .transport.keystore import local_node_key
@@ -42,17 +42,14 @@ def member_key_file(config: NodeConfig, node_id: str) -> str | None:
         return None
     host, port = parse_address(node_id)
     if config.local_keys:
-        secret = local_node_key(config.keys_dir, host, port)
-        return os.path.join(config.keys_dir, "members", secret.name.replace(".key_secret", ".key"))
-    members = sorted([config.node_id, *config.peers], key=_address_order)
+        local = local_node_key(config.keys_dir, host, port)
+        return str(local.parent / "members" / local.name.replace(".key_secret", ".key"))
+    members = [config.node_id, *config.peers]
     if node_id not in members:
         return None
-    return os.path.join(config.keys_dir, "members", f"node{members.index(node_id)}.key")
-
-
-def _address_order(address: str) -> tuple[str, int]:
-    host, port = parse_address(address)
-    return host, port
+    others = [m for m in members if m != node_id]
+    secret = Path(default_node_key(config.keys_dir, host, port, others))  # keygen's numbering
+    return str(secret.parent / "members" / secret.name.replace(".key_secret", ".key"))
 
 
 def public_key(path: str) -> str:
