@@ -15,6 +15,7 @@ from zmqnode.raft import (
     HardState,
     Membership,
     MembershipError,
+    Refusal,
     Role,
 )
 
@@ -106,6 +107,7 @@ def test_a_learner_is_promoted_only_once_caught_up():
         commit_one(net, "a")
     refused = net["a"].propose_membership(ConfChange(PROMOTE, "d"))
     assert not refused.accepted and "not caught up" in refused.reason
+    assert refused.refusal is Refusal.RETRY
     net.heal()
     net.tick(n=2)  # heartbeats: d catches up
     assert change(net, "a", PROMOTE, "d").accepted
@@ -129,6 +131,7 @@ def test_no_change_before_the_leader_commits_in_its_term():
     assert net["a"].is_leader
     refused = net["a"].propose_membership(ConfChange(REMOVE, "c"))
     assert not refused.accepted and "not committed an entry of its term" in refused.reason
+    assert refused.refusal is Refusal.RETRY
     net.stabilize()
     assert net["a"].propose_membership(ConfChange(REMOVE, "c")).accepted
 
@@ -140,10 +143,12 @@ def test_one_change_at_a_time_and_the_base_index_guard():
     assert first.accepted
     second = net["a"].propose_membership(ConfChange(ADD, "e"))
     assert not second.accepted and "one change at a time" in second.reason
+    assert second.refusal is Refusal.RETRY
     net.heal()
     net.stabilize()
     stale = net["a"].propose_membership(ConfChange(ADD, "e"), base_index=0)
     assert not stale.accepted and f"now at {first.index}" in stale.reason
+    assert stale.refusal is Refusal.CONFLICT
     assert net["a"].propose_membership(ConfChange(ADD, "e"), base_index=first.index).accepted
 
 

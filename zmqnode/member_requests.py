@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .members import member_views
-from .raft import ChangeType, ConfChange, ProposeResult, RaftCore
+from .raft import ChangeType, ConfChange, ProposeResult, RaftCore, Refusal
 from .replies import Header, Replier
 from .transport.addresses import format_address, parse_address
 from .transport.wire import ErrorCode, ProtocolError
@@ -158,12 +158,12 @@ class MemberRequests:
             reply.wait(header)
             return
         self.waiters.settle(waiter)
-        reason = result.reason
-        if reason == "not the leader":
+        refusal, reason = result.refusal, result.reason
+        if refusal is Refusal.NOT_LEADER:
             self.links.redirect(header, reply)
-        elif "changed since index" in reason:
+        elif refusal is Refusal.CONFLICT:
             reply.error(header, ErrorCode.CONFLICT, reason)
-        elif "retry" in reason or "one change at a time" in reason or "transfer" in reason:
+        elif refusal in (Refusal.RETRY, Refusal.TRANSFERRING):
             reply.error(header, ErrorCode.BUSY, reason)
         else:
             reply.error(header, ErrorCode.BAD_INPUT, reason)

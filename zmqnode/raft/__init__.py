@@ -13,6 +13,7 @@ from .messages import (
     ProposeResult,
     ReadState,
     Ready,
+    Refusal,
     Role,
     Snapshot,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "RaftCore",
     "ReadState",
     "Ready",
+    "Refusal",
     "Role",
     "Snapshot",
 ]

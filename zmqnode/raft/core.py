@@ -40,6 +40,7 @@ from .messages import (
     ProposeResult,
     ReadState,
     Ready,
+    Refusal,
     Role,
     Snapshot,
 )
@@ -193,10 +194,18 @@ class RaftCore:
     def propose(self, data: bytes) -> ProposeResult:
         """Append a command to the leader's log (§5.3)."""
         if self.role is not Role.LEADER:
-            return ProposeResult(False, leader_hint=self.leader_id, reason="not the leader")
+            return ProposeResult(
+                False,
+                leader_hint=self.leader_id,
+                reason="not the leader",
+                refusal=Refusal.NOT_LEADER,
+            )
         if self.transfer_target:
             return ProposeResult(
-                False, leader_hint=self.transfer_target, reason="leadership transfer in progress"
+                False,
+                leader_hint=self.transfer_target,
+                reason="leadership transfer in progress",
+                refusal=Refusal.TRANSFERRING,
             )
         entry = Entry(self.log.last_index + 1, self.term, EntryKind.COMMAND, data)
         self.log.append([entry])
@@ -214,26 +223,38 @@ class RaftCore:
         caught up (``RaftConfig.promote_max_lag``).
         """
         if self.role is not Role.LEADER:
-            return ProposeResult(False, leader_hint=self.leader_id, reason="not the leader")
+            return ProposeResult(
+                False,
+                leader_hint=self.leader_id,
+                reason="not the leader",
+                refusal=Refusal.NOT_LEADER,
+            )
         if self.transfer_target:
             return ProposeResult(
-                False, leader_hint=self.transfer_target, reason="leadership transfer in progress"
+                False,
+                leader_hint=self.transfer_target,
+                reason="leadership transfer in progress",
+                refusal=Refusal.TRANSFERRING,
             )
         if self.log.term_at(self.log.committed) != self.term:
             return ProposeResult(
-                False, reason="this leader has not committed an entry of its term yet; retry"
+                False,
+                reason="this leader has not committed an entry of its term yet; retry",
+                refusal=Refusal.RETRY,
             )
         if self.membership_index > self.log.committed:
             return ProposeResult(
                 False,
                 reason=f"the membership change at index {self.membership_index} has not "
                 "committed yet; one change at a time",
+                refusal=Refusal.RETRY,
             )
         if base_index is not None and base_index != self.membership_index:
             return ProposeResult(
                 False,
                 reason=f"the membership changed since index {base_index} (now at "
                 f"{self.membership_index}); read it again",
+                refusal=Refusal.CONFLICT,
             )
         if change.type is ChangeType.PROMOTE and change.node in self.progress:
             pr = self.progress[change.node]
@@ -244,11 +265,12 @@ class RaftCore:
                     reason=f"{change.node} is not caught up ({behind} entries behind, "
                     f"{'active' if pr.recent_active else 'not heard from lately'}); "
                     "retry once it is",
+                    refusal=Refusal.RETRY,
                 )
         try:
             membership = self.membership.apply(change)
         except MembershipError as exc:
-            return ProposeResult(False, reason=str(exc))
+            return ProposeResult(False, reason=str(exc), refusal=Refusal.INVALID)
         entry = Entry(self.log.last_index + 1, self.term, EntryKind.CONFIG, membership.encode())
         self.log.append([entry])
         self._set_membership(membership, entry.index, entry.term)

@@ -132,6 +132,16 @@ class ReadState:
     index: int
 
 
+class Refusal(enum.Enum):
+    """Why a proposal was refused, for callers that act on it (``reason`` is for people)."""
+
+    NOT_LEADER = "not_leader"  # ask ``leader_hint``
+    TRANSFERRING = "transferring"  # leadership transfer in progress: retry soon
+    RETRY = "retry"  # a membership change must wait (own-term commit, one in flight, lag)
+    CONFLICT = "conflict"  # the membership changed since the given base index
+    INVALID = "invalid"  # the change does not apply to this membership
+
+
 @dataclass(frozen=True, slots=True)
 class ProposeResult:
     """The answer to ``propose``: where the entry will sit, or who leads."""
@@ -141,6 +151,7 @@ class ProposeResult:
     term: int = 0
     leader_hint: str = NO_NODE
     reason: str = ""
+    refusal: Refusal | None = None
 
 
 @dataclass(slots=True)
