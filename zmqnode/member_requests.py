@@ -6,8 +6,9 @@ answered once its CONFIG entry is committed. Every request is idempotent by
 its effect: asking for the state the membership is already in is answered
 OK at once, so a retry after a lost reply does no harm. The core's refusals
 map to codes a client can act on: BUSY (retry: the leader has not committed
-in its term yet, another change is in flight, a learner is not caught up),
-CONFLICT (``base_index`` is no longer the latest membership: read it again),
+in its term yet, another change is in flight, a learner is not caught up, a
+leaving voter may hold the only copy of a model file), CONFLICT
+(``base_index`` is no longer the latest membership: read it again),
 BAD_INPUT (the change does not apply, e.g. removing the last voter).
 
 Who may JOIN: any client the client port admits (with ``--client-auth
@@ -57,6 +58,7 @@ class MemberLinks:
     propose: Callable[[ConfChange, int | None, Callable[[bool], None]], ProposeResult]
     redirect: Callable[[Header, Replier], None]  # REDIRECT, or NOT_LEADER with none known
     request_timeout: Callable[[Header], float]
+    own_models_missing: Callable[[], int]  # committed models whose file is not here (yet)
 
 
 class MemberRequests:
@@ -128,6 +130,15 @@ class MemberRequests:
             if missing:
                 reply.error(header, ErrorCode.BUSY, missing)
                 return
+        if change.type in (ChangeType.REMOVE, ChangeType.DEMOTE) and change.node in core.voters:
+            if not self._other_voter_has_every_file(change.node):
+                reply.error(
+                    header,
+                    ErrorCode.BUSY,
+                    f"no voter other than {change.node} reports every model file yet "
+                    "(the others are still fetching); retry once they have them",
+                )
+                return
         self.admission.admit(header)
         waiter = self.waiters.park(
             self.links.request_timeout(header),
@@ -184,6 +195,18 @@ class MemberRequests:
         if not isinstance(missing, int) or missing > 0:
             return f"{node} is still fetching {missing} model file(s); retry once it has them"
         return ""
+
+    def _other_voter_has_every_file(self, leaving: str) -> bool:
+        """Whether a voter staying on holds every model file: a voter that
+        leaves may hold the only copy of a file the others are still fetching
+        (after a snapshot, files travel by FETCH, not in the log)."""
+        core = self.links.core
+        if core.id != leaving and self.links.own_models_missing() == 0:
+            return True
+        return any(
+            voter not in (leaving, core.id) and not self._files_missing(voter)
+            for voter in core.voters
+        )
 
     def _listing(self) -> dict[str, Any]:
         core = self.links.core

@@ -223,6 +223,7 @@ class Node:
                 propose=self.propose_membership,
                 redirect=self.handlers.redirect_or_unavailable,
                 request_timeout=self.handlers.request_timeout,
+                own_models_missing=lambda: len(self.registry.damaged) + self.fetcher.pending(),
             ),
             self.waiters,
             self.admission,
