@@ -218,7 +218,7 @@ def gen_models() -> None:
         ("multiclass-strings", xm, np.array(["a\u00e9", "b\"q", "\U0001f600"])[lm],
          {"hidden_layers": [8, 4], "activation": "tanh", "epochs": 20, "learning_rate": 1}, 3,
          (["f\u00fc1", "f2", "f 3", "f4"], ["species"])),
-        ("multiclass-floats", xm, lm.astype(np.float32) / 2,
+        ("multiclass-floats", xm, lm.astype(np.float32) + 1,
          {"hidden_layers": [5], "activation": "sigmoid", "epochs": 20, "l2": 0}, 1, None),
         ("regression-2", xr, yr, {"hidden_layers": [16], "epochs": 30}, 2, (["u", "v"], ["a", "b"])),
         ("regression-1", xr1, yr1, {"hidden_layers": [], "epochs": 20, "validation_fraction": 0}, 1, None),
