@@ -6,6 +6,20 @@
     python -m tests.sim --seeds 1000 --membership   # an operator adds, removes, replaces
     python -m tests.sim --list-mutations
 
+Go cores (issue 17; the protocol is docs/SIMCORE.md): ``--impls`` lists the
+implementations cycled over the nodes, spares included (default: all py);
+go/worker is built first when its sources changed (harness/gobuild.py), and
+each simulator process runs its Go cores in one ``go/worker sim-core``.
+
+    python -m tests.sim --seeds 1000 --impls py,go,py --nodes 3 --jobs 2
+    python -m tests.sim --seed S --impls py,go,py --trace   # replays exactly; [go] marks Go nodes
+    python -m tests.sim --seeds 500 --impls go --mutate stale_append       # the Go core broken
+    python -m tests.sim --seeds 500 --impls py,go --mutate forget_vote --mutate-impl py
+
+``--mutate NAME`` breaks the cores that ``--mutate-impl`` names: all (the
+default), py (patched into RaftCore as before) or go (raft.Options.Mutations);
+a name the Go core lacks is an error when Go cores are to carry it.
+
 The last line of a run is exactly ``N schedules, V violations``; the exit
 status is 1 when V > 0. Schedules per second go to stderr.
 """
@@ -18,7 +32,7 @@ import signal
 import sys
 
 from .mutations import MUTATIONS
-from .runner import main_loop, run_one
+from .runner import MUTATE_IMPLS, check_impls, main_loop, py_mutation, run_one
 from .trace import fmt_event
 
 
@@ -43,8 +57,20 @@ def main(argv: list[str] | None = None) -> int:
         help="spare nodes join, and an operator adds, promotes, demotes, removes and "
         "replaces members (the leader too) among the other faults",
     )
+    ap.add_argument(
+        "--impls",
+        default="py",
+        help="core implementations cycled over the nodes, e.g. py,go,py (default py)",
+    )
+    ap.add_argument(
+        "--mutate-impl",
+        default="all",
+        choices=MUTATE_IMPLS,
+        help="which cores --mutate breaks (default all)",
+    )
     ap.add_argument("--list-mutations", action="store_true")
     args = ap.parse_args(argv)
+    impls = [x.strip() for x in args.impls.split(",") if x.strip()] or ["py"]
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `... --trace | head` ends quietly
 
@@ -52,17 +78,24 @@ def main(argv: list[str] | None = None) -> int:
         for name, mutation in sorted(MUTATIONS.items()):
             print(f"{name:24} {mutation.doc}")
         return 0
+    try:
+        check_impls(impls, args.mutate, args.mutate_impl)
+    except (ValueError, OSError) as exc:
+        print(f"python -m tests.sim: {exc}", file=sys.stderr)
+        return 2
     jobs = args.jobs or os.cpu_count() or 1
     if args.seed is not None:
         from .mutations import mutated
 
-        with mutated(args.mutate):
+        with mutated(py_mutation(args.mutate, args.mutate_impl)):
             result, world = run_one(
                 args.seed,
                 args.nodes,
                 args.mutate,
                 trace_all=args.trace,
                 membership=args.membership,
+                impls=impls,
+                mutate_impl=args.mutate_impl,
             )
         if args.trace:
             print(f"seed {args.seed}: {world.p.describe()}")
@@ -72,7 +105,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"1 schedules, {1 if result.violation else 0} violations")
         return 1 if result.violation else 0
     seeds = list(range(args.start, args.start + args.seeds))
-    return main_loop(seeds, args.nodes, args.mutate, jobs, membership=args.membership)
+    return main_loop(
+        seeds,
+        args.nodes,
+        args.mutate,
+        jobs,
+        membership=args.membership,
+        impls=impls,
+        mutate_impl=args.mutate_impl,
+    )
 
 
 if __name__ == "__main__":

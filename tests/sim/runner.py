@@ -13,6 +13,10 @@ from .trace import fmt_event
 from .world import World
 
 TRACE_LEN = 400
+# The core implementations a schedule may mix (--impls), cycled over its nodes.
+Impls = list[str] | tuple[str, ...] | None
+IMPLS = ("py", "go")
+MUTATE_IMPLS = ("all", "py", "go")
 
 
 @dataclass
@@ -24,16 +28,68 @@ class Result:
 
 
 def rerun_command(
-    seed: int, nodes: int | None, mutate: str | None, membership: bool = False
+    seed: int,
+    nodes: int | None,
+    mutate: str | None,
+    membership: bool = False,
+    impls: Impls = None,
+    mutate_impl: str = "all",
 ) -> str:
     cmd = f"python -m tests.sim --seed {seed} --trace"
     if nodes is not None:
         cmd += f" --nodes {nodes}"
     if membership:
         cmd += " --membership"
+    if impls and any(i != "py" for i in impls):
+        cmd += f" --impls {','.join(impls)}"
     if mutate:
         cmd += f" --mutate {mutate}"
+        if mutate_impl != "all":
+            cmd += f" --mutate-impl {mutate_impl}"
     return cmd
+
+
+# -- implementations (--impls, --mutate-impl) ----------------------------------------
+
+
+def uses_go(impls: Impls) -> bool:
+    return bool(impls) and "go" in impls  # type: ignore[operator]
+
+
+def py_mutation(mutate: str | None, mutate_impl: str) -> str | None:
+    """The mutation to patch into this process's RaftCore, if any."""
+    return mutate if mutate and mutate_impl in ("all", "py") else None
+
+
+def go_mutations(mutate: str | None, mutate_impl: str, impls: Impls) -> tuple[str, ...]:
+    """The mutations each Go core carries (raft.Options.Mutations)."""
+    if mutate and mutate_impl in ("all", "go") and uses_go(impls):
+        return (mutate,)
+    return ()
+
+
+def check_impls(impls: Impls, mutate: str | None, mutate_impl: str) -> None:
+    """ValueError (saying what to change) for a combination that cannot run;
+    builds go/worker when Go cores are asked for."""
+    for impl in impls or ():
+        if impl not in IMPLS:
+            raise ValueError(f"unknown implementation {impl!r} (choose from {', '.join(IMPLS)})")
+    if mutate_impl not in MUTATE_IMPLS:
+        raise ValueError(f"--mutate-impl must be one of {', '.join(MUTATE_IMPLS)}")
+    if not uses_go(impls):
+        if mutate and mutate_impl == "go":
+            raise ValueError("--mutate-impl go needs Go cores: add go to --impls")
+        return
+    from .remote import SimCoreServer
+
+    go_names = SimCoreServer.get().mutations
+    if go_mutations(mutate, mutate_impl, impls) and mutate not in go_names:
+        raise ValueError(
+            f"the Go core has no mutation {mutate!r} (it has: {', '.join(sorted(go_names))}); "
+            "use --mutate-impl py to break only the Python cores"
+        )
+    if mutate and mutate_impl == "py" and not any(i == "py" for i in impls or ()):
+        raise ValueError("--mutate-impl py needs Python cores: add py to --impls")
 
 
 def run_one(
@@ -43,8 +99,20 @@ def run_one(
     trace_all: bool = False,
     trace_len: int = TRACE_LEN,
     membership: bool = False,
+    impls: Impls = None,
+    mutate_impl: str = "all",
 ) -> tuple[Result, World]:
-    world = World(seed, nodes, trace_all=trace_all, trace_len=trace_len, membership=membership)
+    """One schedule. A Python mutation must already be patched in (``mutated``);
+    ``mutate`` with Go cores in ``impls`` is handed to them here."""
+    world = World(
+        seed,
+        nodes,
+        trace_all=trace_all,
+        trace_len=trace_len,
+        membership=membership,
+        impls=impls,
+        go_mutations=go_mutations(mutate, mutate_impl, impls),
+    )
     v = world.run()
     if v is None:
         return Result(seed, world.events, None), world
@@ -52,7 +120,7 @@ def run_one(
         f"VIOLATION seed={seed} [{v.kind}] {v.detail}",
         f"  schedule: {world.p.describe()}",
         f"  at {world.now / 1000:.3f}ms, phase {world.phase}, {world.events} events",
-        f"  reproduce: {rerun_command(seed, nodes, mutate, membership)}",
+        f"  reproduce: {rerun_command(seed, nodes, mutate, membership, impls, mutate_impl)}",
     ]
     if not trace_all:
         lines.append(f"  last {len(world.trace)} events:")
@@ -65,17 +133,33 @@ def run_one(
 _worker_opts: dict = {}
 
 
-def _init_worker(nodes: int | None, mutate: str | None, membership: bool) -> None:
-    _worker_opts.update(nodes=nodes, mutate=mutate, membership=membership)
-    if mutate:
+def _init_worker(
+    nodes: int | None,
+    mutate: str | None,
+    membership: bool,
+    impls: Impls = None,
+    mutate_impl: str = "all",
+) -> None:
+    _worker_opts.update(
+        nodes=nodes, mutate=mutate, membership=membership, impls=impls, mutate_impl=mutate_impl
+    )
+    py = py_mutation(mutate, mutate_impl)
+    if py:
         from .mutations import apply_mutation
 
-        apply_mutation(mutate)
+        apply_mutation(py)
 
 
 def _work(seed: int) -> Result:
     opts = _worker_opts
-    result, _ = run_one(seed, opts["nodes"], opts["mutate"], membership=opts["membership"])
+    result, _ = run_one(
+        seed,
+        opts["nodes"],
+        opts["mutate"],
+        membership=opts["membership"],
+        impls=opts.get("impls"),
+        mutate_impl=opts.get("mutate_impl", "all"),
+    )
     return result
 
 
@@ -85,20 +169,35 @@ def run_many(
     mutate: str | None = None,
     jobs: int = 1,
     membership: bool = False,
+    impls: Impls = None,
+    mutate_impl: str = "all",
 ) -> Iterator[Result]:
-    """Results in completion order; the mutation (if any) is applied in every worker."""
+    """Results in completion order; the mutation (if any) is applied in every
+    worker, to the cores ``mutate_impl`` names. Each worker process runs its Go
+    cores (``impls``) in one ``go/worker sim-core`` of its own."""
     seeds = list(seeds)
+    if uses_go(impls):
+        from harness.gobuild import ensure_worker
+
+        ensure_worker()  # once, here, not racing in every worker
     if jobs <= 1:
         from .mutations import mutated
 
-        with mutated(mutate):
-            _worker_opts.update(nodes=nodes, mutate=mutate, membership=membership)
+        with mutated(py_mutation(mutate, mutate_impl)):
+            _worker_opts.update(
+                nodes=nodes,
+                mutate=mutate,
+                membership=membership,
+                impls=impls,
+                mutate_impl=mutate_impl,
+            )
             for seed in seeds:
                 yield _work(seed)
         return
     ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
     chunk = max(1, min(64, len(seeds) // (jobs * 8)))
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(nodes, mutate, membership)) as pool:
+    initargs = (nodes, mutate, membership, impls, mutate_impl)
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=initargs) as pool:
         yield from pool.imap_unordered(_work, seeds, chunksize=chunk)
 
 
@@ -108,9 +207,12 @@ def find_violation(
     mutate: str | None = None,
     jobs: int = 1,
     membership: bool = False,
+    impls: Impls = None,
+    mutate_impl: str = "all",
 ) -> Result | None:
     """The first violating schedule among ``seeds`` (None if all pass)."""
-    with contextlib.closing(run_many(seeds, nodes, mutate, jobs, membership)) as results:
+    many = run_many(seeds, nodes, mutate, jobs, membership, impls, mutate_impl)
+    with contextlib.closing(many) as results:
         for result in results:
             if result.violation:
                 return result
@@ -126,13 +228,15 @@ def main_loop(
     err=sys.stderr,
     max_reports: int = 5,
     membership: bool = False,
+    impls: Impls = None,
+    mutate_impl: str = "all",
 ) -> int:
     start = time.perf_counter()
     violations = 0
     done = 0
     events = 0
     kinds: dict[str, int] = {}
-    for result in run_many(seeds, nodes, mutate, jobs, membership):
+    for result in run_many(seeds, nodes, mutate, jobs, membership, impls, mutate_impl):
         done += 1
         events += result.events
         if result.violation:
@@ -143,7 +247,8 @@ def main_loop(
             else:
                 print(
                     f"VIOLATION seed={result.seed} [{result.kind}] "
-                    f"(reproduce: {rerun_command(result.seed, nodes, mutate, membership)})",
+                    "(reproduce: "
+                    f"{rerun_command(result.seed, nodes, mutate, membership, impls, mutate_impl)})",
                     file=out,
                 )
         if done % 1000 == 0:

@@ -116,6 +116,8 @@ class Params:
     member_eager: float = 0.0  # chance a new leader is asked for a change at once
     member_kill: float = 0.0  # chance a leader that just appended a change is cut off
     member_base: float = 0.0  # chance a request names the membership it was based on
+    # Which implementation runs each node's core ("n1:py,n2:go,..."), when not all Python.
+    impls: str = ""
 
     @classmethod
     def draw(cls, rng: random.Random, n: int | None) -> Params:
@@ -252,6 +254,7 @@ class Params:
                 if self.membership
                 else ""
             )
+            + (f" impls={self.impls}" if self.impls else "")
         )
 
 
@@ -284,6 +287,8 @@ class Node:
         "seen_commit",
         "bootstrap",
         "d_view",
+        "impl",
+        "remote",
     )
 
     def __init__(
@@ -321,6 +326,9 @@ class Node:
         self.lead_last_term = 0
         self.lead_committed = False  # has it committed anything in its current term yet
         self.seen_commit = 0
+        # "py": a RaftCore in this process; "go": a GoCore (tests/sim/remote.py)
+        self.impl = "py"
+        self.remote = False
 
 
 ADD, PROMOTE, DEMOTE, REMOVE = (
@@ -406,7 +414,11 @@ class World:
         trace_all: bool = False,
         trace_len: int = 400,
         membership: bool = False,
+        impls: list[str] | tuple[str, ...] | None = None,
+        go_mutations: tuple[str, ...] = (),
     ) -> None:
+        """``impls``: the core implementations ("py", "go"), cycled over the
+        nodes (spares included); ``go_mutations``: mutations the Go cores carry."""
         self.seed = seed
         self.rng = rng = random.Random(seed)
         self.p = p = Params.draw(rng, n)
@@ -438,6 +450,14 @@ class World:
             ]
         else:
             self.nodes = [Node(k, ids, round(TICK * skews[k])) for k in range(n_all)]
+        self.mixed = bool(impls) and any(i != "py" for i in impls)
+        self.go_mutations = go_mutations
+        if self.mixed:
+            assert impls is not None
+            for node in self.nodes:
+                node.impl = impls[node.idx % len(impls)]
+                node.remote = node.impl != "py"
+            p.impls = ",".join(f"{x.id}:{x.impl}" for x in self.nodes)
         self.blocked = [[False] * n_all for _ in range(n_all)]
         self.plans = 0  # operator plans under way (membership mode)
         self.used = set(ids[: p.n])  # ids that have been members (not fresh spares)
@@ -512,6 +532,11 @@ class World:
             v = Violation("exception", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
             v.world = self
             return v
+        finally:
+            if self.mixed:
+                for node in self.nodes:
+                    if node.remote and node.core is not None:
+                        node.core.close()
         return None
 
     def _start(self) -> None:
@@ -540,16 +565,31 @@ class World:
         node.pending_reads = []
         node.awaiting = {}
         snap = node.d_snap
-        node.core = RaftCore(
-            node.id,
-            node.peers if node.bootstrap is None else (),
-            self.p.config,
-            random.Random(self.rng.getrandbits(64)),
-            hard_state=node.d_hs,
-            snapshot=snap if snap.index else None,
-            entries=tuple(node.d_entries),
-            bootstrap=node.bootstrap,
-        )
+        if node.remote:
+            from .remote import GoCore
+
+            node.core = GoCore(
+                node.id,
+                node.peers if node.bootstrap is None else (),
+                self.p.config,
+                self.rng.getrandbits(64),  # the same draw as for a RaftCore's Random
+                hard_state=node.d_hs,
+                snapshot=snap if snap.index else None,
+                entries=tuple(node.d_entries),
+                bootstrap=node.bootstrap,
+                mutations=self.go_mutations,
+            )
+        else:
+            node.core = RaftCore(
+                node.id,
+                node.peers if node.bootstrap is None else (),
+                self.p.config,
+                random.Random(self.rng.getrandbits(64)),
+                hard_state=node.d_hs,
+                snapshot=snap if snap.index else None,
+                entries=tuple(node.d_entries),
+                bootstrap=node.bootstrap,
+            )
         node.sm_cmds = decode_sm(snap.data)
         node.sm_applied = snap.index
         node.last_role = node.core.role
@@ -560,7 +600,8 @@ class World:
                 self.now,
                 "start" if node.incarnation == 1 else "RESTART",
                 node.id,
-                f"hs=(t{node.d_hs.term},vote={node.d_hs.vote or '-'}) snap={snap.index} "
+                (f"[{node.impl}] " if self.mixed else "")
+                + f"hs=(t{node.d_hs.term},vote={node.d_hs.vote or '-'}) snap={snap.index} "
                 f"last={node.core.last_index}",
             )
         )
@@ -573,6 +614,8 @@ class World:
             self.stats["torn"] += 1
         if node.core is not None and node.core.term > node.d_hs.term:
             self.inv.forget_phantom(node, node.core)
+        if node.remote and node.core is not None:
+            node.core.close()
         node.alive = False
         node.incarnation += 1  # cancels its pending disk completion and ticks
         node.busy = False
@@ -599,6 +642,8 @@ class World:
         if node.busy:
             node.inbox.append(("t", None))
         else:
+            if node.remote:
+                node.core.expect_ready()  # _pump asks has_ready() next
             node.core.tick()
             self.inv.observe(node)
             self._pump(node)
@@ -607,6 +652,8 @@ class World:
         if node.busy:
             node.inbox.append((kind, payload))
         else:
+            if node.remote:
+                node.core.expect_ready()
             self._process(node, kind, payload)
             self._pump(node)
 
@@ -641,6 +688,8 @@ class World:
         for _guard in range(1000):
             while inbox:
                 kind, payload = inbox.popleft()
+                if node.remote and not inbox:
+                    core.expect_ready()  # the last input: has_ready() follows
                 self._process(node, kind, payload)
             if not core.has_ready():
                 return
@@ -741,6 +790,8 @@ class World:
             node.pending_reads.append(rs)
         if node.pending_reads:
             self._serve_reads(node)
+        if node.remote and not node.inbox:
+            node.core.expect_ready()  # back in _pump, has_ready() comes next
         node.core.advance(rd)
         self.inv.observe(node)
 
