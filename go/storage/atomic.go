@@ -32,10 +32,13 @@ type FsyncStats struct {
 	last  time.Duration
 }
 
+// syncFile is f.Sync; tests replace it to make an fsync fail.
+var syncFile = (*os.File).Sync
+
 // Fsync fsyncs f and records how long it took.
 func (s *FsyncStats) Fsync(f *os.File) error {
 	start := time.Now()
-	err := f.Sync()
+	err := syncFile(f)
 	elapsed := time.Since(start)
 	s.mu.Lock()
 	s.count++
