@@ -496,3 +496,5 @@ func (n *network) progress(leader, peer string) ProgressInfo {
 	}
 	return pr
 }
+
+func newRand() *rand.Rand { return rand.New(rand.NewSource(0)) }
