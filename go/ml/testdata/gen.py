@@ -163,10 +163,8 @@ def gen_prepare() -> None:
                     "results": [
                         {"params": floats(r.params), "n_samples": r.n_samples, "loss": r.loss}
                         for r in results
-                    ]
-                    if len(rounds) < 2
-                    else [],
-                    "params_before_round": floats(before) if len(rounds) < 2 else [],
+                    ],
+                    "params_before_round": floats(before) if len(rounds) < 3 else [],
                     "history": plan.history[-1],
                 }
             )
