@@ -193,8 +193,7 @@ func (s *server) dispatch(req *request) error {
 		e.entryList(c.LogEntries())
 		return nil
 	}
-	var ready *raft.Ready // prefetched (req.Rd) or asked for
-	hasReady := false
+	var ready *raft.Ready // asked for ("ready")
 	switch req.Op {
 	case "tick":
 		c.Tick()
@@ -259,13 +258,13 @@ func (s *server) dispatch(req *request) error {
 	default:
 		return protocolError("unknown op %q", req.Op)
 	}
+	var chain []raft.Ready
+	more := true
 	if req.Rd && req.Op != "ready" {
-		hasReady = c.HasReady()
-		e.key("hr")
-		e.boolean(hasReady)
-		if hasReady {
-			rd := c.Ready()
-			ready = &rd
+		var err error
+		chain, more, err = h.readies()
+		if err != nil {
+			return err
 		}
 	}
 	if ready != nil {
@@ -276,7 +275,53 @@ func (s *server) dispatch(req *request) error {
 		e.key("ready")
 		e.ready(ready, h.sent, h.snapIndex)
 	}
+	if req.Rd && req.Op != "ready" {
+		if len(chain) > 0 {
+			e.key("readies")
+			e.b = append(e.b, '[')
+			for i := range chain {
+				if i > 0 {
+					e.b = append(e.b, ',')
+				}
+				e.ready(&chain[i], h.sent, h.snapIndex)
+			}
+			e.b = append(e.b, ']')
+		}
+		if !more {
+			e.key("hr")
+			e.boolean(false)
+		}
+	}
 	return nil
+}
+
+// maxChain bounds the Readies one reply carries (the world's own guard
+// against a core that is never done is 1000).
+const maxChain = 64
+
+// readies is the prefetch of a request with "rd": while HasReady, take a
+// Ready; one that writes nothing (no hard state, entries or snapshot) is
+// advanced at once, because the world, with nothing to persist, carries it
+// out and advances it without calling the core in between; one that writes
+// ends the chain and waits for "advance". more is false when HasReady said
+// false at the end.
+func (h *handle) readies() (chain []raft.Ready, more bool, err error) {
+	c := h.core
+	for len(chain) < maxChain {
+		if !c.HasReady() {
+			return chain, false, nil
+		}
+		rd := c.Ready()
+		chain = append(chain, rd)
+		if rd.HardState != nil || len(rd.Entries) > 0 || rd.Snapshot != nil {
+			h.last = &chain[len(chain)-1]
+			return chain, true, nil
+		}
+		if err := c.Advance(rd); err != nil {
+			return nil, true, err
+		}
+	}
+	return chain, true, nil
 }
 
 func (s *server) newCore(req *request) error {

@@ -27,6 +27,7 @@ import atexit
 import base64
 import os
 import subprocess
+from collections import deque
 from typing import Any
 
 import orjson
@@ -275,9 +276,10 @@ class GoCore:
         self.quorum = 1
         self._memberships: dict[str, Membership] = {}
         self._prefetch = False  # the next input asks for HasReady/Ready too
-        self._has_ready: bool | None = None  # prefetched answer, until used
-        self._ready: Ready | None = None
+        self._readies: deque[Ready] = deque()  # prefetched, not handed out yet
+        self._more = True  # False: HasReady said False after the last prefetched one
         self._handed: Ready | None = None  # the last Ready handed out
+        self._handed_advanced = False  # ... and the server advanced it already
         self._server = server or SimCoreServer.get()
         req: dict[str, Any] = {
             "op": "new",
@@ -404,9 +406,9 @@ class GoCore:
 
     def _input(self, req: dict) -> dict:
         """An input to the core: its reply updates the view, and brings the
-        Ready along when the world said ``has_ready()`` comes next."""
+        Readies along when the world said ``has_ready()`` comes next."""
         req["h"] = self._h
-        if self._prefetch and self._ready is None:
+        if self._prefetch and not self._readies:
             self._prefetch = False
             req["rd"] = True
             reply = self._server.call(req)
@@ -414,16 +416,15 @@ class GoCore:
             self._take_prefetch(reply)
             return reply
         self._prefetch = False
-        self._has_ready = None  # whatever was prefetched before is out of date
+        self._more = True  # what was prefetched before is out of date
         reply = self._server.call(req)
         self._update(reply)
         return reply
 
     def _take_prefetch(self, reply: dict) -> None:
-        self._has_ready = reply["hr"]
-        rd = reply.get("ready")
-        if rd is not None:
-            self._ready = self._decode_ready(rd)
+        for rd in reply.get("readies", ()):
+            self._readies.append(self._decode_ready(rd))
+        self._more = reply.get("hr", True)
 
     # -- RaftCore's interface --------------------------------------------------------
 
@@ -489,26 +490,36 @@ class GoCore:
         self._input({"op": "compact", "index": index, "data": _b64(data).decode()})
 
     def has_ready(self) -> bool:
-        # A prefetched Ready not handed out yet (an input came in between,
-        # which the world never does) goes first: the Ready contract allows it.
-        if self._ready is None and self._has_ready is None:
-            self._prefetch = False
-            reply = self._server.call({"op": "has_ready", "h": self._h, "rd": True})
-            self._update(reply)
-            self._take_prefetch(reply)
-        hr = self._ready is not None or bool(self._has_ready)
-        self._has_ready = None
-        return hr
+        # Prefetched Readies not handed out yet go first (an input in between,
+        # which the world never makes, leaves them first in line: the Ready
+        # contract allows it).
+        if self._readies:
+            return True
+        if not self._more:
+            self._more = True  # known False once; ask next time
+            return False
+        self._prefetch = False
+        reply = self._server.call({"op": "has_ready", "h": self._h, "rd": True})
+        self._update(reply)
+        self._take_prefetch(reply)
+        if self._readies:
+            return True
+        self._more = True
+        return False
 
     def ready(self) -> Ready:
-        rd = self._ready
-        if rd is not None:
-            self._ready = None
+        if self._readies:
+            rd = self._readies.popleft()
+            # The server advanced a prefetched Ready that writes nothing at
+            # once (docs/SIMCORE.md, "readies"); one that writes waits for us.
+            self._handed_advanced = (
+                rd.hard_state is None and not rd.entries and rd.snapshot is None
+            )
         else:
             reply = self._server.call({"op": "ready", "h": self._h})
             self._update(reply)
             rd = self._decode_ready(reply["ready"])
-        self._has_ready = None
+            self._handed_advanced = False
         self._handed = rd
         return rd
 
@@ -516,6 +527,9 @@ class GoCore:
         if rd is not self._handed:
             raise GoCoreError("protocol", f"{self.id}: advance of a Ready not handed out last")
         self._handed = None
+        if self._handed_advanced:
+            self._prefetch = False  # has_ready() answers from the prefetch
+            return
         self._input({"op": "advance"})
 
     def term_at(self, index: int) -> int | None:
