@@ -10,6 +10,8 @@ which round-trip float32 values exactly.
   index) and what distributed.run_chunk returns for them.
 - prepare.json: what a leader computes before round 0 (prepare +
   split_chunks) and after it (average, evaluate, history) for small sets.
+- bundled.json + bundled/*.f32: iris, wine and breast_cancer split as
+  bench/train.py splits them, and Python's test accuracy with default options.
 - models/*.bin + models.json: model files written by model_file.py
   (binary, multiclass with string classes, regression with two targets,
   names, a file without features/targets) and Model.predict /
@@ -251,10 +253,35 @@ def gen_models() -> None:
     write("models.json", cases)
 
 
+def gen_bundled() -> None:
+    """scikit-learn's small bundled sets, split as bench/train.py splits them,
+    trained by Python with default options in 3 chunks (as a 3-node cluster):
+    the Go leader must score within 1 point of Python's test accuracy."""
+    from bench.train import score, split
+
+    (OUT / "bundled").mkdir(exist_ok=True)
+    cases = []
+    for name in ("iris", "wine", "breast_cancer"):
+        data = split(name)
+        x_train = np.asarray(data.x_train, np.float32)
+        x_test = np.asarray(data.x_test, np.float32)
+        y_train = np.asarray(data.y_train, np.int64)
+        model = train(x_train, y_train, n_trainers=3)
+        py_score = score("classification", data.y_test, model.predict(x_test))
+        blob = x_train.astype("<f4").tobytes() + x_test.astype("<f4").tobytes()
+        (OUT / "bundled" / f"{name}.f32").write_bytes(blob)
+        cases.append({"name": name, "inputs": int(x_train.shape[1]), "train_rows": len(x_train),
+                      "test_rows": len(x_test), "y_train": y_train.tolist(),
+                      "y_test": np.asarray(data.y_test).tolist(), "python_score": py_score,
+                      "python_val_accuracy": model.training["final"].get("val_accuracy")})
+    write("bundled.json", cases)
+
+
 if __name__ == "__main__":
     (OUT / "models").mkdir(exist_ok=True)
     gen_rng()
     gen_train_chunk()
     gen_models()
     gen_prepare()
+    gen_bundled()
     print("wrote", sorted(p.name for p in OUT.iterdir()))
