@@ -512,9 +512,7 @@ class GoCore:
             rd = self._readies.popleft()
             # The server advanced a prefetched Ready that writes nothing at
             # once (docs/SIMCORE.md, "readies"); one that writes waits for us.
-            self._handed_advanced = (
-                rd.hard_state is None and not rd.entries and rd.snapshot is None
-            )
+            self._handed_advanced = rd.hard_state is None and not rd.entries and rd.snapshot is None
         else:
             reply = self._server.call({"op": "ready", "h": self._h})
             self._update(reply)
