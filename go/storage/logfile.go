@@ -45,6 +45,7 @@ const (
 	recordHead      = 4 + 4               // payload length, crc32 of payload
 	entryHead       = 8 + 8 + 1           // index, term, kind
 	minRecord       = recordHead + entryHead
+	maxData         = 1<<32 - 1 - entryHead // payload_length is a u32
 )
 
 const logAdvice = "It holds this node's Raft log; restore the storage dir from a backup or " + Rejoin + "."
@@ -390,6 +391,9 @@ func (l *LogFile) Append(entries []Entry) error {
 		}
 		if _, ok := kindCode(e.Kind); !ok {
 			return invalid("entry %d has unknown kind %d", e.Index, e.Kind)
+		}
+		if uint64(len(e.Data)) > maxData {
+			return invalid("entry %d has %d bytes of data; a record holds at most %d", e.Index, len(e.Data), uint64(maxData))
 		}
 		term = e.Term
 	}

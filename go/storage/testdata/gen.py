@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from zmqnode.raft.messages import Entry, EntryKind, HardState, Ready, Snapshot  # noqa: E402
 from zmqnode.storage import NodeStorage, StorageBroken, StorageCorruption  # noqa: E402
+from zmqnode.storage.atomic import atomic_write  # noqa: E402
 from zmqnode.storage.hard_state import HardStateFile, encode_hard_state  # noqa: E402
 from zmqnode.storage.log_file import encode_header, encode_record  # noqa: E402
 from zmqnode.storage.model_store import ModelStore  # noqa: E402
@@ -72,7 +73,12 @@ def entry_json(e: Entry) -> dict:
 def snapshot_json(s: Snapshot | None) -> dict | None:
     if s is None:
         return None
-    return {"index": s.index, "term": s.term, "data": s.data.hex(), "membership": s.membership.hex()}
+    return {
+        "index": s.index,
+        "term": s.term,
+        "data": s.data.hex(),
+        "membership": s.membership.hex(),
+    }
 
 
 def files_of(directory: Path) -> dict[str, str]:
@@ -80,7 +86,9 @@ def files_of(directory: Path) -> dict[str, str]:
     out = {}
     for path in sorted(directory.rglob("*")):
         if path.is_file():
-            out[path.relative_to(directory).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+            out[path.relative_to(directory).as_posix()] = hashlib.sha256(
+                path.read_bytes()
+            ).hexdigest()
     return out
 
 
@@ -568,9 +576,7 @@ def gen_open(work: Path) -> dict:
             source_missing = False
         # Open a copy: open repairs, and the committed directory is the input.
         copy = work / name
-        if source_missing:
-            pass
-        else:
+        if not source_missing:
             shutil.copytree(target, copy)
         result = run_open(copy)
         result = templated(result, str(copy))
@@ -586,7 +592,9 @@ def gen_open(work: Path) -> dict:
 def ready(hard_state=None, entries_=(), snapshot=None) -> dict:
     return {
         "op": "persist",
-        "hard_state": None if hard_state is None else {"term": hard_state[0], "vote": hard_state[1]},
+        "hard_state": None
+        if hard_state is None
+        else {"term": hard_state[0], "vote": hard_state[1]},
         "entries": [entry_json(e) for e in entries_],
         "snapshot": snapshot_json(snapshot),
     }
@@ -613,7 +621,9 @@ WRITE_CASES = {
     ],
     "installed_snapshot_replaces_the_log": [
         ready((1, ""), entries([1, 1, 1])),
-        ready((4, "n\u00e9\u00fcd-\U0001f600"), entries([4, 4], start=21), Snapshot(20, 4, b"", b"")),
+        ready(
+            (4, "n\u00e9\u00fcd-\U0001f600"), entries([4, 4], start=21), Snapshot(20, 4, b"", b"")
+        ),
     ],
     "large_entry": [
         ready((1, VOTE), [entry(1, 1, "command", bytes(range(256)) * 40)]),
@@ -635,7 +645,12 @@ def gen_write() -> dict:
                     Ready(
                         hard_state=None if hs is None else HardState(hs["term"], hs["vote"]),
                         entries=[
-                            Entry(e["index"], e["term"], EntryKind(e["kind"]), bytes.fromhex(e["data"]))
+                            Entry(
+                                e["index"],
+                                e["term"],
+                                EntryKind(e["kind"]),
+                                bytes.fromhex(e["data"]),
+                            )
                             for e in op["entries"]
                         ],
                         snapshot=None
@@ -675,14 +690,19 @@ def gen_small() -> dict:
     (d / "models" / "stray.txt").write_bytes(b"not a model")
     (d / "models" / "bad id!.bin").write_bytes(b"invalid id")
     MemberKeysFile(d / "member_keys").write(
-        frozenset({b"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", b"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"})
+        frozenset(
+            {
+                b"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7",
+                b"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID",
+            }
+        )
     )
-    from zmqnode.storage.atomic import atomic_write
-
     atomic_write(d / "joined_at", b"42\n")
     return {
         "model_ids": ModelStore(d / "models").ids(),
-        "models": {i: ModelStore(d / "models").read(i).hex() for i in ModelStore(d / "models").ids()},
+        "models": {
+            i: ModelStore(d / "models").read(i).hex() for i in ModelStore(d / "models").ids()
+        },
         "member_keys": sorted(k.decode() for k in MemberKeysFile(d / "member_keys").reload()),
         "joined_at": 42,
     }
@@ -693,12 +713,21 @@ def encodings() -> dict:
     return {
         "hard_states": [
             {"term": t, "vote": v, "bytes": encode_hard_state(HardState(t, v)).hex()}
-            for t, v in [(0, ""), (7, VOTE), (2**64 - 1, "x"), (5, "\u2028<&>\x01\x7f\u00e9\U0010ffff")]
+            for t, v in [
+                (0, ""),
+                (7, VOTE),
+                (2**64 - 1, "x"),
+                (5, "\u2028<&>\x01\x7f\u00e9\U0010ffff"),
+            ]
         ],
         "headers": [{"first_index": i, "bytes": encode_header(i).hex()} for i in (1, 7, 2**63)],
         "records": [
             {"entry": entry_json(e), "bytes": encode_record(e).hex()}
-            for e in [entry(7, 3, "noop", b"ab"), entry(1, 1, "command"), entry(2**40, 9, "config", b"\x00" * 9)]
+            for e in [
+                entry(7, 3, "noop", b"ab"),
+                entry(1, 1, "command"),
+                entry(2**40, 9, "config", b"\x00" * 9),
+            ]
         ],
         "snapshots": [
             {"snapshot": snapshot_json(s), "bytes": encode_snapshot(s).hex()}
@@ -721,7 +750,8 @@ def main() -> None:
     text = json.dumps(cases, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
     (HERE / "cases.json").write_text(text)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    print(f"{len(cases['open'])} open cases, {len(cases['write'])} write cases; cases.json {digest}")
+    counts = f"{len(cases['open'])} open cases, {len(cases['write'])} write cases"
+    print(f"{counts}; cases.json {digest}")
 
 
 if __name__ == "__main__":
