@@ -127,25 +127,23 @@ func OptionsFromMap(v any) (TrainOptions, error) {
 		if !ok {
 			return bad("hidden_layers must be a list of layer widths, got %s", pyRepr(h))
 		}
-		o.HiddenLayers = make([]int, 0, len(list))
-		for _, item := range list {
+		widths := make([]int64, len(list))
+		for i, item := range list {
 			n, ok := jsonInt(item)
 			if !ok {
-				return bad("hidden_layers must be a list of integers, got %s", pyRepr(h))
+				return bad("hidden_layers must be a list of integers, got %s", pyTuple(list))
 			}
-			if n < 1 || n > MaxLayerWidth {
-				o.HiddenLayers = append(o.HiddenLayers, MaxLayerWidth+1)
-				continue
-			}
-			o.HiddenLayers = append(o.HiddenLayers, int(n))
+			widths[i] = n
 		}
-		if len(o.HiddenLayers) > MaxHiddenLayers {
-			return bad("hidden_layers has %d layers; at most %d", len(o.HiddenLayers), MaxHiddenLayers)
+		if len(widths) > MaxHiddenLayers {
+			return bad("hidden_layers has %d layers; at most %d", len(widths), MaxHiddenLayers)
 		}
-		for _, w := range o.HiddenLayers {
-			if w > MaxLayerWidth {
+		o.HiddenLayers = make([]int, len(widths))
+		for i, w := range widths {
+			if w < 1 || w > MaxLayerWidth {
 				return bad("every hidden layer width must be 1..%d, got %s", MaxLayerWidth, pyRepr(h))
 			}
+			o.HiddenLayers[i] = int(w)
 		}
 	}
 	if a, ok := d["activation"]; ok {
@@ -178,15 +176,15 @@ func OptionsFromMap(v any) (TrainOptions, error) {
 		f.set(n)
 	}
 	reals := []struct {
-		name      string
-		low, high float64
-		openLow   bool
-		value     *float64
-		isInt     *bool
+		name, bounds string
+		low, high    float64
+		openLow      bool
+		value        *float64
+		isInt        *bool
 	}{
-		{"learning_rate", 0, 10, true, &o.LearningRate, &o.intLearningRate},
-		{"l2", 0, 1e3, false, &o.L2, &o.intL2},
-		{"validation_fraction", 0, 0.5, false, &o.ValidationFraction, &o.intValidationFraction},
+		{"learning_rate", "(0, 10]", 0, 10, true, &o.LearningRate, &o.intLearningRate},
+		{"l2", "[0, 1000]", 0, 1e3, false, &o.L2, &o.intL2},
+		{"validation_fraction", "[0, 0.5]", 0, 0.5, false, &o.ValidationFraction, &o.intValidationFraction},
 	}
 	for _, f := range reals {
 		raw, ok := d[f.name]
@@ -194,12 +192,8 @@ func OptionsFromMap(v any) (TrainOptions, error) {
 			continue
 		}
 		x, isInt, ok := jsonReal(raw)
-		inRange := ok && x <= f.high && (x > f.low || (!f.openLow && x == f.low))
-		if !inRange {
-			if f.openLow {
-				return bad("%s must be a number in (%v, %v], got %s", f.name, f.low, f.high, pyRepr(raw))
-			}
-			return bad("%s must be a number in [%v, %v], got %s", f.name, f.low, pyFloat(f.high), pyRepr(raw))
+		if !ok || x > f.high || x < f.low || (f.openLow && x == f.low) {
+			return bad("%s must be a number in %s, got %s", f.name, f.bounds, pyRepr(raw))
 		}
 		*f.value, *f.isInt = x, isInt
 	}
@@ -314,6 +308,15 @@ func pyTypeName(v any) string {
 		return "float"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// pyTuple is repr(tuple(list)): "(1.5,)" for one item.
+func pyTuple(list []any) string {
+	r := pyRepr(list)
+	if len(list) == 1 {
+		return "(" + r[1:len(r)-1] + ",)"
+	}
+	return "(" + r[1:len(r)-1] + ")"
 }
 
 // pyRepr is a short Python-like repr of a decoded JSON value, for messages.

@@ -10,6 +10,7 @@ which round-trip float32 values exactly.
   index) and what distributed.run_chunk returns for them.
 - prepare.json: what a leader computes before round 0 (prepare +
   split_chunks) and after it (average, evaluate, history) for small sets.
+- options.json: TrainOptions.from_dict of valid and invalid objects.
 - bundled.json + bundled/*.f32: iris, wine and breast_cancer split as
   bench/train.py splits them, and Python's test accuracy with default options.
 - models/*.bin + models.json: model files written by model_file.py
@@ -253,6 +254,55 @@ def gen_models() -> None:
     write("models.json", cases)
 
 
+OPTION_CASES = [
+    {},
+    {"learning_rate": 1, "l2": 0, "validation_fraction": 0},
+    {"hidden_layers": [], "activation": "tanh", "task": "classification", "seed": 2**63 - 1},
+    {"hidden_layers": [3, 4], "epochs": 7, "epochs_per_round": 3, "patience": 0, "task": None,
+     "learning_rate": 0.5, "batch_size": 1, "l2": 1e-05, "validation_fraction": 0.5},
+    {"epochs": 1.0},
+    {"epochs": True},
+    {"epochs": 0},
+    {"seed": -1},
+    {"learning_rate": 0},
+    {"learning_rate": 11},
+    {"l2": -0.1},
+    {"validation_fraction": 0.6},
+    {"activation": "gelu"},
+    {"task": "ranking"},
+    {"hidden_layers": 64},
+    {"hidden_layers": [64, 0]},
+    {"hidden_layers": [1.5]},
+    {"hidden_layers": [8] * 17},
+    {"batch": 3, "epoch": 1},
+    [1, 2],
+]
+
+
+def gen_options() -> None:
+    """TrainOptions.from_dict on valid and invalid option objects: to_dict
+    (as the model file writes it) or the BadOptions message."""
+    from zmqnode.ml.errors import BadOptions
+
+    cases = []
+    for raw in OPTION_CASES:
+        try:
+            o = TrainOptions.from_dict(raw)
+        except BadOptions as exc:
+            cases.append({"input": raw, "error": str(exc)})
+            continue
+        cases.append(
+            {
+                "input": raw,
+                "to_dict": json.dumps(o.to_dict(), sort_keys=True, separators=(",", ":")),
+                "n_rounds": o.n_rounds,
+                "learning_rates": [o.learning_rate_in_round(r) for r in range(o.n_rounds)],
+                "epochs": [o.epochs_in_round(r) for r in range(o.n_rounds)],
+            }
+        )
+    write("options.json", cases)
+
+
 def gen_bundled() -> None:
     """scikit-learn's small bundled sets, split as bench/train.py splits them,
     trained by Python with default options in 3 chunks (as a 3-node cluster):
@@ -284,4 +334,5 @@ if __name__ == "__main__":
     gen_models()
     gen_prepare()
     gen_bundled()
+    gen_options()
     print("wrote", sorted(p.name for p in OUT.iterdir()))
