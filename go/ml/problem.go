@@ -288,7 +288,14 @@ func Prepare(x Matrix, y Labels, o TrainOptions) (*Problem, error) {
 	var classIndex []int
 	if task == TaskRegression {
 		if y.Names != nil {
-			return nil, badInput("regression targets must be numbers, got an array of strings")
+			width := 1
+			for _, n := range y.Names {
+				if l := len([]rune(n)); l > width {
+					width = l
+				}
+			}
+			// numpy's dtype name, as Python's message has it.
+			return nil, badInput("regression targets must be numbers, got an array of <U%d", width)
 		}
 		y32 := NewMatrix(n, y.width())
 		for i := range y32.Data {

@@ -10,6 +10,7 @@ which round-trip float32 values exactly.
   index) and what distributed.run_chunk returns for them.
 - prepare.json: what a leader computes before round 0 (prepare +
   split_chunks) and after it (average, evaluate, history) for small sets.
+- bad_inputs.json: prepare()'s messages for data a leader refuses.
 - options.json: TrainOptions.from_dict of valid and invalid objects.
 - bundled.json + bundled/*.f32: iris, wine and breast_cancer split as
   bench/train.py splits them, and Python's test accuracy with default options.
@@ -303,6 +304,45 @@ def gen_options() -> None:
     write("options.json", cases)
 
 
+def gen_bad_inputs() -> None:
+    """prepare()'s BadInput messages for data a leader must refuse."""
+    from zmqnode.ml.errors import BadInput
+
+    x = np.arange(24, dtype=np.float32).reshape(8, 3)
+    x_nan = x.copy()
+    x_nan[2, 1] = np.nan
+    specs = [
+        ("nan input", x_nan, np.arange(8) % 2, {}),
+        ("rows differ", x, np.arange(7) % 2, {}),
+        ("one class", x, np.ones(8, np.int64), {"task": "binary"}),
+        ("one string class", x, np.array(["a"] * 8), {}),
+        ("one float class", x, np.ones(8, np.float32), {"task": "classification"}),
+        ("binary with 3 classes", x, np.arange(8) % 3, {"task": "binary"}),
+        ("labels with 2 columns", x, np.ones((8, 2), np.float32), {"task": "multiclass"}),
+        ("string regression", x, np.array(["ab", "c"] * 4), {"task": "regression"}),
+        ("nan target", x, np.array([[0.5, 1], [np.nan, 2]] * 4, np.float32), {}),
+        ("infinite label", x, np.array([0.0, np.inf] * 4, np.float32), {"task": "multiclass"}),
+    ]
+    cases = []
+    for name, xs, y, opts in specs:
+        try:
+            prepare(xs, y, TrainOptions.from_dict(opts))
+        except BadInput as exc:
+            message = str(exc)
+        else:
+            raise AssertionError(f"{name}: prepare accepted it")
+        y = np.asarray(y)
+        cases.append({"name": name, "x": [None if np.isnan(v) else v for v in floats(xs)],
+                      "rows": int(xs.shape[0]), "inputs": int(xs.shape[1]),
+                      "y": [None if isinstance(v, float) and np.isnan(v) else
+                            ("inf" if isinstance(v, float) and np.isinf(v) else v)
+                            for v in y.ravel().tolist()],
+                      "y_rows": int(y.shape[0]), "y_cols": int(y.shape[1]) if y.ndim == 2 else 0,
+                      "y_kind": {"i": "int", "f": "float", "U": "str"}[y.dtype.kind],
+                      "options": opts, "error": message})
+    write("bad_inputs.json", cases)
+
+
 def gen_bundled() -> None:
     """scikit-learn's small bundled sets, split as bench/train.py splits them,
     trained by Python with default options in 3 chunks (as a 3-node cluster):
@@ -335,4 +375,5 @@ if __name__ == "__main__":
     gen_prepare()
     gen_bundled()
     gen_options()
+    gen_bad_inputs()
     print("wrote", sorted(p.name for p in OUT.iterdir()))
