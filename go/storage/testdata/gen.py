@@ -18,6 +18,11 @@ It rewrites ``go/storage/testdata/dirs/`` and ``cases.json``:
   member_keys) as the Python node writes them.
 
 Everything is deterministic: running it twice gives the same bytes.
+
+``gen.py --replay JOBS.json`` carries out lists of such operations (and
+``reopen``), each in its directory (``[{"ops": [...], "dir": "..."}]``);
+go/storage's random test uses it to compare both implementations on
+sequences it makes up.
 """
 
 from __future__ import annotations
@@ -631,49 +636,45 @@ WRITE_CASES = {
 }
 
 
+def snapshot_of(snap: dict) -> Snapshot:
+    return Snapshot(
+        snap["index"], snap["term"], bytes.fromhex(snap["data"]), bytes.fromhex(snap["membership"])
+    )
+
+
+def replay(ops: list[dict], d: Path) -> None:
+    """Carry out ``ops`` (persist, compact, reopen) on a NodeStorage in ``d``."""
+    storage = NodeStorage(d)
+    storage.open()
+    for op in ops:
+        if op["op"] == "persist":
+            hs = op["hard_state"]
+            storage.persist(
+                Ready(
+                    hard_state=None if hs is None else HardState(hs["term"], hs["vote"]),
+                    entries=[
+                        Entry(e["index"], e["term"], EntryKind(e["kind"]), bytes.fromhex(e["data"]))
+                        for e in op["entries"]
+                    ],
+                    snapshot=None if op["snapshot"] is None else snapshot_of(op["snapshot"]),
+                )
+            )
+        elif op["op"] == "compact":
+            storage.compact(snapshot_of(op["snapshot"]))
+        elif op["op"] == "reopen":
+            storage.close()
+            storage = NodeStorage(d)
+            storage.open()
+        else:
+            raise ValueError(f"unknown op {op['op']!r}")
+    storage.close()
+
+
 def gen_write() -> dict:
     out = {}
     for name, ops in WRITE_CASES.items():
         d = DIRS / "write" / name
-        storage = NodeStorage(d)
-        storage.open()
-        for op in ops:
-            if op["op"] == "persist":
-                hs = op["hard_state"]
-                snap = op["snapshot"]
-                storage.persist(
-                    Ready(
-                        hard_state=None if hs is None else HardState(hs["term"], hs["vote"]),
-                        entries=[
-                            Entry(
-                                e["index"],
-                                e["term"],
-                                EntryKind(e["kind"]),
-                                bytes.fromhex(e["data"]),
-                            )
-                            for e in op["entries"]
-                        ],
-                        snapshot=None
-                        if snap is None
-                        else Snapshot(
-                            snap["index"],
-                            snap["term"],
-                            bytes.fromhex(snap["data"]),
-                            bytes.fromhex(snap["membership"]),
-                        ),
-                    )
-                )
-            else:
-                snap = op["snapshot"]
-                storage.compact(
-                    Snapshot(
-                        snap["index"],
-                        snap["term"],
-                        bytes.fromhex(snap["data"]),
-                        bytes.fromhex(snap["membership"]),
-                    )
-                )
-        storage.close()
+        replay(ops, d)
         out[name] = {"ops": ops, "files": sorted(files_of(d))}
     return out
 
@@ -737,6 +738,11 @@ def encodings() -> dict:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--replay"]:
+        # go/storage's random test: gen.py --replay JOBS.json, [{"ops": [...], "dir": "..."}]
+        for job in json.loads(Path(sys.argv[2]).read_text()):
+            replay(job["ops"], Path(job["dir"]))
+        return
     if DIRS.exists():
         shutil.rmtree(DIRS)
     DIRS.mkdir()
