@@ -99,8 +99,17 @@ func IsLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
+	literal := strings.Trim(host, "[]")
+	ip := net.ParseIP(literal)
+	if ip == nil {
+		return false
+	}
+	if strings.Contains(literal, ":") {
+		// An IPv6 literal: only ::1. Python's ipaddress (3.11) does not call
+		// the IPv4-mapped ::ffff:127.0.0.1 loopback; Go's net.IP would.
+		return ip.Equal(net.IPv6loopback)
+	}
+	return ip.IsLoopback()
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9.-]`)

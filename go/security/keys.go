@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"zmqnode/zmq"
@@ -154,6 +155,9 @@ func LoadAllowList(dir string) ([]string, error) {
 	seen := map[string]bool{}
 	var keys []string
 	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), ".") {
+			continue // Python's glob skips hidden files; so do we
+		}
 		public, err := LoadPublicKey(f)
 		if err != nil {
 			return nil, err

@@ -253,7 +253,7 @@ func TestLocalKeyNamesAndLoopback(t *testing.T) {
 		t.Errorf("LocalKeyName = %s", got)
 	}
 	for host, want := range map[string]bool{"localhost": true, "LOCALHOST": true, "127.0.0.5": true,
-		"::1": true, "[::1]": true, "10.0.0.1": false, "example.com": false, "": false} {
+		"::1": true, "[::1]": true, "::ffff:127.0.0.1": false, "0:0:0:0:0:0:0:1": true, "10.0.0.1": false, "example.com": false, "": false} {
 		if IsLoopback(host) != want {
 			t.Errorf("IsLoopback(%q) != %v", host, want)
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strconv"
 	"testing"
 )
@@ -503,5 +504,26 @@ func TestGoldenFloatsFormatAsOrjson(t *testing.T) {
 		if got := FormatFloat(f); got != gets(vec, "json") {
 			t.Errorf("FormatFloat(%v) = %s, orjson: %s", f, got, gets(vec, "json"))
 		}
+	}
+}
+
+func TestGoldenMembershipEncodingMatchesPython(t *testing.T) {
+	for _, vec := range loadVectors(t, "memberships") {
+		vec := vec
+		t.Run(gets(vec, "name"), func(t *testing.T) {
+			voters, _ := vec.Strings("voters")
+			learners, _ := vec.Strings("learners")
+			creds, _ := vec.Obj("credentials")
+			sort.Strings(voters)
+			sort.Strings(learners)
+			doc := NewObject(Field{"voters", voters}, Field{"learners", learners}, Field{"credentials", creds})
+			got, err := MarshalSortedASCII(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := unb64(t, gets(vec, "bytes")); !bytes.Equal(got, want) {
+				t.Fatalf("\n got %s\nwant %s", got, want)
+			}
+		})
 	}
 }

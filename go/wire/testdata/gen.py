@@ -429,6 +429,24 @@ def float_vectors():
     return [{"bits": struct.pack(">d", v).hex(), "json": orjson.dumps(v).decode()} for v in values]
 
 
+def membership_vectors():
+    """Membership.encode: the CONFIG entry's data and a snapshot's membership."""
+    from zmqnode.raft.membership import Membership
+
+    cases = [
+        ("three voters", ["127.0.0.1:9002", "127.0.0.1:9000", "127.0.0.1:9001"], [], {}),
+        ("learner with key", ["127.0.0.1:9000"], ["[::1]:9003"],
+         {"[::1]:9003": "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7", "127.0.0.1:9000": "x"}),
+        ("non-ASCII names", ["n\u00e9:1", "\u4e2d:2", "\U0001F600:3", "a\"q\\\x7f\x01\n:4"], [], {"n\u00e9:1": "k\u2028"}),
+    ]
+    out = []
+    for name, voters, learners, creds in cases:
+        data = Membership.of(voters, learners, creds).encode()
+        out.append({"name": name, "voters": voters, "learners": learners, "credentials": creds,
+                    "bytes": base64.b64encode(data).decode()})
+    return out
+
+
 def main():
     write("bodies", body_vectors())
     write("envelopes", envelope_vectors())
@@ -438,6 +456,7 @@ def main():
     write("raft", raft_vectors())
     write("raft_rejects", raft_reject_vectors())
     write("floats", float_vectors())
+    write("memberships", membership_vectors())
 
 
 if __name__ == "__main__":
