@@ -163,8 +163,11 @@ func EnsureDir(path string, stats *FsyncStats) error {
 		}
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
+		if err := os.Mkdir(missing[i], 0o777); err != nil {
+			// Made meanwhile by someone else is fine; a file in the way is not.
+			if info, serr := os.Stat(missing[i]); !errors.Is(err, fs.ErrExist) || serr != nil || !info.IsDir() {
+				return err
+			}
 		}
 		if err := FsyncDir(filepath.Dir(missing[i]), stats); err != nil {
 			return err

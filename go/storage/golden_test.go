@@ -351,8 +351,8 @@ func TestGoldenEncodings(t *testing.T) {
 		}
 	}
 	for _, r := range c.Records {
-		if got, want := EncodeRecord(r.Entry.entry(t)), unhex(t, r.Bytes); !bytes.Equal(got, want) {
-			t.Errorf("EncodeRecord(%+v) = %x, want %x", r.Entry, got, want)
+		if got, err := EncodeRecord(r.Entry.entry(t)); err != nil || !bytes.Equal(got, unhex(t, r.Bytes)) {
+			t.Errorf("EncodeRecord(%+v) = %x, %v; want %s", r.Entry, got, err, r.Bytes)
 		}
 	}
 	for _, s := range c.Snapshots {

@@ -86,16 +86,29 @@ func EncodeLogHeader(firstIndex uint64) []byte {
 }
 
 // EncodeRecord is one record: length, checksum, then the entry in binary.
-// It panics on a kind outside the three known ones (a programming error).
-func EncodeRecord(e Entry) []byte {
-	return appendRecord(nil, e)
+// An entry of unknown kind or with more data than a record holds is refused
+// (ErrInvalidArgument).
+func EncodeRecord(e Entry) ([]byte, error) {
+	if err := checkEncodable(e); err != nil {
+		return nil, err
+	}
+	return appendRecord(nil, e), nil
 }
 
-func appendRecord(buf []byte, e Entry) []byte {
-	code, ok := kindCode(e.Kind)
-	if !ok {
-		panic(fmt.Sprintf("storage: entry %d has unknown kind %d", e.Index, e.Kind))
+func checkEncodable(e Entry) error {
+	if _, ok := kindCode(e.Kind); !ok {
+		return fmt.Errorf("%w: entry %d has unknown kind %d", ErrInvalidArgument, e.Index, e.Kind)
 	}
+	if uint64(len(e.Data)) > maxData {
+		return fmt.Errorf("%w: entry %d has %d bytes of data; a record holds at most %d",
+			ErrInvalidArgument, e.Index, len(e.Data), uint64(maxData))
+	}
+	return nil
+}
+
+// appendRecord appends e's record to buf; e passed checkEncodable.
+func appendRecord(buf []byte, e Entry) []byte {
+	code, _ := kindCode(e.Kind)
 	start := len(buf)
 	buf = append(buf, make([]byte, minRecord)...)
 	rec := buf[start:]
@@ -389,11 +402,8 @@ func (l *LogFile) Append(entries []Entry) error {
 		if e.Term < term {
 			return invalid("entry %d has term %d, lower than %d", e.Index, e.Term, term)
 		}
-		if _, ok := kindCode(e.Kind); !ok {
-			return invalid("entry %d has unknown kind %d", e.Index, e.Kind)
-		}
-		if uint64(len(e.Data)) > maxData {
-			return invalid("entry %d has %d bytes of data; a record holds at most %d", e.Index, len(e.Data), uint64(maxData))
+		if err := checkEncodable(e); err != nil {
+			return err
 		}
 		term = e.Term
 	}
@@ -561,11 +571,15 @@ func (l *LogFile) Close() error {
 
 // EncodeLog is the bytes of a healthy log file, for tests and tools: the
 // header for firstIndex followed by the entries' records.
-func EncodeLog(firstIndex uint64, entries []Entry) []byte {
+func EncodeLog(firstIndex uint64, entries []Entry) ([]byte, error) {
 	var b bytes.Buffer
 	b.Write(EncodeLogHeader(firstIndex))
 	for _, e := range entries {
-		b.Write(EncodeRecord(e))
+		rec, err := EncodeRecord(e)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(rec)
 	}
-	return b.Bytes()
+	return b.Bytes(), nil
 }

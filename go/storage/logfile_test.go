@@ -95,7 +95,7 @@ func TestAppendAtAnExistingIndexReplacesTheSuffix(t *testing.T) {
 	if want := append(ents(1, 1, 1), ents(3, 2)...); !sameEntries(c.Entries, want) {
 		t.Errorf("reopened: %+v", c.Entries)
 	}
-	if raw, _ := os.ReadFile(path); !bytes.Equal(raw, EncodeLog(1, append(ents(1, 1, 1), ents(3, 2)...))) {
+	if raw, _ := os.ReadFile(path); !bytes.Equal(raw, encodeLog(t, 1, append(ents(1, 1, 1), ents(3, 2)...))) {
 		t.Error("file is not the header and the three records")
 	}
 }
@@ -145,7 +145,7 @@ func TestAppendsAfterATornTailLandWhereTheTailWas(t *testing.T) {
 	}
 	appendSync(t, l, ents(3, 1))
 	l.Close()
-	if raw, _ := os.ReadFile(path); !bytes.Equal(raw, EncodeLog(1, ents(1, 1, 1, 1))) {
+	if raw, _ := os.ReadFile(path); !bytes.Equal(raw, encodeLog(t, 1, ents(1, 1, 1, 1))) {
 		t.Error("the new record does not follow the whole ones")
 	}
 }
@@ -195,7 +195,7 @@ func TestCompactionChecksTheRecordsItReadsBack(t *testing.T) {
 	appendSync(t, l, ents(1, 1, 1, 1, 1))
 	// The disk flips a bit in entry 4 while the node runs.
 	raw, _ := os.ReadFile(path)
-	offset := len(EncodeLog(1, ents(1, 1, 1, 1))) + 12
+	offset := len(encodeLog(t, 1, ents(1, 1, 1, 1))) + 12
 	f, _ := os.OpenFile(path, os.O_WRONLY, 0)
 	f.WriteAt([]byte{raw[offset] ^ 8}, int64(offset))
 	f.Close()
@@ -254,4 +254,13 @@ func TestDamageFarFromTheTailIsFoundInALargeLog(t *testing.T) {
 	if !errors.As(err, &c) || !strings.Contains(c.Problem, "damaged in the middle: the record at byte 24 (entry 1)") {
 		t.Errorf("Open = %v", err)
 	}
+}
+
+func encodeLog(t *testing.T, first uint64, entries []Entry) []byte {
+	t.Helper()
+	b, err := EncodeLog(first, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

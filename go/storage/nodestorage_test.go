@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -208,4 +209,16 @@ func mustTime(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return tm
+}
+
+func TestTailLogReturnsTheLastLinesAsPythonSplitsThem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), WorkerLogName(9001))
+	if lines, err := TailLog(path, 3); err != nil || lines != nil {
+		t.Errorf("missing file: %v, %v", lines, err)
+	}
+	os.WriteFile(path, []byte("one\ntwo\r\nthree\rfour\x0cfive\u2028six\n"), 0o600)
+	lines, err := TailLog(path, 4)
+	if want := []string{"three", "four", "five", "six"}; err != nil || !reflect.DeepEqual(lines, want) {
+		t.Errorf("TailLog = %q, %v; want %q", lines, err, want)
+	}
 }

@@ -133,7 +133,7 @@ func (m *MemberKeys) Reload() []string {
 	}
 	m.seen = &mtime
 	set := map[string]bool{}
-	for _, word := range bytes.Fields(raw) {
+	for _, word := range bytes.FieldsFunc(raw, isASCIISpace) { // Python's bytes.split()
 		if len(word) == 40 {
 			set[string(word)] = true
 		}
@@ -192,21 +192,28 @@ func TailLog(path string, lines int) ([]string, error) {
 	return all, nil
 }
 
-// splitLines is Python's str.splitlines for the separators a log holds
-// (\n, \r\n, \r).
+func isASCIISpace(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
+}
+
+// splitLines is Python's str.splitlines: \r\n, and each of \n \r \v \f
+// \x1c \x1d \x1e \x85 U+2028 U+2029, ends a line.
 func splitLines(s string) []string {
 	var out []string
-	for len(s) > 0 {
-		i := strings.IndexAny(s, "\r\n")
-		if i < 0 {
-			out = append(out, s)
-			break
+	start := 0
+	for i, r := range s {
+		switch r {
+		case '\n', '\r', '\v', '\f', 0x1c, 0x1d, 0x1e, 0x85, 0x2028, 0x2029:
+			if r == '\n' && i > 0 && s[i-1] == '\r' {
+				start = i + 1 // the second half of \r\n
+				continue
+			}
+			out = append(out, s[start:i])
+			start = i + utf8.RuneLen(r)
 		}
-		out = append(out, s[:i])
-		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
-			i++
-		}
-		s = s[i+1:]
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
 	}
 	return out
 }
