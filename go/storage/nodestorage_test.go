@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -220,5 +221,36 @@ func TestTailLogReturnsTheLastLinesAsPythonSplitsThem(t *testing.T) {
 	lines, err := TailLog(path, 4)
 	if want := []string{"three", "four", "five", "six"}; err != nil || !reflect.DeepEqual(lines, want) {
 		t.Errorf("TailLog = %q, %v; want %q", lines, err, want)
+	}
+}
+
+func TestPersistWritesHardStateThenSnapshotThenEntries(t *testing.T) {
+	s, _ := openNode(t, t.TempDir())
+	var synced []string
+	syncFile = func(f *os.File) error {
+		synced = append(synced, filepath.Base(f.Name()))
+		return f.Sync()
+	}
+	t.Cleanup(func() { syncFile = (*os.File).Sync })
+	snap := Snapshot{Index: 5, Term: 2, Data: []byte("s")}
+	if err := s.Persist(Ready{HardState: &HardState{Term: 2}, Snapshot: &snap, Entries: ents(6, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, name := range synced {
+		switch {
+		case strings.HasPrefix(name, ".raft_state.json."):
+			files = append(files, "raft_state.json")
+		case strings.HasPrefix(name, ".snapshot.bin."):
+			files = append(files, "snapshot.bin")
+		case strings.HasPrefix(name, ".raft.log."):
+			files = append(files, "raft.log rewritten")
+		case name == "raft.log":
+			files = append(files, "raft.log appended")
+		}
+	}
+	want := []string{"raft_state.json", "snapshot.bin", "raft.log rewritten", "raft.log appended"}
+	if !reflect.DeepEqual(files, want) {
+		t.Errorf("fsync order %q (all: %q), want %q", files, synced, want)
 	}
 }
