@@ -273,3 +273,43 @@ func TestClosedSocketIsErrClosed(t *testing.T) {
 		t.Fatalf("second close: %v", err)
 	}
 }
+
+func TestMonitorReportsConnectAndDisconnect(t *testing.T) {
+	ctx := newContext(t)
+	server := newSocket(t, ctx, ROUTER)
+	server.Bind("tcp://127.0.0.1:*")
+	endpoint, _ := server.LastEndpoint()
+	client := newSocket(t, ctx, DEALER)
+	mon, err := ctx.Monitor(client, EventConnected|EventDisconnected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mon.Close()
+	mon.SetDuration(RcvTimeo, 3*time.Second)
+	client.Connect(endpoint)
+	expect := func(want Event) {
+		t.Helper()
+		for {
+			msg, err := mon.Recv(0)
+			if err != nil {
+				t.Fatalf("waiting for event %#x: %v", want, err)
+			}
+			ev, _, addr, err := ParseEvent(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev == want {
+				if addr != endpoint {
+					t.Fatalf("event for %q, want %q", addr, endpoint)
+				}
+				return
+			}
+		}
+	}
+	expect(EventConnected)
+	server.Close()
+	expect(EventDisconnected)
+	if err := StopMonitor(client); err != nil {
+		t.Fatal(err)
+	}
+}
