@@ -94,7 +94,8 @@ class SimCoreServer:
             [os.fspath(worker), "sim-core"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            bufsize=0,
+            # buffered both ways: a raw pipe's readline() reads byte by byte
+            bufsize=-1,
         )
         self._w = self.proc.stdin
         self._r = self.proc.stdout
@@ -127,6 +128,7 @@ class SimCoreServer:
     def call(self, req: dict) -> dict:
         """Send one request, return its reply; raise for an error reply."""
         self._w.write(_dumps(req) + b"\n")
+        self._w.flush()
         while self._unread:
             self._unread -= 1
             self._readline()  # a drop: nothing to learn from it
@@ -137,7 +139,8 @@ class SimCoreServer:
         return reply
 
     def send_nowait(self, req: dict) -> None:
-        """Send a request whose reply the next ``call`` reads and ignores."""
+        """Send a request whose reply the next ``call`` reads and ignores
+        (it leaves with that call's request, in one write)."""
         self._w.write(_dumps(req) + b"\n")
         self._unread += 1
 
