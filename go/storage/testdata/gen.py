@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
 import struct
 import sys
@@ -44,7 +45,12 @@ from zmqnode.raft.messages import Entry, EntryKind, HardState, Ready, Snapshot  
 from zmqnode.storage import NodeStorage, StorageBroken, StorageCorruption  # noqa: E402
 from zmqnode.storage.atomic import atomic_write  # noqa: E402
 from zmqnode.storage.hard_state import HardStateFile, encode_hard_state  # noqa: E402
-from zmqnode.storage.log_file import encode_header, encode_record  # noqa: E402
+from zmqnode.storage.log_file import (  # noqa: E402
+    _KIND_CODES,
+    LogFile,
+    encode_header,
+    encode_record,
+)
 from zmqnode.storage.model_store import ModelStore  # noqa: E402
 from zmqnode.storage.snapshot_store import SnapshotStore, encode_snapshot  # noqa: E402
 from zmqnode.transport.security import MemberKeysFile  # noqa: E402
@@ -327,6 +333,30 @@ def crash_after_installed_snapshot_before_reset(d: Path) -> None:
     healthy(d, terms=(1, 1, 1, 1))
     HardStateFile(d / "raft_state.json").save(HardState(5, ""))
     SnapshotStore(d / "snapshot").save(Snapshot(3, 5, b"leader's", MEMBERSHIP))
+
+
+def _torn_then(d: Path, stray: Entry) -> None:
+    """The last record damaged, then a checksum-valid record for ``stray``."""
+    healthy(d)
+    flip_in_record(d / "raft.log", -1)
+    append(d / "raft.log", encode_record(stray))
+
+
+@case
+def valid_record_above_the_scan_window_after_damage(d: Path) -> None:
+    """Only records whose index could follow the damage count (the scan's window):
+    one for entry 1000 is not evidence of damage in the middle."""
+    _torn_then(d, entry(1000, 3, "command", b"far away"))
+
+
+@case
+def valid_record_below_the_scan_window_after_damage(d: Path) -> None:
+    _torn_then(d, entry(2, 1, "command", b"stale copy"))
+
+
+@case
+def valid_record_inside_the_scan_window_after_damage(d: Path) -> None:
+    _torn_then(d, entry(8, 3, "command", b"close enough"))
 
 
 # Damage that must stop the node.
@@ -737,6 +767,111 @@ def encodings() -> dict:
     }
 
 
+# -- random damage to one log file ------------------------------------------------------
+
+
+def damaged_logs(work: Path) -> dict:
+    """Random damage to one healthy log, and what ``LogFile.open`` decided for each.
+
+    Go applies the same ``damage`` to ``dirs/damage/raft.log`` and must decide
+    the same: the same entries (their SHA-256) and warning, or the same
+    problem. Seeded, so the file is the same on every run.
+    """
+    rng = random.Random(17)
+    base = DIRS / "damage"
+    base.mkdir(parents=True)
+    log = LogFile(base / "raft.log")
+    log.open()
+    ents = [
+        Entry(
+            i,
+            1 + i // 4,
+            EntryKind(("noop", "command", "config")[i % 3]),
+            rng.randbytes(rng.randint(0, 60)),
+        )
+        for i in range(1, 25)
+    ]
+    log.append(ents)
+    log.close()
+    healthy_bytes = (base / "raft.log").read_bytes()
+    size = len(healthy_bytes)
+    record_starts = [pos for pos, _ in records(base / "raft.log")]
+    out = []
+    for n in range(300):
+        kind = rng.choice(["flip", "flip", "cut", "append", "zeros", "write", "cut+append"])
+        damage: list[dict] = []
+        if kind == "flip":
+            for _ in range(rng.choice([1, 1, 1, 2])):
+                damage.append(
+                    {"op": "flip", "offset": rng.randrange(size), "bit": rng.randrange(8)}
+                )
+        elif kind == "cut":
+            damage.append({"op": "cut", "size": rng.randrange(size)})
+        elif kind == "append":
+            tail = rng.choice(
+                [
+                    rng.randbytes(rng.randint(1, 40)),
+                    bytes(rng.randint(1, 300)),
+                    encode_record(Entry(25, 9, EntryKind.COMMAND, b"x"))[: rng.randint(1, 25)],
+                    encode_record(
+                        Entry(rng.choice([24, 25, 26]), rng.choice([1, 7, 9]), EntryKind.NOOP)
+                    ),
+                ]
+            )
+            damage.append({"op": "append", "data": tail.hex()})
+        elif kind == "zeros":
+            start = rng.choice(record_starts + [rng.randrange(size)])
+            damage.append({"op": "write", "offset": start, "data": bytes(rng.randint(1, 80)).hex()})
+        elif kind == "write":
+            start = rng.randrange(size)
+            damage.append(
+                {"op": "write", "offset": start, "data": rng.randbytes(rng.randint(1, 12)).hex()}
+            )
+        else:
+            damage.append({"op": "cut", "size": rng.choice(record_starts[1:])})
+            damage.append({"op": "append", "data": rng.randbytes(rng.randint(1, 30)).hex()})
+        path = work / f"damage-{n}.log"
+        path.write_bytes(apply_damage(healthy_bytes, damage))
+        out.append({"damage": damage, "result": open_log(path)})
+    return {"cases": out}
+
+
+def apply_damage(data: bytes, damage: list[dict]) -> bytes:
+    buf = bytearray(data)
+    for d in damage:
+        if d["op"] == "flip":
+            if d["offset"] < len(buf):
+                buf[d["offset"]] ^= 1 << d["bit"]
+        elif d["op"] == "cut":
+            del buf[d["size"] :]
+        elif d["op"] == "append":
+            buf += bytes.fromhex(d["data"])
+        else:
+            new = bytes.fromhex(d["data"])
+            buf[d["offset"] : d["offset"] + len(new)] = new
+    return bytes(buf)
+
+
+def open_log(path: Path) -> dict:
+    log = LogFile(path)
+    try:
+        contents = log.open()
+    except StorageCorruption as exc:
+        return {"problem": exc.problem}
+    log.close()
+    digest = hashlib.sha256()
+    for e in contents.entries:
+        digest.update(struct.pack("<QQB", e.index, e.term, _KIND_CODES[e.kind]) + e.data)
+    return {
+        "entries": len(contents.entries),
+        "first_index": log.first_index,
+        "digest": digest.hexdigest(),
+        "warnings": [w.replace(str(path), "{path}") for w in contents.warnings],
+        "truncated": contents.truncated_bytes,
+        "size": path.stat().st_size,
+    }
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--replay"]:
         # go/storage's random test: gen.py --replay JOBS.json, [{"ops": [...], "dir": "..."}]
@@ -752,6 +887,7 @@ def main() -> None:
             "write": gen_write(),
             "small": gen_small(),
             "encodings": encodings(),
+            "damage": damaged_logs(Path(work)),
         }
     text = json.dumps(cases, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
     (HERE / "cases.json").write_text(text)
