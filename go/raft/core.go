@@ -267,6 +267,9 @@ func (c *Core) Propose(data []byte) ProposeResult {
 // the change applies; a learner is promoted only once caught up
 // (Config.PromoteMaxLag).
 func (c *Core) ProposeMembership(ch ConfChange, baseIndex *uint64) ProposeResult {
+	if c.mut.configBeforeOwnTermCommit || c.mut.twoConfigsInFlight {
+		return c.proposeMembershipMutated(ch, baseIndex)
+	}
 	if c.role != RoleLeader {
 		return ProposeResult{LeaderHint: c.leaderID, Reason: "not the leader", Refusal: RefusalNotLeader}
 	}
@@ -274,13 +277,11 @@ func (c *Core) ProposeMembership(ch ConfChange, baseIndex *uint64) ProposeResult
 		return ProposeResult{LeaderHint: c.transferTarget, Reason: "leadership transfer in progress",
 			Refusal: RefusalTransferring}
 	}
-	// Mutation config_before_own_term_commit: BUG when on, this guard is skipped.
-	if t, _ := c.log.termAt(c.log.committed); t != c.term && !c.mut.configBeforeOwnTermCommit {
+	if t, _ := c.log.termAt(c.log.committed); t != c.term {
 		return ProposeResult{Reason: "this leader has not committed an entry of its term yet; retry",
 			Refusal: RefusalRetry}
 	}
-	// Mutation two_configs_in_flight: BUG when on, this guard is skipped.
-	if c.membershipIndex > c.log.committed && !c.mut.twoConfigsInFlight {
+	if c.membershipIndex > c.log.committed {
 		return ProposeResult{Reason: fmt.Sprintf("the membership change at index %d has not "+
 			"committed yet; one change at a time", c.membershipIndex), Refusal: RefusalRetry}
 	}
@@ -306,6 +307,47 @@ func (c *Core) ProposeMembership(ch ConfChange, baseIndex *uint64) ProposeResult
 			reason = me.Msg
 		}
 		return ProposeResult{Reason: reason, Refusal: RefusalInvalid}
+	}
+	e := Entry{Index: c.log.lastIndex() + 1, Term: c.term, Kind: EntryConfig, Data: m.Encode()}
+	c.log.append([]Entry{e})
+	c.setMembership(m, e.Index, e.Term)
+	return ProposeResult{Accepted: true, Index: e.Index, Term: e.Term}
+}
+
+// proposeMembershipMutated is ProposeMembership as the Python mutations
+// config_before_own_term_commit and two_configs_in_flight write it
+// (tests/sim/mutations.py, _propose_membership_without): one guard left
+// out, and their shorter reasons with no Refusal.
+func (c *Core) proposeMembershipMutated(ch ConfChange, baseIndex *uint64) ProposeResult {
+	if c.role != RoleLeader {
+		return ProposeResult{LeaderHint: c.leaderID, Reason: "not the leader"}
+	}
+	if c.transferTarget != NoNode {
+		return ProposeResult{Reason: "leadership transfer in progress"}
+	}
+	// Mutation config_before_own_term_commit: BUG, this guard is skipped.
+	if t, _ := c.log.termAt(c.log.committed); t != c.term && !c.mut.configBeforeOwnTermCommit {
+		return ProposeResult{Reason: "no entry of this term committed yet"}
+	}
+	// Mutation two_configs_in_flight: BUG, this guard is skipped.
+	if c.membershipIndex > c.log.committed && !c.mut.twoConfigsInFlight {
+		return ProposeResult{Reason: "one change at a time"}
+	}
+	if baseIndex != nil && *baseIndex != c.membershipIndex {
+		return ProposeResult{Reason: "the membership changed"}
+	}
+	if pr, ok := c.progress[ch.Node]; ok && ch.Type == ChangePromote {
+		if int64(c.log.lastIndex())-int64(pr.match) > int64(c.cfg.PromoteMaxLag) || !pr.recentActive {
+			return ProposeResult{Reason: "not caught up"}
+		}
+	}
+	m, err := c.membership.Apply(ch)
+	if err != nil {
+		reason := err.Error()
+		if me, ok := err.(*MembershipError); ok {
+			reason = me.Msg
+		}
+		return ProposeResult{Reason: reason}
 	}
 	e := Entry{Index: c.log.lastIndex() + 1, Term: c.term, Kind: EntryConfig, Data: m.Encode()}
 	c.log.append([]Entry{e})

@@ -83,6 +83,7 @@ type tRecord struct {
 	Target    string          `json:"target"`
 	Peer      string          `json:"peer"`
 	Index     uint64          `json:"index"`
+	Mutations []string        `json:"mutations"`
 	Out       json.RawMessage `json:"out"`
 	State     json.RawMessage `json:"state"`
 }
@@ -256,7 +257,10 @@ func TestReplayPythonTraces(t *testing.T) {
 				PromoteMaxLag: uint64(rec.Config[6].(float64)),
 			}
 			opts := Options{HardState: &HardState{Term: uint64(rec.HardState[0].(float64)), Vote: rec.HardState[1].(string)},
-				Snapshot: fromTSnap(t, rec.Snapshot)}
+				Snapshot: fromTSnap(t, rec.Snapshot), Mutations: map[string]bool{}}
+			for _, name := range rec.Mutations {
+				opts.Mutations[name] = true
+			}
 			for _, e := range rec.Entries {
 				opts.Entries = append(opts.Entries, fromTEntry(t, e))
 			}

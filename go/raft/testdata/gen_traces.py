@@ -38,6 +38,7 @@ from zmqnode.raft import (  # noqa: E402
 from zmqnode.raft.log import LogInvariantError  # noqa: E402
 
 MASK = (1 << 64) - 1
+MUTATIONS: list[str] = []  # --mutate: the Go cores replay with the same switch on
 
 
 class GoRand:
@@ -223,7 +224,7 @@ class TracedNetwork(Network):
             "hard_state": [st.hard_state.term, st.hard_state.vote],
             "snapshot": enc_snap(snap), "entries": [enc_entry(e) for e in st.entries],
             "bootstrap": None if boot is None else boot.encode().hex(),
-            "vote_floor": 0,
+            "vote_floor": 0, "mutations": MUTATIONS,
         })
         core = RaftCore(node_id, peers, self.config, GoRand(seed), hard_state=st.hard_state,
                         snapshot=snap, entries=list(st.entries), bootstrap=boot)
@@ -301,15 +302,22 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=40)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--out", default=str(Path(__file__).parent / "traces.jsonl"))
+    ap.add_argument("--mutate", default="", help="a tests/sim/mutations.py name")
     args = ap.parse_args()
+    from tests.sim.mutations import mutated
+
+    if args.mutate:
+        MUTATIONS.append(args.mutate)
     lines: list[str] = []
     for seed in range(args.seeds):
         rec = Recorder()
         rec.log({"op": "schedule", "seed": seed})
         try:
-            schedule(seed, args.steps, rec)
-        except LogInvariantError as exc:
-            print(f"seed {seed}: {exc}", file=sys.stderr)
+            with mutated(args.mutate or None):
+                schedule(seed, args.steps, rec)
+        except (LogInvariantError, IndexError) as exc:
+            # The trace stops before the call that raised.
+            print(f"seed {seed}: {type(exc).__name__}: {exc}", file=sys.stderr)
         lines.extend(rec.lines)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"{len(lines)} records", file=sys.stderr)
