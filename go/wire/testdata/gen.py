@@ -235,6 +235,9 @@ def reject_vectors():
         ("number overflowing a double", [b'{"v":1,"type":"STATUS","id":"a","x":1e400}'], {}),
         ("integer beyond 64 bits is a float", [b'{"v":1,"type":"STATUS","id":"a","x":18446744073709551616}'], {}),
         ("duplicate keys: the last wins", [b'{"v":2,"type":"STATUS","id":"a","v":1}'], {}),
+        ("nested 1024 deep", [b'{"v":1,"type":"STATUS","id":"a","x":' + b"[" * 1023 + b"]" * 1023 + b"}"], {}),
+        ("nested 1025 deep", [b'{"v":1,"type":"STATUS","id":"a","x":' + b"[" * 1024 + b"]" * 1024 + b"}"], {}),
+        ("byte order mark", [b'\xef\xbb\xbf{"v":1,"type":"STATUS","id":"a"}'], {}),
         ("v missing", [orjson.dumps({"type": "STATUS", "id": "a"})], {}),
         ("v 2", [ok(v=2)], {}),
         ("v string", [ok(v="1")], {}),
@@ -260,10 +263,11 @@ def reject_vectors():
             code, parsed = None, header
         except wire.ProtocolError as exc:
             code, parsed = exc.code.value, exc.header
+        deep = name.startswith("nested")  # too deep for the json module to write
         out.append({"name": name, "frames": b64(frames),
                     "max_header_bytes": kw.get("max_header_bytes", 0),
                     "allow_empty_id": not kw.get("require_id", True),
-                    "code": code, "header": parsed})
+                    "code": code, "header": None if deep else parsed, "header_checked": not deep})
     return out
 
 
