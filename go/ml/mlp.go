@@ -150,12 +150,57 @@ func addBias(z Matrix, b []float32) {
 	}
 }
 
+// workspace is one job's batch temporaries, reused from batch to batch.
+type workspace struct {
+	acts, deltas []Matrix // per layer, sized for the largest batch
+	s            scratch
+}
+
+func newWorkspace(a Architecture, rows int) *workspace {
+	w := &workspace{}
+	for _, size := range a.LayerSizes {
+		w.acts = append(w.acts, NewMatrix(rows, size))
+		w.deltas = append(w.deltas, NewMatrix(rows, size))
+	}
+	return w
+}
+
+// matrix is the workspace's matrix for a layer of the given width, cut to
+// rows (fresh when there is no workspace).
+func (w *workspace) matrix(list []Matrix, layer, rows, cols int) Matrix {
+	if w == nil {
+		return NewMatrix(rows, cols)
+	}
+	return Matrix{rows, cols, list[layer].Data[:rows*cols]}
+}
+
+func (w *workspace) actsList() []Matrix {
+	if w == nil {
+		return nil
+	}
+	return w.acts
+}
+
+func (w *workspace) deltasList() []Matrix {
+	if w == nil {
+		return nil
+	}
+	return w.deltas
+}
+
+func (w *workspace) scratch() *scratch {
+	if w == nil {
+		return nil
+	}
+	return &w.s
+}
+
 // forwardHidden is the input and every hidden layer's activations.
-func forwardHidden(ws []Matrix, bs [][]float32, activation string, x Matrix) []Matrix {
+func forwardHidden(ws []Matrix, bs [][]float32, activation string, x Matrix, w *workspace) []Matrix {
 	acts := []Matrix{x}
 	for i := 0; i < len(ws)-1; i++ {
-		z := NewMatrix(x.Rows, ws[i].Cols)
-		matmulInto(z, acts[i], ws[i])
+		z := w.matrix(w.actsList(), i+1, x.Rows, ws[i].Cols)
+		matmulInto(z, acts[i], ws[i], w.scratch())
 		addBias(z, bs[i])
 		activate(z.Data, activation)
 		acts = append(acts, z)
@@ -165,10 +210,10 @@ func forwardHidden(ws []Matrix, bs [][]float32, activation string, x Matrix) []M
 
 // outputLogits is the last layer's pre-activation for a batch.
 func outputLogits(ws []Matrix, bs [][]float32, activation string, x Matrix) Matrix {
-	acts := forwardHidden(ws, bs, activation, x)
+	acts := forwardHidden(ws, bs, activation, x, nil)
 	last := len(ws) - 1
 	z := NewMatrix(x.Rows, ws[last].Cols)
-	matmulInto(z, acts[last], ws[last])
+	matmulInto(z, acts[last], ws[last], nil)
 	addBias(z, bs[last])
 	return z
 }
@@ -270,41 +315,56 @@ func outputLoss(z, y, delta Matrix, outputActivation string, withLoss bool) floa
 // data loss returned. l2 is the coefficient of l2/2n * sum(W**2) for n rows
 // (fit passes its own l2 times n), in the gradient only.
 func lossAndGrad(a Architecture, ws []Matrix, bs [][]float32, gradW []Matrix, gradB [][]float32,
-	x, y Matrix, l2 float64, withLoss bool) float64 {
-	acts := forwardHidden(ws, bs, a.HiddenActivation, x)
+	x, y Matrix, l2 float64, withLoss bool, w *workspace) float64 {
+	acts := forwardHidden(ws, bs, a.HiddenActivation, x, w)
 	last := a.NLayers() - 1
-	z := NewMatrix(x.Rows, ws[last].Cols)
-	matmulInto(z, acts[last], ws[last])
+	z := w.matrix(w.actsList(), last+1, x.Rows, ws[last].Cols)
+	matmulInto(z, acts[last], ws[last], w.scratch())
 	addBias(z, bs[last])
-	delta := NewMatrix(z.Rows, z.Cols)
+	delta := w.matrix(w.deltasList(), last+1, z.Rows, z.Cols)
 	loss := outputLoss(z, y, delta, a.OutputActivation, withLoss)
 	n := float64(x.Rows)
 	for i := last; i >= 0; i-- {
-		matmulTransAInto(gradW[i], acts[i], delta)
+		matmulTransAInto(gradW[i], acts[i], delta, w.scratch())
 		if l2 != 0 {
 			c := float32(l2 / n)
 			for k, w := range ws[i].Data {
 				gradW[i].Data[k] += float32(c * w)
 			}
 		}
-		gb := gradB[i]
-		for j := range gb {
-			var s float64
-			for r := 0; r < delta.Rows; r++ {
-				s += float64(delta.Data[r*delta.Cols+j])
+		sums := make([]float64, len(gradB[i]))
+		if w != nil {
+			w.s.b1 = grow(w.s.b1, len(gradB[i]))
+			sums = w.s.b1
+			for j := range sums {
+				sums[j] = 0
 			}
-			gb[j] = float32(s)
+		}
+		for r := 0; r < delta.Rows; r++ {
+			dr := delta.Row(r)
+			dr = dr[:len(sums)]
+			for j, v := range dr {
+				sums[j] += float64(v)
+			}
+		}
+		for j, v := range sums {
+			gradB[i][j] = float32(v)
 		}
 		if i > 0 {
-			next := NewMatrix(delta.Rows, ws[i].Rows)
-			matmulTransBInto(next, delta, ws[i])
+			next := w.matrix(w.deltasList(), i, delta.Rows, ws[i].Rows)
+			matmulTransBInto(next, delta, ws[i], w.scratch())
 			act := acts[i].Data
 			switch a.HiddenActivation {
 			case "relu":
+				nd := next.Data[:len(act)]
 				for k, v := range act {
-					if !(v > 0) {
-						next.Data[k] = 0 * next.Data[k]
+					// numpy multiplies by the mask (0 * x, not a store of
+					// 0); branch-free, as half the units are off at random.
+					var on float32
+					if v > 0 {
+						on = 1
 					}
+					nd[k] *= on
 				}
 			case "tanh":
 				for k, v := range act {
@@ -382,6 +442,7 @@ func Fit(a Architecture, params []float32, x, y Matrix, epochs, batchSize int,
 	for i := range bounds {
 		bounds[i] = i * n / nBatches
 	}
+	work := newWorkspace(a, bounds[1]-bounds[0]+1)
 	total := 0.0
 	for epoch := 0; epoch < epochs; epoch++ {
 		order := g.Permutation(n)
@@ -391,7 +452,7 @@ func Fit(a Architecture, params []float32, x, y Matrix, epochs, batchSize int,
 			start, stop := bounds[b], bounds[b+1]
 			rows := stop - start
 			loss := lossAndGrad(a, ws, bs, gw, gb, xs.Slice(start, stop), ys.Slice(start, stop),
-				l2*float64(rows), last)
+				l2*float64(rows), last, work)
 			if last {
 				total += float64(rows) * loss
 			}
