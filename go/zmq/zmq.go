@@ -172,8 +172,11 @@ func (c *Context) Shutdown() error {
 }
 
 // Term destroys the context (zmq_ctx_term). It blocks until every socket
-// made from it is closed, and for each socket's LINGER: close sockets
-// first (their goroutines see ErrTerm once Shutdown or Term has begun).
+// made from it is closed, and then while a closed socket still has
+// messages to deliver within its LINGER. libzmq's default LINGER is -1
+// (forever): set LINGER on every socket (zmqnode uses 0 or 200 ms), or
+// Term can hang on a peer that is gone. Goroutines blocked on a socket
+// see ErrTerm once Shutdown or Term has begun, and must close it.
 func (c *Context) Term() error {
 	if c.p == nil {
 		return ErrClosed
