@@ -32,6 +32,13 @@
 // are recovered at the exported method; nothing panics out of the package
 // for them.
 //
+// Ownership: the core keeps the Entries (and their Data) of a message passed
+// to Step, and the byte slices in a Ready (entry data, snapshots) may be
+// shared with its log; callers treat both as read-only. Propose copies its
+// data. HasReady is not a pure query: like Python's has_ready it first
+// batches pending appends and due heartbeats, so callers that want the same
+// messages as a Python core call it at the same points.
+//
 // Options.Mutations switches on deliberate bugs (the Python simulator's
 // tests/sim/mutations.py), so that the simulator can prove it notices when
 // the Go core breaks a rule; see MutationNames.

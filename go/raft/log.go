@@ -129,6 +129,12 @@ func (l *raftLog) findConflictByTerm(index, term uint64) (uint64, uint64) {
 }
 
 func (l *raftLog) unstableEntries() []Entry {
+	if l.stable < l.snapshot.Index {
+		// Every entry is after the snapshot, hence after stable. (Python
+		// slices with a negative start here and would return only the last
+		// few; no caller reaches this, but all of them is the right answer.)
+		return append([]Entry(nil), l.entries...)
+	}
 	start := l.stable - l.snapshot.Index
 	if start < uint64(len(l.entries)) {
 		return append([]Entry(nil), l.entries[start:]...)

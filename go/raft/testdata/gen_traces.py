@@ -300,6 +300,7 @@ def schedule(seed: int, steps: int, rec: Recorder) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=40)
+    ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--out", default=str(Path(__file__).parent / "traces.jsonl"))
     ap.add_argument("--mutate", default="", help="a tests/sim/mutations.py name")
@@ -309,7 +310,7 @@ def main() -> None:
     if args.mutate:
         MUTATIONS.append(args.mutate)
     lines: list[str] = []
-    for seed in range(args.seeds):
+    for seed in range(args.start, args.start + args.seeds):
         rec = Recorder()
         rec.log({"op": "schedule", "seed": seed})
         try:
