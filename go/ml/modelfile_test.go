@@ -20,6 +20,7 @@ type modelCase struct {
 	Values           []float64
 	ValueCols        int `json:"value_cols"`
 	Logits           []float64
+	Summary          string
 }
 
 func readGoldenModel(t *testing.T, file string) ([]byte, *Model) {
@@ -85,6 +86,9 @@ func TestPredictMatchesPython(t *testing.T) {
 		t.Run(c.Name, func(t *testing.T) {
 			_, m := readGoldenModel(t, c.File)
 			x, _ := MatrixOf(c.Rows, c.Inputs, f32s(c.X))
+			if got, _ := PyJSON(m.Summary()); string(got) != c.Summary {
+				t.Errorf("summary\n  %s\nPython's\n  %s", got, c.Summary)
+			}
 			z, err := m.Logits(x)
 			if err != nil {
 				t.Fatal(err)

@@ -310,3 +310,57 @@ func TestGoLeaderWithPythonTrainersWritesPythonsBytes(t *testing.T) {
 		})
 	}
 }
+
+// A model a Go leader trains is a valid file that reads back to the same
+// predictions, and its bytes are stable (same model, same bytes).
+func TestGoTrainedModelRoundTrips(t *testing.T) {
+	var cases []prepareCase
+	loadGolden(t, "prepare.json", &cases)
+	c := cases[0]
+	x, y, o := c.inputs(t)
+	m, err := Train(x, y, o, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := m.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadModel(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := back.Bytes()
+	if !bytes.Equal(data, again) {
+		t.Fatal("reading and rewriting a Go-written model changed its bytes")
+	}
+	a, pa, _ := m.Classify(x, true)
+	b, pb, _ := back.Classify(x, true)
+	if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(pa.Data, pb.Data) {
+		t.Fatal("a model read back predicts differently")
+	}
+}
+
+// More chunks than training rows: one row a chunk, never an empty chunk.
+func TestSplitNeverMakesEmptyChunks(t *testing.T) {
+	x := NewMatrix(5, 1)
+	for i := range x.Data {
+		x.Data[i] = float32(i)
+	}
+	p, err := Prepare(x, Labels{Rows: 5, Ints: []int64{0, 1, 0, 1, 1}}, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks, err := SplitChunks(p, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chunks) != 5 {
+		t.Fatalf("%d chunks for 5 rows", len(chunks))
+	}
+	for _, c := range chunks {
+		if c.X.Rows != 1 {
+			t.Errorf("chunk %d has %d rows", c.Index, c.X.Rows)
+		}
+	}
+}

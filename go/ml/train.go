@@ -74,6 +74,17 @@ func TrainChunk(params []float32, x, y Matrix, o TrainOptions, round, chunk, epo
 	return ChunkResult{p, x.Rows, loss}, nil
 }
 
+// RunChunk is distributed.run_chunk: TrainChunk for a SUB_TRAIN job as it
+// arrives, options as the job's JSON object. The epochs are the options'
+// schedule for round (a job carries no epoch count).
+func RunChunk(params []float32, x, y Matrix, options []byte, round, chunk int) (ChunkResult, error) {
+	o, err := ParseOptions(options)
+	if err != nil {
+		return ChunkResult{}, err
+	}
+	return TrainChunk(params, x, y, o, round, chunk, 0)
+}
+
 // Average is training.average (FedAvg): parameters weighted by each chunk's
 // rows, summed in float64 in chunk order, rounded once to float32. The same
 // operations as numpy's, so a Go leader averages bit for bit as Python does.

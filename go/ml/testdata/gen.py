@@ -239,7 +239,8 @@ def gen_models() -> None:
                 "rows": int(probe.shape[0]), "inputs": int(probe.shape[1]),
                 "layer_sizes": list(model.layer_sizes), "classes": list(model.classes),
                 "features": list(model.features), "targets": list(model.targets),
-                "metadata": model.metadata_json()}
+                "metadata": model.metadata_json(),
+                "summary": json.dumps(model.summary(), sort_keys=True, separators=(",", ":"))}
         if model.task == "regression":
             values = model.predict(probe)
             case["values"] = floats(values)
