@@ -256,7 +256,8 @@ func (m *Model) probabilities(z Matrix) Matrix {
 }
 
 // Values is Model.predict for a regression model: z * output.std +
-// output.mean (float32), one column per target.
+// output.mean (float32), one column per target. PREDICT sends it as
+// float32 [rows] when the model has one target column, else [rows, k].
 func (m *Model) Values(x Matrix) (Matrix, error) {
 	if m.Task != TaskRegression {
 		return Matrix{}, fmt.Errorf("%w: values need a regression model; this one does %s", ErrBadInput, m.Task)

@@ -42,7 +42,9 @@ type Labels struct {
 }
 
 // LabelsFromClassIndices is request.make_plan's step for a TRAIN with
-// "classes": each row's index into names becomes the name itself.
+// "classes": each row's index into names becomes the name itself. The
+// caller refuses task "regression" with class names first (Python:
+// "class names cannot be regression targets; drop task 'regression'").
 func LabelsFromClassIndices(codes []int64, names []string) (Labels, error) {
 	out := Labels{Rows: len(codes), Names: make([]string, len(codes))}
 	for i, c := range codes {
