@@ -32,7 +32,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 from zmqnode.ml.distributed import run_chunk  # noqa: E402
-from zmqnode.ml.model_file import Model  # noqa: E402
 from zmqnode.ml.options import TrainOptions  # noqa: E402
 from zmqnode.ml.problem import prepare, split_chunks  # noqa: E402
 from zmqnode.ml.training import TrainingPlan, train, train_chunk  # noqa: E402
@@ -76,16 +75,67 @@ def gen_train_chunk() -> None:
         # name, task, rows, inputs, outputs, options, round, chunk, epochs
         ("binary-relu-1epoch", "binary", 37, 3, 1, {"hidden_layers": [8], "epochs": 10}, 0, 0, 1),
         ("binary-relu-round", "binary", 37, 3, 1, {"hidden_layers": [8], "epochs": 30}, 1, 1, None),
-        ("multiclass-tanh", "multiclass", 450, 4, 3,
-         {"hidden_layers": [16, 8], "activation": "tanh", "epochs": 20, "epochs_per_round": 5}, 2, 1, None),
-        ("multiclass-sigmoid-1epoch", "multiclass", 450, 4, 3,
-         {"hidden_layers": [6], "activation": "sigmoid", "batch_size": 64}, 0, 2, 1),
-        ("regression-relu", "regression", 60, 5, 2,
-         {"hidden_layers": [10], "l2": 0, "epochs": 20, "learning_rate": 0.05}, 1, 0, None),
-        ("regression-linear-model", "regression", 25, 2, 1,
-         {"hidden_layers": [], "epochs": 3, "epochs_per_round": 3, "seed": 99}, 0, 0, None),
-        ("binary-sigmoid-long", "binary", 120, 6, 1,
-         {"hidden_layers": [12], "activation": "sigmoid", "epochs": 40, "batch_size": 50, "seed": 5}, 3, 2, None),
+        (
+            "multiclass-tanh",
+            "multiclass",
+            450,
+            4,
+            3,
+            {"hidden_layers": [16, 8], "activation": "tanh", "epochs": 20, "epochs_per_round": 5},
+            2,
+            1,
+            None,
+        ),
+        (
+            "multiclass-sigmoid-1epoch",
+            "multiclass",
+            450,
+            4,
+            3,
+            {"hidden_layers": [6], "activation": "sigmoid", "batch_size": 64},
+            0,
+            2,
+            1,
+        ),
+        (
+            "regression-relu",
+            "regression",
+            60,
+            5,
+            2,
+            {"hidden_layers": [10], "l2": 0, "epochs": 20, "learning_rate": 0.05},
+            1,
+            0,
+            None,
+        ),
+        (
+            "regression-linear-model",
+            "regression",
+            25,
+            2,
+            1,
+            {"hidden_layers": [], "epochs": 3, "epochs_per_round": 3, "seed": 99},
+            0,
+            0,
+            None,
+        ),
+        (
+            "binary-sigmoid-long",
+            "binary",
+            120,
+            6,
+            1,
+            {
+                "hidden_layers": [12],
+                "activation": "sigmoid",
+                "epochs": 40,
+                "batch_size": 50,
+                "seed": 5,
+            },
+            3,
+            2,
+            None,
+        ),
     ]
     for name, task, n, d, k, opts, round_index, chunk, epochs in specs:
         if task == "regression":
@@ -143,11 +193,22 @@ def gen_prepare() -> None:
     x4, l4 = blobs(rng, 61, 2, 4)
     specs = [
         ("multiclass-int", x1, l1.astype(np.int64), {"hidden_layers": [8], "epochs": 30}, 3),
-        ("binary-float-labels", x2, l2.astype(np.float32), {"epochs": 20, "hidden_layers": [5],
-                                                            "validation_fraction": 0.2}, 2),
+        (
+            "binary-float-labels",
+            x2,
+            l2.astype(np.float32),
+            {"epochs": 20, "hidden_layers": [5], "validation_fraction": 0.2},
+            2,
+        ),
         ("regression-2", x3, y3, {"epochs": 20, "hidden_layers": [6], "activation": "tanh"}, 3),
         ("strings", x4, names[l4], {"epochs": 20, "hidden_layers": [4], "seed": 3}, 1),
-        ("tiny-no-validation", x2[:9], l2[:9].astype(np.int64), {"epochs": 10, "hidden_layers": [3]}, 4),
+        (
+            "tiny-no-validation",
+            x2[:9],
+            l2[:9].astype(np.int64),
+            {"epochs": 10, "hidden_layers": [3]},
+            4,
+        ),
     ]
     for name, x, y, opts, n_chunks in specs:
         options = TrainOptions.from_dict(opts)
@@ -157,7 +218,9 @@ def gen_prepare() -> None:
         rounds = []
         while not plan.done:
             results = [
-                train_chunk(j.params, plan.chunks[j.chunk_index], plan.options, j.round_index, j.epochs)
+                train_chunk(
+                    j.params, plan.chunks[j.chunk_index], plan.options, j.round_index, j.epochs
+                )
                 for j in plan.jobs()
             ]
             before = plan.params
@@ -190,7 +253,9 @@ def gen_prepare() -> None:
                 "classes": list(problem.classes),
                 "input_mean": floats(problem.input_mean),
                 "input_std": floats(problem.input_std),
-                "output_mean": floats(problem.output_mean) if problem.output_mean is not None else [],
+                "output_mean": floats(problem.output_mean)
+                if problem.output_mean is not None
+                else [],
                 "output_std": floats(problem.output_std) if problem.output_std is not None else [],
                 "train_rows": problem.train_rows.tolist(),
                 "x_val": floats(problem.x_val),
@@ -217,30 +282,66 @@ def gen_models() -> None:
     yr1 = (3 * xr1[:, 0] + 0.5).astype(np.float32)
     specs = [
         ("binary", xb * 7 - 2, lb, {"hidden_layers": [8], "epochs": 30}, 2, None),
-        ("multiclass-strings", xm, np.array(["a\u00e9", "b\"q", "\U0001f600"])[lm],
-         {"hidden_layers": [8, 4], "activation": "tanh", "epochs": 20, "learning_rate": 1}, 3,
-         (["f\u00fc1", "f2", "f 3", "f4"], ["species"])),
-        ("multiclass-floats", xm, lm.astype(np.float32) + 1,
-         {"hidden_layers": [5], "activation": "sigmoid", "epochs": 20, "l2": 0}, 1, None),
-        ("regression-2", xr, yr, {"hidden_layers": [16], "epochs": 30}, 2, (["u", "v"], ["a", "b"])),
-        ("regression-1", xr1, yr1, {"hidden_layers": [], "epochs": 20, "validation_fraction": 0}, 1, None),
+        (
+            "multiclass-strings",
+            xm,
+            np.array(["a\u00e9", 'b"q', "\U0001f600"])[lm],
+            {"hidden_layers": [8, 4], "activation": "tanh", "epochs": 20, "learning_rate": 1},
+            3,
+            (["f\u00fc1", "f2", "f 3", "f4"], ["species"]),
+        ),
+        (
+            "multiclass-floats",
+            xm,
+            lm.astype(np.float32) + 1,
+            {"hidden_layers": [5], "activation": "sigmoid", "epochs": 20, "l2": 0},
+            1,
+            None,
+        ),
+        (
+            "regression-2",
+            xr,
+            yr,
+            {"hidden_layers": [16], "epochs": 30},
+            2,
+            (["u", "v"], ["a", "b"]),
+        ),
+        (
+            "regression-1",
+            xr1,
+            yr1,
+            {"hidden_layers": [], "epochs": 20, "validation_fraction": 0},
+            1,
+            None,
+        ),
     ]
     for name, x, y, opts, n_trainers, columns in specs:
-        model = train(x, y, TrainOptions.from_dict(opts), n_trainers=n_trainers,
-                      created_at=1764380000.25)
+        model = train(
+            x, y, TrainOptions.from_dict(opts), n_trainers=n_trainers, created_at=1764380000.25
+        )
         if columns is not None:
             import dataclasses
 
-            model = dataclasses.replace(model, features=tuple(columns[0]), targets=tuple(columns[1]))
+            model = dataclasses.replace(
+                model, features=tuple(columns[0]), targets=tuple(columns[1])
+            )
         data = model.to_bytes()
         (OUT / "models" / f"{name}.bin").write_bytes(data)
         probe = np.concatenate([x[:6], rng.normal(size=(4, x.shape[1])).astype(np.float32) * 5])
-        case = {"name": name, "file": f"{name}.bin", "task": model.task, "x": floats(probe),
-                "rows": int(probe.shape[0]), "inputs": int(probe.shape[1]),
-                "layer_sizes": list(model.layer_sizes), "classes": list(model.classes),
-                "features": list(model.features), "targets": list(model.targets),
-                "metadata": model.metadata_json(),
-                "summary": json.dumps(model.summary(), sort_keys=True, separators=(",", ":"))}
+        case = {
+            "name": name,
+            "file": f"{name}.bin",
+            "task": model.task,
+            "x": floats(probe),
+            "rows": int(probe.shape[0]),
+            "inputs": int(probe.shape[1]),
+            "layer_sizes": list(model.layer_sizes),
+            "classes": list(model.classes),
+            "features": list(model.features),
+            "targets": list(model.targets),
+            "metadata": model.metadata_json(),
+            "summary": json.dumps(model.summary(), sort_keys=True, separators=(",", ":")),
+        }
         if model.task == "regression":
             values = model.predict(probe)
             case["values"] = floats(values)
@@ -260,8 +361,17 @@ OPTION_CASES = [
     {},
     {"learning_rate": 1, "l2": 0, "validation_fraction": 0},
     {"hidden_layers": [], "activation": "tanh", "task": "classification", "seed": 2**63 - 1},
-    {"hidden_layers": [3, 4], "epochs": 7, "epochs_per_round": 3, "patience": 0, "task": None,
-     "learning_rate": 0.5, "batch_size": 1, "l2": 1e-05, "validation_fraction": 0.5},
+    {
+        "hidden_layers": [3, 4],
+        "epochs": 7,
+        "epochs_per_round": 3,
+        "patience": 0,
+        "task": None,
+        "learning_rate": 0.5,
+        "batch_size": 1,
+        "l2": 1e-05,
+        "validation_fraction": 0.5,
+    },
     {"epochs": 1.0},
     {"epochs": True},
     {"epochs": 0},
@@ -333,14 +443,25 @@ def gen_bad_inputs() -> None:
         else:
             raise AssertionError(f"{name}: prepare accepted it")
         y = np.asarray(y)
-        cases.append({"name": name, "x": [None if np.isnan(v) else v for v in floats(xs)],
-                      "rows": int(xs.shape[0]), "inputs": int(xs.shape[1]),
-                      "y": [None if isinstance(v, float) and np.isnan(v) else
-                            ("inf" if isinstance(v, float) and np.isinf(v) else v)
-                            for v in y.ravel().tolist()],
-                      "y_rows": int(y.shape[0]), "y_cols": int(y.shape[1]) if y.ndim == 2 else 0,
-                      "y_kind": {"i": "int", "f": "float", "U": "str"}[y.dtype.kind],
-                      "options": opts, "error": message})
+        cases.append(
+            {
+                "name": name,
+                "x": [None if np.isnan(v) else v for v in floats(xs)],
+                "rows": int(xs.shape[0]),
+                "inputs": int(xs.shape[1]),
+                "y": [
+                    None
+                    if isinstance(v, float) and np.isnan(v)
+                    else ("inf" if isinstance(v, float) and np.isinf(v) else v)
+                    for v in y.ravel().tolist()
+                ],
+                "y_rows": int(y.shape[0]),
+                "y_cols": int(y.shape[1]) if y.ndim == 2 else 0,
+                "y_kind": {"i": "int", "f": "float", "U": "str"}[y.dtype.kind],
+                "options": opts,
+                "error": message,
+            }
+        )
     write("bad_inputs.json", cases)
 
 
@@ -361,10 +482,18 @@ def gen_bundled() -> None:
         py_score = score("classification", data.y_test, model.predict(x_test))
         blob = x_train.astype("<f4").tobytes() + x_test.astype("<f4").tobytes()
         (OUT / "bundled" / f"{name}.f32").write_bytes(blob)
-        cases.append({"name": name, "inputs": int(x_train.shape[1]), "train_rows": len(x_train),
-                      "test_rows": len(x_test), "y_train": y_train.tolist(),
-                      "y_test": np.asarray(data.y_test).tolist(), "python_score": py_score,
-                      "python_val_accuracy": model.training["final"].get("val_accuracy")})
+        cases.append(
+            {
+                "name": name,
+                "inputs": int(x_train.shape[1]),
+                "train_rows": len(x_train),
+                "test_rows": len(x_test),
+                "y_train": y_train.tolist(),
+                "y_test": np.asarray(data.y_test).tolist(),
+                "python_score": py_score,
+                "python_val_accuracy": model.training["final"].get("val_accuracy"),
+            }
+        )
     write("bundled.json", cases)
 
 
