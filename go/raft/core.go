@@ -86,6 +86,10 @@ type Core struct {
 	readStates        []ReadState
 	stepRole          func(Message)
 
+	// An error caught in a method that returns none (Tick, Ready...): it
+	// stops the core, and Step, Advance and Compact return it from then on.
+	fatal error
+
 	// Mutation forget_vote: the hard state handed out without its vote, and
 	// the real one Advance pretends was written.
 	forgetVoteFake, forgetVoteReal *HardState
@@ -160,6 +164,27 @@ func recoverInto(err *error) {
 		}
 	}
 }
+
+// catch is recoverInto for the methods that return no error: the error is
+// kept (Err) and returned by the next Step, Advance or Compact. The Python
+// core raises there instead; a Go caller checks Err after them.
+func (c *Core) catch() {
+	if r := recover(); r != nil {
+		switch e := r.(type) {
+		case *InvariantError:
+			c.fatal = e
+		case *MembershipError:
+			c.fatal = e
+		default:
+			panic(r)
+		}
+	}
+}
+
+// Err is the error that stopped the core in a method that returns none
+// (Tick, Propose, Ready...), or nil. Only a log that breaks Raft's rules
+// (a CONFIG entry that does not decode, say) gets there.
+func (c *Core) Err() error { return c.fatal }
 
 // -- read-only views -----------------------------------------------------------
 
@@ -238,6 +263,7 @@ func (c *Core) MembershipAt(index uint64) (m Membership) {
 
 // Tick advances the logical clock by one tick.
 func (c *Core) Tick() {
+	defer c.catch()
 	if c.role == RoleLeader {
 		c.tickLeader()
 	} else {
@@ -247,6 +273,7 @@ func (c *Core) Tick() {
 
 // Propose appends a command to the leader's log (§5.3).
 func (c *Core) Propose(data []byte) ProposeResult {
+	defer c.catch()
 	if c.role != RoleLeader {
 		return ProposeResult{LeaderHint: c.leaderID, Reason: "not the leader", Refusal: RefusalNotLeader}
 	}
@@ -267,6 +294,7 @@ func (c *Core) Propose(data []byte) ProposeResult {
 // the change applies; a learner is promoted only once caught up
 // (Config.PromoteMaxLag).
 func (c *Core) ProposeMembership(ch ConfChange, baseIndex *uint64) ProposeResult {
+	defer c.catch()
 	if c.mut.configBeforeOwnTermCommit || c.mut.twoConfigsInFlight {
 		return c.proposeMembershipMutated(ch, baseIndex)
 	}
@@ -361,6 +389,7 @@ func (c *Core) proposeMembershipMutated(ch ConfChange, baseIndex *uint64) Propos
 // returns false when no leader is known; the request may also be lost
 // (leader change), so the caller needs a timeout.
 func (c *Core) ReadIndex(readCtx string) bool {
+	defer c.catch()
 	if c.role == RoleLeader {
 		c.leaderRead(readCtx, c.id)
 		return true
@@ -375,6 +404,7 @@ func (c *Core) ReadIndex(readCtx string) bool {
 // TransferLeadership hands leadership to target once its log is current
 // (thesis §3.10).
 func (c *Core) TransferLeadership(target string) {
+	defer c.catch()
 	if c.role != RoleLeader || target == c.id || !c.voters[target] {
 		return
 	}
@@ -392,6 +422,7 @@ func (c *Core) TransferLeadership(target string) {
 
 // Campaign starts an election now (pre-vote first when enabled).
 func (c *Core) Campaign() {
+	defer c.catch()
 	if c.role != RoleLeader && c.mayCampaign() {
 		c.campaign(c.cfg.PreVote, false)
 	}
@@ -405,6 +436,7 @@ func (c *Core) Campaign() {
 // a majority, who grant only if they too stopped trusting the leader. A
 // connection that merely blips costs a rejected pre-vote.
 func (c *Core) PeerUnreachable(peer string) {
+	defer c.catch()
 	if c.role == RoleLeader || peer != c.leaderID {
 		return
 	}
@@ -419,6 +451,9 @@ func (c *Core) PeerUnreachable(peer string) {
 // log before it.
 func (c *Core) Compact(index uint64, data []byte) (err error) {
 	defer recoverInto(&err)
+	if c.fatal != nil {
+		return c.fatal
+	}
 	if index <= c.log.snapshot.Index {
 		return nil
 	}
@@ -439,6 +474,9 @@ func (c *Core) Compact(index uint64, data []byte) (err error) {
 // LogInvariantError (a node must stop then).
 func (c *Core) Step(m Message) (err error) {
 	defer recoverInto(&err)
+	if c.fatal != nil {
+		return c.fatal
+	}
 	c.step(m)
 	return nil
 }
@@ -516,6 +554,7 @@ func (c *Core) step(m Message) {
 
 // HasReady reports whether a Ready has anything in it.
 func (c *Core) HasReady() bool {
+	defer c.catch()
 	c.flush()
 	return len(c.msgs) > 0 || len(c.readStates) > 0 || c.log.pendingSnapshot != nil ||
 		c.log.stable < c.log.lastIndex() || c.log.committed > c.log.applied ||
@@ -524,6 +563,7 @@ func (c *Core) HasReady() bool {
 
 // Ready collects everything the caller must do now (see Ready).
 func (c *Core) Ready() Ready {
+	defer c.catch()
 	c.flush()
 	hs := c.hardState()
 	rd := Ready{
@@ -561,6 +601,9 @@ func (c *Core) Ready() Ready {
 // Advance tells the core the caller has persisted, sent and applied rd.
 func (c *Core) Advance(rd Ready) (err error) {
 	defer recoverInto(&err)
+	if c.fatal != nil {
+		return c.fatal
+	}
 	if rd.HardState != nil {
 		hs := *rd.HardState
 		if c.forgetVoteFake != nil && (rd.HardState == c.forgetVoteFake || hs == *c.forgetVoteFake) {

@@ -353,3 +353,20 @@ func TestAConfigEntryThatDoesNotDecodeIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A method with no error result (Tick) that meets a broken log stops the
+// core: Err says why, and Step returns it from then on.
+func TestAnErrorInTickStopsTheCore(t *testing.T) {
+	others := NewMembership([]string{"b", "c"}, []string{"a"}, nil)
+	c := newCoreT(t, coreSpec{entries: []Entry{
+		{Index: 1, Term: 1, Kind: EntryConfig, Data: []byte("junk")},
+		{Index: 2, Term: 1, Kind: EntryConfig, Data: others.Encode()},
+	}})
+	tickN(c, 2*E) // mayCampaign reads the membership before entry 2
+	if _, ok := c.Err().(*MembershipError); !ok {
+		t.Fatal(c.Err())
+	}
+	if err := c.Step(msg(MsgHeartbeat, "b", Broadcast, 1)); err != c.Err() {
+		t.Fatal(err)
+	}
+}
