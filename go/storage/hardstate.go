@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
-	"unicode/utf8"
 )
 
 // HardStateVersion is the version of raft_state.json this code reads and
@@ -82,13 +81,13 @@ func (f *HardStateFile) Load() (HardState, error) {
 }
 
 // Save makes hs durable; false when the file already held it (no I/O).
-// A vote that is not valid UTF-8 cannot be written as Python would
-// (ErrInvalidArgument).
+// A vote that is not valid UTF-8 (lone surrogates allowed, as in a Python
+// str) cannot be written as Python would (ErrInvalidArgument).
 func (f *HardStateFile) Save(hs HardState) (bool, error) {
 	if f.saved != nil && *f.saved == hs {
 		return false, nil
 	}
-	if !utf8.ValidString(hs.Vote) {
+	if !validWTF8(hs.Vote) {
 		return false, fmt.Errorf("%w: not a valid hard state: vote %q is not UTF-8", ErrInvalidArgument, hs.Vote)
 	}
 	if err := AtomicWrite(f.Path, EncodeHardState(hs), f.Stats, true); err != nil {
@@ -115,16 +114,16 @@ func decodeHardState(path string, raw []byte) (HardState, error) {
 	if err != nil {
 		return corrupt(fmt.Sprintf("is not valid JSON (%v)", err))
 	}
-	obj, ok := doc.(map[string]interface{})
+	obj, ok := doc.(*pyObject)
 	if !ok {
 		return corrupt(fmt.Sprintf("holds a JSON %s, not an object", pyTypeName(doc)))
 	}
-	version := obj["version"]
+	version := obj.get("version")
 	if n, ok := version.(json.Number); !ok || pyFloat(n) != HardStateVersion {
 		return corrupt(fmt.Sprintf("has version %s; this zmqnode reads version %d "+
 			"(was it written by a newer release?)", pyRepr(version), HardStateVersion))
 	}
-	termValue, vote, checksum := obj["current_term"], obj["voted_for"], obj["checksum"]
+	termValue, vote, checksum := obj.get("current_term"), obj.get("voted_for"), obj.get("checksum")
 	term, ok := nonNegativeInt(termValue)
 	if !ok {
 		return corrupt(fmt.Sprintf("has current_term %s; expected a non-negative integer", pyRepr(termValue)))
@@ -154,24 +153,4 @@ func nonNegativeInt(v interface{}) (uint64, bool) {
 	}
 	u, err := strconv.ParseUint(pyIntLiteral(n), 10, 64)
 	return u, err == nil
-}
-
-// pyJSONLoads is json.loads(raw) as far as encoding/json allows: UTF-8 (an
-// optional BOM skipped, as Python's detect_encoding does for bytes), one
-// value, numbers kept as literals, nothing but whitespace after it.
-func pyJSONLoads(raw []byte) (interface{}, error) {
-	raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
-	if !utf8.Valid(raw) {
-		return nil, errors.New("not UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var doc interface{}
-	if err := dec.Decode(&doc); err != nil {
-		return nil, err
-	}
-	if rest := bytes.Trim(raw[dec.InputOffset():], " \t\n\r"); len(rest) > 0 {
-		return nil, fmt.Errorf("extra data at char %d", len(raw)-len(bytes.TrimLeft(raw[dec.InputOffset():], " \t\n\r")))
-	}
-	return doc, nil
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -21,7 +20,9 @@ import (
 func pyJSONString(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
-	for _, r := range s {
+	for i := 0; i < len(s); {
+		r, size := decodeWTF8(s[i:]) // a lone surrogate is escaped as Python does
+		i += size
 		switch r {
 		case '"':
 			b.WriteString(`\"`)
@@ -94,10 +95,12 @@ func pyStrRepr(s string) string {
 	}
 	var b strings.Builder
 	b.WriteRune(quote)
-	for i, r := range s {
+	for i := 0; i < len(s); {
+		r, size := decodeWTF8(s[i:])
+		i += size
 		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
-			fmt.Fprintf(&b, `\udc%02x`, s[i]) // Python's surrogateescape
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\udc%02x`, s[i-1]) // Python's surrogateescape
 		case r == quote || r == '\\':
 			b.WriteRune('\\')
 			b.WriteRune(r)
@@ -109,6 +112,8 @@ func pyStrRepr(s string) string {
 			b.WriteString(`\r`)
 		case r < 0x20 || r == 0x7f:
 			fmt.Fprintf(&b, `\x%02x`, r)
+		case r >= 0xd800 && r <= 0xdfff:
+			fmt.Fprintf(&b, `\u%04x`, r)
 		case r == ' ' || (r < 0x7f) || unicode.IsPrint(r):
 			b.WriteRune(r)
 		case r < 0x100:
@@ -204,16 +209,17 @@ func pyTypeName(v interface{}) string {
 			return "int"
 		}
 		return "float"
+	case pyConst:
+		return "float"
 	case []interface{}:
 		return "list"
-	case map[string]interface{}:
+	case *pyObject:
 		return "dict"
 	}
 	return fmt.Sprintf("%T", v)
 }
 
-// pyRepr is repr(v) of a value json.loads returned. Objects are printed
-// with sorted keys (Python keeps the file's order; encoding/json loses it).
+// pyRepr is repr(v) of a value pyJSONLoads returned.
 func pyRepr(v interface{}) string {
 	switch x := v.(type) {
 	case nil:
@@ -236,15 +242,12 @@ func pyRepr(v interface{}) string {
 			parts[i] = pyRepr(item)
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
-	case map[string]interface{}:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = pyStrRepr(k) + ": " + pyRepr(x[k])
+	case pyConst:
+		return pyFloatRepr(float64(x))
+	case *pyObject:
+		parts := make([]string, len(x.keys))
+		for i, k := range x.keys {
+			parts[i] = pyStrRepr(k) + ": " + pyRepr(x.values[k])
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	}

@@ -472,6 +472,9 @@ for _name, _raw in {
     "hard_state_version_true": hard_state_doc(version=True),
     "hard_state_version_string": hard_state_doc(version="1"),
     "hard_state_version_list": hard_state_doc(version=[1, "a"]),
+    "hard_state_version_dict": hard_state_doc(version={"b": 1, "a": [None, 2.5]}),
+    "hard_state_version_nan": hard_state_doc(version=float("nan")),
+    "hard_state_term_infinity": hard_state_doc(current_term=float("inf")),
     "hard_state_no_version": hard_state_doc(version=_DROP),
     "hard_state_term_string": hard_state_doc(current_term="4"),
     "hard_state_term_true": hard_state_doc(current_term=True),
@@ -511,6 +514,33 @@ def hard_state_term_minus_zero(d: Path) -> None:
     (d / "raft_state.json").write_bytes(
         b'{"version": 1, "current_term": -0, "voted_for": "", "checksum": %d}' % checksum
     )
+
+
+@case
+def hard_state_lone_surrogate_vote(d: Path) -> None:
+    """A Python str may hold a lone surrogate; json.dumps escapes it, and it loads back."""
+    healthy(d, vote="n\ud800x")
+
+
+@case
+def hard_state_nan_in_an_unknown_member(d: Path) -> None:
+    healthy(d)
+    doc = json.loads(encode_hard_state(HardState(3, VOTE)))
+    text = json.dumps(doc)[:-1] + ', "note": NaN, "more": -Infinity}'
+    (d / "raft_state.json").write_text(text)
+
+
+@case
+def hard_state_utf16(d: Path) -> None:
+    healthy(d)
+    text = encode_hard_state(HardState(3, VOTE)).decode()
+    (d / "raft_state.json").write_bytes(text.encode("utf-16"))
+
+
+@case
+def hard_state_not_utf8(d: Path) -> None:
+    healthy(d)
+    (d / "raft_state.json").write_bytes(b'{"version": 1, "voted_for": "\xff"}')
 
 
 @case
@@ -578,7 +608,12 @@ def run_open(d: Path) -> dict:
         return {"error": "StorageBroken", "message": str(exc)}
     storage.close()
     return {
-        "hard_state": {"term": recovered.hard_state.term, "vote": recovered.hard_state.vote},
+        "hard_state": {
+            "term": recovered.hard_state.term,
+            "vote": recovered.hard_state.vote,
+            # the vote's bytes as Go holds them (a lone surrogate survives)
+            "vote_hex": recovered.hard_state.vote.encode("utf-8", "surrogatepass").hex(),
+        },
         "snapshot": snapshot_json(recovered.snapshot),
         "entries": [entry_json(e) for e in recovered.entries],
         "warnings": recovered.warnings,
@@ -872,6 +907,105 @@ def open_log(path: Path) -> dict:
     }
 
 
+# -- json.loads, as raft_state.json is read --------------------------------------------
+
+JSON_INPUTS = [
+    b"",
+    b"x",
+    b"{",
+    b'{"a"',
+    b'{"a":',
+    b'{"a":1',
+    b'{"a":1,',
+    b'{"a":1,}',
+    b'{"a" 1}',
+    b"{a:1}",
+    b"[1,]",
+    b"[1 2]",
+    b"[",
+    b"[ ",
+    b"{ ",
+    b"[1,  ",
+    b'{"a":1,  ',
+    b'"abc',
+    b'"a\x01"',
+    b'"\\x"',
+    b'"\\u12"',
+    b'"\\u12zz"',
+    b"01",
+    b"-",
+    b"-a",
+    b"1.",
+    b"1e",
+    b"1.e5",
+    b"1e+",
+    b'{"a":1} x',
+    b'\n\n  {"a":\n tru}',
+    b"nul",
+    b"NaN",
+    b"-Infinity",
+    b"Infinityx",
+    b"-Infinit",
+    b"Nan",
+    b'"\\ud800"',
+    b'"\\ud83d\\ude00"',
+    b'"\\ud83d\\uzzzz"',
+    b'"\\ud83d\\u12"',
+    b'"\\ud83d\\ud83d"',
+    b'"\\ud83d\\',
+    b'"\\ud83dx"',
+    b'"\\ud83d\\n"',
+    b"\xef\xbb\xbf{}",
+    b"\xff\xfe{\x00}\x00",
+    b"\xfe\xff\x00{\x00}",
+    b"{\x00}\x00\x00",
+    b"{\x00\x00\x00}\x00\x00\x00",
+    b'{"a":1}\x00',
+    b'"\xff"',
+    b'"\xed\xa0\x80"',
+    b'"\xed\xb0\x80"',
+    b'"\xed\xa0"',
+    b"\xe2\x82A",
+    b'"\xe2\x82"',
+    b'"\xc0\xaf"',
+    b'"\xf0\x9f\x98"',
+    b'"\xc3"',
+    b"\xe2\x82",
+    b"\xf4\x90\x80\x80",
+    b'{"a":[1,{"b":null}],"a":2,"c":{"z":1,"y":[true,false]}}',
+    b'{"\xc3\xa9":"\\u00e9"}\n\xc3\xa9',
+    b"\x00\x17{garbage",
+    b'"a\\',
+    b'{"a":1 "b":2}',
+    b"[1,2",
+    b'{"a":-0.0}',
+    b"1E400",
+    b"-1e400",
+    b"12345678901234567890123",
+    b"1e5",
+    b"1.5E-3",
+    b"-0",
+    b"0.0e0",
+    b"123.456e-300",
+    b"1e16",
+    b'"\x7f\x1f"',
+    b'"\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\xe2\x80\xa8"',
+    b" \t\r\n 7 \n",
+]
+
+
+def json_cases() -> list[dict]:
+    out = []
+    for raw in JSON_INPUTS:
+        try:
+            value = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            out.append({"input": raw.hex(), "error": str(exc)})
+        else:
+            out.append({"input": raw.hex(), "repr": repr(value), "type": type(value).__name__})
+    return out
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--replay"]:
         # go/storage's random test: gen.py --replay JOBS.json, [{"ops": [...], "dir": "..."}]
@@ -888,6 +1022,7 @@ def main() -> None:
             "small": gen_small(),
             "encodings": encodings(),
             "damage": damaged_logs(Path(work)),
+            "json": json_cases(),
         }
     text = json.dumps(cases, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
     (HERE / "cases.json").write_text(text)
