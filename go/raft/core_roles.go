@@ -453,9 +453,7 @@ func (c *Core) handleAppendSuccess(m Message, pr *progress) {
 		pr.becomeProbe()
 		pr.becomeReplicate()
 	}
-	c.maybeCommit()
-	// maybeCommit may have stepped this leader down (it removed itself): pr
-	// is then stale, but match still says what the follower stores.
+	c.maybeCommit() // may step a leader that removed itself down (transferTarget is cleared then)
 	if m.Src == c.transferTarget && pr.match == c.log.lastIndex() {
 		c.send(Message{Type: MsgTimeoutNow, Dst: m.Src})
 	}
