@@ -160,12 +160,12 @@ func TestJoinedAtReadsWhatPythonsIntAccepts(t *testing.T) {
 	for content, want := range map[string]uint64{
 		"42\n": 42, " 7 ": 7, "+8": 8, "1_000": 1000, "-3": 0, "": 0, "x": 0, "1__0": 0, "4.0": 0,
 	} {
-		os.WriteFile(filepath.Join(dir, JoinedAtFile), []byte(content), 0o600)
+		os.WriteFile(filepath.Join(dir, JoinedAtFileName), []byte(content), 0o600)
 		if got := LoadJoinedAt(dir); got != want {
 			t.Errorf("LoadJoinedAt(%q) = %d, want %d", content, got, want)
 		}
 	}
-	os.Remove(filepath.Join(dir, JoinedAtFile))
+	os.Remove(filepath.Join(dir, JoinedAtFileName))
 	if LoadJoinedAt(dir) != 0 {
 		t.Error("a missing joined_at is not 0")
 	}

@@ -19,8 +19,8 @@ import (
 // File names inside a storage dir besides the Raft files (node.py,
 // training/process.py, logs.py).
 const (
-	JoinedAtFile   = "joined_at"
-	MemberKeysFile = "member_keys"
+	JoinedAtFileName   = "joined_at"
+	MemberKeysFileName = "member_keys"
 )
 
 // WorkerLogName is the node's log file in its storage dir,
@@ -32,14 +32,14 @@ func WorkerLogName(port int) string {
 // SaveJoinedAt stores the index of this node's JOIN durably: the Raft core's
 // vote floor across restarts. The file is the decimal index and a newline.
 func SaveJoinedAt(dir string, index uint64, stats *FsyncStats) error {
-	return AtomicWrite(filepath.Join(dir, JoinedAtFile), []byte(strconv.FormatUint(index, 10)+"\n"), stats, true)
+	return AtomicWrite(filepath.Join(dir, JoinedAtFileName), []byte(strconv.FormatUint(index, 10)+"\n"), stats, true)
 }
 
 // LoadJoinedAt is the stored JOIN index; 0 when the file is missing,
 // unreadable or holds no number, as node.py's _joined_at (a negative number
 // also gives 0: as a vote floor it means the same).
 func LoadJoinedAt(dir string) uint64 {
-	raw, err := os.ReadFile(filepath.Join(dir, JoinedAtFile))
+	raw, err := os.ReadFile(filepath.Join(dir, JoinedAtFileName))
 	if err != nil || !utf8.Valid(raw) {
 		return 0
 	}
@@ -92,7 +92,7 @@ type MemberKeys struct {
 
 // NewMemberKeys is the member_keys file of a storage dir.
 func NewMemberKeys(dir string) *MemberKeys {
-	return &MemberKeys{Path: filepath.Join(dir, MemberKeysFile)}
+	return &MemberKeys{Path: filepath.Join(dir, MemberKeysFileName)}
 }
 
 // Write replaces the file with keys (byte-wise sorted, one per line),
