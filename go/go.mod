@@ -1,0 +1,3 @@
+module zmqnode
+
+go 1.19
