@@ -73,15 +73,24 @@ def test_mixed_membership_schedules_keep_raft_safe_live_and_durable() -> None:
 
 
 def test_a_mixed_seed_replays_exactly_and_names_each_nodes_core() -> None:
-    first, w1 = run_one(12345, 3, trace_all=True, impls=MIXED)
-    _, w2 = run_one(12345, 3, trace_all=True, impls=MIXED)
+    first, w1 = run_one(1, 3, trace_all=True, impls=MIXED)
+    _, w2 = run_one(1, 3, trace_all=True, impls=MIXED)
     assert first.violation is None
+    assert w1.stats["elections"] > 1 and w1.stats["crash"] > 0  # a schedule with faults
     assert w1.trace == w2.trace
     assert w1.stats == w2.stats
     assert [x.impl for x in w1.nodes] == ["py", "go", "py"]
     assert "impls=n1:py,n2:go,n3:py" in w1.p.describe()
     starts = [ev for ev in w1.trace if ev[1] == "start"]
     assert {ev[2]: ev[3].split()[0] for ev in starts} == {"n1": "[py]", "n2": "[go]", "n3": "[py]"}
+
+
+def test_a_mixed_membership_seed_replays_exactly() -> None:
+    first, w1 = run_one(2_000_001, 5, trace_all=True, membership=True, impls=MIXED)
+    _, w2 = run_one(2_000_001, 5, trace_all=True, membership=True, impls=MIXED)
+    assert first.violation is None
+    assert w1.stats["member_changes"] > 0
+    assert w1.trace == w2.trace
 
 
 def test_the_default_run_has_no_go_core() -> None:
