@@ -93,10 +93,17 @@ class LocalCluster:
         n: int = 3,
         extra_args: tuple[str, ...] = (),
         insecure: bool = False,
+        impls: tuple[str, ...] | list[str] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.ports = pick_base_ports(n)
         self.ids = [f"127.0.0.1:{p}" for p in self.ports]
+        # Each node's implementation: "py" (python -m zmqnode, the default) or
+        # "go" (go/worker, built by harness.gobuild.ensure_worker), same arguments.
+        impls = tuple(impls) if impls is not None else ("py",) * n
+        if len(impls) != n or any(i not in ("py", "go") for i in impls):
+            raise ValueError(f"impls must name 'py' or 'go' for each of the {n} nodes, got {impls}")
+        self.impls = dict(zip(self.ids, impls, strict=True))
         self.extra_args = extra_args
         self.keys: Path | None = None
         if not insecure:
@@ -120,9 +127,7 @@ class LocalCluster:
             out = open(self.workdir / f"{port}.out", "ab")
             self.procs[nid] = subprocess.Popen(
                 [
-                    sys.executable,
-                    "-m",
-                    "zmqnode",
+                    *self.program(nid),
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -140,6 +145,14 @@ class LocalCluster:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+
+    def program(self, node_id: str) -> list[str]:
+        """The command that runs ``node_id``: its implementation's."""
+        if self.impls[node_id] == "go":
+            from harness.gobuild import ensure_worker
+
+            return [str(ensure_worker())]
+        return [sys.executable, "-m", "zmqnode"]
 
     def membership_args(self, node_id: str) -> list[str]:
         """``--peers`` (the original members), or ``--join`` for a node that

@@ -1,0 +1,317 @@
+package node
+
+import (
+	"encoding/json"
+	"os"
+	"time"
+
+	"zmqnode/raft"
+	"zmqnode/security"
+	"zmqnode/wire"
+	"zmqnode/zmq"
+)
+
+// PeerHWM bounds the queue toward each peer; past it messages are dropped
+// (Raft retransmits) instead of piling up for a dead peer.
+const PeerHWM = 10_000
+
+// MaxSubMessageBytes: a heartbeat or status message is small; anything
+// bigger on the SUB is not ours.
+const MaxSubMessageBytes = 1 << 20
+
+// StatusTopic is the status feed's topic on the heartbeat PUB (§9b).
+const StatusTopic = "zstatus"
+
+// PeerLinks are the node's Raft links (transport/peers.py): the Raft ROUTER,
+// one DEALER per peer, the heartbeat PUB and one SUB on every peer's PUB.
+type PeerLinks struct {
+	n          *Node
+	RaftSock   *zmq.Socket
+	Pub        *zmq.Socket
+	Sub        *zmq.Socket
+	dealers    map[string]*zmq.Socket
+	monitors   map[string]*zmq.Socket
+	LastHeard  map[string]time.Time
+	PeerStatus map[string]PeerStatus
+	maxHeader  int
+	faults     *FaultFile
+}
+
+// NewPeerLinks binds the Raft ROUTER and the PUB and makes the SUB.
+func NewPeerLinks(n *Node, maxMessageBytes int64) (*PeerLinks, error) {
+	cfg := n.Cfg
+	l := &PeerLinks{n: n, dealers: map[string]*zmq.Socket{}, monitors: map[string]*zmq.Socket{},
+		LastHeard: map[string]time.Time{}, PeerStatus: map[string]PeerStatus{}}
+	if cfg.FaultFile != "" {
+		l.faults = &FaultFile{Path: cfg.FaultFile, Logf: n.Log.For("WARNING", "zmqnode.transport.faults")}
+	}
+	var err error
+	l.RaftSock, err = n.sockets.Server(zmq.ROUTER, Endpoint(cfg.Host, cfg.Port+RaftOffset), security.Peers,
+		security.ServerOptions{MaxMessageBytes: maxMessageBytes})
+	if err != nil {
+		return nil, err
+	}
+	l.Pub, err = n.sockets.Server(zmq.PUB, Endpoint(cfg.Host, cfg.Port+HeartbeatOffset), security.Clients, security.ServerOptions{})
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	l.Pub.SetInt(zmq.SndHWM, PeerHWM)
+	l.Sub, err = n.ctx.NewSocket(zmq.SUB)
+	if err == nil {
+		err = l.Sub.SetString(zmq.Subscribe, wire.HeartbeatTopic)
+	}
+	if err == nil {
+		// Peers' status feeds too: the leader promotes a learner only once it
+		// reports no missing model file.
+		err = l.Sub.SetString(zmq.Subscribe, StatusTopic)
+	}
+	if err == nil {
+		err = l.Sub.SetInt(zmq.Linger, 0)
+	}
+	if err == nil {
+		err = l.Sub.SetInt64(zmq.MaxMsgSize, MaxSubMessageBytes)
+	}
+	if err == nil {
+		err = security.MakeClient(l.Sub, n.keys)
+	}
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// SetPeers links to exactly peers from now on (the membership changed).
+func (l *PeerLinks) SetPeers(peers []string) (added, removed []string) {
+	want := map[string]bool{}
+	for _, p := range peers {
+		want[p] = true
+	}
+	for p := range l.dealers {
+		if !want[p] {
+			removed = append(removed, p)
+		}
+	}
+	for _, p := range peers {
+		if _, ok := l.dealers[p]; !ok {
+			added = append(added, p)
+		}
+	}
+	for _, p := range removed {
+		if host, port, err := security.ParseAddress(p); err == nil {
+			l.Sub.Disconnect(Endpoint(host, port+HeartbeatOffset))
+		}
+		if mon := l.monitors[p]; mon != nil {
+			l.n.Unregister(mon)
+			zmq.StopMonitor(l.dealers[p])
+			mon.Close()
+			delete(l.monitors, p)
+		}
+		l.dealers[p].Close()
+		delete(l.dealers, p)
+		delete(l.LastHeard, p)
+		delete(l.PeerStatus, p)
+	}
+	for _, p := range added {
+		host, port, err := security.ParseAddress(p)
+		if err != nil {
+			l.n.Log.Log("WARNING", "zmqnode.transport.peers", "cannot link to %s: %v", p, err)
+			continue
+		}
+		if err := l.Sub.Connect(Endpoint(host, port+HeartbeatOffset)); err != nil {
+			l.n.Log.Log("WARNING", "zmqnode.transport.peers", "cannot subscribe to %s: %v", p, err)
+		}
+		d, err := l.n.sockets.Client(zmq.DEALER, Endpoint(host, port+RaftOffset),
+			security.ClientOptions{SendHWM: PeerHWM, Immediate: true})
+		if err != nil {
+			l.n.Log.Log("WARNING", "zmqnode.transport.peers", "cannot link to %s: %v", p, err)
+			continue
+		}
+		l.dealers[p] = d
+		if mon, err := l.n.ctx.Monitor(d, zmq.EventDisconnected); err == nil {
+			l.monitors[p] = mon
+			peer := p
+			l.n.Register(mon, func(frames [][]byte) {
+				if ev, _, _, err := zmq.ParseEvent(frames); err == nil && ev == zmq.EventDisconnected {
+					l.n.onPeerDisconnected(peer)
+				}
+			})
+		}
+	}
+	return added, removed
+}
+
+// Receive decodes a message from the ROUTER (identity removed); nil when
+// malformed or not for this node.
+func (l *PeerLinks) Receive(frames [][]byte) *raft.Message {
+	w, err := wire.DecodeRaft(frames, 0)
+	if err != nil {
+		l.n.Count("raft_garbage")
+		l.n.Log.Log("WARNING", "zmqnode.transport.peers", "dropped a malformed Raft message: %v", err)
+		return nil
+	}
+	if (w.Dst != l.n.ID && w.Dst != wire.Broadcast) || l.dealers[w.Src] == nil {
+		l.n.Count("raft_misrouted")
+		l.n.Log.Log("WARNING", "zmqnode.transport.peers", "dropped a Raft message from %s to %s: not for this cluster member",
+			pyRepr(w.Src), pyRepr(w.Dst))
+		return nil
+	}
+	if l.faults != nil && l.faults.DropIn(w.Src) {
+		return nil
+	}
+	m, err := fromWire(w)
+	if err != nil {
+		l.n.Count("raft_garbage")
+		return nil
+	}
+	l.LastHeard[w.Src] = time.Now()
+	l.n.Stats.RaftReceived(m)
+	return &m
+}
+
+// ReceivePublished handles a message from a peer's PUB: a heartbeat, or a
+// status feed message (kept in PeerStatus).
+func (l *PeerLinks) ReceivePublished(frames [][]byte) *raft.Message {
+	if len(frames) > 0 && string(frames[0]) == StatusTopic {
+		if len(frames) != 2 {
+			return nil
+		}
+		v, err := wire.UnmarshalJSON(frames[1])
+		if err != nil {
+			return nil
+		}
+		if o, ok := v.(*wire.Object); ok {
+			if node, ok := o.Str("node"); ok && l.dealers[node] != nil {
+				l.PeerStatus[node] = PeerStatus{At: time.Now(), Status: o}
+			}
+		}
+		return nil
+	}
+	if len(frames) < 2 {
+		return nil
+	}
+	return l.Receive(frames[1:])
+}
+
+// Send routes a message to its peer's DEALER, or a broadcast to the PUB.
+func (l *PeerLinks) Send(m raft.Message) {
+	if l.faults != nil && m.Dst != raft.Broadcast && l.faults.DropOut(m.Dst) {
+		return
+	}
+	frames, err := wire.EncodeRaft(toWire(m))
+	if err != nil {
+		l.n.Log.Log("ERROR", "zmqnode.transport.peers", "cannot encode a Raft message: %v", err)
+		return
+	}
+	if m.Dst == raft.Broadcast {
+		if l.faults != nil && l.faults.DropAllOut() {
+			return
+		}
+		l.Pub.Send(append([][]byte{[]byte(wire.HeartbeatTopic)}, frames...), zmq.DontWait)
+	} else {
+		d := l.dealers[m.Dst]
+		if d == nil {
+			l.n.Count("raft_no_link")
+			return
+		}
+		if err := d.Send(frames, zmq.DontWait); err != nil {
+			l.n.Count("raft_dropped")
+			return
+		}
+	}
+	l.n.Stats.RaftSent(m)
+}
+
+// PublishStatus sends one status feed message, best effort.
+func (l *PeerLinks) PublishStatus(status []byte) {
+	l.Pub.Send([][]byte{[]byte(StatusTopic), status}, zmq.DontWait)
+}
+
+// Close closes every socket.
+func (l *PeerLinks) Close() {
+	for p, mon := range l.monitors {
+		zmq.StopMonitor(l.dealers[p])
+		mon.Close()
+	}
+	l.monitors = map[string]*zmq.Socket{}
+	for _, d := range l.dealers {
+		d.Close()
+	}
+	l.dealers = map[string]*zmq.Socket{}
+	for _, s := range []*zmq.Socket{l.RaftSock, l.Pub, l.Sub} {
+		if s != nil {
+			s.SetInt(zmq.Linger, 0)
+			s.Close()
+		}
+	}
+}
+
+// FaultFile is the test-only --fault-file (transport/faults.py): JSON
+// {"drop_in": [peer...], "drop_out": [peer...]}, re-read when it changes
+// (checked at most every 50 ms). Missing or empty: no faults.
+type FaultFile struct {
+	Path    string
+	Logf    func(string, ...any)
+	mtime   int64
+	loaded  bool
+	next    time.Time
+	dropIn  map[string]bool
+	dropOut map[string]bool
+}
+
+func (f *FaultFile) refresh() {
+	now := time.Now()
+	if now.Before(f.next) {
+		return
+	}
+	f.next = now.Add(50 * time.Millisecond)
+	var mtime int64 = -1
+	if st, err := os.Stat(f.Path); err == nil {
+		mtime = st.ModTime().UnixNano()
+	}
+	if (f.loaded && mtime == f.mtime) || (!f.loaded && mtime < 0) {
+		f.loaded, f.mtime = true, mtime
+		return
+	}
+	f.loaded, f.mtime = true, mtime
+	var rules struct {
+		DropIn  []string `json:"drop_in"`
+		DropOut []string `json:"drop_out"`
+	}
+	if mtime >= 0 {
+		data, err := os.ReadFile(f.Path)
+		if err == nil && len(data) > 0 {
+			if err := json.Unmarshal(data, &rules); err != nil {
+				f.Logf("ignoring fault file %s: %v", f.Path, err)
+			}
+		} else if err != nil {
+			f.Logf("ignoring fault file %s: %v", f.Path, err)
+		}
+	}
+	f.dropIn, f.dropOut = map[string]bool{}, map[string]bool{}
+	for _, p := range rules.DropIn {
+		f.dropIn[p] = true
+	}
+	for _, p := range rules.DropOut {
+		f.dropOut[p] = true
+	}
+	f.Logf("test faults now: drop_in=%v drop_out=%v", sortedKeys(f.dropIn), sortedKeys(f.dropOut))
+}
+
+// DropIn reports whether messages from peer are dropped.
+func (f *FaultFile) DropIn(peer string) bool { f.refresh(); return f.dropIn[peer] }
+
+// DropOut reports whether messages to peer are dropped.
+func (f *FaultFile) DropOut(peer string) bool { f.refresh(); return f.dropOut[peer] }
+
+// DropAllOut: Python drops a broadcast only if its dst ("*") is listed.
+func (f *FaultFile) DropAllOut() bool { f.refresh(); return f.dropOut[raft.Broadcast] }
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return sortedCopy(out)
+}
