@@ -32,7 +32,7 @@ import signal
 import sys
 
 from .mutations import MUTATIONS
-from .runner import MUTATE_IMPLS, check_impls, main_loop, py_mutation, run_one
+from .runner import MUTATE_IMPLS, check_impls, main_loop, py_mutation, run_one, uses_go
 from .trace import fmt_event
 
 
@@ -75,8 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `... --trace | head` ends quietly
 
     if args.list_mutations:
+        go_names = None
+        if uses_go(impls):  # with --impls ...go...: which the Go core has too
+            from .remote import SimCoreServer
+
+            go_names = SimCoreServer.get().mutations
         for name, mutation in sorted(MUTATIONS.items()):
-            print(f"{name:24} {mutation.doc}")
+            has = "" if go_names is None else ("py,go " if name in go_names else "py    ")
+            print(f"{name:24} {has}{mutation.doc}")
         return 0
     try:
         check_impls(impls, args.mutate, args.mutate_impl)
