@@ -97,6 +97,7 @@ class SimCoreServer:
             # buffered both ways: a raw pipe's readline() reads byte by byte
             bufsize=-1,
         )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
         self._w = self.proc.stdin
         self._r = self.proc.stdout
         self._unread = 0  # replies to requests sent without waiting (drop)
