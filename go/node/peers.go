@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"time"
 
 	"zmqnode/raft"
@@ -296,7 +297,7 @@ func (f *FaultFile) refresh() {
 	for _, p := range rules.DropOut {
 		f.dropOut[p] = true
 	}
-	f.Logf("test faults now: drop_in=%v drop_out=%v", sortedKeys(f.dropIn), sortedKeys(f.dropOut))
+	f.Logf("test faults now: drop_in=%s drop_out=%s", pyList(sortedKeys(f.dropIn)), pyList(sortedKeys(f.dropOut)))
 }
 
 // DropIn reports whether messages from peer are dropped.
@@ -314,4 +315,13 @@ func sortedKeys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	return sortedCopy(out)
+}
+
+// pyList is Python's repr of a list of plain strings.
+func pyList(items []string) string {
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = pyRepr(s)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
 }

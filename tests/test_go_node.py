@@ -1,0 +1,254 @@
+"""The Go node (go/worker) as a full member of a mixed cluster (issue 17).
+
+Real processes on loopback with CURVE on: Python, Go, Python. Roles are set
+deterministically with the test fault files (``--fault-file``, which both
+implementations honour): a node is made leader by giving it an entry a
+rival lacks and cutting the old leader off (Raft's election restriction
+then leaves it the only possible winner). Every wait polls with a deadline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+import numpy as np
+import pytest
+
+from client import Client, ClientError
+from harness.cluster import ROOT, LocalCluster, wait_for
+from zmqnode.transport import security
+
+pytestmark = [pytest.mark.process, pytest.mark.go]
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+XOR_Y = np.array([0, 1, 1, 0], dtype=np.float32)
+MODELS = ROOT / "go" / "ml" / "testdata" / "models"
+IMPLS = ("py", "go", "py")
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    try:
+        from harness.gobuild import GoBuildError, ensure_worker
+
+        ensure_worker()
+    except GoBuildError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(str(exc))
+    c = LocalCluster(tmp_path, n=3, impls=IMPLS)
+    with c.running():
+        yield c
+
+
+def go_node(cluster: LocalCluster) -> str:
+    return next(n for n in cluster.ids if cluster.impls[n] == "go")
+
+
+def py_nodes(cluster: LocalCluster) -> list[str]:
+    return [n for n in cluster.ids if cluster.impls[n] == "py"]
+
+
+def write_faults(cluster: LocalCluster, rules: dict[str, dict[str, list[str]]]) -> None:
+    for nid in cluster.ids:
+        path = cluster.fault_file(nid)
+        if nid in rules:
+            path.write_text(json.dumps(rules[nid]))
+        else:
+            path.unlink(missing_ok=True)
+
+
+def import_file(cluster: LocalCluster, name: str = "binary.bin") -> str:
+    with cluster.client(retries=8) as c:
+        return c.import_model(MODELS / name, request_id=uuid.uuid4().hex)["model_id"]
+
+
+def applied_everywhere(cluster: LocalCluster, nodes: list[str]) -> bool:
+    statuses = [cluster.status(n) for n in nodes]
+    top = max(s["commit_index"] for s in statuses)
+    return all(s["applied_index"] >= top for s in statuses)
+
+
+def make_leader(cluster: LocalCluster, target: str) -> None:
+    """Make ``target`` the leader: cut a rival off, commit an entry it then
+    lacks, cut the old leader off and let ``target`` win (the rival's log is
+    behind, so it cannot), then heal and wait until every node agrees."""
+    leader = cluster.leader()
+    if leader == target:
+        return
+    rival = next(n for n in cluster.ids if n not in (leader, target))
+    everyone_else = [n for n in cluster.ids if n != rival]
+    write_faults(
+        cluster,
+        {rival: {"drop_in": everyone_else, "drop_out": everyone_else}}
+        | {n: {"drop_in": [rival], "drop_out": [rival]} for n in everyone_else},
+    )
+
+    def target_ahead_of_rival() -> bool:
+        # The fault files are read within ~50 ms: until the rival has
+        # missed an entry that the target holds, commit another.
+        with Client([leader], keys=cluster.keys, timeout=5, retries=8) as c:
+            c.import_model(MODELS / "regression-1.bin", request_id=uuid.uuid4().hex)
+        wait_for(
+            lambda: cluster.status(target)["last_index"] >= cluster.status(leader)["commit_index"],
+            10,
+            "the target to hold the new entry",
+        )
+        return cluster.status(rival)["last_index"] < cluster.status(target)["last_index"]
+
+    wait_for(target_ahead_of_rival, 20, "an entry the rival lacks")
+    others = [n for n in cluster.ids if n != leader]
+    write_faults(
+        cluster,
+        {leader: {"drop_in": others, "drop_out": others}}
+        | {n: {"drop_in": [leader], "drop_out": [leader]} for n in others},
+    )
+    wait_for(lambda: cluster.status(target)["role"] == "leader", 15, f"{target} to lead")
+    cluster.heal()
+    assert cluster.leader(timeout=15) == target
+
+
+def model_digests(cluster: LocalCluster, nodes: list[str]) -> dict[str, dict[str, str]]:
+    """node -> {file name: sha256} of its models/ directory."""
+    out = {}
+    for nid in nodes:
+        files = sorted((cluster.storage(nid) / "models").glob("*.bin"))
+        out[nid] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    return out
+
+
+def same_files_everywhere(cluster: LocalCluster, count: int) -> dict[str, dict[str, str]] | None:
+    digests = model_digests(cluster, cluster.ids)
+    first = digests[cluster.ids[0]]
+    if len(first) == count and all(d == first for d in digests.values()):
+        return digests
+    return None
+
+
+def raw(node: str, header: dict, keys, blobs: tuple[bytes, ...] = ()) -> dict:
+    import zmq
+
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    security.make_client(sock, keys)
+    sock.connect(f"tcp://{node}")
+    try:
+        sock.send_multipart([b"", json.dumps({"v": 1, **header}).encode(), *blobs])
+        assert sock.poll(5000), f"{node} did not answer"
+        return json.loads(sock.recv_multipart()[1])
+    finally:
+        sock.close()
+
+
+def answers(node: str, cluster: LocalCluster, model_ids: list[str]) -> dict:
+    """What ``node`` says about the models, minus who said it."""
+    with Client([node], keys=cluster.keys, timeout=5, max_redirects=0) as c:
+        listed = c.list_models()
+        infos = {m: c.info(m) for m in model_ids}
+        predictions = {}
+        for m in model_ids:
+            width = infos[m]["inputs"]
+            rows = np.linspace(-1, 1, 4 * width, dtype=np.float32).reshape(4, width)
+            reply = c.predict_reply(m, rows, proba=bool(infos[m].get("classes")))
+            assert reply.node == node, "a follower serves predictions itself"
+            predictions[m] = [reply.array("outputs").tolist(), reply.header.get("classes")]
+            if "probabilities" in reply.header:
+                # float32 exp/log differ in the last bits between numpy and
+                # Go's math: compared to 6 significant digits.
+                proba = reply.array("probabilities").astype(np.float64)
+                predictions[m].append(np.round(proba, 6).tolist())
+    return {"list": listed, "info": infos, "predict": predictions}
+
+
+def test_go_follower_serves_what_a_python_leader_committed(cluster):
+    go = go_node(cluster)
+    py_leader, py_follower = py_nodes(cluster)
+    make_leader(cluster, py_leader)
+
+    status = cluster.status(go)
+    assert status["node"] == go and status["role"] == "follower"
+    assert status["leader"] == py_leader
+    assert set(status["peers"]) == set(py_nodes(cluster))
+    assert {"limits", "load", "commit_index", "applied_index", "models"} <= set(status)
+
+    with cluster.client() as c:
+        trained = c.train(XOR_X, XOR_Y)["model_id"]
+    imported = import_file(cluster, "binary.bin")
+    wait_for(lambda: applied_everywhere(cluster, cluster.ids), 10, "every node to apply")
+
+    model_ids = [trained, imported]
+    assert answers(go, cluster, model_ids) == answers(py_follower, cluster, model_ids)
+    count = len(cluster.status(py_leader) and answers(go, cluster, model_ids)["list"])
+    wait_for(lambda: same_files_everywhere(cluster, count), 10, "identical model files")
+
+    # Writes and membership requests on the Go follower are redirected.
+    for kind in ("IMPORT", "TRAIN", "MEMBERS"):
+        reply = raw(go, {"type": kind, "id": uuid.uuid4().hex}, cluster.client_keys())
+        assert reply["status"] == "REDIRECT" and reply["leader"] == py_leader, reply
+    bad = raw(go, {"type": "FROB", "id": "x"}, cluster.client_keys())
+    assert bad["status"] == "ERROR" and bad["code"] == "UNKNOWN_TYPE"
+    missing = raw(go, {"type": "INFO", "id": "y", "model_id": "mnope"}, cluster.client_keys())
+    assert missing["status"] == "ERROR" and missing["code"] == "NOT_FOUND"
+
+
+def test_go_leader_replicates_to_python_followers(cluster):
+    go = go_node(cluster)
+    make_leader(cluster, go)
+    model_id = import_file(cluster, "multiclass-strings.bin")
+    with Client([go], keys=cluster.keys, timeout=5) as c:
+        members = c.members()
+        assert {m["node"] for m in members["members"]} == set(cluster.ids)
+        assert members["leader"] == go
+        with pytest.raises(ClientError) as err:
+            Client([go], keys=cluster.keys, timeout=5, retries=0).train(XOR_X, XOR_Y)
+        assert err.value.code == "UNAVAILABLE" and "training" in err.value.message
+    wait_for(lambda: applied_everywhere(cluster, cluster.ids), 10, "every node to apply")
+    py = py_nodes(cluster)
+    assert answers(go, cluster, [model_id]) == answers(py[0], cluster, [model_id])
+    count = len(answers(go, cluster, [model_id])["list"])
+    wait_for(lambda: same_files_everywhere(cluster, count), 10, "identical model files")
+
+
+def test_go_node_killed_and_restarted_loses_nothing(cluster):
+    go = go_node(cluster)
+    make_leader(cluster, py_nodes(cluster)[0])
+    first = import_file(cluster, "binary.bin")
+    cluster.kill(go)  # SIGKILL
+    later = [import_file(cluster, name) for name in ("regression-2.bin", "multiclass-floats.bin")]
+    cluster.start(go)
+    wait_for(
+        lambda: (
+            cluster.status(go)["applied_index"] >= cluster.status(cluster.leader())["commit_index"]
+        ),
+        20,
+        "the restarted Go node to catch up",
+    )
+    with Client([go], keys=cluster.keys, timeout=5) as c:
+        listed = {m["model_id"] for m in c.list_models()}
+    assert {first, *later} <= listed
+    wait_for(lambda: same_files_everywhere(cluster, len(listed)), 10, "identical model files")
+
+
+@pytest.mark.timeout(180)
+def test_go_node_installs_a_snapshot_and_fetches_the_files(tmp_path):
+    c = LocalCluster(tmp_path, n=3, impls=IMPLS, extra_args=("--snapshot-entries", "2"))
+    with c.running():
+        go = go_node(c)
+        make_leader(c, py_nodes(c)[0])
+        c.kill(go)
+        ids = [
+            import_file(c, name) for name in ("binary.bin", "regression-2.bin", "plan-strings.bin")
+        ]
+        leader = c.leader()
+        wait_for(lambda: c.status(leader)["snapshot_index"] > 0, 10, "the leader to compact")
+        c.start(go)
+        wait_for(
+            lambda: (s := c.status(go))["snapshot_index"] > 0 and s["models_repairing"] == 0,
+            30,
+            "the Go node to install the snapshot and fetch the files",
+        )
+        with Client([go], keys=c.keys, timeout=5) as client:
+            assert set(ids) <= {m["model_id"] for m in client.list_models()}
+        count = len(model_digests(c, [leader])[leader])
+        wait_for(lambda: same_files_everywhere(c, count), 20, "identical model files")
