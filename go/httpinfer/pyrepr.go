@@ -170,14 +170,16 @@ func latin1(s string) string {
 	return s
 }
 
-// formatF32 is how orjson writes a numpy float32 (Rust ryu's format32):
-// the shortest digits that read back as the float32, positional for
-// decimal exponents -6 < e <= 13, else d.ddde±x without a "+" sign.
+// formatF32 is how orjson (3.13, the project's) writes a numpy float32:
+// the shortest digits that read back as the float32, positional when the
+// value is below 10^13 and not below 10^-6, else d.ddde±x ("1e-7",
+// "1e+13").
 func formatF32(f float32) string {
 	return ryuFormat(float64(f), 32, 13, -6)
 }
 
-// formatF64 is how orjson writes a float64 (ryu's format64).
+// formatF64 is how orjson writes a float64: the same with 10^16 and
+// 10^-5 (wire.FormatFloat).
 func formatF64(f float64) string {
 	return ryuFormat(f, 64, 16, -5)
 }
@@ -210,9 +212,13 @@ func ryuFormat(f float64, bits, maxExp, minExp int) string {
 		return sign + digits[:kk] + "." + digits[kk:]
 	case kk > minExp && kk <= 0:
 		return sign + "0." + strings.Repeat("0", -kk) + digits
-	case length == 1:
-		return sign + digits + "e" + strconv.Itoa(kk-1)
-	default:
-		return sign + digits[:1] + "." + digits[1:] + "e" + strconv.Itoa(kk-1)
 	}
+	m := digits[:1]
+	if length > 1 {
+		m += "." + digits[1:]
+	}
+	if kk-1 >= 0 {
+		return sign + m + "e+" + strconv.Itoa(kk-1)
+	}
+	return sign + m + "e" + strconv.Itoa(kk-1)
 }

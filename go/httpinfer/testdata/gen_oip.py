@@ -2,7 +2,8 @@
 bodies parsed into PREDICT headers or refused (status and message), PREDICT
 replies turned into responses, model listings into metadata.
 
-Run from the repository root: python go/httpinfer/testdata/gen_oip.py
+Run from the repository root with the project's interpreter (its orjson and
+numpy): .venv/bin/python go/httpinfer/testdata/gen_oip.py
 """
 
 from __future__ import annotations

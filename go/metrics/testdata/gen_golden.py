@@ -1,6 +1,7 @@
 """Writes the golden /metrics texts the Go tests compare with (metrics_test.go).
 
-Run from the repository root: python go/metrics/testdata/gen_golden.py
+Run from the repository root with the project's interpreter (its orjson and
+numpy): .venv/bin/python go/metrics/testdata/gen_golden.py
 The same updates are made in Go (golden_test.go); the rendered bytes must match.
 """
 

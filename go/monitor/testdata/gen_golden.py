@@ -2,7 +2,8 @@
 set of raw requests, for monitor_test.go to send the same bytes to the Go
 monitor and compare status, Content-Type and body.
 
-Run from the repository root: python go/monitor/testdata/gen_golden.py
+Run from the repository root with the project's interpreter (its orjson and
+numpy): .venv/bin/python go/monitor/testdata/gen_golden.py
 """
 
 from __future__ import annotations
