@@ -16,7 +16,7 @@ import uuid
 import numpy as np
 import pytest
 
-from client import Client, ClientError
+from client import Client
 from harness.cluster import ROOT, LocalCluster, wait_for
 from zmqnode.transport import security
 
@@ -141,6 +141,13 @@ def raw(node: str, header: dict, keys, blobs: tuple[bytes, ...] = ()) -> dict:
         sock.close()
 
 
+def spread_data() -> tuple[np.ndarray, np.ndarray]:
+    """Enough rows for one chunk per node's trainer."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 4)).astype(np.float32)
+    return x, (x[:, 0] + x[:, 1] > 0).astype(np.float32)
+
+
 def answers(node: str, cluster: LocalCluster, model_ids: list[str]) -> dict:
     """What ``node`` says about the models, minus who said it."""
     with Client([node], keys=cluster.keys, timeout=5, max_redirects=0) as c:
@@ -172,14 +179,17 @@ def test_go_follower_serves_what_a_python_leader_committed(cluster):
     assert set(status["peers"]) == set(py_nodes(cluster))
     assert {"limits", "load", "commit_index", "applied_index", "models"} <= set(status)
 
+    x, y = spread_data()
     with cluster.client() as c:
-        trained = c.train(XOR_X, XOR_Y)["model_id"]
+        result = c.train(x, y, timeout=60)
+    trained = result["model_id"]
+    assert set(result["trainers"]) == set(cluster.ids), "a chunk went to the Go node's trainer"
     imported = import_file(cluster, "binary.bin")
     wait_for(lambda: applied_everywhere(cluster, cluster.ids), 10, "every node to apply")
 
     model_ids = [trained, imported]
     assert answers(go, cluster, model_ids) == answers(py_follower, cluster, model_ids)
-    count = len(cluster.status(py_leader) and answers(go, cluster, model_ids)["list"])
+    count = len(answers(go, cluster, model_ids)["list"])
     wait_for(lambda: same_files_everywhere(cluster, count), 10, "identical model files")
 
     # Writes and membership requests on the Go follower are redirected.
@@ -200,13 +210,15 @@ def test_go_leader_replicates_to_python_followers(cluster):
         members = c.members()
         assert {m["node"] for m in members["members"]} == set(cluster.ids)
         assert members["leader"] == go
-        with pytest.raises(ClientError) as err:
-            Client([go], keys=cluster.keys, timeout=5, retries=0).train(XOR_X, XOR_Y)
-        assert err.value.code == "UNAVAILABLE" and "training" in err.value.message
+        x, y = spread_data()
+        result = c.train(x, y, timeout=60)
+        assert set(result["trainers"]) == set(cluster.ids), "the Go leader used every trainer"
+        assert (c.predict(result["model_id"], x).ravel() == y).mean() > 0.9
     wait_for(lambda: applied_everywhere(cluster, cluster.ids), 10, "every node to apply")
     py = py_nodes(cluster)
-    assert answers(go, cluster, [model_id]) == answers(py[0], cluster, [model_id])
-    count = len(answers(go, cluster, [model_id])["list"])
+    ids = [model_id, result["model_id"]]
+    assert answers(go, cluster, ids) == answers(py[0], cluster, ids)
+    count = len(answers(go, cluster, ids)["list"])
     wait_for(lambda: same_files_everywhere(cluster, count), 10, "identical model files")
 
 

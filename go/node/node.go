@@ -52,8 +52,9 @@ func (e *FatalError) Error() string { return e.Err.Error() }
 func (e *FatalError) Unwrap() error { return e.Err }
 
 type pollEntry struct {
-	sock    *zmq.Socket
-	handler func(frames [][]byte)
+	sock       *zmq.Socket
+	handler    func(frames [][]byte)
+	onReadable func() // instead of handler: the owner reads the socket itself
 }
 
 // Node is one cluster member.
@@ -104,7 +105,13 @@ type Node struct {
 	memSeen     [2]uint64
 	memSeenInit bool
 
-	// Hooks for components wired in main (training, HTTP, monitor).
+	// Hooks for the components around the loop (services.go).
+	Services         *Services
+	OnTurn           []func()
+	OnRoleCounters   func(campaign, leaderChange bool)
+	OnAllowed        func(keys []string)
+	allowedNow       []string
+	httpInfo         string
 	OnTick           []func(now time.Time)
 	OnLeadershipLost []func()
 	OnStatus         func(status []byte)
@@ -232,7 +239,17 @@ func New(cfg *Config) (n *Node, err error) {
 	}
 	n.fetchDamaged()
 	n.syncMembership()
+	if err := n.StartServices(); err != nil {
+		return nil, err
+	}
 	return n, nil
+}
+
+func (n *Node) logBytes() int64 {
+	if n.storage == nil || n.storage.Log == nil {
+		return 0
+	}
+	return n.storage.Log.Size()
 }
 
 func describe(m raft.Membership) string {
@@ -408,7 +425,14 @@ func (n *Node) openWake() error {
 
 // Register has the loop serve sock: each message's frames go to handler.
 func (n *Node) Register(sock *zmq.Socket, handler func(frames [][]byte)) {
-	n.entries = append(n.entries, pollEntry{sock, handler})
+	n.entries = append(n.entries, pollEntry{sock: sock, handler: handler})
+	n.dirty = true
+}
+
+// RegisterReadable has the loop call onReadable when sock has a message;
+// onReadable reads it (at most Batch messages, so others get their turn).
+func (n *Node) RegisterReadable(sock *zmq.Socket, onReadable func()) {
+	n.entries = append(n.entries, pollEntry{sock: sock, onReadable: onReadable})
 	n.dirty = true
 }
 
@@ -458,7 +482,10 @@ func (n *Node) Run() (err error) {
 	n.running.Store(true)
 	defer n.closeAll()
 	cfg := n.Cfg
-	httpInfo := "HTTP inference off (not in this node yet)"
+	httpInfo := n.httpInfo
+	if httpInfo == "" {
+		httpInfo = "HTTP inference off"
+	}
 	n.Log.Log("INFO", "zmqnode.node", "listening: clients %s, raft %s, heartbeats %s, monitor http://%s:%d, %s",
 		Endpoint(cfg.Host, cfg.Port), Endpoint(cfg.Host, cfg.Port+RaftOffset), Endpoint(cfg.Host, cfg.Port+HeartbeatOffset),
 		cfg.MonitorHost, cfg.MonitorPort, httpInfo)
@@ -504,6 +531,9 @@ func (n *Node) turn() error {
 		}
 	}
 	n.runSubmits()
+	for _, f := range n.OnTurn {
+		n.guard(f)
+	}
 	now := time.Now()
 	if !now.Before(n.nextTick) {
 		n.Core.Tick()
@@ -557,6 +587,10 @@ func (n *Node) guard(f func()) {
 }
 
 func (n *Node) drain(e pollEntry) {
+	if e.onReadable != nil {
+		n.guard(e.onReadable)
+		return
+	}
 	for i := 0; i < Batch; i++ {
 		frames, err := e.sock.Recv(zmq.DontWait)
 		if err != nil {
@@ -693,6 +727,10 @@ func (n *Node) syncMembership() {
 	if n.gate != nil && n.keys != nil {
 		admitted := allowedKeys(committed, latest, n.keys.Public, n.keys.Members)
 		n.gate.SetMembers(admitted)
+		n.allowedNow = admitted
+		if n.OnAllowed != nil {
+			n.OnAllowed(admitted)
+		}
 		if err := storage.NewMemberKeys(n.Cfg.StorageDir).Write(admitted); err != nil {
 			n.Log.Log("WARNING", "zmqnode.node", "cannot share the member keys with the trainer: %v", err)
 		}
@@ -762,11 +800,10 @@ func (n *Node) noteRoleChange() {
 		n.Log.Log("INFO", "zmqnode.node", "lost contact with leader %s (term %d)", n.lastLeader, term)
 		n.events.Add("leader_lost", fmt.Sprintf("%s lost contact with %s", n.ID, n.lastLeader))
 	}
-	if leader != "" && leader != n.lastLeader {
-		n.Stats.LeaderChanges++
-	}
-	if (role == raft.RolePreCandidate || role == raft.RoleCandidate) && role != n.lastRole {
-		n.Stats.Campaigns++
+	leaderChange := leader != "" && leader != n.lastLeader
+	campaign := (role == raft.RolePreCandidate || role == raft.RoleCandidate) && role != n.lastRole
+	if n.OnRoleCounters != nil {
+		n.OnRoleCounters(campaign, leaderChange)
 	}
 	if n.lastRole == raft.RoleLeader && role != raft.RoleLeader {
 		for _, f := range n.OnLeadershipLost {
@@ -808,6 +845,8 @@ func (n *Node) shutdownGracefully() error {
 }
 
 func (n *Node) closeAll() {
+	n.Services.Close()
+	n.Services = nil
 	if n.compactor != nil {
 		n.compactor.Wait()
 	}
