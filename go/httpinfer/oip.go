@@ -118,7 +118,7 @@ func (c *InferCall) PredictHeader(requestID, task string) (*wire.Object, *Error)
 			return nil, err
 		}
 	}
-	return wire.NewObject(
+	return decoded(wire.NewObject(
 		wire.Field{Key: "v", Value: wire.ProtocolVersion},
 		wire.Field{Key: "type", Value: wire.TypePredict},
 		wire.Field{Key: "id", Value: requestID},
@@ -129,7 +129,21 @@ func (c *InferCall) PredictHeader(requestID, task string) (*wire.Object, *Error)
 			wire.Field{Key: "frame", Value: 0},
 		)},
 		wire.Field{Key: "proba", Value: c.Proba(task)},
-	), nil
+	)), nil
+}
+
+// decoded is a header as the node's handlers get one from a client: the
+// JSON decoder's types (wire.Number, []any), which they read arrays from.
+func decoded(header *wire.Object) *wire.Object {
+	raw, err := wire.MarshalJSON(header)
+	if err == nil {
+		if v, err := wire.UnmarshalJSON(raw); err == nil {
+			if o, ok := v.(*wire.Object); ok {
+				return o
+			}
+		}
+	}
+	return header
 }
 
 // CheckOutputs refuses (400) an output a task's model does not have.
@@ -249,11 +263,11 @@ func ParseInfer(modelID string, body []byte, headerLength int64, hasLength bool)
 	return call, nil
 }
 
-// jsonError describes why a body is not JSON. orjson's wording cannot be
-// reproduced exactly; the common cases get its words.
+// jsonError describes why a body is not JSON. orjson's wording (with
+// positions) is not reproduced; an empty body gets its words.
 func jsonError(data []byte, err error) string {
 	if len(data) == 0 {
-		return "input length is 0: line 1 column 1 (char 0)"
+		return "Input is a zero-length, empty document: line 1 column 1 (char 0)"
 	}
 	return err.Error()
 }

@@ -366,12 +366,12 @@ func (s *Server) serve(r *http.Request, body []byte, target, endpoint, modelID s
 	case EndpointServer:
 		return &answer{status: 200, headers: jsonType, body: ServerMetadata(s.links.Version)}
 	case EndpointModel, EndpointModelReady:
-		info := wire.NewObject(
+		info := decoded(wire.NewObject(
 			wire.Field{Key: "v", Value: wire.ProtocolVersion},
 			wire.Field{Key: "type", Value: wire.TypeInfo},
 			wire.Field{Key: "id", Value: newID()},
 			wire.Field{Key: "model_id", Value: modelID},
-		)
+		))
 		return s.await(r, func(rep *httpReplier) { s.links.Dispatch(info, nil, rep) })
 	}
 	length, hasLength, herr := ParseHeaderLength(strings.Join(r.Header.Values(HeaderLength), ", "),
@@ -451,9 +451,12 @@ func (s *Server) encode(a *answer, endpoint, modelID string) (int, [][2]string, 
 	case a.okFields == nil:
 		return a.status, jsonType, ErrorBody(a.message)
 	}
+	// The node's fields are Go values (ArrayToFrame's descriptors...): read
+	// them as a client would decode them, the form wire.ReadArray takes.
+	fields := decoded(a.okFields)
 	switch endpoint {
 	case EndpointInfer:
-		headers, body, err := InferResponse(a.call, modelID, a.okFields, a.blobs)
+		headers, body, err := InferResponse(a.call, modelID, fields, a.blobs)
 		if err != nil {
 			if err.Status == 500 {
 				s.logf("internal error answering HTTP %s for %s: %s", endpoint, modelID, err.Message)
@@ -465,7 +468,7 @@ func (s *Server) encode(a *answer, endpoint, modelID string) (int, [][2]string, 
 		body, _ := wire.MarshalJSON(wire.NewObject(wire.Field{Key: "name", Value: modelID}, wire.Field{Key: "ready", Value: true}))
 		return 200, jsonType, body
 	}
-	listing, ok := a.okFields.Obj("model")
+	listing, ok := fields.Obj("model")
 	if !ok || listing == nil {
 		return 500, jsonType, ErrorBody("INFO reply without a model listing")
 	}
