@@ -160,3 +160,30 @@ func TestRecentRateAndQuantile(t *testing.T) {
 		t.Fatal("old slots leave the window")
 	}
 }
+
+func TestPyRoundIsPythonsRound(t *testing.T) {
+	// round(x, n) in CPython: 2.675 is 2.67499999... in binary.
+	for _, c := range []struct{ x, want float64 }{
+		{2.675, 2.67}, {0.25, 0.2}, {0.35, 0.3}, {22.5, 22.5}, {0.1 + 0.2, 0.3}, {1e-4, 0}, {100.0 / 4.5, 22.2},
+	} {
+		digits := 1
+		if c.x == 2.675 {
+			digits = 2
+		}
+		if got := PyRound(c.x, digits); got != c.want {
+			t.Errorf("round(%v, %d) = %v, want %v", c.x, digits, got, c.want)
+		}
+	}
+}
+
+func TestFeedRatesHasNoP99WithoutPredictions(t *testing.T) {
+	m := NewNodeMetrics()
+	m.RequestDone("LIST", "OK", 0.001)
+	if _, _, _, ok := m.FeedRates(); ok {
+		t.Fatal("p99 without predictions")
+	}
+	m.RequestDone("PREDICT", "OK", 0.0002)
+	if _, _, p99, ok := m.FeedRates(); !ok || p99 != 0.25 {
+		t.Fatalf("p99 %v %v", p99, ok)
+	}
+}

@@ -1,6 +1,9 @@
 package metrics
 
-import "strconv"
+import (
+	"math"
+	"strconv"
+)
 
 // Roles are the values of raft_role's role label, in observe.py's order.
 var Roles = []string{"leader", "follower", "learner", "candidate", "pre_candidate"}
@@ -142,4 +145,29 @@ func (m *NodeMetrics) Refresh(l Levels) {
 	m.ModelFilesFetched.Set(float64(l.FilesFetched))
 	m.ModelChunks.Set(float64(l.ChunksFetched))
 	m.ModelsDamaged.Set(float64(l.ModelsDamaged))
+}
+
+// FeedRates are the status feed's requests_per_s, http_requests_per_s and
+// p99_ms (PROTOCOL.md §9b) as observe.py's status_feed computes them:
+// rates rounded to 0.1, the PREDICT p99 in milliseconds rounded to 0.001;
+// p99ok is false when the feed's p99_ms is null (no predictions in the
+// window, or above every bucket: orjson writes infinity as null).
+func (m *NodeMetrics) FeedRates() (requestsPerS, httpRequestsPerS, p99ms float64, p99ok bool) {
+	requestsPerS = PyRound(m.Recent.Rate(), 1)
+	httpRequestsPerS = PyRound(m.RecentHTTP.Rate(), 1)
+	p99, ok := m.RecentPredict.Quantile(0.99)
+	if !ok || math.IsInf(p99, 1) {
+		return requestsPerS, httpRequestsPerS, 0, false
+	}
+	return requestsPerS, httpRequestsPerS, PyRound(p99*1000, 3), true
+}
+
+// PyRound is Python's round(x, digits): the decimal nearest to x's exact
+// binary value, halves to even.
+func PyRound(x float64, digits int) float64 {
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		return x
+	}
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', digits, 64), 64)
+	return r
 }
