@@ -15,7 +15,7 @@ import (
 
 func TestTheChunkCacheDropsTheLeastRecentlyUsedChunkPastItsBytes(t *testing.T) {
 	arr := func(n int) wire.Array { return wire.FromFloat32([]int{n}, make([]float32, n)) }
-	c := NewChunkCache(100) // bytes
+	c := NewChunkCache(100)       // bytes
 	c.Put("a", 0, arr(5), arr(5)) // 40 bytes
 	c.Put("a", 1, arr(5), arr(5))
 	c.Get("a", 0) // now 1 is the least recently used
