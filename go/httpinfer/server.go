@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"regexp"
@@ -163,7 +164,7 @@ func Start(host string, port int, links Links) (*Server, error) {
 		IdleTimeout:  limits.IdleTimeout,
 		// net/http reads up to MaxHeaderBytes + 4096 before it answers 431.
 		MaxHeaderBytes: max(limits.MaxHeaderBytes-4096, 1024),
-		ErrorLog:       nil,
+		ErrorLog:       log.New(io.Discard, "", 0), // a client's broken request is not the node's news
 	}
 	go func() {
 		defer close(s.done)

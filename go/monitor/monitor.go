@@ -11,6 +11,8 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"strconv"
@@ -74,6 +76,7 @@ func Start(host string, port int, src Source) (*Monitor, error) {
 		WriteTimeout:      RequestTimeout,
 		IdleTimeout:       RequestTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          log.New(io.Discard, "", 0),
 	}
 	m.server.SetKeepAlivesEnabled(false) // Python's monitor speaks HTTP/1.0: one request per connection
 	go func() {
