@@ -113,6 +113,8 @@ type Coordinator struct {
 	pushers map[string]*zmq.Socket
 	epoch   time.Time
 	closed  bool
+	// restarted: trainer -> when it was restarted (TrainerRestarted).
+	restarted map[string]float64
 }
 
 // NewCoordinator binds the results PULL and connects the members'
@@ -171,8 +173,9 @@ func (c *Coordinator) bindResults() {
 		c.bindErr = err
 		return
 	}
-	// A result carries one set of weights (at most --max-model-bytes).
-	_ = s.SetInt64(zmq.MaxMsgSize, c.cfg.MaxModelBytes*2+(1<<20))
+	// Python bounds results at 2 x --max-model-bytes + 1 MiB (MAXMSGSIZE);
+	// options set after bind do not reach the listener, so that bound is
+	// the node's Socket's to set (SPEC_NOTES.md T5).
 	c.results, c.bindErr = s, nil
 	c.links.RegisterSocket(s, c.onReadable)
 }
@@ -370,8 +373,24 @@ func (c *Coordinator) Tick() {
 	}
 }
 
+// TrainerRestarted: trainer's process (or goroutine) exited with status and
+// was started again, so the chunks it cached and the jobs sent to it before
+// now are lost; they move at the next Tick, and the jobs it trains for
+// get a warning (coordinator.py tick).
+func (c *Coordinator) TrainerRestarted(trainer string, status int) {
+	if c.restarted == nil {
+		c.restarted = map[string]float64{}
+	}
+	c.restarted[trainer] = c.now()
+	for _, id := range c.order {
+		if j := c.jobs[id]; j != nil {
+			c.warn(j, j.sched.TrainerRestarted(trainer, status))
+		}
+	}
+}
+
 func (c *Coordinator) trainers() Trainers {
-	t := Trainers{Available: c.links.Members(), Down: map[string]string{}}
+	t := Trainers{Available: c.links.Members(), Down: map[string]string{}, RestartedAt: c.restarted}
 	if c.links.Down != nil {
 		for k, v := range c.links.Down() {
 			t.Down[k] = v
@@ -638,13 +657,9 @@ func (c *Coordinator) finishRound(j *trainingJob, now float64) {
 	c.links.CommitModel(j.req, data, &jobReplies{c: c, j: j, extra: extra})
 }
 
+// checkDeadlines runs for a job whose plan is in (not while preparing, as
+// Python: SPEC_NOTES.md T10).
 func (c *Coordinator) checkDeadlines(j *trainingJob, now float64, trainers Trainers) {
-	if j.plan == nil {
-		if j.sched.TimedOut(now) {
-			c.fail(j, wire.Timeout, fmt.Sprintf("training did not finish within %.0fs", c.cfg.TrainingTimeout.Seconds()))
-		}
-		return
-	}
 	c.warn(j, j.sched.Check(now, trainers, c.dispatcher(j)))
 	if j.sched.TimedOut(now) {
 		c.fail(j, wire.Timeout, fmt.Sprintf("training did not finish within %.0fs", c.cfg.TrainingTimeout.Seconds()))

@@ -294,3 +294,17 @@ func TestLeadershipLostFailsTheJobsNotCommittingWithNotLeader(t *testing.T) {
 	eq(t, ended(committing), false)
 	eq(t, n.coord.Running(), 1)
 }
+
+func TestAChunkSentBeforeItsTrainerRestartedMovesWithAWarning(t *testing.T) {
+	n := makeCluster(t, 2, false, CoordinatorConfig{})
+	n.submit("job", 96, testOptions)
+	a, b := n.trainers[0], n.trainers[1]
+	n.until(func() bool { return len(a.jobs) > 0 && len(b.jobs) > 0 }, "a job at each trainer", true)
+	a.jobs, a.with = nil, nil
+	n.skew = 1 // the restart comes after the send
+	n.coord.TrainerRestarted(b.id, -9)
+	n.until(func() bool { return len(a.jobs) > 0 }, "the moved chunk", true)
+	eq(t, []any{a.jobs[0].Chunk, a.with[0]}, []any{1, true})
+	w := n.coord.jobs["job"].sched.Warnings
+	eq(t, w[0], "trainer "+b.id+" exited (status -9) and was restarted; its chunks were sent again")
+}

@@ -303,12 +303,13 @@ type Trainer struct {
 	exitErr error
 }
 
-// StartTrainer binds the trainer's PULL and starts serving. ctx is the
-// node's context: the trainer makes its own from it only in name (see
-// Trainer); it is accepted so that the node's API does not change if the
-// trainer ever shares it. A *security.BindError means the port is taken.
+// StartTrainer binds the trainer's PULL and starts serving. The trainer
+// runs its own ZeroMQ context, as Python's trainer runs in its own process:
+// a context has one ZAP handler, and the node's already answers for the
+// node's sockets. ctx (the node's, may be nil) is not used; it stays in the
+// signature the node was written against. A *security.BindError means the
+// port is taken (Python's trainer exits with status 1 then).
 func StartTrainer(ctx *zmq.Context, cfg TrainerConfig) (*Trainer, error) {
-	_ = ctx
 	own, err := zmq.NewContext()
 	if err != nil {
 		return nil, err
