@@ -468,7 +468,22 @@ func (n *Node) Wake() {
 // Dispatch serves a decoded request exactly as one from the client ROUTER;
 // call it on the loop goroutine (from a Submit).
 func (n *Node) Dispatch(req *wire.Object, blobs [][]byte, reply replies.Replier) {
-	n.Handlers.Dispatch(req, blobs, reply)
+	n.Handlers.Dispatch(asReceived(req), blobs, reply)
+}
+
+// asReceived is req as the wire would deliver it: a header built in Go
+// (HTTP inference) may hold []int or float64 where a decoded one holds
+// wire.Number, and the handlers read headers as decoded.
+func asReceived(req *wire.Object) *wire.Object {
+	raw, err := wire.MarshalJSON(req)
+	if err != nil {
+		return req
+	}
+	v, err := wire.UnmarshalJSON(raw)
+	if o, ok := v.(*wire.Object); ok && err == nil {
+		return o
+	}
+	return req
 }
 
 // Stop asks Run to return (thread-safe; SIGTERM calls it).
