@@ -100,7 +100,12 @@ class LocalCluster:
         self.ids = [f"127.0.0.1:{p}" for p in self.ports]
         # Each node's implementation: "py" (python -m zmqnode, the default) or
         # "go" (go/worker, built by harness.gobuild.ensure_worker), same arguments.
-        impls = tuple(impls) if impls is not None else ("py",) * n
+        if impls is None:
+            # ZMQNODE_IMPLS=py,go,py runs every LocalCluster mixed (the pattern
+            # repeats over n nodes): the conformance suite against both nodes.
+            pattern = [p for p in os.environ.get("ZMQNODE_IMPLS", "py").split(",") if p]
+            impls = tuple(pattern[i % len(pattern)] for i in range(n))
+        impls = tuple(impls)
         if len(impls) != n or any(i not in ("py", "go") for i in impls):
             raise ValueError(f"impls must name 'py' or 'go' for each of the {n} nodes, got {impls}")
         self.impls = dict(zip(self.ids, impls, strict=True))
