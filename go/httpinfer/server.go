@@ -150,18 +150,18 @@ func Start(host string, port int, links Links) (*Server, error) {
 	s := &Server{
 		links:    links,
 		limits:   limits,
-		listener: &connLimiter{Listener: ln, max: int64(limits.MaxConnections)},
+		listener: &connLimiter{Listener: ln, max: int64(limits.MaxConnections), limits: limits},
 		done:     make(chan struct{}),
 		waiting:  map[*httpReplier]struct{}{},
 	}
 	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: limits.RequestTimeout,
-		ReadTimeout:       limits.RequestTimeout,
-		// From the head read to the answer's last byte: the wait for the
-		// loop, then an answer that makes no progress for the idle time.
-		WriteTimeout: limits.RequestTimeout + limits.ReplyTimeout + limits.IdleTimeout,
-		IdleTimeout:  limits.IdleTimeout,
+		Handler: s,
+		// No net/http timeouts: the connections keep their own (conn.go),
+		// which net/http's cannot express (idle before the first request,
+		// a 408 for a request head that does not arrive).
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 		// net/http reads up to MaxHeaderBytes + 4096 before it answers 431.
 		MaxHeaderBytes: max(limits.MaxHeaderBytes-4096, 1024),
 		ErrorLog:       log.New(io.Discard, "", 0), // a client's broken request is not the node's news
@@ -254,10 +254,14 @@ func Route(path string) (endpoint, modelID string) {
 // transport/http.py's framing checks).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Server", "zmqnode")
+	conn, _ := r.Context().Value(connKey{}).(*trackedConn)
+	conn.setPhase(phaseBody)
+	defer conn.setPhase(phaseIdle)
 	body, ok := s.readBody(w, r)
 	if !ok {
 		return
 	}
+	conn.setPhase(phaseWait) // the node's deadlines bound the answer, not ours
 	received := time.Now()
 	target := latin1(r.RequestURI)
 	path, _, _ := strings.Cut(target, "?")
@@ -537,44 +541,3 @@ func (r *httpReplier) Progress(req *wire.Object, fields ...wire.Field) {}
 
 // Wait: every request waits already (Close answers it).
 func (r *httpReplier) Wait(req *wire.Object) {}
-
-// connLimiter closes a connection past max at once, after a best-effort
-// 503 (transport/http.py's _refuse), and counts the open ones.
-type connLimiter struct {
-	net.Listener
-	max  int64
-	open atomic.Int64
-}
-
-var tooManyConnections = []byte("HTTP/1.1 503 Service Unavailable\r\nserver: zmqnode\r\n" +
-	"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close\r\n\r\n" +
-	"too many connections\n")
-
-func (l *connLimiter) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if l.open.Add(1) > l.max {
-			l.open.Add(-1)
-			_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
-			_, _ = c.Write(tooManyConnections)
-			_ = c.Close()
-			continue
-		}
-		return &countedConn{Conn: c, l: l}, nil
-	}
-}
-
-type countedConn struct {
-	net.Conn
-	l    *connLimiter
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() { c.l.open.Add(-1) })
-	return err
-}

@@ -59,6 +59,10 @@ func (n *fakeNode) dispatch(header *wire.Object, blobs [][]byte, reply replies.R
 	field := func(k string, v any) wire.Field { return wire.Field{Key: k, Value: v} }
 	switch {
 	case model == "hang":
+	case model == "late": // answered 0.7 s later, from the loop
+		time.AfterFunc(700*time.Millisecond, func() {
+			n.jobs <- func() { reply.Error(header, wire.NotFound, "late but welcome") }
+		})
 	case model == "panic":
 		panic("the fake node fails")
 	case model == "missing":
@@ -297,6 +301,80 @@ func TestHeadersOver16KiBAre431(t *testing.T) {
 	headers["X-Big"] = strings.Repeat("a", 15000)
 	if resp, _ := send(t, s.Addr().String(), rawRequest("GET", "/v2", headers, nil), "GET"); resp.StatusCode != 200 {
 		t.Fatalf("under the limit: %d", resp.StatusCode)
+	}
+}
+
+func shortTimeouts(t *testing.T) *Server {
+	links := newFakeNode(t).links(testToken)
+	links.Limits.RequestTimeout = 200 * time.Millisecond
+	links.Limits.IdleTimeout = 500 * time.Millisecond
+	return startServer(t, links)
+}
+
+// closedAfter is how long the server took to close c (reading nothing).
+func closedAfter(t *testing.T, c net.Conn) (time.Duration, []byte) {
+	t.Helper()
+	start := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, _ := io.ReadAll(c)
+	return time.Since(start), got
+}
+
+func TestAHeadThatDoesNotArriveInTimeIs408EvenTrickled(t *testing.T) {
+	s := shortTimeouts(t)
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
+	for i := 0; i < 3; i++ { // trickling bytes does not restart the clock
+		time.Sleep(50 * time.Millisecond)
+		_, _ = io.WriteString(c, "X-A: b\r\n")
+	}
+	took, got := closedAfter(t, c)
+	if !bytes.HasPrefix(got, []byte("HTTP/1.1 408 ")) || !bytes.HasSuffix(got, []byte("request not received in time\n")) ||
+		took > 2*time.Second {
+		t.Fatalf("%q after %v", got, took)
+	}
+}
+
+func TestAConnectionIdleBeforeAndBetweenRequestsIsClosedAfterTheIdleTimeout(t *testing.T) {
+	s := shortTimeouts(t)
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	took, got := closedAfter(t, c) // never sends: the idle timeout, not the request timeout
+	if len(got) != 0 || took < 450*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("never sending: %q after %v", got, took)
+	}
+	c2, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_, _ = io.WriteString(c2, "GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+	r := bufio.NewReader(c2)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	_, _ = io.ReadAll(resp.Body)
+	start := time.Now()
+	_ = c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rest, _ := io.ReadAll(r)
+	if took := time.Since(start); len(rest) != 0 || took < 450*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("keep-alive: %q after %v", rest, took)
+	}
+}
+
+func TestAPendingAnswerIsNotTimedOutByTheServer(t *testing.T) {
+	s := shortTimeouts(t) // 0.2 s and 0.5 s; the node answers after 0.7 s
+	resp, body := send(t, s.Addr().String(), rawRequest("GET", "/v2/models/late", auth(), nil), "GET")
+	if resp.StatusCode != 404 || string(body) != `{"error":"late but welcome"}` {
+		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 }
 
