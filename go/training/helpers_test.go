@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"zmqnode/replies"
+	"zmqnode/security"
 	"zmqnode/wire"
 	"zmqnode/zmq"
 )
@@ -166,7 +167,8 @@ type fakeNode struct {
 	replies  []replies.Replier
 	events   []string
 	finished []string
-	skew     float64 // seconds added to the coordinator's clock
+	skew     float64            // seconds added to the coordinator's clock
+	keys     *security.NodeKeys // nil: plaintext sockets
 	woken    chan struct{}
 }
 
@@ -175,7 +177,15 @@ func (n *fakeNode) links() Links {
 		ID:      n.id,
 		Members: func() []string { return append([]string(nil), n.members...) },
 		Socket: func(kind zmq.Type, endpoint string, bind bool) (*zmq.Socket, error) {
-			return plainSocket(n.ctx, kind, endpoint, bind)
+			if n.keys == nil {
+				return plainSocket(n.ctx, kind, endpoint, bind)
+			}
+			s := &security.Sockets{Ctx: n.ctx, Keys: n.keys}
+			zero := time.Duration(0)
+			if bind {
+				return s.Server(kind, endpoint, security.Peers, security.ServerOptions{Linger: &zero})
+			}
+			return s.Client(kind, endpoint, security.ClientOptions{})
 		},
 		RegisterSocket: func(s *zmq.Socket, f func()) {
 			n.sockets = append(n.sockets, s)

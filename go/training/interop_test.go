@@ -21,6 +21,7 @@ import (
 
 	"zmqnode/ml"
 	"zmqnode/replies"
+	"zmqnode/security"
 	"zmqnode/wire"
 	"zmqnode/zmq"
 )
@@ -58,10 +59,12 @@ func runPython(t *testing.T, python, root string, args ...string) []byte {
 	return out
 }
 
-func startGoTrainer(t *testing.T) *Trainer {
+func startGoTrainer(t *testing.T) *Trainer { return startGoTrainerWith(t, nil) }
+
+func startGoTrainerWith(t *testing.T, keys *security.NodeKeys) *Trainer {
 	t.Helper()
 	for i := 0; i < 20; i++ {
-		tr, err := StartTrainer(nil, TrainerConfig{Host: "127.0.0.1", Port: freeBase(t), Logf: t.Logf})
+		tr, err := StartTrainer(nil, TrainerConfig{Host: "127.0.0.1", Port: freeBase(t), Keys: keys, Logf: t.Logf})
 		if err == nil {
 			t.Cleanup(tr.Stop)
 			return tr
@@ -75,8 +78,22 @@ func startGoTrainer(t *testing.T) *Trainer {
 // decoder accepts, equal to Python's run_chunk within float32 tolerance.
 func TestInteropPythonJobsToAGoTrainer(t *testing.T) {
 	python, root := repoPython(t)
-	tr := startGoTrainer(t)
-	out := runPython(t, python, root, "job-to-trainer", tr.Endpoint(), strconv.Itoa(freeBase(t)+ResultsOffset))
+	t.Run("insecure", func(t *testing.T) { pythonJobsToAGoTrainer(t, python, root, false) })
+	t.Run("curve", func(t *testing.T) { pythonJobsToAGoTrainer(t, python, root, true) })
+}
+
+func pythonJobsToAGoTrainer(t *testing.T, python, root string, curve bool) {
+	args := []string{"job-to-trainer", "", strconv.Itoa(freeBase(t) + ResultsOffset)}
+	var tr *Trainer
+	if curve {
+		dir, paths, keys := clusterKeys(t, 2)
+		tr = startGoTrainerWith(t, keys[1])
+		args = append(args, dir, paths[0])
+	} else {
+		tr = startGoTrainer(t)
+	}
+	args[1] = tr.Endpoint()
+	out := runPython(t, python, root, args...)
 	var report struct {
 		OK      bool             `json:"ok"`
 		Results []map[string]any `json:"results"`
@@ -100,13 +117,32 @@ func TestInteropPythonJobsToAGoTrainer(t *testing.T) {
 // trainer trains iris as accurately as a Python leader with two trainers.
 func TestInteropGoCoordinatorWithAPythonAndAGoTrainer(t *testing.T) {
 	python, root := repoPython(t)
+	t.Run("insecure", func(t *testing.T) { goCoordinatorWithAPythonAndAGoTrainer(t, python, root, false) })
+	t.Run("curve", func(t *testing.T) { goCoordinatorWithAPythonAndAGoTrainer(t, python, root, true) })
+}
+
+func goCoordinatorWithAPythonAndAGoTrainer(t *testing.T, python, root string, curve bool) {
 	ctx := newCtx(t)
 	defer ctx.Term()
+	var dir string
+	var paths []string
+	var keys []*security.NodeKeys
+	secArgs := []string{"--insecure"}
+	keys = make([]*security.NodeKeys, 3)
+	if curve {
+		dir, paths, keys = clusterKeys(t, 3)
+		secArgs = []string{"--keys", dir, "--node-key", paths[1]}
+		gk, err := security.StartAuthenticator(ctx, keys[0], t.Logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer gk.Stop()
+	}
 
 	pyPort := freeBase(t)
-	cmd := exec.Command(python, "-m", "zmqnode.training.trainer",
+	cmd := exec.Command(python, append([]string{"-m", "zmqnode.training.trainer",
 		"--bind", TCPEndpoint("127.0.0.1", pyPort+TrainingOffset), "--name", fmt.Sprintf("127.0.0.1:%d", pyPort),
-		"--insecure", "--parent-pid", strconv.Itoa(os.Getpid()))
+		"--parent-pid", strconv.Itoa(os.Getpid())}, secArgs...)...)
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -116,9 +152,9 @@ func TestInteropGoCoordinatorWithAPythonAndAGoTrainer(t *testing.T) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}()
-	goTrainer := startGoTrainer(t)
+	goTrainer := startGoTrainerWith(t, keys[2])
 
-	n := &fakeNode{t: t, ctx: ctx, down: map[string]string{}, woken: make(chan struct{}, 1)}
+	n := &fakeNode{t: t, ctx: ctx, down: map[string]string{}, woken: make(chan struct{}, 1), keys: keys[0]}
 	n.members = []string{fmt.Sprintf("127.0.0.1:%d", pyPort), goTrainer.Name()}
 	for i := 0; i < 20; i++ {
 		n.id = fmt.Sprintf("127.0.0.1:%d", freeBase(t))
@@ -130,12 +166,31 @@ func TestInteropGoCoordinatorWithAPythonAndAGoTrainer(t *testing.T) {
 		n.coord.Close()
 	}
 	defer n.coord.Close()
+	if curve {
+		if mech := security.Mechanism(n.coord.pushers[n.members[0]]); mech != "CURVE" {
+			t.Fatalf("the coordinator's PUSH is %s", mech)
+		}
+	}
 	for _, m := range n.members {
 		push := n.coord.pushers[m]
 		n.until(func() bool { return push.Send([][]byte{[]byte("probe")}, zmq.DontWait) == nil },
 			"a connection to the trainer of "+m, false)
 	}
 
+	sets := []string{"iris", "wine"}
+	if curve {
+		sets = sets[:1]
+	}
+	for _, name := range sets {
+		trainBundled(t, n, python, root, name)
+	}
+}
+
+// trainBundled trains bundled set name through the coordinator of n and
+// checks its test accuracy against the Python leader's with as many trainers.
+func trainBundled(t *testing.T, n *fakeNode, python, root, name string) {
+	t.Helper()
+	n.commits, n.models, n.replies = nil, nil, nil
 	var cases []struct {
 		Name      string
 		Inputs    int
@@ -153,11 +208,11 @@ func TestInteropGoCoordinatorWithAPythonAndAGoTrainer(t *testing.T) {
 	}
 	iris := cases[0]
 	for _, c := range cases {
-		if c.Name == "iris" {
+		if c.Name == name {
 			iris = c
 		}
 	}
-	blob, err := os.ReadFile("../ml/testdata/bundled/iris.f32")
+	blob, err := os.ReadFile("../ml/testdata/bundled/" + name + ".f32")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +224,7 @@ func TestInteropGoCoordinatorWithAPythonAndAGoTrainer(t *testing.T) {
 	xd, xb := wire.ArrayToFrame(wire.FromFloat32([]int{iris.TrainRows, iris.Inputs}, values[:split]), 0)
 	yd, yb := wire.ArrayToFrame(wire.FromInt64([]int{iris.TrainRows}, iris.YTrain), 1)
 	h, blobs := onTheWire(t, wire.NewObject(
-		wire.Field{Key: "type", Value: "TRAIN"}, wire.Field{Key: "id", Value: "iris-mixed"},
+		wire.Field{Key: "type", Value: "TRAIN"}, wire.Field{Key: "id", Value: name + "-mixed"},
 		wire.Field{Key: "inputs", Value: xd}, wire.Field{Key: "outputs", Value: yd}), [][]byte{xb, yb})
 	rec := &replies.Recorder{}
 	start := time.Now()
@@ -219,10 +274,10 @@ func TestInteropGoCoordinatorWithAPythonAndAGoTrainer(t *testing.T) {
 	var py struct {
 		Score float64 `json:"score"`
 	}
-	if err := json.Unmarshal(runPython(t, python, root, "python-accuracy", "2"), &py); err != nil {
+	if err := json.Unmarshal(runPython(t, python, root, "python-accuracy", name, strconv.Itoa(len(n.members))), &py); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("iris test accuracy: Go leader with a Python and a Go trainer %.4f, Python leader %.4f", got, py.Score)
+	t.Logf("%s test accuracy: Go leader with a Python and a Go trainer %.4f, Python leader %.4f", name, got, py.Score)
 	if math.Abs(got-py.Score) > 0.01 {
 		t.Fatalf("accuracy %.4f, Python leader's %.4f", got, py.Score)
 	}

@@ -203,6 +203,37 @@ func keyDir(t *testing.T) (a, b *security.NodeKeys) {
 	return a, &copyB
 }
 
+// clusterKeys makes a key directory as keygen --nodes n does: the cluster
+// keypair and n member keypairs node0..; their paths and loaded keys.
+func clusterKeys(t *testing.T, n int) (dir string, paths []string, keys []*security.NodeKeys) {
+	t.Helper()
+	if !zmq.Has("curve") {
+		t.Skip("libzmq without CURVE")
+	}
+	dir = t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, security.MembersDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := security.CreateKeypair(dir, dir, security.ClusterKey); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		p, err := security.CreateKeypair(filepath.Join(dir, security.MembersDir), dir, fmt.Sprintf("node%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	for _, p := range paths {
+		k, err := security.LoadNodeKeys(dir, p, security.ClientAuthNone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	return dir, paths, keys
+}
+
 func TestTheTrainerAdmitsOnlyMembersAndFollowsTheAllowList(t *testing.T) {
 	a, b := keyDir(t)
 	var mu sync.Mutex

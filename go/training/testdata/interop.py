@@ -2,7 +2,7 @@
 
 Run by the Go tests with the repository's Python (.venv/bin/python):
 
-  interop.py job-to-trainer TRAINER_ENDPOINT RESULTS_PORT
+  interop.py job-to-trainer TRAINER_ENDPOINT RESULTS_PORT [KEYS_DIR NODE_KEY]
       Encodes SUB_TRAIN jobs with zmqnode/training/protocol.py, PUSHes them
       to the (Go) trainer at TRAINER_ENDPOINT, pulls the results on
       127.0.0.1:RESULTS_PORT, decodes them with decode_result and compares
@@ -11,8 +11,9 @@ Run by the Go tests with the repository's Python (.venv/bin/python):
       trainer never had, the very error text for bad options. Prints one JSON
       line; exit status 1 on any difference.
 
-  interop.py python-accuracy N_TRAINERS
-      The Python leader's test accuracy on iris (go/ml/testdata/bundled),
+  interop.py python-accuracy NAME N_TRAINERS
+      The Python leader's test accuracy on bundled set NAME (iris, wine or
+      breast_cancer, go/ml/testdata/bundled),
       training.train with default options and N_TRAINERS chunks.
 """
 
@@ -33,11 +34,13 @@ from zmqnode.ml.options import TrainOptions  # noqa: E402
 from zmqnode.ml.training import train  # noqa: E402
 from zmqnode.training.protocol import Job, decode_result, encode_job  # noqa: E402
 from zmqnode.training.trainer import ChunkCache, handle  # noqa: E402
+from zmqnode.transport import security  # noqa: E402
+from zmqnode.transport.sockets import Sockets  # noqa: E402
 
 WAIT_MS = 20_000
 
 
-def job_to_trainer(endpoint: str, results_port: int) -> int:
+def job_to_trainer(endpoint: str, results_port: int, keys_dir: str = "", node_key: str = "") -> int:
     rng = np.random.default_rng(3)
     x = rng.standard_normal((48, 3)).astype(np.float32)
     y = (x[:, :1] + x[:, 1:2] > 0).astype(np.float32)
@@ -45,12 +48,11 @@ def job_to_trainer(endpoint: str, results_port: int) -> int:
     params = (rng.standard_normal(3 * 8 + 8 + 8 + 1) * 0.3).astype(np.float32)
     reply_to = f"tcp://127.0.0.1:{results_port}"
     ctx = zmq.Context()
-    pull = ctx.socket(zmq.PULL)
-    pull.setsockopt(zmq.LINGER, 0)
-    pull.bind(reply_to)
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 0)
-    push.connect(endpoint)
+    keys = security.load_node_keys(keys_dir, node_key, "none") if keys_dir else None
+    gatekeeper = security.start_authenticator(ctx, keys)
+    sockets = Sockets(ctx, keys)
+    pull = sockets.server(zmq.PULL, reply_to, security.PEERS, linger_ms=0)
+    push = sockets.client(zmq.PUSH, endpoint)
     bad = {**options.to_dict(), "momentum": 0.9}
     jobs = [
         Job("interop#000000000001", 0, 2, reply_to, options.to_dict(), params, x, y),
@@ -93,15 +95,17 @@ def job_to_trainer(endpoint: str, results_port: int) -> int:
         entry["same"] = bool(same)
         ok = ok and same
         report.append(entry)
-    print(json.dumps({"ok": ok, "results": report}))
+    print(json.dumps({"ok": ok, "curve": keys is not None, "results": report}))
+    if gatekeeper is not None:
+        gatekeeper.stop()
     ctx.destroy(linger=0)
     return 0 if ok else 1
 
 
-def python_accuracy(n_trainers: int) -> int:
+def python_accuracy(name: str, n_trainers: int) -> int:
     data = ROOT / "go" / "ml" / "testdata"
-    case = next(c for c in json.loads((data / "bundled.json").read_text()) if c["name"] == "iris")
-    values = np.fromfile(data / "bundled" / "iris.f32", dtype="<f4")
+    case = next(c for c in json.loads((data / "bundled.json").read_text()) if c["name"] == name)
+    values = np.fromfile(data / "bundled" / f"{name}.f32", dtype="<f4")
     split = case["train_rows"] * case["inputs"]
     x_train = values[:split].reshape(case["train_rows"], case["inputs"])
     x_test = values[split:].reshape(case["test_rows"], case["inputs"])
@@ -113,9 +117,9 @@ def python_accuracy(n_trainers: int) -> int:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["job-to-trainer"]:
-        return job_to_trainer(argv[1], int(argv[2]))
+        return job_to_trainer(argv[1], int(argv[2]), *argv[3:5])
     if argv[:1] == ["python-accuracy"]:
-        return python_accuracy(int(argv[1]))
+        return python_accuracy(argv[1], int(argv[2]))
     print(__doc__, file=sys.stderr)
     return 2
 
