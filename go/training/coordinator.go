@@ -594,9 +594,10 @@ func (c *Coordinator) onResult(frames [][]byte) {
 	}
 	params, err := toFloat32(*r.Params)
 	if err != nil || len(params) != len(j.plan.Params) {
-		c.count("training_garbage")
-		c.logf("training %s: trainer %s sent %d parameters for %d; ignored", j.id, r.Trainer,
-			len(params), len(j.plan.Params))
+		// Python fails the same way when averaging (a trainer's bug, not
+		// something a retry elsewhere would fix).
+		c.fail(j, wire.TrainingFailed, fmt.Sprintf("trainer %s: sent %d parameters; the network has %d",
+			r.Trainer, len(params), len(j.plan.Params)))
 		return
 	}
 	j.sched.Answered(r.Chunk, now)

@@ -359,6 +359,18 @@ func (t *Trainer) Stop() {
 	<-t.done
 }
 
+// Done is closed once the trainer has stopped (Stop, or a failure: see
+// Err); the node then starts a new one, as Python restarts its trainer
+// process, and tells its coordinator (Coordinator.TrainerRestarted).
+func (t *Trainer) Done() <-chan struct{} { return t.done }
+
+// Err is why the trainer stopped by itself (nil while it runs or after Stop).
+func (t *Trainer) Err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.exitErr
+}
+
 // Status is the status feed's "trainer" value (PROTOCOL.md §9b) as
 // process.TrainerProcess.state gives it: "down" once the trainer stopped,
 // else "training" when busy (the coordinator has jobs) or a job is being
@@ -455,6 +467,9 @@ func (t *Trainer) serve() {
 			}
 			if !t.stopping.Load() {
 				t.logf("trainer for %s: receive failed: %v", t.name, err)
+				t.mu.Lock()
+				t.exitErr = err
+				t.mu.Unlock()
 			}
 			return
 		}
