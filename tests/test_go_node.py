@@ -141,6 +141,22 @@ def raw(node: str, header: dict, keys, blobs: tuple[bytes, ...] = ()) -> dict:
         sock.close()
 
 
+def http(node: str, path: str, offset: int, body: bytes | None = None, token: str = "") -> tuple:
+    """(status, body) of one HTTP request to a node's monitor (offset -1000)
+    or inference port (+5000)."""
+    import http.client
+
+    port = int(node.rsplit(":", 1)[1]) + offset
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        conn.request("POST" if body is not None else "GET", path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
 def spread_data() -> tuple[np.ndarray, np.ndarray]:
     """Enough rows for one chunk per node's trainer."""
     rng = np.random.default_rng(0)
@@ -191,6 +207,42 @@ def test_go_follower_serves_what_a_python_leader_committed(cluster):
     assert answers(go, cluster, model_ids) == answers(py_follower, cluster, model_ids)
     count = len(answers(go, cluster, model_ids)["list"])
     wait_for(lambda: same_files_everywhere(cluster, count), 10, "identical model files")
+
+    # The monitor and HTTP inference answer as a Python node's do.
+    code, body = http(go, "/status", -1000)
+    assert code == 200 and json.loads(body)["node"] == go
+    code, body = http(go, "/metrics", -1000)
+    assert code == 200 and b"zmqnode_raft_term" in body and b"zmqnode_requests_total" in body
+    token = (cluster.keys / "http.token").read_text().strip()
+    x = spread_data()[0][:5]
+    infer = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "inputs",
+                    "datatype": "FP32",
+                    "shape": list(x.shape),
+                    "data": x.ravel().tolist(),
+                }
+            ]
+        }
+    ).encode()
+    served = {
+        node: http(node, f"/v2/models/{trained}/infer", 5000, infer, token)
+        for node in (go, py_follower)
+    }
+    assert served[go][0] == 200, served[go]
+    outputs = {
+        node: {o["name"]: o for o in json.loads(body)["outputs"]}
+        for node, (_, body) in served.items()
+    }
+    for name, out in outputs[py_follower].items():
+        mine = outputs[go][name]
+        assert (mine["datatype"], mine["shape"]) == (out["datatype"], out["shape"])
+        if out["datatype"] == "FP32":  # float32 maths differs in the last bits (SPEC_NOTES S3)
+            assert np.allclose(mine["data"], out["data"], rtol=1e-5, atol=1e-7), name
+        else:
+            assert mine["data"] == out["data"], name
 
     # Writes and membership requests on the Go follower are redirected.
     for kind in ("IMPORT", "TRAIN", "MEMBERS"):

@@ -94,6 +94,7 @@ type Node struct {
 	Stats     *Stats
 	events    *Events
 
+	traffic     RaftTraffic
 	waiting     map[*clientReplier]bool
 	started     time.Time
 	running     atomic.Bool
@@ -821,6 +822,7 @@ func (n *Node) noteRoleChange() {
 		n.OnRoleCounters(campaign, leaderChange)
 	}
 	if n.lastRole == raft.RoleLeader && role != raft.RoleLeader {
+		n.traffic.Reset()
 		for _, f := range n.OnLeadershipLost {
 			n.guard(f)
 		}

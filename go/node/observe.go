@@ -372,3 +372,46 @@ func (n *Node) tickObservers(now time.Time) {
 		}
 	}
 }
+
+type appendSent struct {
+	last uint64
+	at   time.Time
+}
+
+// RaftTraffic times each AppendEntries with entries until the peer confirms
+// them (observe.py RaftTraffic, the raft_append_seconds histogram).
+type RaftTraffic struct {
+	inFlight map[string]appendSent
+	Observe  func(seconds float64)
+}
+
+// Sent notes an append with entries toward a peer with none in flight.
+func (t *RaftTraffic) Sent(m raft.Message) {
+	if m.Type != raft.MsgAppend || len(m.Entries) == 0 {
+		return
+	}
+	if t.inFlight == nil {
+		t.inFlight = map[string]appendSent{}
+	}
+	if _, ok := t.inFlight[m.Dst]; !ok {
+		t.inFlight[m.Dst] = appendSent{m.Entries[len(m.Entries)-1].Index, time.Now()}
+	}
+}
+
+// Received ends the timing when the peer confirms (or rejects).
+func (t *RaftTraffic) Received(m raft.Message) {
+	if m.Type != raft.MsgAppendResp {
+		return
+	}
+	sent, ok := t.inFlight[m.Src]
+	if !ok || !(m.Reject || m.Index >= sent.last) {
+		return
+	}
+	delete(t.inFlight, m.Src)
+	if !m.Reject && t.Observe != nil {
+		t.Observe(time.Since(sent.at).Seconds())
+	}
+}
+
+// Reset: no longer leader, no append in flight.
+func (t *RaftTraffic) Reset() { t.inFlight = nil }

@@ -168,6 +168,7 @@ func (l *PeerLinks) Receive(frames [][]byte) *raft.Message {
 	}
 	l.LastHeard[w.Src] = time.Now()
 	l.n.Stats.RaftReceived(m)
+	l.n.traffic.Received(m)
 	return &m
 }
 
@@ -222,6 +223,7 @@ func (l *PeerLinks) Send(m raft.Message) {
 		}
 	}
 	l.n.Stats.RaftSent(m)
+	l.n.traffic.Sent(m)
 }
 
 // PublishStatus sends one status feed message, best effort.

@@ -2,6 +2,8 @@ package node
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +70,7 @@ func (n *Node) StartServices() error {
 			m.RPCReceived.Inc(kind)
 		}
 	}
+	n.traffic.Observe = func(sec float64) { m.AppendSeconds.Observe(sec) }
 	n.OnRoleCounters = func(campaign, leaderChange bool) {
 		if campaign {
 			m.Campaigns.Inc()
@@ -175,7 +178,7 @@ func (n *Node) StartServices() error {
 	if cfg.HTTPEnabled() {
 		token := ""
 		if !cfg.Insecure() {
-			if token, err = security.EnsureHTTPToken(cfg.KeysDir); err != nil {
+			if token, err = loadHTTPToken(cfg.KeysDir); err != nil {
 				return &FatalError{err}
 			}
 		}
@@ -262,4 +265,22 @@ func (s *Services) Close() {
 	if s.Monitor != nil {
 		s.Monitor.Close()
 	}
+}
+
+// loadHTTPToken is security.py load_http_token: KEYS/http.token, made if
+// missing, at least 16 characters once stripped.
+func loadHTTPToken(keysDir string) (string, error) {
+	path, err := security.EnsureHTTPToken(keysDir)
+	if err != nil {
+		return "", err
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", &security.KeyFileError{Msg: fmt.Sprintf("cannot read %s: %v", path, err)}
+	}
+	token := strings.TrimSpace(string(raw))
+	if len(token) < 16 {
+		return "", &security.KeyFileError{Msg: fmt.Sprintf("%s holds no token (at least 16 characters); delete it to remake", path)}
+	}
+	return token, nil
 }
