@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"testing"
 
+	"zmqnode/ml"
 	"zmqnode/wire"
 )
 
@@ -42,9 +43,10 @@ type golden struct {
 		MissingData bool         `json:"missing_data"`
 		Params      *goldenArray `json:"params"`
 	} `json:"results"`
-	BadJobs    []refusal `json:"bad_jobs"`
-	BadResults []refusal `json:"bad_results"`
-	Endpoints  []struct {
+	BadJobs       []refusal `json:"bad_jobs"`
+	BadResults    []refusal `json:"bad_results"`
+	TrainRequests []refusal `json:"train_requests"`
+	Endpoints     []struct {
 		Text  string `json:"text"`
 		Valid bool   `json:"valid"`
 	} `json:"endpoints"`
@@ -182,6 +184,41 @@ func TestReplyToIsAcceptedExactlyAsPythonAcceptsIt(t *testing.T) {
 	for _, c := range loadGolden(t).Endpoints {
 		if got := ValidEndpoint(c.Text); got != c.Valid {
 			t.Errorf("ValidEndpoint(%.40q) = %v, want %v", c.Text, got, c.Valid)
+		}
+	}
+}
+
+func TestRefusedTrainRequestsGetPythonsCodesAndMessages(t *testing.T) {
+	for _, c := range loadGolden(t).TrainRequests {
+		h, blobs, err := wire.Decode(unhex(t, c.Frames), wire.DecodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, message := "", ""
+		req, err := ReadTrainRequest(h, blobs, 1<<20)
+		if err != nil {
+			var pe *wire.ProtocolError
+			if !errors.As(err, &pe) {
+				t.Fatalf("%s: %v", c.Message, err)
+			}
+			code, message = string(pe.Code), pe.Message
+		} else {
+			raw, _ := h.Get("options")
+			if !truthy(raw) {
+				raw = &wire.Object{}
+			}
+			text, _ := wire.MarshalJSON(raw)
+			opts, err := ml.ParseOptions(text)
+			if err == nil {
+				_, err = MakePlan(req, opts, 1)
+			}
+			if err == nil {
+				t.Fatalf("accepted, Python refuses: %s", c.Message)
+			}
+			code, message = "BAD_INPUT", Message(err)
+		}
+		if code != c.Code || message != c.Message {
+			t.Errorf("got %s %q\nwant %s %q", code, message, c.Code, c.Message)
 		}
 	}
 }

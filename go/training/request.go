@@ -58,11 +58,11 @@ func ReadTrainRequest(h *wire.Object, blobs [][]byte, limit int64) (*TrainReques
 	if len(y.Shape) == 2 {
 		targetColumns = y.Shape[1]
 	}
-	if err := ml.CheckColumnNames("features", r.Features, columns); err != nil {
-		return nil, hErr(h, wire.BadShape, "%s", Message(err))
+	if msg := checkColumnNames("features", r.Features, columns); msg != "" {
+		return nil, hErr(h, wire.BadShape, "%s", msg)
 	}
-	if err := ml.CheckColumnNames("targets", r.Targets, targetColumns); err != nil {
-		return nil, hErr(h, wire.BadShape, "%s", Message(err))
+	if msg := checkColumnNames("targets", r.Targets, targetColumns); msg != "" {
+		return nil, hErr(h, wire.BadShape, "%s", msg)
 	}
 	return r, nil
 }
@@ -196,4 +196,42 @@ func int64sOf(a wire.Array) ([]int64, error) {
 		return out, err
 	}
 	return a.Int64s()
+}
+
+// checkColumnNames is model_file.check_column_names with Python's reprs in
+// its messages ("" when the names are fine). ml.CheckColumnNames makes the
+// same decisions but quotes names Go's way ("a" rather than 'a').
+func checkColumnNames(what string, names []string, width int) string {
+	if len(names) == 0 {
+		return ""
+	}
+	if len(names) != width {
+		return fmt.Sprintf("%s names %d columns; the model has %d", what, len(names), width)
+	}
+	for _, name := range names {
+		if n := len([]rune(name)); n == 0 || n > ml.MaxColumnNameChars {
+			r := []rune(pyRepr(name))
+			if len(r) > 80 {
+				r = r[:80]
+			}
+			return fmt.Sprintf("%s: each column name must be a string of 1 to %d characters, got %s",
+				what, ml.MaxColumnNameChars, string(r))
+		}
+	}
+	seen := map[string]bool{}
+	for _, name := range names {
+		if seen[name] {
+			first := names
+			if len(first) > 10 {
+				first = first[:10]
+			}
+			quoted := make([]string, len(first))
+			for i, n := range first {
+				quoted[i] = pyRepr(n)
+			}
+			return fmt.Sprintf("%s: column names must be distinct, got [%s]", what, strings.Join(quoted, ", "))
+		}
+		seen[name] = true
+	}
+	return ""
 }

@@ -10,6 +10,9 @@ message, check the fields, and re-encode it byte for byte.
 - bad_jobs / bad_results: bodies decode_job / decode_result refuse, with the
   ProtocolError's code and message.
 - endpoints: trainer.valid_endpoint's answers.
+- train_requests: TRAIN requests a leader refuses, with the code and message
+  the client gets: read_train_request's ProtocolError, or make_plan's
+  BadInput (BAD_INPUT) once the data is prepared.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
+from zmqnode.ml.errors import BadInput  # noqa: E402
 from zmqnode.ml.options import TrainOptions  # noqa: E402
+from zmqnode.training.request import make_plan, read_train_request  # noqa: E402
 from zmqnode.training.protocol import (  # noqa: E402
     Job,
     Result,
@@ -174,6 +179,51 @@ def endpoints() -> list[dict]:
     return [{"text": t, "valid": valid_endpoint(t)} for t in texts]
 
 
+def train_requests() -> list[dict]:
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    codes = np.array([0, 1, 0, 1, 0, 1], dtype=np.int64)
+    labels = np.array([0.5, 1, 0, 1, 0, 1], dtype=np.float32)
+
+    def request(x=x, y=codes, **fields):
+        xd, xb = wire.array_to_frame(x, frame=0)
+        yd, yb = wire.array_to_frame(y, frame=1)
+        return {"type": "TRAIN", "id": "t", "inputs": xd, "outputs": yd, **fields}, [xb, yb]
+
+    cases = [
+        request(classes="ab"),
+        request(classes=["a", 1]),
+        request(classes=["a"]),
+        request(classes=["a", "a"]),
+        request(y=labels, classes=["a", "b"]),
+        request(y=codes.reshape(3, 2), classes=["a", "b"]),
+        request(features=["a"]),
+        request(features=["a", "a"]),
+        request(features=["a", ""]),
+        request(targets=["a", "b"]),
+        request(classes=["a", "b", "c"], y=np.array([0, 1, 2, 3, 0, 1], dtype=np.int64)),
+        request(classes=["a", "b"], options={"task": "regression"}),
+        request(x=np.arange(6, dtype=np.float32)),
+        request(x=np.arange(12, dtype=np.float32).reshape(6, 2, 1)),
+        request(y=np.zeros((6, 1, 1), dtype=np.float32)),
+        request(y=np.zeros(5, dtype=np.int64)),
+    ]
+    out = []
+    for header, blobs in cases:
+        frames = [bytes(f) for f in wire.encode(header, blobs)]
+        h, b = wire.decode(frames)
+        try:
+            req = read_train_request(h, b, 1 << 20)
+            make_plan(req, TrainOptions.from_dict(h.get("options") or {}), 1)
+        except ProtocolError as exc:
+            out.append({"frames": hexframes(frames), "code": exc.code.value, "message": exc.message})
+            continue
+        except BadInput as exc:
+            out.append({"frames": hexframes(frames), "code": "BAD_INPUT", "message": str(exc)})
+            continue
+        raise AssertionError(f"accepted {header}")
+    return out
+
+
 def main() -> None:
     doc = {
         "jobs": jobs(),
@@ -181,6 +231,7 @@ def main() -> None:
         "bad_jobs": bad_jobs(),
         "bad_results": bad_results(),
         "endpoints": endpoints(),
+        "train_requests": train_requests(),
     }
     (OUT / "protocol.json").write_text(json.dumps(doc, indent=1, ensure_ascii=True) + "\n")
 
