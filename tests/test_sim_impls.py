@@ -147,6 +147,22 @@ def test_simulator_catches_go_membership_mutation(name: str) -> None:
     assert result is not None, f"Go mutation {name} survived seeds {seeds.start}..{seeds.stop - 1}"
 
 
+@pytest.mark.timeout(300)
+def test_in_mixed_schedules_the_mirror_of_each_go_core_log_is_the_core_log(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After every reply, GoCore.verify compares the proxy's mirror with the
+    Go core's own log: appends, truncations, compactions, InstallSnapshot."""
+    from tests.sim.remote import GoCore
+
+    monkeypatch.setattr(GoCore, "verify", True)
+    results = [run_one(seed, 3, impls=MIXED)[0] for seed in range(0, 6)]
+    results += [
+        run_one(seed, 5, membership=True, impls=MIXED)[0] for seed in range(2_000_000, 2_000_003)
+    ]
+    _no_violations(results)
+
+
 def test_the_mirror_of_a_go_core_log_is_the_core_log() -> None:
     """A lone voter leads, appends, applies and compacts; after every step the
     proxy's mirror (log.entries, snapshot, term_at) equals the Go core's own."""

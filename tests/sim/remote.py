@@ -253,6 +253,9 @@ class GoCore:
     simulator uses (tests/sim/world.py, checks.py)."""
 
     remote = True
+    # Tests set it: after every reply, compare the mirror with the core's own
+    # log (two more round trips; the schedule itself is unchanged).
+    verify = False
 
     def __init__(
         self,
@@ -340,6 +343,8 @@ class GoCore:
             if start is not None:
                 del log.entries[start - log.snapshot.index - 1 :]
                 log.entries.extend(_dec_entries(lg["ents"]))
+        if self.verify:
+            self._verify(v)
         if log.snapshot.index + len(log.entries) != self.last_index or v["snap"][0] != (
             log.snapshot.index
         ):
@@ -348,6 +353,21 @@ class GoCore:
                 f"{self.id}: log mirror out of step: snapshot {log.snapshot.index} + "
                 f"{len(log.entries)} entries, the core says snapshot {v['snap'][0]}, "
                 f"last {self.last_index}",
+            )
+
+    def _verify(self, v: dict) -> None:
+        snap = self.log.snapshot
+        own = self.remote_log_entries()
+        if (
+            own != self.log.entries
+            or [snap.index, snap.term] != v["snap"]
+            or self.remote_term_at(snap.index) != snap.term
+        ):
+            raise GoCoreError(
+                "protocol",
+                f"{self.id}: the mirror ({snap.index}@{snap.term}, "
+                f"{[(e.index, e.term) for e in self.log.entries]}) is not the core's log "
+                f"({v['snap']}, {[(e.index, e.term) for e in own]})",
             )
 
     def _decode_membership(self, enc: str) -> Membership:
