@@ -26,6 +26,7 @@ type fetchJob struct {
 	peers        []string
 	data         []byte
 	requestID    string
+	body         [][]byte // the request, until a send succeeds
 	deadline     time.Time
 	failures     []string
 }
@@ -91,8 +92,13 @@ func (f *Fetcher) Tick(now time.Time) {
 	if len(peers) == 0 {
 		return
 	}
+	for _, p := range peers {
+		f.socket(p) // connected ahead, as repair.py does at start: IMMEDIATE sends need a connection
+	}
 	if f.current != nil && !now.Before(f.current.deadline) {
 		f.giveUp(f.current, "no answer in time", now)
+	} else if f.current != nil && f.current.body != nil {
+		f.send(f.current)
 	}
 	if f.current != nil {
 		return
@@ -144,8 +150,17 @@ func (f *Fetcher) request(j *fetchJob, now time.Time) {
 	if err != nil {
 		return
 	}
-	if s := f.socket(j.peers[0]); s != nil {
-		s.Send(append([][]byte{{}}, body...), zmq.DontWait) // not connected: the deadline moves us on
+	j.body = append([][]byte{{}}, body...)
+	f.send(j)
+}
+
+// send tries the request; not connected yet (IMMEDIATE): tried again each
+// tick until its deadline moves us on.
+func (f *Fetcher) send(j *fetchJob) {
+	if s := f.socket(j.peers[0]); s != nil && j.body != nil {
+		if s.Send(j.body, zmq.DontWait) == nil {
+			j.body = nil
+		}
 	}
 }
 

@@ -80,6 +80,7 @@ func (n *Node) StartServices() error {
 		}
 	}
 
+	s.allowed = append([]string(nil), n.allowedNow...) // before the trainer's first look
 	if cfg.Trainer {
 		t, err := training.StartTrainer(n.ctx, training.TrainerConfig{
 			Host: cfg.Host, Port: cfg.Port, Keys: n.keys,
