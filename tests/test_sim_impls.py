@@ -21,10 +21,8 @@ import pytest
 
 from tests.sim.runner import check_impls, find_violation, run_many, run_one
 
-pytestmark = [
-    pytest.mark.sim,
-    pytest.mark.skipif(shutil.which("go") is None, reason="needs go (golang-go)"),
-]
+pytestmark = pytest.mark.sim
+needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="needs go (golang-go)")
 
 SEEDS = int(os.environ.get("ZMQNODE_SIM_IMPLS_SEEDS", "30"))
 JOBS = int(os.environ.get("ZMQNODE_SIM_JOBS", str(min(2, os.cpu_count() or 1))))
@@ -61,17 +59,20 @@ def _no_violations(results) -> None:
     assert not bad, "\n\n".join(r.violation for r in bad[:3])
 
 
+@needs_go
 @pytest.mark.timeout(max(300, SEEDS * 2))
 def test_mixed_schedules_keep_raft_safe_live_and_durable() -> None:
     _no_violations(run_many(range(SEEDS), nodes=3, jobs=JOBS, impls=MIXED))
 
 
+@needs_go
 @pytest.mark.timeout(300)
 def test_mixed_membership_schedules_keep_raft_safe_live_and_durable() -> None:
     seeds = range(2_000_000, 2_000_006)
     _no_violations(run_many(seeds, nodes=5, jobs=JOBS, membership=True, impls=MIXED))
 
 
+@needs_go
 def test_a_mixed_seed_replays_exactly_and_names_each_nodes_core() -> None:
     first, w1 = run_one(1, 3, trace_all=True, impls=MIXED)
     _, w2 = run_one(1, 3, trace_all=True, impls=MIXED)
@@ -85,6 +86,7 @@ def test_a_mixed_seed_replays_exactly_and_names_each_nodes_core() -> None:
     assert {ev[2]: ev[3].split()[0] for ev in starts} == {"n1": "[py]", "n2": "[go]", "n3": "[py]"}
 
 
+@needs_go
 def test_a_mixed_membership_seed_replays_exactly() -> None:
     first, w1 = run_one(2_000_001, 5, trace_all=True, membership=True, impls=MIXED)
     _, w2 = run_one(2_000_001, 5, trace_all=True, membership=True, impls=MIXED)
@@ -93,6 +95,7 @@ def test_a_mixed_membership_seed_replays_exactly() -> None:
     assert w1.trace == w2.trace
 
 
+@needs_go
 def test_the_default_run_has_no_go_core() -> None:
     _, world = run_one(12345, 3)
     assert not world.mixed
@@ -100,6 +103,7 @@ def test_the_default_run_has_no_go_core() -> None:
     assert "impls=" not in world.p.describe()
 
 
+@needs_go
 def test_a_violation_in_a_go_core_says_how_to_reproduce_it() -> None:
     result = find_violation(
         range(0, 100), mutate="forget_hard_state", impls=MIXED, mutate_impl="go"
@@ -110,6 +114,7 @@ def test_a_violation_in_a_go_core_says_how_to_reproduce_it() -> None:
     assert again.violation == result.violation
 
 
+@needs_go
 def test_a_mutation_the_go_core_lacks_is_an_error_when_go_cores_carry_it() -> None:
     from tests.sim.remote import SimCoreServer
 
@@ -122,6 +127,7 @@ def test_a_mutation_the_go_core_lacks_is_an_error_when_go_cores_carry_it() -> No
     assert set(GO_MUTATION_SEEDS) | set(GO_MEMBERSHIP_MUTATION_SEEDS) == go_names
 
 
+@needs_go
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", sorted(GO_MUTATION_SEEDS))
 def test_simulator_catches_go_mutation(name: str) -> None:
@@ -137,6 +143,7 @@ def test_simulator_catches_go_mutation(name: str) -> None:
     assert result is not None, f"Go mutation {name} survived seeds {seeds.start}..{seeds.stop - 1}"
 
 
+@needs_go
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", sorted(GO_MEMBERSHIP_MUTATION_SEEDS))
 def test_simulator_catches_go_membership_mutation(name: str) -> None:
@@ -147,6 +154,7 @@ def test_simulator_catches_go_membership_mutation(name: str) -> None:
     assert result is not None, f"Go mutation {name} survived seeds {seeds.start}..{seeds.stop - 1}"
 
 
+@needs_go
 @pytest.mark.timeout(300)
 def test_in_mixed_schedules_the_mirror_of_each_go_core_log_is_the_core_log(
     monkeypatch: pytest.MonkeyPatch,
@@ -163,6 +171,7 @@ def test_in_mixed_schedules_the_mirror_of_each_go_core_log_is_the_core_log(
     _no_violations(results)
 
 
+@needs_go
 def test_the_mirror_of_a_go_core_log_is_the_core_log() -> None:
     """A lone voter leads, appends, applies and compacts; after every step the
     proxy's mirror (log.entries, snapshot, term_at) equals the Go core's own."""
@@ -196,3 +205,15 @@ def test_the_mirror_of_a_go_core_log_is_the_core_log() -> None:
     with pytest.raises(LogInvariantError):
         core.compact(9, b"")
     core.close()
+
+
+def test_building_the_worker_without_go_says_what_to_install(tmp_path, monkeypatch) -> None:
+    from harness import gobuild
+
+    (tmp_path / "go.mod").write_text("module zmqnode\n")
+    monkeypatch.setattr(gobuild.shutil, "which", lambda name: None)
+    monkeypatch.setattr(gobuild.os.path, "exists", lambda path: False)
+    with pytest.raises(gobuild.GoBuildError, match="install golang-go and libzmq3-dev"):
+        gobuild.ensure_worker(tmp_path)
+    (tmp_path / "worker").write_text("built after the sources")
+    assert gobuild.ensure_worker(tmp_path) == tmp_path / "worker"  # up to date: no go needed
