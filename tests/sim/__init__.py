@@ -19,5 +19,7 @@ liveness and the durability of every acknowledged write.
 
 Modules: ``world`` (the schedule: event queue, nodes, network, faults,
 clients), ``checks`` (the invariants), ``mutations`` (deliberate core bugs),
-``runner`` (one or many schedules, reports), ``trace`` (readable events).
+``runner`` (one or many schedules, reports), ``trace`` (readable events),
+``remote`` (Go cores in a ``go/worker sim-core`` process: ``--impls py,go,py``,
+docs/SIMCORE.md).
 """

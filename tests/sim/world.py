@@ -38,6 +38,11 @@ it during which its inbox waits. A crash inside that window means the write
 
 The checks (``Invariants``) run after every input and every Ready; the first
 violation raises ``Violation`` and ends the schedule.
+
+**Go cores** (``impls``; remote.py, docs/SIMCORE.md): a node may run a Go
+``raft.Core`` through ``GoCore``, which answers like a RaftCore. Before an
+input that ``_pump`` follows at once with ``has_ready()``, the world calls
+``expect_ready()``, so that the Readies come back with the input's reply.
 """
 
 from __future__ import annotations
