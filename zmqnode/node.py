@@ -406,11 +406,12 @@ class Node:
         # The ROUTER's frames start with the peer's identity; the SUB's with a topic.
         self.register_socket(raft_sock, lambda frames: self._on_raft(frames[1:]), guard=False)
         self.register_socket(sub, self._on_published, guard=False)
+        self.register_socket(self.links.sub_events, self.links.sub_event)
         self._watch_peers(self.links.peers)
         self._sync_membership()
 
     def _watch_peers(self, peers: Sequence[str]) -> None:
-        for peer, events in self.links.disconnect_events(peers):
+        for peer, events in self.links.peer_events(peers):
             self._peer_monitors[peer] = events
             self.register_socket(events, functools.partial(self._on_peer_event, peer))
 
@@ -528,6 +529,7 @@ class Node:
             guarded(lambda: self.training.tick(now))
             self._tick_compactor()
             guarded(lambda: self.fetcher.tick(now, self.core.leader_id))
+            guarded(lambda: self.links.tick(now))  # reopens refused peer links
             guarded(lambda: self._tick_observers(now))
             self._next_tick += self.config.tick_seconds
             if self._next_tick < now:  # we fell behind (a long fsync); don't burst-tick
@@ -566,7 +568,7 @@ class Node:
             self.core.step(msg)
 
     def _on_peer_event(self, peer: str, frames: list[bytes]) -> None:
-        if not PeerLinks.is_disconnect(frames) or peer != self.core.leader_id:
+        if not self.links.peer_event(peer, frames) or peer != self.core.leader_id:
             return
         log.warning(
             "lost the connection to leader %s (its process stopped?); electing a new one "

@@ -11,6 +11,14 @@ peer was last heard from; ``send`` routes a Raft message to its peer's
 DEALER, or to the PUB for a broadcast. A peer's queue is bounded: past it a
 message is dropped (Raft retransmits) instead of piling up for a dead peer.
 
+A handshake the peer refused (ZAP status 400: our key is not on its
+allow-list yet, as when it has not appended the entry that adds us) is final
+for that connection in libzmq 4.3: it never retries it, even once the key is
+admitted. So each link watches its handshakes (``peer_event``,
+``sub_event``) and reopens a refused one after a short backoff (``tick``):
+``REOPEN_FIRST_SECONDS``, doubling up to ``REOPEN_MAX_SECONDS`` until a
+handshake succeeds (docs/PROTOCOL.md §1.1).
+
 ``FaultyPeerLinks`` wraps them with the test-only fault file (``faults.py``).
 """
 
@@ -19,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import zmq
 import zmq.utils.monitor
@@ -40,6 +48,27 @@ log = logging.getLogger("zmqnode.transport.peers")
 PEER_HWM = 10_000
 # A heartbeat or status message is small; anything bigger on the SUB is not ours.
 MAX_SUB_MESSAGE_BYTES = 1 << 20
+
+# Handshake failures libzmq treats as final for the connection (a protocol
+# error: the session ends, no reconnect): the peer's ZAP handler refused our
+# key (status 400; 300 and 500 end the same way), or the CURVE/ZMTP
+# handshake broke. HANDSHAKE_FAILED_NO_DETAIL is not here: it follows a
+# dropped or timed-out TCP connection, which libzmq reconnects by itself.
+REFUSED = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+DEALER_EVENTS = zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | REFUSED
+SUB_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | REFUSED
+# A refused link is reopened after this, doubling per refusal in a row up to
+# REOPEN_MAX_SECONDS. A member admits a new key as soon as it appends the
+# entry adding it, usually within one replication round trip (milliseconds);
+# a member cut off for long admits it only later, and then the new node waits
+# at most REOPEN_MAX_SECONDS more. The price of a refusal that lasts (one
+# CURVE handshake per link every 2 s) is small against that.
+REOPEN_FIRST_SECONDS = 0.2
+REOPEN_MAX_SECONDS = 2.0
+
+Link = Literal["raft", "sub"]  # a peer's DEALER, or our SUB's connection to its PUB
+LINKS: tuple[Link, ...] = ("raft", "sub")
+LINK_NAMES: dict[Link, str] = {"raft": "Raft DEALER", "sub": "heartbeat SUB"}
 
 
 class PeerLinks:
@@ -88,37 +117,54 @@ class PeerLinks:
         make_client(self.sub, sockets.keys)
         self._sockets = sockets
         self.dealers: dict[str, zmq.Socket] = {}
+        self._monitors: dict[str, zmq.Socket] = {}  # peer -> its DEALER's (peer_events)
+        self.sub_events = self.sub.get_monitor_socket(SUB_EVENTS)  # before it connects
+        self._sub_endpoints: dict[str, str] = {}  # peer -> its PUB's endpoint
+        self._established: set[str] = set()  # peers whose DEALER completed a handshake
+        self._reopen_at: dict[tuple[str, Link], float] = {}
+        self._backoff: dict[tuple[str, Link], float] = {}  # refused in a row: the next delay
+        self._reopened: dict[tuple[str, Link], int] = {}
+        self._logged: set[tuple[str, Link, str]] = set()
         self.peers = ()
         self.set_peers(peers)
 
     def set_peers(self, peers: tuple[str, ...]) -> tuple[list[str], list[str]]:
         """Link to exactly ``peers`` from now on (the membership changed):
         a DEALER and a SUB connection per new peer, closed for a gone one.
-        Returns (added, removed); the caller (un)registers their disconnect
-        monitors (``disconnect_events``) first for removed ones."""
+        Returns (added, removed); the caller (un)registers their monitors
+        (``peer_events``) first for removed ones."""
         added = [p for p in peers if p not in self.dealers]
         removed = [p for p in self.dealers if p not in peers]
+        # Before any connect on the SUB, see its refusals (_settle_sub).
+        self._settle_sub()
         for peer in removed:
-            peer_host, port = parse_address(peer)
             try:
-                self.sub.disconnect(tcp_endpoint(peer_host, node_ports(port).heartbeat))
+                self.sub.disconnect(self._sub_endpoints.pop(peer))
             except zmq.ZMQError:
-                pass  # never connected (an unresolvable name)
+                pass  # never connected (an unresolvable name), or refused and not reopened yet
             dealer = self.dealers.pop(peer)
+            del self._monitors[peer]  # closed by the caller, who polls it
             dealer.disable_monitor()
             dealer.close(linger=0)
             self.last_heard.pop(peer, None)
             self.peer_status.pop(peer, None)
+            self._forget(peer)
         for peer in added:
             peer_host, port = parse_address(peer)
             peer_ports = node_ports(port)
-            self.sub.connect(tcp_endpoint(peer_host, peer_ports.heartbeat))
-            self.dealers[peer] = self._sockets.client(
-                zmq.DEALER,
-                tcp_endpoint(peer_host, peer_ports.raft),
-                send_hwm=PEER_HWM,
-                immediate=True,  # never queue for a peer that is not there
-            )
+            self._sub_endpoints[peer] = tcp_endpoint(peer_host, peer_ports.heartbeat)
+            self.sub.connect(self._sub_endpoints[peer])
+            dealer = self._sockets.ctx.socket(zmq.DEALER)
+            dealer.setsockopt(zmq.LINGER, 0)
+            dealer.setsockopt(zmq.SNDHWM, PEER_HWM)
+            dealer.setsockopt(zmq.IMMEDIATE, 1)  # never queue for a peer that is not there
+            make_client(dealer, self._sockets.keys)
+            # Watched before it connects: a handshake can finish (or be
+            # refused) within a millisecond, and an event before the monitor
+            # is lost.
+            self._monitors[peer] = dealer.get_monitor_socket(DEALER_EVENTS)
+            dealer.connect(tcp_endpoint(peer_host, peer_ports.raft))
+            self.dealers[peer] = dealer
         self.peers = tuple(peers)
         return added, removed
 
@@ -126,21 +172,150 @@ class PeerLinks:
         """The sockets Raft messages arrive on (the loop polls them)."""
         return self.raft_sock, self.sub
 
-    def disconnect_events(
-        self, peers: Iterable[str] | None = None
-    ) -> Iterator[tuple[str, zmq.Socket]]:
-        """(peer, socket) pairs that report when a peer's connection drops
-        (for ``peers``, default all).
+    def peer_events(self, peers: Iterable[str] | None = None) -> Iterator[tuple[str, zmq.Socket]]:
+        """(peer, monitor socket) pairs for ``peers`` (default all) whose
+        messages go to ``peer_event``: the handshakes and drops of the peer's
+        DEALER connection. ``sub_events`` is the same for the SUB (messages to
+        ``sub_event``)."""
+        for peer in self.dealers if peers is None else peers:
+            yield peer, self._monitors[peer]
+
+    def peer_event(self, peer: str, frames: list[bytes]) -> bool:
+        """Handle a ``peer_events`` message; True when it reports that an
+        established connection to ``peer`` dropped.
 
         A peer's process that dies drops its TCP connection at once; if it
-        led, the node need not wait an election timeout to notice."""
-        for peer in self.dealers if peers is None else peers:
-            yield peer, self.dealers[peer].get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        led, the node need not wait an election timeout to notice. A refused
+        handshake drops a connection that never carried anything: not that."""
+        event = zmq.utils.monitor.parse_monitor_message(frames)
+        kind = event["event"]
+        if peer not in self.dealers:
+            return False  # removed since
+        if kind == zmq.EVENT_DISCONNECTED:
+            if peer in self._established:
+                self._established.discard(peer)
+                return True
+            return False
+        if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self._established.add(peer)
+            self._got_through(peer, "raft")
+        elif kind & REFUSED:
+            self._refused(peer, "raft", kind, event["value"])
+        return False
 
-    @staticmethod
-    def is_disconnect(frames: list[bytes]) -> bool:
-        """Whether a ``disconnect_events`` message reports a dropped connection."""
-        return zmq.utils.monitor.parse_monitor_message(frames)["event"] == zmq.EVENT_DISCONNECTED
+    def sub_event(self, frames: list[bytes]) -> None:
+        """Handle a ``sub_events`` message (the SUB's connections to peers' PUBs)."""
+        event = zmq.utils.monitor.parse_monitor_message(frames)
+        kind = event["event"]
+        for peer in self._sub_peers(event["endpoint"].decode(errors="replace")):
+            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._got_through(peer, "sub")
+            elif kind & REFUSED:
+                self._refused(peer, "sub", kind, event["value"])
+
+    def tick(self, now: float) -> None:
+        """Reopen the refused links whose backoff has passed."""
+        due = [key for key, at in self._reopen_at.items() if at <= now]
+        if due:
+            self._settle_sub()
+        for peer, link in due:
+            if self._reopen_at.pop((peer, link), None) is None or peer not in self.dealers:
+                continue
+            self._reopened[(peer, link)] = self._reopened.get((peer, link), 0) + 1
+            self._count("peer_link_reopened")
+            try:
+                if link == "raft":
+                    peer_host, port = parse_address(peer)
+                    self.dealers[peer].connect(tcp_endpoint(peer_host, node_ports(port).raft))
+                else:
+                    self.sub.connect(self._sub_endpoints[peer])
+            except zmq.ZMQError as exc:
+                log.warning(
+                    "cannot reopen our %s connection to %s: %s", LINK_NAMES[link], peer, exc
+                )
+
+    def _refused(self, peer: str, link: Link, kind: int, value: int) -> None:
+        """``peer`` refused ``link``'s handshake: disconnect that endpoint
+        now, connect it again after the backoff (``tick``).
+
+        Now, not when reopening: libzmq keeps a dead connection's entry (the
+        address of its freed session) until ``disconnect``, and on the SUB a
+        session opened meanwhile may reuse that address, which the late
+        ``disconnect`` would then end. ``_settle_sub`` runs before every
+        connect on the SUB for the same reason."""
+        self._count("peer_handshake_refused")
+        reason = (
+            f"ZAP status {value}"
+            if kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+            else f"handshake error {value:#x}"
+        )
+        delay = self._backoff.get((peer, link), REOPEN_FIRST_SECONDS)
+        self._backoff[(peer, link)] = min(2 * delay, REOPEN_MAX_SECONDS)
+        if (peer, link, reason) not in self._logged:
+            self._logged.add((peer, link, reason))
+            log.warning(
+                "%s refused our %s connection (%s; our key is not on its allow-list yet?): "
+                "reopening it in %.1f s, then at most every %.0f s until it gets through",
+                peer,
+                LINK_NAMES[link],
+                reason,
+                delay,
+                REOPEN_MAX_SECONDS,
+            )
+        peer_host, port = parse_address(peer)
+        ports = node_ports(port)
+        sock = self.dealers[peer] if link == "raft" else self.sub
+        endpoint = (
+            tcp_endpoint(peer_host, ports.raft) if link == "raft" else self._sub_endpoints[peer]
+        )
+        if (peer, link) not in self._reopen_at:
+            try:
+                sock.disconnect(endpoint)
+            except zmq.ZMQError:
+                pass  # not connected: already closed for an earlier refusal
+        self._reopen_at[(peer, link)] = time.monotonic() + delay
+
+    def _got_through(self, peer: str, link: Link) -> None:
+        """A handshake of ``link`` to ``peer`` succeeded: the backoff starts over."""
+        self._backoff.pop((peer, link), None)
+        reopened = self._reopened.pop((peer, link), 0)
+        if reopened:
+            log.info(
+                "%s admitted our %s connection after %d reopening(s)",
+                peer,
+                LINK_NAMES[link],
+                reopened,
+            )
+
+    def _settle_sub(self) -> None:
+        """Handle the SUB's monitor events that wait (non-blocking), so a
+        refused connection is disconnected before anything else connects
+        (``_refused`` says why)."""
+        while True:
+            try:
+                frames = self.sub_events.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.sub_event(frames)
+
+    def _sub_peers(self, endpoint: str) -> list[str]:
+        """The peers whose PUB ``endpoint`` (as libzmq reports it: resolved)
+        is; by port alone when no peer's endpoint is spelled that way (a
+        host name), which may name more than one (each is then reopened)."""
+        exact = [p for p, e in self._sub_endpoints.items() if e == endpoint]
+        if exact:
+            return exact
+        port = endpoint.rpartition(":")[2]
+        return [p for p, e in self._sub_endpoints.items() if e.rpartition(":")[2] == port]
+
+    def _forget(self, peer: str) -> None:
+        self._established.discard(peer)
+        for link in LINKS:
+            key = (peer, link)
+            self._reopen_at.pop(key, None)
+            self._backoff.pop(key, None)
+            self._reopened.pop(key, None)
+        self._logged = {entry for entry in self._logged if entry[0] != peer}
 
     def receive_published(self, frames: list[bytes]) -> Message | None:
         """A message from a peer's PUB (topic included): a Raft heartbeat, or
