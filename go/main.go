@@ -38,7 +38,7 @@ func runNode(args []string) int {
 	}
 	n, err := node.New(cfg)
 	if err != nil {
-		return fatal(n, cfg, err)
+		return fatal(nil, cfg, err)
 	}
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)

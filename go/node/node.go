@@ -123,7 +123,7 @@ type Node struct {
 
 // New opens the storage, loads the keys, builds the core and binds every
 // socket. A *FatalError means: report it and exit 2.
-func New(cfg *Config) (n *Node, err error) {
+func New(cfg *Config) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.StorageDir, 0o755); err != nil {
 		return nil, &FatalError{fmt.Errorf("cannot create the storage dir %s: %w", cfg.StorageDir, err)}
 	}
@@ -131,7 +131,7 @@ func New(cfg *Config) (n *Node, err error) {
 	if err != nil {
 		return nil, &FatalError{err}
 	}
-	n = &Node{Cfg: cfg, ID: cfg.NodeID(), Log: logger, started: time.Now(), waiting: map[*clientReplier]bool{},
+	n := &Node{Cfg: cfg, ID: cfg.NodeID(), Log: logger, started: time.Now(), waiting: map[*clientReplier]bool{},
 		Stats: NewStats(), events: &Events{}, peersDown: map[string]bool{}}
 	defer func() {
 		if err != nil {
@@ -496,7 +496,10 @@ func (n *Node) Stop() {
 // Run serves until Stop; it hands leadership over before leaving.
 func (n *Node) Run() (err error) {
 	n.running.Store(true)
-	defer n.closeAll()
+	defer func() {
+		n.closeAll()
+		n.Log.Log("INFO", "zmqnode.node", "node %s stopped", n.ID)
+	}()
 	cfg := n.Cfg
 	httpInfo := n.httpInfo
 	if httpInfo == "" {
@@ -895,8 +898,5 @@ func (n *Node) closeAll() {
 	if n.ctx != nil {
 		n.ctx.Term()
 		n.ctx = nil
-	}
-	if n.Log != nil {
-		n.Log.Log("INFO", "zmqnode.node", "node %s stopped", n.ID)
 	}
 }
