@@ -316,3 +316,41 @@ def test_go_node_installs_a_snapshot_and_fetches_the_files(tmp_path):
             assert set(ids) <= {m["model_id"] for m in client.list_models()}
         count = len(model_digests(c, [leader])[leader])
         wait_for(lambda: same_files_everywhere(c, count), 20, "identical model files")
+
+
+@pytest.mark.timeout(240)
+def test_each_node_leads_in_turn_and_a_python_node_killed_loses_nothing(cluster):
+    """The seed's flow with each node as leader in turn: train, list and
+    predict on every node; then kill -9 a Python node, write without it,
+    restart it: every node ends with the same models and the same bytes."""
+    x, y = spread_data()
+    trained = []
+    for target in cluster.ids:
+        make_leader(cluster, target)
+        with cluster.client() as c:
+            result = c.train(x, y, timeout=60)
+        assert set(result["trainers"]) <= set(cluster.ids)
+        trained.append(result["model_id"])
+        wait_for(lambda: applied_everywhere(cluster, cluster.ids), 10, "every node to apply")
+        for node in cluster.ids:
+            with Client([node], keys=cluster.keys, timeout=5, max_redirects=0) as c:
+                assert set(trained) <= {m["model_id"] for m in c.list_models()}
+                for model_id in trained:
+                    assert (c.predict(model_id, x).ravel() == y).mean() > 0.9
+
+    victim = next(n for n in py_nodes(cluster) if n != cluster.leader())
+    cluster.kill(victim)  # SIGKILL
+    later = import_file(cluster, "multiclass-floats.bin")
+    cluster.start(victim)
+    wait_for(
+        lambda: (
+            cluster.status(victim)["applied_index"]
+            >= cluster.status(cluster.leader())["commit_index"]
+        ),
+        20,
+        "the restarted Python node to catch up",
+    )
+    with Client([victim], keys=cluster.keys, timeout=5) as c:
+        listed = {m["model_id"] for m in c.list_models()}
+    assert {*trained, later} <= listed
+    wait_for(lambda: same_files_everywhere(cluster, len(listed)), 10, "identical model files")
