@@ -354,3 +354,50 @@ def test_each_node_leads_in_turn_and_a_python_node_killed_loses_nothing(cluster)
         listed = {m["model_id"] for m in c.list_models()}
     assert {*trained, later} <= listed
     wait_for(lambda: same_files_everywhere(cluster, len(listed)), 10, "identical model files")
+
+
+@pytest.mark.timeout(240)
+def test_a_go_node_joins_as_a_learner_is_promoted_and_votes(cluster):
+    """A Go node started empty with --join: the cluster adds it as a learner
+    (JOIN), it catches up and serves, it is promoted, and a write commits
+    with four voters; it answers MEMBERS-worthy status as a Python node."""
+    import signal
+    import subprocess
+
+    from harness.cluster import pick_base_ports
+    from harness.gobuild import ensure_worker
+    from zmqnode.transport.security import add_node_key
+
+    model_id = import_file(cluster, "binary.bin")
+    port = pick_base_ports(1)[0]
+    joiner = f"127.0.0.1:{port}"
+    key = add_node_key(cluster.keys, "gojoiner")
+    storage = cluster.workdir / "gojoiner_storage"
+    out = open(cluster.workdir / "gojoiner.out", "wb")
+    proc = subprocess.Popen(
+        [str(ensure_worker()), "--host", "127.0.0.1", "--port", str(port), "--join",
+         py_nodes(cluster)[0], "--keys", str(cluster.keys), "--node-key", str(key),
+         "--storage-dir", str(storage)],
+        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        with cluster.client(retries=8) as c:
+            wait_for(lambda: joiner in {m["node"] for m in c.members()["members"]}, 60, "the join")
+        assert cluster.status(joiner)["role"] == "learner"
+        with Client([joiner], keys=cluster.keys, timeout=5, max_redirects=0) as learner:
+            wait_for(lambda: learner.info(model_id), 30, "the learner to serve the model")
+        with cluster.client(retries=20) as c:
+            promoted = c.change_member("promote", joiner, timeout=60)
+            voters = {m["node"] for m in promoted["members"] if m["voter"]}
+            assert voters == {*cluster.ids, joiner}
+        assert wait_for(lambda: cluster.status(joiner)["role"] == "follower", 10, "a voter")
+        later = import_file(cluster, "regression-2.bin")
+
+        def listed_on_joiner() -> bool:
+            with Client([joiner], keys=cluster.keys, timeout=5) as c:
+                return later in {m["model_id"] for m in c.list_models()}
+
+        wait_for(listed_on_joiner, 20, "the new voter to hold the next model")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
