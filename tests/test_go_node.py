@@ -360,7 +360,7 @@ def test_each_node_leads_in_turn_and_a_python_node_killed_loses_nothing(cluster)
 def test_a_go_node_joins_as_a_learner_is_promoted_and_votes(cluster):
     """A Go node started empty with --join: the cluster adds it as a learner
     (JOIN), it catches up and serves, it is promoted, and a write commits
-    with four voters; it answers MEMBERS-worthy status as a Python node."""
+    with four voters."""
     import signal
     import subprocess
 

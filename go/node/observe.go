@@ -305,6 +305,10 @@ func (n *Node) Feed(now time.Time) *wire.Object {
 	p99, ok := n.Stats.recentPredict.Quantile(0.99, now)
 	rate := n.Stats.recent.Rate(now)
 	n.Stats.mu.Unlock()
+	httpRate := 0.0
+	if n.Services != nil && n.Services.Metrics != nil {
+		httpRate = n.Services.Metrics.RecentHTTP.Rate() // HTTP answers come from other goroutines
+	}
 	var p99v any
 	if ok {
 		if math.IsInf(p99, 1) {
@@ -335,7 +339,7 @@ func (n *Node) Feed(now time.Time) *wire.Object {
 		wire.Field{Key: "models_missing", Value: int64(n.fetcher.Pending() + len(n.Registry.Damaged))},
 		wire.Field{Key: "trainer", Value: n.trainerState()},
 		wire.Field{Key: "requests_per_s", Value: math.Round(rate*10) / 10},
-		wire.Field{Key: "http_requests_per_s", Value: 0.0},
+		wire.Field{Key: "http_requests_per_s", Value: math.Round(httpRate*10) / 10},
 		wire.Field{Key: "p99_ms", Value: p99v},
 		wire.Field{Key: "peers", Value: n.peersHeard(now)},
 		wire.Field{Key: "trainings", Value: views},
