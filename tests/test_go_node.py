@@ -273,6 +273,22 @@ def test_go_leader_replicates_to_python_followers(cluster):
     count = len(answers(go, cluster, ids)["list"])
     wait_for(lambda: same_files_everywhere(cluster, count), 10, "identical model files")
 
+    # kill -9 of the leading Go node: the Python nodes elect a leader and
+    # keep writing; the Go node comes back as a follower and catches up.
+    cluster.kill(go)
+    after = import_file(cluster, "regression-1.bin")
+    cluster.start(go)
+    wait_for(
+        lambda: (
+            cluster.status(go)["applied_index"] >= cluster.status(cluster.leader())["commit_index"]
+        ),
+        20,
+        "the restarted Go node to catch up",
+    )
+    with Client([go], keys=cluster.keys, timeout=5) as c:
+        assert {*ids, after} <= {m["model_id"] for m in c.list_models()}
+    wait_for(lambda: same_files_everywhere(cluster, count + 1), 10, "identical model files")
+
 
 def test_go_node_killed_and_restarted_loses_nothing(cluster):
     go = go_node(cluster)
