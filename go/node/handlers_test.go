@@ -1,6 +1,7 @@
 package node
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -231,5 +232,30 @@ func TestARetriedTrainIsAnsweredFromTheRegistry(t *testing.T) {
 	}
 	if id, _ := rec.Last().Str("model_id"); id != ModelIDFor("req-TRAIN") {
 		t.Fatal(id)
+	}
+}
+
+func TestPredictWithNaNIsBadInputAndSparesTheBatch(t *testing.T) {
+	r := newRig(t)
+	r.h.Dispatch(request(wire.TypeImport), [][]byte{modelFile(t, "binary.bin")}, &replies.Recorder{})
+	r.commit(t)
+	id := ModelIDFor("req-IMPORT")
+	nan := float32(math.NaN())
+	good, bad := &replies.Recorder{}, &replies.Recorder{}
+	for _, c := range []struct {
+		rec  *replies.Recorder
+		rows []float32
+	}{{good, []float32{0, 1, 0}}, {bad, []float32{0, nan, 0}}} {
+		desc, blob := wire.ArrayToFrame(wire.FromFloat32([]int{1, 3}, c.rows), 0)
+		r.h.Dispatch(request(wire.TypePredict, wire.Field{Key: "model_id", Value: id}, wire.Field{Key: "inputs", Value: desc}),
+			[][]byte{blob}, c.rec)
+	}
+	r.h.Batcher.Flush()
+	if status(good.Last()) != "OK" {
+		t.Fatalf("%s", good.Last())
+	}
+	msg, _ := bad.Last().Str("message")
+	if code(bad.Last()) != "BAD_INPUT" || msg != "model "+id+": inputs contain NaN or infinite values (or values beyond float32), first at row 0" {
+		t.Fatalf("%s", bad.Last())
 	}
 }

@@ -2,8 +2,10 @@ package node
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"zmqnode/ml"
 	"zmqnode/replies"
@@ -132,8 +134,14 @@ func (b *Batcher) run(id string, m *ml.Model, waiting []predictReq) {
 
 func (b *Batcher) answerOne(id string, m *ml.Model, w predictReq) {
 	out, err := compute(m, w.rows, w.proba)
+	if errors.Is(err, ml.ErrBadInput) {
+		// Python: f"model {model_id}: {exc}" where exc is the BadInput's text.
+		msg := strings.TrimPrefix(err.Error(), ml.ErrBadInput.Error()+": ")
+		w.reply.Error(w.req, wire.BadInput, fmt.Sprintf("model %s: %s", id, msg))
+		return
+	}
 	if err != nil {
-		w.reply.Error(w.req, wire.BadInput, fmt.Sprintf("model %s: %v", id, err))
+		w.reply.Error(w.req, wire.Internal, fmt.Sprintf("node %s: prediction failed: %v", b.ID, err))
 		return
 	}
 	b.send(id, m, out, w, 0, w.rows.Rows)
@@ -147,11 +155,6 @@ type computed struct {
 }
 
 func compute(m *ml.Model, x ml.Matrix, proba bool) (computed, error) {
-	for _, v := range x.Data {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return computed{}, fmt.Errorf("inputs contain NaN or infinity")
-		}
-	}
 	if len(m.Classes) == 0 {
 		v, err := m.Values(x)
 		return computed{value: v}, err
