@@ -49,7 +49,7 @@ func (m *MemberRequests) handleChange(req *wire.Object, _ [][]byte, reply replie
 	t, err := raft.ParseChangeType(kind)
 	if err != nil || !contains(changeNames, kind) {
 		v, _ := req.Get("change")
-		return perr(wire.BadRequest, req, "'change' must be one of %s, got %.40s", joinComma(changeNames), fmt.Sprint(v))
+		return perr(wire.BadRequest, req, "'change' must be one of %s, got %s", joinComma(changeNames), cut(pyReprAny(v), 40))
 	}
 	node, err := nodeAddress(req)
 	if err != nil {
@@ -253,7 +253,7 @@ func nodeAddress(req *wire.Object) (string, error) {
 			return security.FormatAddress(host, port), nil
 		}
 	}
-	return "", perr(wire.BadRequest, req, "'node' must be a member's address host:port, got %.60s", fmt.Sprint(v))
+	return "", perr(wire.BadRequest, req, "'node' must be a member's address host:port, got %s", cut(pyReprAny(v), 60))
 }
 
 func credential(req *wire.Object) (string, error) {
@@ -266,4 +266,36 @@ func credential(req *wire.Object) (string, error) {
 		return "", perr(wire.BadRequest, req, "'credential' must be a z85 CURVE public key of %d characters", CredentialChars)
 	}
 	return s, nil
+}
+
+// pyReprAny is Python's repr of a decoded JSON value, for messages that
+// quote what the client sent (strings quoted, None, True, numbers as sent).
+func pyReprAny(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return "None"
+	case bool:
+		if t {
+			return "True"
+		}
+		return "False"
+	case string:
+		return pyRepr(t)
+	case wire.Number:
+		return string(t)
+	}
+	raw, err := wire.MarshalJSON(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(raw)
+}
+
+// cut is Python's "%.Ns" on a string: at most n characters.
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n])
+	}
+	return s
 }
