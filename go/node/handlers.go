@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"zmqnode/ml"
@@ -389,7 +390,7 @@ func (h *Handlers) handleImport(req *wire.Object, blobs [][]byte, reply replies.
 	}
 	m, err := ml.ReadModel(data)
 	if err != nil {
-		return perr(wire.BadInput, req, "not a valid model file: %v", err)
+		return perr(wire.BadInput, req, "not a valid model file: %s", mlMessage(err))
 	}
 	if err := h.Admit(req); err != nil {
 		return err
@@ -543,4 +544,16 @@ func pyRepr(s string) string {
 		}
 	}
 	return "'" + s + "'"
+}
+
+// mlMessage is an ml error's text without its kind ("bad model file: "),
+// which Python's exceptions do not print.
+func mlMessage(err error) string {
+	msg := err.Error()
+	for _, kind := range []error{ml.ErrModelFormat, ml.ErrBadInput, ml.ErrBadOptions, ml.ErrTraining} {
+		if errors.Is(err, kind) {
+			return strings.TrimPrefix(msg, kind.Error()+": ")
+		}
+	}
+	return msg
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 
 	"zmqnode/ml"
 	"zmqnode/replies"
@@ -136,8 +135,7 @@ func (b *Batcher) answerOne(id string, m *ml.Model, w predictReq) {
 	out, err := compute(m, w.rows, w.proba)
 	if errors.Is(err, ml.ErrBadInput) {
 		// Python: f"model {model_id}: {exc}" where exc is the BadInput's text.
-		msg := strings.TrimPrefix(err.Error(), ml.ErrBadInput.Error()+": ")
-		w.reply.Error(w.req, wire.BadInput, fmt.Sprintf("model %s: %s", id, msg))
+		w.reply.Error(w.req, wire.BadInput, fmt.Sprintf("model %s: %s", id, mlMessage(err)))
 		return
 	}
 	if err != nil {
