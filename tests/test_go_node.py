@@ -417,3 +417,50 @@ def test_a_go_node_joins_as_a_learner_is_promoted_and_votes(cluster):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
+
+
+def test_go_and_python_nodes_refuse_bad_requests_in_the_same_words(cluster):
+    """Code and message of each ERROR, from a Go and a Python follower (and
+    each as leader for the writes): the wording is part of what a client sees."""
+    make_leader(cluster, py_nodes(cluster)[0])
+    model_id = import_file(cluster, "binary.bin")
+    keys = cluster.client_keys()
+
+    def f32(shape: list[int]) -> dict:
+        return {"dtype": "float32", "shape": shape, "frame": 0}
+
+    cases = [
+        ({"type": "PREDICT", "model_id": model_id, "inputs": f32([1, 3])}, [b"\0" * 7]),
+        ({"type": "PREDICT", "model_id": model_id, "inputs": f32([1, 2])}, [b"\0" * 8]),
+        ({"type": "PREDICT", "model_id": model_id, "inputs": f32([2, 2, 2])}, [b"\0" * 32]),
+        ({"type": "PREDICT", "model_id": model_id, "inputs": {"dtype": "float16"}}, [b"\0" * 6]),
+        (
+            {"type": "PREDICT", "model_id": model_id, "inputs": f32([1, 3]), "proba": 1},
+            [b"\0" * 12],
+        ),
+        ({"type": "PREDICT", "model_id": 5, "inputs": f32([1, 3])}, [b"\0" * 12]),
+        ({"type": "PREDICT", "model_id": model_id}, []),
+        ({"type": "INFO"}, []),
+        ({"type": "FETCH", "model_id": model_id, "offset": -1, "length": 5}, []),
+        ({"type": "FETCH", "model_id": model_id, "offset": 0, "length": True}, []),
+        ({"type": "FROB"}, []),
+        ({"type": "MEMBER_CHANGE", "change": "frob", "node": "a:1"}, []),
+    ]
+    go, py = go_node(cluster), py_nodes(cluster)[1]
+
+    def answer(node: str, header: dict, blobs: list[bytes]) -> tuple:
+        reply = raw(node, {**header, "id": uuid.uuid4().hex}, keys, tuple(blobs))
+        return reply.get("status"), reply.get("code"), reply.get("message")
+
+    for header, blobs in cases:
+        assert answer(go, header, blobs) == answer(py, header, blobs), header
+
+    writes = [
+        ({"type": "IMPORT"}, [b"not a model"]),
+        ({"type": "TRAIN", "inputs": f32([2, 2])}, [b"\0" * 16]),
+    ]
+    by_leader = {}
+    for leader in (go, py_nodes(cluster)[0]):
+        make_leader(cluster, leader)
+        by_leader[cluster.impls[leader]] = [answer(leader, h, b) for h, b in writes]
+    assert by_leader["go"] == by_leader["py"]
