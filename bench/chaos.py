@@ -68,7 +68,17 @@ answer, retryable error). Then:
    ``GRACE`` (or never returned) is hung (membership requests included);
 6. the final membership is every original node as a voter, no learner.
 
-ERROR and Traceback lines in the nodes' logs are printed as a warning.
+ERROR and Traceback lines in the nodes' logs (and a Go node's ``panic:`` or
+``fatal error:``) are printed as a warning.
+
+``--impls py,go,py`` runs a mixed cluster: each node is a Python node
+(``python -m zmqnode``) or a Go one (``go/worker``, same flags), the pattern
+repeated over ``--nodes``; with ``--netns`` too. A node keeps its address's
+implementation whenever it is started again (a kill, or ``replace`` /
+``remove-leader`` rejoining it wiped). ``go/worker`` is built once at the
+start and copied into the run's folder, so every restart runs the same
+binary even when go/ changes meanwhile. The summary line starts with the
+implementations, in node order.
 
 It ends with one summary line; the exit status is non-zero when something
 was lost, hung, not linearizable, or another check failed. ``run()`` is the
@@ -82,6 +92,7 @@ import dataclasses
 import hashlib
 import random
 import shlex
+import shutil
 import sys
 import tempfile
 import threading
@@ -164,6 +175,7 @@ class ChaosResult:
     log_errors: list[str] = field(default_factory=list)  # ERROR/Traceback lines in node logs
     fault_log: list[str] = field(default_factory=list)
     netns: bool = False  # the nodes ran in network namespaces (real partitions)
+    impls: tuple[str, ...] = ()  # each node's implementation ("py" / "go"), in node order
     changes: Counter = field(default_factory=Counter)  # "<kind> done|failed" -> count
     change_log: list[str] = field(default_factory=list)  # how each membership change went
     final_membership: str = ""  # the leader's membership after the restore
@@ -180,7 +192,9 @@ class ChaosResult:
         f = self.faults
         heal = "none" if self.leader_after_heal is None else f"{self.leader_after_heal:.2f} s"
         return (
-            f"chaos{' --netns' if self.netns else ''}: {self.duration:.0f} s, faults"
+            f"chaos{' --netns' if self.netns else ''}"
+            f"{' --impls ' + ','.join(self.impls) if self.impls else ''}: "
+            f"{self.duration:.0f} s, faults"
             f" {sum(f.values())} (kill {f['kill']}, "
             f"pause {f['pause']}, partition {f['partition']}), requests {self.requests} "
             f"(ok {self.ok}, error {self.errors}, hung {len(self.hung)}), acknowledged models "
@@ -1055,6 +1069,7 @@ def run(
     membership: bool = True,
     change_kinds: tuple[str, ...] = CHANGE_KINDS,
     promote_after: str = "log",
+    impls: tuple[str, ...] | None = None,
 ) -> ChaosResult:
     """Start a cluster, load it, inject faults for ``duration`` s, heal, check.
 
@@ -1064,12 +1079,19 @@ def run(
     from ``change_kinds`` (a kind twice is drawn twice as often);
     ``promote_after``: "log" (promote a rejoined node once its log is caught
     up, as the protocol allows) or "files" (once its storage also holds every
-    model file: docs/FAULTS.md says why).
+    model file: docs/FAULTS.md says why). ``impls``: "py" or "go" per node,
+    a pattern repeated over ``nodes`` (None: ``LocalCluster``'s default, the
+    ``ZMQNODE_IMPLS`` pattern or all Python).
     """
+    if impls is not None:
+        pattern = tuple(impls)
+        impls = tuple(pattern[i % len(pattern)] for i in range(nodes))
     with tempfile.TemporaryDirectory(prefix="zmqnode-chaos-") as tmp:
         kind = NetnsCluster if netns else LocalCluster
-        cluster = kind(Path(workdir or tmp), n=nodes, extra_args=tuple(node_args))
+        cluster = kind(Path(workdir or tmp), n=nodes, extra_args=tuple(node_args), impls=impls)
         cluster.workdir.mkdir(parents=True, exist_ok=True)
+        if "go" in cluster.impls.values():
+            _pin_go_worker(cluster)
         cluster.start()
         try:
             result = _run(
@@ -1084,12 +1106,33 @@ def run(
                 promote_after,
             )
             result.netns = netns
+            result.impls = tuple(cluster.impls[n] for n in cluster.ids)
             return result
         finally:
             for node in list(cluster.procs):
                 cluster.resume(node)  # a stopped process cannot terminate
             cluster.heal()
             cluster.stop()
+
+
+def _pin_go_worker(cluster: LocalCluster) -> None:
+    """Build ``go/worker`` once and run a copy in the workdir for the whole run.
+
+    ``LocalCluster.program`` calls ``ensure_worker()`` at every start, which
+    rebuilds when go/ changed: a node restarted mid-run (a kill, a rejoin)
+    would then run other code than its peers, or wait for a build while the
+    nemesis holds its lock. The copy makes every start run the same binary.
+    """
+    from harness.gobuild import ensure_worker
+
+    pinned = cluster.workdir / "go-worker"
+    shutil.copy2(ensure_worker(), pinned)
+    default = cluster.program
+
+    def program(node_id: str) -> list[str]:
+        return [str(pinned)] if cluster.impls[node_id] == "go" else default(node_id)
+
+    cluster.program = program  # type: ignore[method-assign]
 
 
 def _run(
@@ -1105,7 +1148,8 @@ def _run(
 ) -> ChaosResult:
     cluster.leader(timeout=30)
     run_ = _Run(cluster, seed, log)
-    log(f"chaos: {len(cluster.ids)} nodes {cluster.ids} in {cluster.workdir}, seed {seed}")
+    nodes = ", ".join(f"{n} {cluster.impls[n]}" for n in cluster.ids)
+    log(f"chaos: {len(cluster.ids)} nodes ({nodes}) in {cluster.workdir}, seed {seed}")
     with cluster.client(timeout=5.0) as c:  # something to predict from the start
         for _ in range(3):
             _import_one(run_, c, "setup", 30.0)
@@ -1190,7 +1234,9 @@ def _run(
         result.log_errors += [
             f"{node}: {line[:300]}"
             for line in lines
-            if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")
+            if " ERROR " in line
+            or " CRITICAL " in line
+            or line.startswith(("Traceback", "panic:", "fatal error:"))
         ]
     return result
 
@@ -1245,6 +1291,12 @@ def main(argv: list[str]) -> int:
         help="each node in its own network namespace; partitions cut all traffic (root only)",
     )
     p.add_argument(
+        "--impls",
+        default=None,
+        help="each node's implementation, py or go, comma-separated, repeated over --nodes "
+        "(e.g. py,go,py; default: ZMQNODE_IMPLS, else py)",
+    )
+    p.add_argument(
         "--no-membership",
         action="store_true",
         help="no membership changes among the faults (replace, remove the leader, demote)",
@@ -1265,6 +1317,9 @@ def main(argv: list[str]) -> int:
     unknown = set(args.change_kinds.split(",")) - set(CHANGE_KINDS) - {""}
     if unknown:
         p.error(f"--change-kinds: unknown {sorted(unknown)}; known: {sorted(set(CHANGE_KINDS))}")
+    impls = tuple(i for i in (args.impls or "").split(",") if i) or None
+    if impls and set(impls) - {"py", "go"}:
+        p.error(f"--impls: each is py or go, not {args.impls!r}")
     if args.netns and (reason := unavailable()):
         print(f"chaos --netns cannot run here: {reason}", file=sys.stderr)
         return 2
@@ -1280,6 +1335,7 @@ def main(argv: list[str]) -> int:
         membership=not args.no_membership,
         change_kinds=tuple(k for k in args.change_kinds.split(",") if k),
         promote_after=args.promote_after,
+        impls=impls,
     )
     report(result)
     return 0 if result.passed else 1

@@ -208,6 +208,19 @@ def _taken_networks() -> list[ipaddress.IPv4Network]:
     return nets
 
 
+def _impls(n: int, impls: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """Each node's implementation, as ``LocalCluster`` decides it: ``impls``
+    ("py" or "go" per node), else the ``ZMQNODE_IMPLS`` pattern repeated
+    over the ``n`` nodes, else all "py"."""
+    if impls is None:
+        pattern = [p for p in os.environ.get("ZMQNODE_IMPLS", "py").split(",") if p]
+        impls = tuple(pattern[i % len(pattern)] for i in range(n))
+    impls = tuple(impls)
+    if len(impls) != n or any(i not in ("py", "go") for i in impls):
+        raise ValueError(f"impls must name 'py' or 'go' for each of the {n} nodes, got {impls}")
+    return impls
+
+
 class NetnsCluster(LocalCluster):
     """``n`` nodes, each in its own network namespace with its own address.
 
@@ -216,7 +229,9 @@ class NetnsCluster(LocalCluster):
     in ``workdir/keys``), plus the network faults of the module docstring.
     Node ``i`` is ``10.231.<k>.<11+i>:<port+i>``; distinct ports are not
     needed by the namespaces but keep LocalCluster's per-port file names
-    (``<port>.out``) distinct in the shared workdir.
+    (``<port>.out``) distinct in the shared workdir. ``impls`` as for
+    ``LocalCluster``: "py" or "go" (``go/worker``, the same arguments) per
+    node; a restarted or rejoined node keeps its address's implementation.
     """
 
     def __init__(
@@ -225,7 +240,9 @@ class NetnsCluster(LocalCluster):
         n: int = 3,
         extra_args: tuple[str, ...] = (),
         port: int = 9000,
+        impls: tuple[str, ...] | list[str] | None = None,
     ) -> None:
+        impls = _impls(n, impls)
         reason = unavailable()
         if reason:
             raise NetnsUnavailable(reason)
@@ -247,6 +264,7 @@ class NetnsCluster(LocalCluster):
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ports = [port + i for i in range(n)]
         self.ids = [f"{h}:{p}" for h, p in zip(self.hosts, self.ports, strict=True)]
+        self.impls = dict(zip(self.ids, impls, strict=True))
         self.extra_args = extra_args
         self.keys = self.workdir / "keys"
         if not (self.keys / "cluster.key_secret").exists():
@@ -398,9 +416,7 @@ class NetnsCluster(LocalCluster):
                     "netns",
                     "exec",
                     self.namespaces[i],
-                    sys.executable,
-                    "-m",
-                    "zmqnode",
+                    *self.program(nid),
                     "--host",
                     self.hosts[i],
                     "--port",

@@ -1,7 +1,8 @@
 """Short chaos runs (bench/chaos.py, the same code as ``python -m bench chaos``):
 about 50 s of kills, pauses and partitions of a real 3-node cluster under load,
 then every check of the bench asserted; the second run adds membership changes
-(a voter replaced by a wiped node that rejoins, a voter demoted and promoted)."""
+(a voter replaced by a wiped node that rejoins, a voter demoted and promoted);
+the third is a shorter run of a mixed cluster (Python, Go, Python)."""
 
 from __future__ import annotations
 
@@ -56,3 +57,35 @@ def test_membership_changes_among_the_faults_lose_nothing(tmp_path, monkeypatch)
     assert result.linearizable, text
     assert result.problems == [], text
     assert result.passed
+
+
+@pytest.mark.go
+@pytest.mark.timeout(300)
+def test_mixed_cluster_chaos_loses_nothing(tmp_path):
+    from harness.gobuild import GoBuildError, ensure_worker
+
+    try:
+        ensure_worker()
+    except GoBuildError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(str(exc))
+    # 30 s of faults (kills, pauses, partitions, membership changes) with the
+    # Go node in the middle: it is the leader, a follower, killed and rejoined.
+    result = chaos.run(
+        30,
+        seed=21,
+        workdir=tmp_path,
+        predictors=50,
+        predict_rate=200,
+        impls=("py", "go", "py"),
+    )
+    out = io.StringIO()
+    chaos.report(result, out)
+    text = out.getvalue() + "\n".join(result.fault_log)
+    assert result.impls == ("py", "go", "py"), text
+    assert sum(result.faults.values()) >= 4, text
+    assert result.acknowledged > 20, text
+    assert result.lost == [], text
+    assert result.hung == [], text
+    assert result.linearizable, text
+    assert result.problems == [], text
+    assert result.passed, text
