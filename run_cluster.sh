@@ -13,6 +13,10 @@
 #   ./run_cluster.sh add        start one more node that joins the running cluster
 #                               and becomes a voter (--learner: stays a read replica)
 #   ./run_cluster.sh remove N   take node N out of the cluster, stop it, delete its storage
+#   ./run_cluster.sh --impls py,go,py
+#                               each node's implementation, the list repeating over -n
+#                               nodes: py (python -m zmqnode) or go (go/worker, built
+#                               first; needs Go and libzmq's headers); also with add
 #
 # Node i listens on client port 9000+i, monitor 8000+i, raft 10000+i (the
 # seed's layout) and keeps its data in node<i>_storage/. Process ids and
@@ -32,6 +36,7 @@ FOREGROUND=0
 INSECURE=0
 LEARNER=0
 REMOVE=""
+IMPLS=py
 KEYS="$STATE/keys"
 
 while [ $# -gt 0 ]; do
@@ -41,13 +46,60 @@ while [ $# -gt 0 ]; do
     start|stop|status|clean|watch|add) CMD="$1"; shift ;;
     remove) CMD=remove; REMOVE="${2:?remove needs a node number}"; shift 2 ;;
     --learner) LEARNER=1; shift ;;
+    --impls) [ $# -ge 2 ] || { echo "--impls needs a list such as py,go,py" >&2; exit 2; }
+      IMPLS="$2"; shift 2 ;;
+    --impls=*) IMPLS="${1#--impls=}"; shift ;;
     -f|--foreground) FOREGROUND=1; shift ;;
     --insecure) INSECURE=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
 case "$N" in ''|*[!0-9]*) echo "-n wants a number, got '$N'" >&2; exit 2 ;; esac
+IFS=, read -r -a IMPL_LIST <<<"$IMPLS"
+[ "${#IMPL_LIST[@]}" -gt 0 ] || { echo "--impls wants a list such as py,go,py" >&2; exit 2; }
+for impl in "${IMPL_LIST[@]}"; do
+  case "$impl" in py|go) ;; *) echo "--impls: '$impl' is neither py nor go" >&2; exit 2 ;; esac
+done
+
+impl_of() {  # node i -> its implementation: the --impls list, repeating
+  echo "${IMPL_LIST[$(($1 % ${#IMPL_LIST[@]}))]}"
+}
+
+GO_WORKER=""
+ensure_go_worker() {  # go/worker up to date (harness/gobuild.py), or a clear message
+  [ -n "$GO_WORKER" ] && return 0
+  . scripts/ensure_system.sh
+  ensure_system_packages 2>/dev/null
+  if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/bin/go ]; then
+    echo "a Go node needs the Go toolchain: install golang-go and libzmq3-dev" \
+      "(as root ./run_tests.sh or ./run_cluster.sh installs them; otherwise:" \
+      "sudo apt-get install golang-go libzmq3-dev pkg-config)" >&2
+    return 1
+  fi
+  if [ ! -e /usr/include/zmq.h ] && ! pkg-config --exists libzmq 2>/dev/null; then
+    echo "a Go node needs libzmq's headers (zmq.h): sudo apt-get install libzmq3-dev pkg-config" >&2
+    return 1
+  fi
+  echo "building go/worker if its sources changed (harness/gobuild.py) ..."
+  if ! GO_WORKER="$("$VENV_PYTHON" -c '
+import sys
+from harness.gobuild import GoBuildError, ensure_worker
+try:
+    print(ensure_worker())
+except GoBuildError as exc:
+    sys.exit(str(exc))
+')"; then
+    GO_WORKER=""
+    echo "could not build go/worker (see above; by hand: cd go && go build -o worker .)" >&2
+    return 1
+  fi
+}
+
+PROGRAM=()
+node_program() {  # implementation -> PROGRAM, the command that runs such a node
+  if [ "$1" = go ]; then PROGRAM=("$GO_WORKER"); else PROGRAM=("$VENV_PYTHON" -m zmqnode); fi
+}
 
 # The per-user place python -m client looks in (zmqnode/transport/keystore.py):
 # $XDG_CONFIG_HOME if absolute, as the XDG spec says, else ~/.config.
@@ -86,18 +138,23 @@ running_pids() {
   done
 }
 
-status_line() {  # port -> one line from the node's /status
-  "$VENV_PYTHON" - "$1" <<'PY'
+status_line() {  # port, implementation -> one line from the node's /status
+  "$VENV_PYTHON" - "$1" "$2" <<'PY'
 import json, sys, urllib.request
-port = int(sys.argv[1])
+port, impl = int(sys.argv[1]), sys.argv[2]
 try:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=1) as r:
         s = json.load(r)
-    print(f"{s['node']:<16} {s['role']:<10} term {s['term']:<4} leader {s['leader'] or '-':<16} "
-          f"commit {s['commit_index']:<5} models {s['models']}")
+    # STATUS does not name the implementation: it is what ./run_cluster.sh started.
+    print(f"{s['node']:<16} {impl:<3} {s['role']:<10} term {s['term']:<4} "
+          f"leader {s['leader'] or '-':<16} commit {s['commit_index']:<5} models {s['models']}")
 except Exception as exc:
-    print(f"monitor 127.0.0.1:{port} not answering ({exc.__class__.__name__})")
+    print(f"monitor 127.0.0.1:{port} ({impl}) not answering ({exc.__class__.__name__})")
 PY
+}
+
+started_impl() {  # node i -> the implementation it was started as (py before --impls existed)
+  cat "$STATE/node$1.impl" 2>/dev/null || echo py
 }
 
 do_stop() {
@@ -110,7 +167,7 @@ do_stop() {
     sleep 0.1
   done
   for pid in $(running_pids); do kill -KILL "$pid" 2>/dev/null || true; done
-  rm -f "$STATE"/node*.pid
+  rm -f "$STATE"/node*.pid "$STATE"/node*.impl
   echo "stopped $(echo "$pids" | wc -w) node(s)"
 }
 
@@ -120,9 +177,9 @@ do_status() {
     [ -e "$f" ] || { echo "no nodes started from here (./run_cluster.sh to start)"; return 0; }
     i="$(basename "$f" .pid)"; i="${i#node}"
     if kill -0 "$(cat "$f")" 2>/dev/null; then
-      status_line $((8000 + i))
+      status_line $((8000 + i)) "$(started_impl "$i")"
     else
-      echo "node $i: not running (see $STATE/node$i.out)"
+      echo "node $i ($(started_impl "$i")): not running (see $STATE/node$i.out)"
     fi
   done
 }
@@ -157,12 +214,16 @@ do_add() {  # one more node: join through a running one, then (unless --learner)
       || "$VENV_PYTHON" -m zmqnode keygen --dir "$KEYS" --node "node$i" >/dev/null
     security=(--keys "$KEYS" --node-key "$KEYS/node$i.key_secret")
   fi
+  local impl="${IMPL_LIST[0]}"  # add --impls go: the new node is a Go one
+  if [ "$impl" = go ]; then ensure_go_worker || return 1; fi
   rm -rf "node${i}_storage"
-  nohup "$VENV_PYTHON" -m zmqnode --host "$HOST" --port $((BASE_PORT + i)) \
+  node_program "$impl"
+  nohup "${PROGRAM[@]}" --host "$HOST" --port $((BASE_PORT + i)) \
     --monitor-port $((8000 + i)) --join "$running" --storage-dir "node${i}_storage" \
     "${security[@]}" >"$STATE/node$i.out" 2>&1 &
   echo $! >"$STATE/node$i.pid"
-  echo "node $i ($HOST:$((BASE_PORT + i))) is joining through $running ..."
+  echo "$impl" >"$STATE/node$i.impl"
+  echo "node $i ($impl, $HOST:$((BASE_PORT + i))) is joining through $running ..."
   sec="$(client_args)"
   # shellcheck disable=SC2086
   for _ in $(seq 100); do
@@ -188,7 +249,7 @@ do_remove() {  # take node N out, stop it, forget its storage
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$STATE/node$i.pid"
+    rm -f "$STATE/node$i.pid" "$STATE/node$i.impl"
   fi
   rm -rf "node${i}_storage"
   echo "removed node $i ($HOST:$((BASE_PORT + i))) and deleted node${i}_storage"
@@ -200,8 +261,11 @@ do_start() {
     echo "(./run_cluster.sh stop first to restart it)"; return 1
   fi
   mkdir -p "$STATE"
-  local i j peers start
+  local i j peers start impl
   local -a security
+  for i in $(seq 0 $((N - 1))); do
+    if [ "$(impl_of "$i")" = go ]; then ensure_go_worker || return 1; break; fi
+  done
   if [ "$INSECURE" = 1 ]; then
     echo "WARNING: --insecure: no encryption and no authentication; use python -m client --insecure"
   else
@@ -225,14 +289,21 @@ do_start() {
     else
       security=(--keys "$KEYS" --node-key "$KEYS/node$i.key_secret")
     fi
+    impl="$(impl_of "$i")"
+    node_program "$impl"
     # shellcheck disable=SC2086
-    nohup "$VENV_PYTHON" -m zmqnode --host "$HOST" --port $((BASE_PORT + i)) \
+    nohup "${PROGRAM[@]}" --host "$HOST" --port $((BASE_PORT + i)) \
       --monitor-port $((8000 + i)) --raft-port $((10000 + i)) \
       --peers $peers --storage-dir "node${i}_storage" "${security[@]}" \
       >"$STATE/node$i.out" 2>&1 &
     echo $! >"$STATE/node$i.pid"
+    echo "$impl" >"$STATE/node$i.impl"
   done
-  echo "started $N nodes; waiting for a leader ..."
+  if [ "$IMPLS" = py ]; then
+    echo "started $N nodes; waiting for a leader ..."
+  else
+    echo "started $N nodes ($(for i in $(seq 0 $((N - 1))); do printf "%s" "${i/#[1-9]*/ }$(impl_of "$i")"; done)); waiting for a leader ..."
+  fi
   if ! "$VENV_PYTHON" - "$N" "$start" <<'PY'
 import json, sys, time, urllib.request
 n, t0 = int(sys.argv[1]), float(sys.argv[2])

@@ -31,6 +31,20 @@ What a run reports:
   started the same way: the start-up any pyzmq client pays, so the ratio
   shows what ``python -m client`` adds to it (target ≤ 2×). Our figures are
   printed as ratios of both;
+- ``--impl go``: the local cluster's nodes are Go nodes (``go/worker``, built
+  by ``harness.gobuild``) instead of Python ones. With ``--baseline`` the run
+  then also measures a Python cluster of the same size, started after the Go
+  one has stopped, with the same model, load and harness: the report puts the
+  Go node's throughput and p99 next to the Python node's and the echo
+  ceiling, with the ratios. A cluster per implementation, not one mixed
+  cluster with the load aimed at one node: the default is one node, which
+  is what the existing figures measure, and a mixed cluster would need
+  three processes sharing the two cores with the node under load (followers
+  answering heartbeats and replicating nothing), adding noise to both sides
+  and making the comparison depend on which node leads. The two clusters run
+  one after the other, so the machine's load can differ between them:
+  compare medians of several runs. ``--no-seed`` skips the 100-process part
+  of ``--baseline`` (b), for short runs;
 - ``--sweep``: in-flight clients (1, 10, 100, 1000) x rows per request
   (1, 100, 10,000), ``--sweep-seconds`` each, and the node processes' RSS
   (VmRSS, VmHWM) before and after, to show memory stays bounded, and the
@@ -58,7 +72,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from bench.common import stop_process
+from bench.common import executable, stop_process
 from client import Client
 from client.api import default_keys
 from harness.cluster import ROOT, LocalCluster, pick_base_ports, wait_for
@@ -428,7 +442,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         nodes = args.nodes.split(",") if args.nodes else None
         try:
             if not nodes:
-                cluster = LocalCluster(Path(tmp), n=args.cluster_size, insecure=args.insecure)
+                cluster = LocalCluster(
+                    Path(tmp),
+                    n=args.cluster_size,
+                    insecure=args.insecure,
+                    impls=(args.impl,) * args.cluster_size,
+                )
                 cluster.start()
                 cluster.leader(timeout=30)
                 nodes = list(cluster.ids)
@@ -437,6 +456,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 keys_dir = None if args.insecure else _path_or_none(default_keys())
             keys = None if keys_dir is None else load_client_keys(keys_dir)
             node_pids = {n: p.pid for n, p in cluster.procs.items()} if cluster else {}
+            result["node_executables"] = {n: executable(pid) for n, pid in node_pids.items()}
             endpoints = nodes_endpoints(nodes)
             with Client(nodes, timeout=30, keys=keys) as c:
                 if args.model:
@@ -448,6 +468,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result.update(
                 nodes=nodes,
                 cluster="local, started by the bench" if cluster else "given by --nodes",
+                impl=args.impl if cluster else None,
                 model_id=model_id,
                 in_flight=args.in_flight,
                 rows=args.rows,
@@ -467,6 +488,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 Path(args.profile_node) if args.profile_node else None,
                 keys,
             )
+            if args.impl != "py":
+                # The main thread of a Go process is not its event loop: no such figure.
+                ours.pop("node_loop_cpu_us_per_request", None)
             result["zmqnode"] = ours
             if args.baseline:
                 base: dict[str, Any] = {}
@@ -500,9 +524,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     args.warmup,
                     keys=keys,
                 )
-                base["seed_style"] = seed_style(nodes, model_id, keys_dir=keys_dir)
-                base["bare_pyzmq"] = bare_pyzmq()
-                base["ours_end_to_end"] = ours_end_to_end(endpoints, model_id, width, keys=keys)
+                if not args.no_seed:
+                    base["seed_style"] = seed_style(nodes, model_id, keys_dir=keys_dir)
+                    base["bare_pyzmq"] = bare_pyzmq()
+                    base["ours_end_to_end"] = ours_end_to_end(endpoints, model_id, width, keys=keys)
                 result["baseline"] = base
                 result["ratios"] = ratios(ours, base)
             if not args.no_big:
@@ -515,21 +540,82 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             if cluster is not None:
                 cluster.stop()
+        if cluster is not None and args.baseline and args.impl != "py":
+            # After the Go cluster has stopped: the two never share the cores.
+            py = measure_impl("py", args, Path(tmp) / "py")
+            result["baseline"]["zmqnode_py"] = py
+            result["ratios"].update(impl_ratios(result["zmqnode"], py))
     return result
+
+
+def measure_impl(impl: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """The main measurement against a fresh local cluster of ``impl`` nodes
+    (XOR trained on it, the same rows, in-flight requests and sockets)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cluster = LocalCluster(
+        workdir, n=args.cluster_size, insecure=args.insecure, impls=(impl,) * args.cluster_size
+    )
+    cluster.start()
+    try:
+        cluster.leader(timeout=30)
+        keys = None if cluster.keys is None else load_client_keys(cluster.keys)
+        with Client(list(cluster.ids), timeout=30, keys=keys) as c:
+            model_id = c.train(XOR_X, XOR_Y)["model_id"]
+        summary = measure(
+            nodes_endpoints(list(cluster.ids)),
+            predict_template(model_id, rows_of(2, args.rows)),
+            args.in_flight,
+            None if args.duration else args.requests,
+            args.duration,
+            args.sockets,
+            args.warmup,
+            {n: p.pid for n, p in cluster.procs.items()},
+            keys=keys,
+        )
+        summary["impl"] = impl
+        summary["node_executables"] = {n: executable(p.pid) for n, p in cluster.procs.items()}
+        if impl != "py":
+            summary.pop("node_loop_cpu_us_per_request", None)
+        summary["model_id"] = model_id
+        return summary
+    finally:
+        cluster.stop()
+
+
+def impl_ratios(ours: dict[str, Any], py: dict[str, Any]) -> dict[str, Any]:
+    """This run's implementation against the Python node's (``--impl go --baseline``)."""
+
+    def div(a: float, b: float) -> float | None:
+        return round(a / b, 3) if b else None
+
+    out = {
+        "impl_over_py_throughput": div(ours["throughput_rps"], py["throughput_rps"]),
+        "impl_over_py_p99": div(ours["p99_ms"], py["p99_ms"]),
+    }
+    if "node_cpu_us_per_request" in ours and "node_cpu_us_per_request" in py:
+        out["impl_over_py_node_cpu"] = div(
+            ours["node_cpu_us_per_request"], py["node_cpu_us_per_request"]
+        )
+    return out
 
 
 def ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     def div(a: float, b: float) -> float | None:
         return round(a / b, 3) if b else None
 
-    echo, seed, e2e = base["echo"], base["seed_style"], base["ours_end_to_end"]
-    bare = base["bare_pyzmq"]
-    return {
+    echo = base["echo"]
+    out = {
         "zmqnode_over_echo_throughput": div(ours["throughput_rps"], echo["throughput_rps"]),
         "zmqnode_over_echo_p99": div(ours["p99_ms"], echo["p99_ms"]),
         "zmqnode_over_echo_one_socket_throughput": div(
             base["zmqnode_one_socket"]["throughput_rps"], base["echo_one_socket"]["throughput_rps"]
         ),
+    }
+    if "seed_style" not in base:  # --no-seed
+        return out
+    seed, e2e, bare = base["seed_style"], base["ours_end_to_end"], base["bare_pyzmq"]
+    return {
+        **out,
         "seed_wall_over_ours": div(seed["wall_s"] * 1000, e2e["wall_ms"]),
         "ours_over_seed_wall": div(e2e["wall_ms"], seed["wall_s"] * 1000),
         "client_over_bare_pyzmq_wall": div(seed["wall_s"], bare["wall_s"]),
@@ -560,9 +646,12 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         table.add_column(col, justify="right")
     for col in ("max ms", "errors", "harness µs/req (loop)"):
         table.add_column(col, justify="right")
-    rows = [("zmqnode", result["zmqnode"])]
+    impl = result.get("impl", "py")
+    rows = [("zmqnode" if impl == "py" else f"zmqnode, {impl} node", result["zmqnode"])]
     base = result.get("baseline")
     if base:
+        if "zmqnode_py" in base:
+            rows.append(("zmqnode, py node", base["zmqnode_py"]))
         rows += [
             ("echo (ceiling)", base["echo"]),
             ("zmqnode, 1 socket", base["zmqnode_one_socket"]),
@@ -592,11 +681,13 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
     z = result["zmqnode"]
     if len(result["nodes"]) > 1:
         con.print(f"answers per node: {z['per_endpoint']}")
-    if "node_cpu_us_per_request" in z:
+    if "node_loop_cpu_us_per_request" in z:
         con.print(
             f"node CPU per request (all nodes): {z['node_cpu_us_per_request']} µs, of which "
             f"the event loop thread {z['node_loop_cpu_us_per_request']} µs"
         )
+    elif "node_cpu_us_per_request" in z:
+        con.print(f"node CPU per request (all nodes): {z['node_cpu_us_per_request']} µs")
     prof = z.get("node_profile")
     if prof and prof.get("samples"):
         tp = Table(title=f"where the node's event loop spends its time ({prof['samples']} samples)")
@@ -609,12 +700,23 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         con.print(f"raw py-spy samples: {prof['file']}")
     if base:
         ra = result["ratios"]
-        seed, e2e = base["seed_style"], base["ours_end_to_end"]
         con.print(
             f"zmqnode / echo: throughput {ra['zmqnode_over_echo_throughput']}, "
             f"p99 {ra['zmqnode_over_echo_p99']}× "
             f"(both on one pipelined socket: {ra['zmqnode_over_echo_one_socket_throughput']})"
         )
+        if "impl_over_py_throughput" in ra:
+            py = base["zmqnode_py"]
+            con.print(
+                f"{impl} node / py node: throughput {ra['impl_over_py_throughput']}, "
+                f"p99 {ra['impl_over_py_p99']}×, node CPU per request "
+                f"{ra.get('impl_over_py_node_cpu')}× "
+                f"({z.get('node_cpu_us_per_request')} vs {py.get('node_cpu_us_per_request')} µs; "
+                "the py cluster ran after this one, in the same run)"
+            )
+    if base and "seed_style" in base:
+        ra = result["ratios"]
+        seed, e2e = base["seed_style"], base["ours_end_to_end"]
         t2 = Table(title=f"the seed's way: {seed['processes']} one-row predictions")
         for col in ("how", "wall ms", "errors"):
             t2.add_column(col, justify="right")
@@ -746,6 +848,18 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="echo ceiling; the original system's way next to bare pyzmq start-ups",
     )
+    p.add_argument(
+        "--impl",
+        choices=("py", "go"),
+        default="py",
+        help="the local cluster's nodes: py (python -m zmqnode) or go (go/worker); "
+        "go with --baseline also measures a py cluster in the same run",
+    )
+    p.add_argument(
+        "--no-seed",
+        action="store_true",
+        help="--baseline without the 100-process comparison (the seed's way)",
+    )
     p.add_argument("--sweep", action="store_true", help="in-flight x rows table, node memory")
     p.add_argument("--sweep-seconds", type=float, default=1.0, help="seconds per sweep cell")
     p.add_argument("--no-big", action="store_true", help="skip the 10,000-row measurement")
@@ -766,6 +880,8 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if args.in_flight < 1 or args.rows < 1 or (args.cluster_size or 1) < 1:
         p.error("--in-flight, --rows and --cluster-size must be at least 1")
+    if args.impl != "py" and (args.nodes or args.http or args.profile_node):
+        p.error("--impl picks the local cluster's nodes: not with --nodes, --http, --profile-node")
     if args.http:
         return predict_http.main_http(args)
     if args.cluster_size is None:

@@ -40,11 +40,32 @@ The protocol (shared with ``tests/test_accuracy.py``):
   threads, 10.5 s with one) and on a busy machine they contend (digits once
   took 28 s instead of 1 s), so one thread is a fair, stable reference.
 
+``--leader go`` (issue 17): the same datasets trained with a Go leader next
+to a Python leader, in one mixed cluster (``--impls``, default ``py,go,py``
+then). The leader coordinates the training (splits the rows, sends
+SUB_TRAIN chunks, averages the trainers' weights each round, commits the
+model); the trainers are the same processes either way (every node runs
+one, Python or Go), so the comparison isolates the leader. A node of the
+wanted implementation is made leader by leadership transfer: the current
+leader is sent SIGTERM, hands leadership to its most caught-up voter before
+exiting (Raft thesis §3.10; both nodes do it) and is started again, until a
+node of that implementation leads (a few rounds at most). Transfer rather
+than a cluster where only Go nodes may win an election: the harness has no
+per-node election settings, and one cluster for both leaders means the same
+trainers, keys and disk. The leaders take turns: each dataset is trained
+``--repeats`` times under each, one leader after the other; the report
+gives both scores (deterministic, so the first run's), the median times,
+the difference in points and the time ratio, and whether both leaders'
+models make identical predictions on the held-out rows (the model files
+themselves differ: they carry their id and time).
+
 scikit-learn is a bench/test-only dependency; nothing in ``zmqnode`` imports it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import signal
 import statistics
 import tempfile
 import time
@@ -55,6 +76,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import executable
 from client import Client
 from client.cli import read_csv
 from harness.cluster import LocalCluster
@@ -197,6 +219,8 @@ def cluster_train(
         "seconds": seconds,
         "model_id": reply["model_id"],
         "sha256": client.info(reply["model_id"]).get("sha256"),
+        # The file's sha256 covers its metadata (id, time); this, only what it predicts.
+        "predictions_sha256": hashlib.sha256(np.ascontiguousarray(predicted).tobytes()).hexdigest(),
         "trainers": len(reply.get("trainers") or []),
         "rounds": reply.get("rounds"),
         "epochs": metrics.get("epochs"),
@@ -213,6 +237,139 @@ def warm_up(client: Client) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 4)).astype(np.float32)
     client.train(x, (x[:, 0] > 0).astype(np.int64), options={"epochs": 2}, timeout=TRAIN_TIMEOUT)
+
+
+def lead_with(cluster: LocalCluster, impl: str, client: Client, attempts: int = 8) -> str:
+    """Make a node of implementation ``impl`` the leader by leadership transfer.
+
+    SIGTERM the leader (it hands leadership to its most caught-up voter
+    before exiting), start it again, and repeat until a node of ``impl``
+    leads; then one small training so that every trainer (the restarted
+    node's too) is up before anything is timed. Returns the leader.
+    """
+    if impl not in cluster.impls.values():
+        raise ValueError(f"no {impl} node in the cluster ({cluster.impls})")
+    for _ in range(attempts):
+        leader = cluster.leader(timeout=30)
+        if cluster.impls[leader] == impl:
+            warm_up(client)
+            return leader
+        cluster.kill(leader, signal.SIGTERM)
+        # The others elect (or were handed) a leader before the old one returns.
+        cluster.leader(timeout=30, among=[n for n in cluster.procs])
+        cluster.start(leader)
+    raise RuntimeError(f"no {impl} leader after {attempts} leadership transfers")
+
+
+def run_by_leader(
+    impls: tuple[str, ...],
+    leaders: tuple[str, ...],
+    repeats: int = 3,
+    rows: int = SYNTHETIC_ROWS,
+    datasets: tuple[str, ...] = (SYNTHETIC,),
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Each dataset trained ``repeats`` times under a leader of each of ``leaders``
+    (one mixed cluster of ``impls``; see the module's docstring)."""
+    results: dict[str, Any] = {
+        "nodes": len(impls),
+        "impls": list(impls),
+        "leaders": list(leaders),
+        "repeats": repeats,
+        "datasets": {},
+    }
+    splits = {name: split(name, rows) for name in datasets}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in datasets}
+    with tempfile.TemporaryDirectory(prefix="zmqnode-bench-train-") as tmp:
+        cluster = LocalCluster(Path(tmp), n=len(impls), impls=impls)
+        cluster.start()
+        try:
+            cluster.leader(timeout=30)
+            client = cluster.client(timeout=30)
+            for impl in leaders:
+                leader = lead_with(cluster, impl, client)
+                for name, data in splits.items():
+                    ours = []
+                    for _ in range(repeats):
+                        r = cluster_train(client, data, Path(tmp) / "csv", options)
+                        r["leader"] = leader
+                        r["leader_executable"] = executable(cluster.procs[leader].pid)
+                        ours.append(r)
+                    runs[name][impl] = ours
+        finally:
+            cluster.stop()
+    for name, data in splits.items():
+        theirs = [sklearn_reference(data) for _ in range(repeats)]
+        by_leader = {}
+        for impl, ours in runs[name].items():
+            by_leader[impl] = {
+                "leader": ours[0]["leader"],
+                "leader_executable": ours[0]["leader_executable"],
+                "score": ours[0]["score"],
+                "seconds_median": round(statistics.median(r["seconds"] for r in ours), 3),
+                "seconds": [round(r["seconds"], 3) for r in ours],
+                "trainers": ours[0]["trainers"],
+                "rounds": ours[0]["rounds"],
+                "epochs": ours[0]["epochs"],
+                "predictions_sha256": ours[0]["predictions_sha256"],
+                "same_model_every_run": len({r["sha256"] for r in ours}) == 1,
+            }
+        entry: dict[str, Any] = {
+            "rows": {"train": len(data.y_train), "test": len(data.y_test)},
+            "task": data.task,
+            "metric": "accuracy" if data.task == "classification" else "r2",
+            "by_leader": by_leader,
+            "sklearn": {
+                "score": theirs[0]["score"],
+                "seconds_median": round(statistics.median(r["seconds"] for r in theirs), 3),
+            },
+        }
+        if "go" in by_leader and "py" in by_leader:
+            go, py = by_leader["go"], by_leader["py"]
+            entry["go_minus_py_points"] = round((go["score"] - py["score"]) * 100, 2)
+            entry["go_over_py_time"] = round(go["seconds_median"] / py["seconds_median"], 3)
+            entry["same_predictions_both_leaders"] = (
+                go["predictions_sha256"] == py["predictions_sha256"]
+            )
+        results["datasets"][name] = entry
+    return results
+
+
+def print_by_leader(result: dict[str, Any], console: Any = None) -> None:
+    """One row per dataset and leader (rich); fits 80 columns."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        title=f"one cluster ({','.join(result['impls'])}), leader by implementation, "
+        "from CSV, default options",
+        caption="Score on the 25 % held out (acc or r2); s: median of "
+        f"{result['repeats']} train round trips; sk: scikit-learn's score; Δ pt: this "
+        "leader's score - the py leader's, in points; ×py: time / the py leader's; "
+        "same: identical predictions on the held-out rows under both leaders.",
+    )
+    for i, column in enumerate(("dataset", "leader", "", "score", "sk", "Δ pt", "s", "×py")):
+        table.add_column(column, justify="left" if i < 2 else "right")
+    table.add_column("same", justify="right")
+    for name, r in result["datasets"].items():
+        py = r["by_leader"].get("py")
+        for impl, b in r["by_leader"].items():
+            table.add_row(
+                name,
+                f"{impl} {b['leader'].rsplit(':', 1)[1]}",
+                "acc" if r["metric"] == "accuracy" else "r2",
+                f"{b['score']:.4f}",
+                f"{r['sklearn']['score']:.4f}",
+                f"{(b['score'] - py['score']) * 100:+.2f}" if py else "",
+                f"{b['seconds_median']:.2f}",
+                f"{b['seconds_median'] / py['seconds_median']:.2f}" if py else "",
+                ("yes" if r.get("same_predictions_both_leaders") else "no") if impl != "py" else "",
+            )
+    (console or Console()).print(table)
 
 
 def run(
@@ -339,12 +496,42 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated, of {', '.join(DATASETS)}, or 'all'",
     )
     p.add_argument("--options", default=None, help="training options as JSON (default: none)")
+    p.add_argument(
+        "--leader",
+        choices=("go", "py"),
+        help="train under a leader of this implementation next to one of the other "
+        "(a mixed cluster; leadership moved by transfer)",
+    )
+    p.add_argument(
+        "--impls",
+        help="with --leader: the cluster's implementations, repeating over --nodes "
+        "(default py,go,py)",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     names = DATASETS if args.datasets == "all" else tuple(args.datasets.split(","))
     unknown = [n for n in names if n not in DATASETS]
     if unknown:
         p.error(f"unknown dataset(s) {', '.join(unknown)}; one of {', '.join(DATASETS)}")
+    if args.leader:
+        pattern = (args.impls or "py,go,py").split(",")
+        impls = tuple(pattern[i % len(pattern)] for i in range(args.nodes))
+        if not {"py", "go"} <= set(impls) or not set(impls) <= {"py", "go"}:
+            p.error(f"--impls must hold both py and go nodes, got {','.join(impls)}")
+        other = "py" if args.leader == "go" else "go"
+        result = run_by_leader(
+            impls,
+            (other, args.leader),
+            args.repeats,
+            args.rows,
+            names,
+            json.loads(args.options) if args.options else None,
+        )
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print_by_leader(result)
+        return 0
     result = run(
         args.nodes,
         args.repeats,
