@@ -5,6 +5,9 @@
 #   ./run_tests.sh -k raft                         any pytest arguments
 #   ./run_tests.sh --fuzz-seed random              the port fuzzer under a new seed
 #   ZMQNODE_SIM_SEEDS=20000 ./run_tests.sh -m sim  a longer simulation
+#   ZMQNODE_IMPLS=py,go,py ./run_tests.sh -m conformance   the conformance suite, mixed
+# Under CI (CI set) with no arguments: the whole suite, then the conformance
+# suite again on mixed clusters (Python, Go, Python); both must pass.
 # Markers and seeds: README.md, "Running the tests".
 # As root, it installs iptables (and iproute2) when missing, for the
 # network-partition tests: scripts/ensure_system.sh.
@@ -14,4 +17,13 @@ cd "$(dirname "$0")"
 . scripts/ensure_system.sh
 ensure_venv test
 ensure_system_packages
-exec "$VENV_PYTHON" -m pytest "$@"
+if [ -z "${CI:-}" ] || [ $# -gt 0 ]; then
+  exec "$VENV_PYTHON" -m pytest "$@"
+fi
+default=0 mixed=0
+"$VENV_PYTHON" -m pytest || default=$?
+echo "== the conformance suite again, mixed: ZMQNODE_IMPLS=py,go,py pytest -m conformance" >&2
+ZMQNODE_IMPLS=py,go,py "$VENV_PYTHON" -m pytest -m conformance || mixed=$?
+echo "== default suite: exit $default; mixed conformance suite: exit $mixed" >&2
+if [ "$default" -ne 0 ]; then exit "$default"; fi
+exit "$mixed"

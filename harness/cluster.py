@@ -120,6 +120,18 @@ class LocalCluster:
         # Nodes started with --join (rejoin()): node -> members to join through.
         self.joining: dict[str, list[str]] = {}
 
+    @property
+    def one_implementation(self) -> bool:
+        """Every node runs the same implementation. Only then do the tests
+        expect byte- and bit-identical floats across nodes: Go and Python
+        agree to float32 rounding (docs/PROTOCOL.md §9, docs/TRAINING.md)."""
+        return len(set(self.impls.values())) == 1
+
+    @property
+    def all_python(self) -> bool:
+        """Every node is the Python implementation (the default cluster)."""
+        return set(self.impls.values()) == {"py"}
+
     def storage(self, node_id: str) -> Path:
         return self.workdir / f"node{self.ids.index(node_id)}_storage"
 

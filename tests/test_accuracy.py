@@ -5,7 +5,8 @@ For each dataset of ``bench/train.py`` (scikit-learn's bundled sets, the
 ``friedman1`` and ``friedman3`` sets): a 25 % test split (random_state=0,
 stratified for classification), the unscaled training rows written to CSV
 and read back with the CLI's reader, trained by ``Client.train`` with no
-options, predicted by the cluster. The bound, with no tolerance: our score on
+options, predicted by the cluster. The bound, with no tolerance on an
+all-Python cluster (1 point on a mixed one, MIXED_TOLERANCE): our score on
 the test rows (accuracy, or R² for regression) is at least that of
 scikit-learn's ``StandardScaler + MLPClassifier(hidden_layer_sizes=(64,))``
 (``MLPRegressor`` for regression; adam, 200 epochs) on the same split. The
@@ -40,7 +41,7 @@ from bench.train import (
 )
 from harness.cluster import LocalCluster
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.conformance, pytest.mark.process]
 
 
 @pytest.fixture(scope="module")
@@ -62,25 +63,35 @@ def client(cluster):
     return c
 
 
-def _check(client, tmp_path, name: str) -> None:
+# A cluster that mixes implementations trains the same model up to float32
+# rounding (docs/PROTOCOL.md §9), which moves a score by a few test rows
+# (synthetic: 0.9774 mixed against scikit-learn's 0.9782). Issue 17
+# asks a mixed or Go-led cluster to be within 1 point of the Python result,
+# which is at least scikit-learn's: so 1 point below scikit-learn, mixed.
+MIXED_TOLERANCE = 0.01
+
+
+def _check(cluster, client, tmp_path, name: str) -> None:
     data = split(name)
     ours = cluster_train(client, data, tmp_path)
     theirs = sklearn_reference(data)
-    assert ours["score"] >= theirs["score"], (
+    tolerance = 0.0 if cluster.all_python else MIXED_TOLERANCE
+    assert ours["score"] >= theirs["score"] - tolerance, (
         f"{name}: zmqnode {ours['score']:.4f} vs scikit-learn {theirs['score']:.4f} "
+        f"(tolerance {tolerance}, nodes {sorted(cluster.impls.values())}) "
         f"on {len(data.y_test)} test rows ({ours})"
     )
 
 
 @pytest.mark.parametrize("name", BUNDLED)
-def test_default_options_match_sklearn_on_a_bundled_dataset(client, tmp_path, name):
-    _check(client, tmp_path, name)
+def test_default_options_match_sklearn_on_a_bundled_dataset(cluster, client, tmp_path, name):
+    _check(cluster, client, tmp_path, name)
 
 
-def test_default_options_match_sklearn_on_the_synthetic_20k_set(client, tmp_path):
-    _check(client, tmp_path, SYNTHETIC)
+def test_default_options_match_sklearn_on_the_synthetic_20k_set(cluster, client, tmp_path):
+    _check(cluster, client, tmp_path, SYNTHETIC)
 
 
 @pytest.mark.parametrize("name", HARDER)
-def test_default_options_match_sklearn_on_a_harder_generated_set(client, tmp_path, name):
-    _check(client, tmp_path, name)
+def test_default_options_match_sklearn_on_a_harder_generated_set(cluster, client, tmp_path, name):
+    _check(cluster, client, tmp_path, name)

@@ -11,6 +11,8 @@ from bench.failover import run_failover
 from bench.store import SIZES, model_counts, model_file, store_run
 from harness.cluster import LocalCluster
 
+pytestmark = pytest.mark.conformance
+
 
 @pytest.fixture
 def cluster(tmp_path):

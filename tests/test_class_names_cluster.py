@@ -16,7 +16,7 @@ import pytest
 
 from harness.cluster import ROOT, LocalCluster
 
-pytestmark = [pytest.mark.process, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.conformance, pytest.mark.process, pytest.mark.timeout(300)]
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 SETOSA_ROW = "5.1,3.5,1.4,0.2"

@@ -15,7 +15,7 @@ from client import Client, ClientError
 from harness.cluster import ROOT, LocalCluster, wait_for
 from zmqnode.transport import security
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.conformance, pytest.mark.process]
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([0, 1, 1, 0], dtype=np.float32)
@@ -299,7 +299,11 @@ def test_a_silent_trainer_does_not_stall_training(cluster):
     import signal
 
     leader = cluster.leader()
-    follower = next(n for n in cluster.ids if n != leader)
+    # A Python follower: its trainer is a process of its own, which SIGSTOP
+    # silences; a Go node's trainer is a goroutine of the node. With py,go,py
+    # (ZMQNODE_IMPLS) one Python node at least is a follower.
+    follower = next((n for n in cluster.ids if n != leader and cluster.impls[n] == "py"), None)
+    assert follower, f"no Python follower to silence the trainer of: {cluster.impls}"
     rng = np.random.default_rng(1)
     x = rng.normal(size=(600, 4)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
@@ -414,7 +418,18 @@ def test_same_data_options_and_seed_give_byte_identical_model_files(cluster):
     for m in ids:  # a follower may apply a moment after the leader acknowledged
         wait_for(lambda m=m: node in model_files(cluster, m), 10, f"{m} on {node}")
     blobs = [(cluster.storage(node) / "models" / f"{m}.bin").read_bytes() for m in ids]
-    assert blobs[0] == blobs[1]
+    if cluster.one_implementation:
+        assert blobs[0] == blobs[1]
+    else:
+        # Chunks trained by Go and by Python agree to float32 rounding only
+        # (docs/PROTOCOL.md §9): the same predictions, and probabilities apart
+        # by a few float32 ulps (5e-7 measured; the bound leaves room for a
+        # chunk reassigned to the other implementation on a busy machine).
+        with cluster.client(node) as c:
+            assert c.predict(ids[0], x).tolist() == c.predict(ids[1], x).tolist()
+            np.testing.assert_allclose(
+                c.predict_proba(ids[0], x), c.predict_proba(ids[1], x), rtol=0, atol=1e-4
+            )
 
 
 def test_real_valued_outputs_train_a_regression_model_with_several_columns(cluster):

@@ -35,7 +35,7 @@ from harness.cluster import LocalCluster, wait_for
 from zmqnode.ml.training import TrainOptions, train
 from zmqnode.storage import log_file
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.conformance, pytest.mark.process]
 
 REFUSED_EXIT = 2
 

@@ -22,6 +22,8 @@ from tests.test_client_fakenode import FakeNode
 from tests.test_export import TOLERANCE, fake_cluster, raw_rows, targets, trained
 from zmqnode.ml.training import TrainOptions, train
 
+pytestmark = pytest.mark.conformance
+
 
 def cli_at(node: FakeNode, *args: str) -> int:
     return main(["--nodes", node.address, "--timeout", "2", "--retries", "0", *args])

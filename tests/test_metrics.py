@@ -17,6 +17,8 @@ from harness.cluster import LocalCluster, wait_for
 from zmqnode.metrics import LATENCY_BUCKETS, RecentLatency, Registry
 from zmqnode.transport import security
 
+pytestmark = pytest.mark.conformance
+
 
 def families(text: str) -> dict:
     return {f.name: f for f in text_string_to_metric_families(text)}

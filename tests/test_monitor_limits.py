@@ -11,7 +11,7 @@ import pytest
 from harness.cluster import LocalCluster, wait_for
 from zmqnode.monitor import MAX_CONNECTIONS
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.conformance, pytest.mark.process]
 
 
 @pytest.fixture

@@ -42,6 +42,8 @@ from zmqnode.transport.wire import (
     ok_reply,
 )
 
+pytestmark = pytest.mark.conformance
+
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 8, dtype=np.float32)
 XOR_Y = np.array([0, 1, 1, 0] * 8, dtype=np.int64)
 REPLY_DEADLINE = 60.0

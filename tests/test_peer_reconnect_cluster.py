@@ -18,7 +18,7 @@ from client import Client
 from harness.cluster import ROOT, LocalCluster, pick_base_ports, wait_for
 from zmqnode.transport.security import add_node_key, public_key_of
 
-pytestmark = [pytest.mark.process, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.conformance, pytest.mark.process, pytest.mark.timeout(240)]
 
 XOR = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 10, np.float32)
 NAMES = np.array(["no", "yes", "yes", "no"] * 10)

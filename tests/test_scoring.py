@@ -27,7 +27,7 @@ from client.scoring import ScoringError, score_csv
 from client.tables import TableError
 from harness.cluster import ROOT, LocalCluster
 
-pytestmark = [pytest.mark.process, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.conformance, pytest.mark.process, pytest.mark.timeout(180)]
 
 FEATURES = ["a", "b", "c", "d"]
 SPECIES = np.array(["setosa", "versicolor", "virginica"])

@@ -36,6 +36,8 @@ from zmqnode.transport import security
 from zmqnode.transport.raft_codec import encode_raft
 from zmqnode.transport.security import ClientKeys, keygen, load_client_keys
 
+pytestmark = pytest.mark.conformance
+
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([0, 1, 1, 0])
 MARKER = "PLAINTEXT-MARKER-7f3a9c"

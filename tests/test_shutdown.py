@@ -10,7 +10,7 @@ import pytest
 from client import ClientError
 from harness.cluster import LocalCluster, wait_for
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.conformance, pytest.mark.process]
 
 
 @pytest.fixture

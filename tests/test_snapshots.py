@@ -15,7 +15,7 @@ import pytest
 from harness.cluster import LocalCluster, wait_for
 from zmqnode.ml.training import TrainOptions, train
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.conformance, pytest.mark.process]
 
 ARGS = ("--snapshot-entries", "4", "--fetch-chunk-bytes", "1024")
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)

@@ -36,6 +36,8 @@ from rich.console import Console
 from client.watch import DOWN_AFTER, STATUS_TOPIC, Feed, WatchState, render
 from harness.cluster import ROOT, LocalCluster, pick_base_ports
 
+pytestmark = pytest.mark.conformance
+
 
 class FakeNodes:
     """PUB sockets bound where real nodes publish their status (client port + 2000)."""
