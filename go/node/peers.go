@@ -36,13 +36,21 @@ type PeerLinks struct {
 	PeerStatus map[string]PeerStatus
 	maxHeader  int
 	faults     *FaultFile
+
+	subMon       *zmq.Socket       // the SUB's handshakes, watched before it connects
+	subEndpoints map[string]string // peer -> its PUB's endpoint
+	established  map[string]bool   // peers whose DEALER completed a handshake
+	reopen       *reopener         // refused links, reopened after a backoff (reopen.go)
 }
 
 // NewPeerLinks binds the Raft ROUTER and the PUB and makes the SUB.
 func NewPeerLinks(n *Node, maxMessageBytes int64) (*PeerLinks, error) {
 	cfg := n.Cfg
 	l := &PeerLinks{n: n, dealers: map[string]*zmq.Socket{}, monitors: map[string]*zmq.Socket{},
-		LastHeard: map[string]time.Time{}, PeerStatus: map[string]PeerStatus{}}
+		LastHeard: map[string]time.Time{}, PeerStatus: map[string]PeerStatus{},
+		subEndpoints: map[string]string{}, established: map[string]bool{}}
+	l.reopen = newReopener(n.Count, n.Log.For("WARNING", "zmqnode.transport.peers"),
+		n.Log.For("INFO", "zmqnode.transport.peers"))
 	if cfg.FaultFile != "" {
 		l.faults = &FaultFile{Path: cfg.FaultFile, Logf: n.Log.For("WARNING", "zmqnode.transport.faults")}
 	}
@@ -76,10 +84,17 @@ func NewPeerLinks(n *Node, maxMessageBytes int64) (*PeerLinks, error) {
 	if err == nil {
 		err = security.MakeClient(l.Sub, n.keys)
 	}
+	if err == nil {
+		// Watched before it connects: a handshake can finish (or be refused)
+		// within a millisecond, and an event before the monitor is lost.
+		l.subMon, err = n.ctx.Monitor(l.Sub, refusedEvents|zmq.EventHandshakeSucceeded)
+	}
 	if err != nil {
 		l.Close()
 		return nil, err
 	}
+	n.Register(l.subMon, l.subEvent)
+	n.OnTick = append(n.OnTick, l.tick)
 	return l, nil
 }
 
@@ -99,9 +114,12 @@ func (l *PeerLinks) SetPeers(peers []string) (added, removed []string) {
 			added = append(added, p)
 		}
 	}
+	// Before any connect on the SUB, see its refusals (settleSub).
+	l.settleSub()
 	for _, p := range removed {
-		if host, port, err := security.ParseAddress(p); err == nil {
-			l.Sub.Disconnect(Endpoint(host, port+HeartbeatOffset))
+		if ep, ok := l.subEndpoints[p]; ok {
+			l.Sub.Disconnect(ep) // an error: refused and not reopened yet
+			delete(l.subEndpoints, p)
 		}
 		if mon := l.monitors[p]; mon != nil {
 			l.n.Unregister(mon)
@@ -113,6 +131,8 @@ func (l *PeerLinks) SetPeers(peers []string) (added, removed []string) {
 		delete(l.dealers, p)
 		delete(l.LastHeard, p)
 		delete(l.PeerStatus, p)
+		delete(l.established, p)
+		l.reopen.forget(p)
 	}
 	for _, p := range added {
 		host, port, err := security.ParseAddress(p)
@@ -120,25 +140,21 @@ func (l *PeerLinks) SetPeers(peers []string) (added, removed []string) {
 			l.n.Log.Log("WARNING", "zmqnode.transport.peers", "cannot link to %s: %v", p, err)
 			continue
 		}
-		if err := l.Sub.Connect(Endpoint(host, port+HeartbeatOffset)); err != nil {
+		sub := Endpoint(host, port+HeartbeatOffset)
+		if err := l.Sub.Connect(sub); err != nil {
 			l.n.Log.Log("WARNING", "zmqnode.transport.peers", "cannot subscribe to %s: %v", p, err)
+		} else {
+			l.subEndpoints[p] = sub
 		}
-		d, err := l.n.sockets.Client(zmq.DEALER, Endpoint(host, port+RaftOffset),
-			security.ClientOptions{SendHWM: PeerHWM, Immediate: true})
+		d, mon, err := l.dealer(Endpoint(host, port+RaftOffset))
 		if err != nil {
 			l.n.Log.Log("WARNING", "zmqnode.transport.peers", "cannot link to %s: %v", p, err)
 			continue
 		}
 		l.dealers[p] = d
-		if mon, err := l.n.ctx.Monitor(d, zmq.EventDisconnected); err == nil {
-			l.monitors[p] = mon
-			peer := p
-			l.n.Register(mon, func(frames [][]byte) {
-				if ev, _, _, err := zmq.ParseEvent(frames); err == nil && ev == zmq.EventDisconnected {
-					l.n.onPeerDisconnected(peer)
-				}
-			})
-		}
+		l.monitors[p] = mon
+		peer := p
+		l.n.Register(mon, func(frames [][]byte) { l.dealerEvent(peer, frames) })
 	}
 	return added, removed
 }
@@ -231,8 +247,147 @@ func (l *PeerLinks) PublishStatus(status []byte) {
 	l.Pub.Send([][]byte{[]byte(StatusTopic), status}, zmq.DontWait)
 }
 
+// dealer opens a DEALER to a peer's Raft ROUTER, its monitor attached
+// before it connects.
+func (l *PeerLinks) dealer(endpoint string) (d, mon *zmq.Socket, err error) {
+	d, err = l.n.ctx.NewSocket(zmq.DEALER)
+	if err != nil {
+		return nil, nil, err
+	}
+	err = d.SetInt(zmq.Linger, 0)
+	if err == nil {
+		err = d.SetInt(zmq.SndHWM, PeerHWM)
+	}
+	if err == nil {
+		err = d.SetInt(zmq.Immediate, 1) // never queue for a peer that is not there
+	}
+	if err == nil {
+		err = security.MakeClient(d, l.n.keys)
+	}
+	if err == nil {
+		mon, err = l.n.ctx.Monitor(d, zmq.EventDisconnected|zmq.EventHandshakeSucceeded|refusedEvents)
+	}
+	if err == nil {
+		if err = d.Connect(endpoint); err != nil {
+			zmq.StopMonitor(d)
+			mon.Close()
+		}
+	}
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return d, mon, nil
+}
+
+// dealerEvent handles a monitor event of peer's DEALER.
+//
+// A peer's process that dies drops its TCP connection at once; if it led,
+// the node need not wait an election timeout to notice. A refused
+// handshake drops a connection that never carried anything: not that.
+func (l *PeerLinks) dealerEvent(peer string, frames [][]byte) {
+	ev, value, _, err := zmq.ParseEvent(frames)
+	if err != nil || l.dealers[peer] == nil {
+		return
+	}
+	switch {
+	case ev == zmq.EventDisconnected:
+		if l.established[peer] {
+			delete(l.established, peer)
+			l.n.onPeerDisconnected(peer)
+		}
+	case ev == zmq.EventHandshakeSucceeded:
+		l.established[peer] = true
+		l.reopen.gotThrough(peer, linkRaft)
+	case ev&refusedEvents != 0:
+		if host, port, err := security.ParseAddress(peer); err == nil {
+			l.reopen.refused(l.dealers[peer], Endpoint(host, port+RaftOffset), peer, linkRaft, ev, value, time.Now())
+		}
+	}
+}
+
+// subEvent handles a monitor event of the SUB (its connections to the
+// peers' PUBs).
+func (l *PeerLinks) subEvent(frames [][]byte) {
+	ev, value, endpoint, err := zmq.ParseEvent(frames)
+	if err != nil {
+		return
+	}
+	for _, p := range l.subPeers(endpoint) {
+		switch {
+		case ev == zmq.EventHandshakeSucceeded:
+			l.reopen.gotThrough(p, linkSub)
+		case ev&refusedEvents != 0:
+			l.reopen.refused(l.Sub, l.subEndpoints[p], p, linkSub, ev, value, time.Now())
+		}
+	}
+}
+
+// settleSub handles the SUB's monitor events that wait, so a refused
+// connection is disconnected before anything else connects on the SUB
+// (reopener.refused says why).
+func (l *PeerLinks) settleSub() {
+	for l.subMon != nil {
+		frames, err := l.subMon.Recv(zmq.DontWait)
+		if err != nil {
+			return
+		}
+		l.subEvent(frames)
+	}
+}
+
+// subPeers are the peers whose PUB endpoint (as libzmq reports it) is
+// endpoint; by port alone when none is spelled that way (a host name).
+func (l *PeerLinks) subPeers(endpoint string) []string {
+	var exact, byPort []string
+	port := endpoint[strings.LastIndexByte(endpoint, ':')+1:]
+	for p, e := range l.subEndpoints {
+		if e == endpoint {
+			exact = append(exact, p)
+		} else if e[strings.LastIndexByte(e, ':')+1:] == port {
+			byPort = append(byPort, p)
+		}
+	}
+	if len(exact) > 0 {
+		return exact
+	}
+	return byPort
+}
+
+// tick reopens the refused links whose backoff has passed.
+func (l *PeerLinks) tick(now time.Time) {
+	due := l.reopen.due(now)
+	if len(due) == 0 {
+		return
+	}
+	l.settleSub()
+	for _, k := range due {
+		if l.dealers[k.peer] == nil || !l.reopen.take(k) {
+			continue
+		}
+		var err error
+		if k.link == linkRaft {
+			host, port, perr := security.ParseAddress(k.peer)
+			if err = perr; err == nil {
+				err = l.dealers[k.peer].Connect(Endpoint(host, port+RaftOffset))
+			}
+		} else {
+			err = l.Sub.Connect(l.subEndpoints[k.peer])
+		}
+		if err != nil {
+			l.n.Log.Log("WARNING", "zmqnode.transport.peers", "cannot reopen our %s connection to %s: %v",
+				k.link, k.peer, err)
+		}
+	}
+}
+
 // Close closes every socket.
 func (l *PeerLinks) Close() {
+	if l.subMon != nil {
+		zmq.StopMonitor(l.Sub)
+		l.subMon.Close()
+		l.subMon = nil
+	}
 	for p, mon := range l.monitors {
 		zmq.StopMonitor(l.dealers[p])
 		mon.Close()
