@@ -235,8 +235,24 @@ type countedConn struct {
 	once sync.Once
 }
 
+// CloseWrite lets net/http half-close before it closes, and gives the
+// connection's slot back at once: after an error answer (400, 431) net/http
+// waits 500 ms before closing (so the client reads the answer before a
+// reset), and a burst of malformed requests must not hold every slot
+// meanwhile, refusing the well-formed ones after them (the port fuzzer's
+// monitor cases; http.server closes at once).
+func (c *countedConn) CloseWrite() error {
+	c.release()
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *countedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.open.Add(-1) })
+	c.release()
 	return err
 }
+
+func (c *countedConn) release() { c.once.Do(func() { c.l.open.Add(-1) }) }

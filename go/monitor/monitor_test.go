@@ -162,3 +162,43 @@ func TestTailFileOfAMissingFileIsEmpty(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// exchange sends raw on a new connection and reads until the monitor closes
+// it (or 3 s pass).
+func exchange(t *testing.T, addr string, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte(raw))
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	got, _ := io.ReadAll(c)
+	return string(got)
+}
+
+// net/http waits 500 ms before closing a connection it answered 400 or 431
+// (so the client reads the answer before a reset): the port fuzzer's burst
+// of malformed requests used to hold every slot meanwhile, and the
+// well-formed request after it found its connection closed unanswered.
+func TestMalformedRequestsInABurstDoNotLockOutTheNext(t *testing.T) {
+	m := start(t)
+	addr := m.Addr().String()
+	for _, raw := range []string{
+		"GET /nope HTTP/x\r\n\x8aD\x0bU\r\n\r\n",                                // a broken request line
+		"GET /" + strings.Repeat("a", 70000) + " HTTP/1.1\r\n\r\n",              // a huge target
+		"POST /status HTTP/1.1\r\nContent-Length: -1\r\n\r\nabc",                // a bad Content-Length
+		"GET /status HTTP/1.1\r\nX: " + strings.Repeat("y", 70000) + "\r\n\r\n", // a huge header
+	} {
+		for i := 0; i < MaxConnections+8; i++ {
+			if got := exchange(t, addr, raw); !strings.HasPrefix(got, "HTTP/1.1 4") {
+				t.Fatalf("%.40q answered %.60q", raw, got)
+			}
+		}
+		got := exchange(t, addr, "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(got, "HTTP/1.1 200 ") {
+			t.Fatalf("after %d of %.40q, /status answered %.60q", MaxConnections+8, raw, got)
+		}
+	}
+}
