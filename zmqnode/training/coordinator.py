@@ -18,6 +18,13 @@ warning (the decisions are ``scheduler.ChunkScheduler``'s). Chunk data is
 sent once per trainer; later rounds send only the weights (the trainer
 caches the chunk).
 
+A trainer admits a node's PUSH only once its own allow-list names that node
+(it re-reads its node's member keys), and a handshake it refused is final
+for that connection (docs/PROTOCOL.md §1.1): a node that joined connects
+before the members' trainers admit it. So each trainer's PUSH is watched
+and reopened after a refusal (``transport.reopen``), and sends to it fail
+(``IMMEDIATE``) meanwhile, as to a trainer not connected yet.
+
 All of this runs on the node's event loop, so it only does cheap work:
 parsing, splitting, averaging. The epochs run in the trainer processes.
 """
@@ -41,6 +48,7 @@ from ..registry import listing_summary
 from ..replies import Replier
 from ..transport import security, wire
 from ..transport.addresses import node_ports, parse_address, tcp_endpoint
+from ..transport.reopen import Reopening, WatchedClients
 from ..transport.sockets import Sockets
 from ..transport.wire import ErrorCode, ProtocolError
 from .process import TrainerProcess
@@ -170,12 +178,21 @@ class TrainingCoordinator:
             # A result carries one set of weights (at most --max-model-bytes).
             max_message_bytes=config.max_model_bytes * 2 + (1 << 20),
         )
+        # Each trainer's PUSH, reopened when that trainer refuses it (its
+        # monitor is read each tick: a refusal waits at most a tick).
+        self.trainer_links: WatchedClients[str] = WatchedClients(
+            links.sockets,
+            Reopening(log, links.count, "trainer_handshake_refused", "trainer_link_reopened"),
+        )
         self.pushers: dict[str, zmq.Socket] = {}
         for member in (links.node_id, *links.peers):
             host, port = parse_address(member)
-            self.pushers[member] = links.sockets.client(
+            self.pushers[member] = self.trainer_links.open(
+                member,
                 zmq.PUSH,
                 tcp_endpoint(host, node_ports(port).training),
+                who=f"the trainer of {member}",
+                what="training PUSH",
                 send_hwm=TRAINER_SEND_HWM,
                 # A send to a trainer that is not connected fails at once and
                 # the chunk goes to the next one (docs/PROTOCOL.md §9).
@@ -186,9 +203,11 @@ class TrainingCoordinator:
     # -- what the node calls -----------------------------------------------------
 
     def tick(self, now: float) -> None:
-        """Supervise the trainer process, start prepared jobs, move late chunks.
-        ``now``: ``time.monotonic()``."""
+        """Supervise the trainer process, reopen refused trainer links, start
+        prepared jobs, move late chunks. ``now``: ``time.monotonic()``."""
         links = self.links
+        self.trainer_links.settle()
+        self.trainer_links.tick(now)
         status = self.process.tick(
             now, leader_known=bool(links.leader_id()), running=links.is_running()
         )
@@ -210,8 +229,8 @@ class TrainingCoordinator:
         self._prep.shutdown(wait=False, cancel_futures=True)
         self.process.close()
         self.results_sock.close(0)
-        for sock in self.pushers.values():
-            sock.close(0)
+        self.trainer_links.close_all(linger_ms=0)
+        self.pushers.clear()
 
     def trainer_state(self) -> str:
         """This node's trainer for the status feed (docs/PROTOCOL.md §9b)."""

@@ -8,7 +8,10 @@ only carry weights. It exits when its node dies.
 
 It gets its node's keys (``--keys``, ``--node-key``; or ``--insecure``): its
 PULL admits only members (its own ZAP thread), and it pushes results to a
-leader as its node (transport/security.py).
+leader as its node (transport/security.py). A leader that refused a result
+PUSH's handshake (its allow-list did not name this node yet) is connected
+again after a backoff (``ResultLinks``; docs/PROTOCOL.md §1.1): the refusal
+is final for that connection.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -26,6 +30,7 @@ import zmq
 from ..logs import setup_logging
 from ..ml.distributed import run_chunk
 from ..transport import security
+from ..transport.reopen import Reopening, WatchedClients
 from ..transport.sockets import BindError, Sockets
 from ..transport.wire import ProtocolError
 from .protocol import Job, Result, decode_job, encode_result
@@ -113,27 +118,58 @@ def die_with_parent() -> None:
         pass
 
 
-def _pusher(
-    sockets: Sockets, pushers: OrderedDict[str, zmq.Socket], endpoint: str
-) -> zmq.Socket | None:
-    """The PUSH socket to ``endpoint`` (opened on first use, at most
-    MAX_PUSHERS kept), or None if it cannot be connected: a bad job costs
-    itself, never the trainer."""
-    push = pushers.get(endpoint)
-    if push is not None:
-        pushers.move_to_end(endpoint)
+class ResultLinks:
+    """The result PUSH sockets, one per leader endpoint that sent us jobs (at
+    most ``MAX_PUSHERS``, the least recently used closed first), each
+    reopened after the leader refused its handshake. ``tick`` does that; it
+    never blocks."""
+
+    def __init__(self, sockets: Sockets) -> None:
+        # The trainer has no metrics: refusals and reopenings are only logged.
+        reopening: Reopening[str] = Reopening(log, lambda kind: None, "", "")
+        self.clients: WatchedClients[str] = WatchedClients(sockets, reopening)
+        self.pushers: OrderedDict[str, zmq.Socket] = OrderedDict()
+
+    def pusher(self, endpoint: str) -> zmq.Socket | None:
+        """The PUSH socket to ``endpoint`` (opened on first use), or None if
+        it cannot be connected: a bad job costs itself, never the trainer."""
+        push = self.pushers.get(endpoint)
+        if push is not None:
+            self.pushers.move_to_end(endpoint)
+            return push
+        try:
+            push = self.clients.open(
+                endpoint,
+                zmq.PUSH,
+                endpoint,
+                who=f"the leader at {endpoint}",
+                what="result PUSH",
+                # A result still queued when the trainer exits gets a second to leave.
+                linger_ms=1000,
+                send_hwm=RESULT_SEND_HWM,
+            )
+        except zmq.ZMQError as exc:
+            log.warning(
+                "trainer dropped a job: cannot connect to reply_to %.80r: %s", endpoint, exc
+            )
+            return None
+        self.pushers[endpoint] = push
+        while len(self.pushers) > MAX_PUSHERS:
+            old, _ = self.pushers.popitem(last=False)
+            self.clients.close(old, linger_ms=0)
         return push
-    try:
-        # A result still queued when the trainer exits gets a second to leave.
-        push = sockets.client(zmq.PUSH, endpoint, linger_ms=1000, send_hwm=RESULT_SEND_HWM)
-    except zmq.ZMQError as exc:
-        log.warning("trainer dropped a job: cannot connect to reply_to %.80r: %s", endpoint, exc)
-        return None
-    pushers[endpoint] = push
-    while len(pushers) > MAX_PUSHERS:
-        _, old = pushers.popitem(last=False)
-        old.close(0)
-    return push
+
+    def tick(self, now: float) -> None:
+        """Note refusals and successes reported since, reopen what is due."""
+        self.clients.settle()
+        self.clients.tick(now)
+
+    def wait_ms(self, now: float, most: int) -> int:
+        """How long the loop may wait for a job before ``tick`` is due (at most ``most``)."""
+        due = self.clients.reopening.next_due()
+        if due is None:
+            return most
+        return max(0, min(most, int((due - now) * 1000) + 1))
 
 
 def serve(
@@ -160,7 +196,7 @@ def serve(
     sockets = Sockets(ctx, keys)
     try:
         pull = sockets.server(zmq.PULL, bind, security.PEERS, linger_ms=0)
-        pushers: OrderedDict[str, zmq.Socket] = OrderedDict()
+        results = ResultLinks(sockets)
         cache = ChunkCache(CACHE_BYTES)
         log.info("trainer for %s ready on %s", name, bind)
         shared = security.MemberKeysFile(member_keys) if member_keys else None
@@ -169,7 +205,9 @@ def serve(
                 admitted = shared.reload()  # the membership changed: so do the leaders
                 if admitted is not None:
                     authenticator.set_members(admitted)
-            if not pull.poll(PARENT_CHECK_MS):
+            now = time.monotonic()
+            results.tick(now)
+            if not pull.poll(results.wait_ms(now, PARENT_CHECK_MS)):
                 if os.getppid() != parent:
                     log.info("trainer for %s: node process is gone; exiting", name)
                     return
@@ -190,7 +228,7 @@ def serve(
                     job.reply_to,
                 )
                 continue
-            push = _pusher(sockets, pushers, job.reply_to)
+            push = results.pusher(job.reply_to)
             if push is None:
                 continue
             result = handle(job, cache, name)

@@ -17,7 +17,8 @@ for that connection in libzmq 4.3: it never retries it, even once the key is
 admitted. So each link watches its handshakes (``peer_event``,
 ``sub_event``) and reopens a refused one after a short backoff (``tick``):
 ``REOPEN_FIRST_SECONDS``, doubling up to ``REOPEN_MAX_SECONDS`` until a
-handshake succeeds (docs/PROTOCOL.md §1.1).
+handshake succeeds (docs/PROTOCOL.md §1.1; the bookkeeping is
+``reopen.Reopening``).
 
 ``FaultyPeerLinks`` wraps them with the test-only fault file (``faults.py``).
 """
@@ -36,6 +37,9 @@ from ..raft import BROADCAST, Message
 from .addresses import NodePorts, node_ports, parse_address, tcp_endpoint
 from .faults import FaultFile
 from .raft_codec import HEARTBEAT_TOPIC, decode_raft, encode_raft
+from .reopen import REFUSED, Reopening
+from .reopen import REOPEN_FIRST_SECONDS as REOPEN_FIRST_SECONDS  # re-exported (tests)
+from .reopen import REOPEN_MAX_SECONDS as REOPEN_MAX_SECONDS
 from .security import CLIENTS, PEERS, make_client
 from .sockets import Sockets
 from .status_feed import STATUS_TOPIC, decode_status, encode_status
@@ -49,22 +53,9 @@ PEER_HWM = 10_000
 # A heartbeat or status message is small; anything bigger on the SUB is not ours.
 MAX_SUB_MESSAGE_BYTES = 1 << 20
 
-# Handshake failures libzmq treats as final for the connection (a protocol
-# error: the session ends, no reconnect): the peer's ZAP handler refused our
-# key (status 400; 300 and 500 end the same way), or the CURVE/ZMTP
-# handshake broke. HANDSHAKE_FAILED_NO_DETAIL is not here: it follows a
-# dropped or timed-out TCP connection, which libzmq reconnects by itself.
-REFUSED = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+# What a refusal is (REFUSED) and the backoff of a refused link: reopen.py.
 DEALER_EVENTS = zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | REFUSED
 SUB_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | REFUSED
-# A refused link is reopened after this, doubling per refusal in a row up to
-# REOPEN_MAX_SECONDS. A member admits a new key as soon as it appends the
-# entry adding it, usually within one replication round trip (milliseconds);
-# a member cut off for long admits it only later, and then the new node waits
-# at most REOPEN_MAX_SECONDS more. The price of a refusal that lasts (one
-# CURVE handshake per link every 2 s) is small against that.
-REOPEN_FIRST_SECONDS = 0.2
-REOPEN_MAX_SECONDS = 2.0
 
 Link = Literal["raft", "sub"]  # a peer's DEALER, or our SUB's connection to its PUB
 LINKS: tuple[Link, ...] = ("raft", "sub")
@@ -121,10 +112,9 @@ class PeerLinks:
         self.sub_events = self.sub.get_monitor_socket(SUB_EVENTS)  # before it connects
         self._sub_endpoints: dict[str, str] = {}  # peer -> its PUB's endpoint
         self._established: set[str] = set()  # peers whose DEALER completed a handshake
-        self._reopen_at: dict[tuple[str, Link], float] = {}
-        self._backoff: dict[tuple[str, Link], float] = {}  # refused in a row: the next delay
-        self._reopened: dict[tuple[str, Link], int] = {}
-        self._logged: set[tuple[str, Link, str]] = set()
+        self._reopening: Reopening[tuple[str, Link]] = Reopening(
+            log, count, "peer_handshake_refused", "peer_link_reopened"
+        )
         self.peers = ()
         self.set_peers(peers)
 
@@ -215,14 +205,11 @@ class PeerLinks:
 
     def tick(self, now: float) -> None:
         """Reopen the refused links whose backoff has passed."""
-        due = [key for key, at in self._reopen_at.items() if at <= now]
-        if due:
+        if self._reopening.any_due(now):
             self._settle_sub()
-        for peer, link in due:
-            if self._reopen_at.pop((peer, link), None) is None or peer not in self.dealers:
+        for peer, link in self._reopening.take_due(now):
+            if peer not in self.dealers:
                 continue
-            self._reopened[(peer, link)] = self._reopened.get((peer, link), 0) + 1
-            self._count("peer_link_reopened")
             try:
                 if link == "raft":
                     peer_host, port = parse_address(peer)
@@ -243,49 +230,28 @@ class PeerLinks:
         session opened meanwhile may reuse that address, which the late
         ``disconnect`` would then end. ``_settle_sub`` runs before every
         connect on the SUB for the same reason."""
-        self._count("peer_handshake_refused")
-        reason = (
-            f"ZAP status {value}"
-            if kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH
-            else f"handshake error {value:#x}"
-        )
-        delay = self._backoff.get((peer, link), REOPEN_FIRST_SECONDS)
-        self._backoff[(peer, link)] = min(2 * delay, REOPEN_MAX_SECONDS)
-        if (peer, link, reason) not in self._logged:
-            self._logged.add((peer, link, reason))
-            log.warning(
-                "%s refused our %s connection (%s; our key is not on its allow-list yet?): "
-                "reopening it in %.1f s, then at most every %.0f s until it gets through",
-                peer,
-                LINK_NAMES[link],
-                reason,
-                delay,
-                REOPEN_MAX_SECONDS,
-            )
+        now = time.monotonic()
+        first = self._reopening.refused((peer, link), peer, LINK_NAMES[link], kind, value, now)
         peer_host, port = parse_address(peer)
         ports = node_ports(port)
         sock = self.dealers[peer] if link == "raft" else self.sub
         endpoint = (
             tcp_endpoint(peer_host, ports.raft) if link == "raft" else self._sub_endpoints[peer]
         )
-        if (peer, link) not in self._reopen_at:
+        if first:
             try:
                 sock.disconnect(endpoint)
             except zmq.ZMQError:
                 pass  # not connected: already closed for an earlier refusal
-        self._reopen_at[(peer, link)] = time.monotonic() + delay
 
     def _got_through(self, peer: str, link: Link) -> None:
         """A handshake of ``link`` to ``peer`` succeeded: the backoff starts over."""
-        self._backoff.pop((peer, link), None)
-        reopened = self._reopened.pop((peer, link), 0)
-        if reopened:
-            log.info(
-                "%s admitted our %s connection after %d reopening(s)",
-                peer,
-                LINK_NAMES[link],
-                reopened,
-            )
+        self._reopening.got_through((peer, link), peer, LINK_NAMES[link])
+
+    @property
+    def _backoff(self) -> dict[tuple[str, Link], float]:
+        """Each refused link's next delay (tests/test_peer_reconnect.py reads it)."""
+        return self._reopening.backoff
 
     def _settle_sub(self) -> None:
         """Handle the SUB's monitor events that wait (non-blocking), so a
@@ -311,11 +277,7 @@ class PeerLinks:
     def _forget(self, peer: str) -> None:
         self._established.discard(peer)
         for link in LINKS:
-            key = (peer, link)
-            self._reopen_at.pop(key, None)
-            self._backoff.pop(key, None)
-            self._reopened.pop(key, None)
-        self._logged = {entry for entry in self._logged if entry[0] != peer}
+            self._reopening.forget((peer, link))
 
     def receive_published(self, frames: list[bytes]) -> Message | None:
         """A message from a peer's PUB (topic included): a Raft heartbeat, or
