@@ -50,6 +50,9 @@ type trackedConn struct {
 	reqStart  time.Time
 	aborting  bool // net/http set a deadline in the past to stop a read
 	failed    bool // a 408 was written
+
+	fix     targetFixer // what net/http reads (target.go); Read's alone but originals
+	readErr error       // the socket's error, returned once fix.out is read
 }
 
 func (c *trackedConn) deadline() time.Time {
@@ -85,7 +88,52 @@ func (c *trackedConn) setPhase(p phase) {
 	}
 }
 
+// Read gives net/http the request stream as targetFixer passes it on.
 func (c *trackedConn) Read(b []byte) (int, error) {
+	for {
+		c.mu.Lock()
+		if len(c.fix.out) > 0 {
+			n := copy(b, c.fix.out)
+			c.fix.out = c.fix.out[n:]
+			c.mu.Unlock()
+			return n, nil
+		}
+		c.mu.Unlock()
+		if c.readErr != nil {
+			err := c.readErr
+			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+				return 0, err
+			}
+			c.readErr = nil // a deadline: a later read may succeed
+			return 0, err
+		}
+		n, err := c.readRaw(b)
+		c.mu.Lock()
+		if n > 0 {
+			c.fix.feed(b[:n])
+		}
+		if err != nil {
+			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+				c.fix.flush() // the stream ended: a line held back is all there is
+			}
+			c.readErr = err
+		}
+		c.mu.Unlock()
+	}
+}
+
+// originalTarget is the request target the client sent for one net/http
+// read as target (targetFixer).
+func (c *trackedConn) originalTarget(target string) string {
+	if c == nil {
+		return target
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fix.original(target)
+}
+
+func (c *trackedConn) readRaw(b []byte) (int, error) {
 	c.mu.Lock()
 	if !c.aborting {
 		_ = c.Conn.SetReadDeadline(c.deadline())
@@ -125,8 +173,12 @@ func (c *trackedConn) SetWriteDeadline(t time.Time) error { return nil }
 
 func (c *trackedConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
 
-// CloseWrite lets net/http half-close before it closes (no reset).
+// CloseWrite lets net/http half-close before it closes (no reset). The
+// connection's slot is given back now: after an error answer net/http
+// waits 500 ms before closing, and a burst of malformed requests must not
+// hold every slot meanwhile.
 func (c *trackedConn) CloseWrite() error {
+	c.release()
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
@@ -135,9 +187,11 @@ func (c *trackedConn) CloseWrite() error {
 
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.open.Add(-1) })
+	c.release()
 	return err
 }
+
+func (c *trackedConn) release() { c.once.Do(func() { c.l.open.Add(-1) }) }
 
 // connLimiter closes a connection past max at once, after a best-effort
 // 503 (transport/http.py's _refuse), and counts the open ones.

@@ -263,7 +263,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.setPhase(phaseWait) // the node's deadlines bound the answer, not ours
 	received := time.Now()
-	target := latin1(r.RequestURI)
+	target := latin1(conn.originalTarget(r.RequestURI))
 	path, _, _ := strings.Cut(target, "?")
 	endpoint, modelID := Route(path)
 	a := s.serve(r, body, target, endpoint, modelID)
