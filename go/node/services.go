@@ -116,6 +116,7 @@ func (n *Node) StartServices() error {
 			}
 			return n.sockets.Client(kind, endpoint, security.ClientOptions{Immediate: true})
 		},
+		Monitor:        n.ctx.Monitor, // reopen a PUSH a trainer's ZAP refused (training/reopen.go)
 		RegisterSocket: func(sock *zmq.Socket, onReadable func()) { n.RegisterReadable(sock, onReadable) },
 		CommitModel: func(req *wire.Object, model []byte, reply replies.Replier) {
 			parsed, err := ml.ReadModel(model)

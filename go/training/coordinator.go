@@ -41,6 +41,9 @@ type Links struct {
 	// Socket: a bound (PULL) or connected (PUSH) socket with the node's
 	// CURVE/ZAP settings, peers domain.
 	Socket func(kind zmq.Type, endpoint string, bind bool) (*zmq.Socket, error)
+	// Monitor: the node's context's Context.Monitor, to watch the PUSHes'
+	// handshakes and reopen a refused one (reopen.go); nil: not watched.
+	Monitor func(s *zmq.Socket, events zmq.Event) (*zmq.Socket, error)
 	// RegisterSocket: the node's loop polls s and calls onReadable.
 	RegisterSocket func(s *zmq.Socket, onReadable func())
 	// CommitModel proposes STORE_MODEL and answers reply once applied
@@ -111,6 +114,7 @@ type Coordinator struct {
 	results *zmq.Socket
 	bindErr error
 	pushers map[string]*zmq.Socket
+	watches map[string]*linkWatch // member -> its PUSH's handshakes
 	epoch   time.Time
 	closed  bool
 	// restarted: trainer -> when it was restarted (TrainerRestarted).
@@ -134,7 +138,7 @@ func NewCoordinator(links Links, cfg CoordinatorConfig) *Coordinator {
 		cfg.MaxModelBytes = DefaultMaxModelBytes
 	}
 	c := &Coordinator{links: links, cfg: cfg, logf: links.Logf, jobs: map[string]*trainingJob{},
-		pushers: map[string]*zmq.Socket{}, epoch: time.Now()}
+		pushers: map[string]*zmq.Socket{}, watches: map[string]*linkWatch{}, epoch: time.Now()}
 	if c.logf == nil {
 		c.logf = log.Printf
 	}
@@ -213,9 +217,15 @@ func (c *Coordinator) pusher(member string) *zmq.Socket {
 	_ = s.SetInt(zmq.SndHWM, TrainerSendHWM)
 	_ = s.SetInt(zmq.Linger, 0)
 	_ = s.Disconnect(endpoint)
-	if err := s.Connect(endpoint); err != nil {
+	var err2 error
+	if c.links.Monitor != nil {
+		c.watches[member], err2 = watchAndConnect(c.links.Monitor, s, endpoint, "trainer "+member)
+	} else {
+		err2 = s.Connect(endpoint)
+	}
+	if err2 != nil {
 		s.Close()
-		c.logf("training: cannot connect to trainer %s: %v", member, err)
+		c.logf("training: cannot connect to trainer %s: %v", member, err2)
 		return nil
 	}
 	c.pushers[member] = s
@@ -349,6 +359,9 @@ func (c *Coordinator) Tick() {
 		return
 	}
 	c.bindResults()
+	for _, w := range c.watches {
+		w.poll(time.Now(), c.count, c.logf)
+	}
 	if len(c.jobs) == 0 {
 		return
 	}
@@ -450,6 +463,8 @@ func (c *Coordinator) Close() {
 		c.results = nil
 	}
 	for m, s := range c.pushers {
+		c.watches[m].close()
+		delete(c.watches, m)
 		s.Close()
 		delete(c.pushers, m)
 	}

@@ -423,6 +423,7 @@ func (t *Trainer) reloadMembers() {
 type pusher struct {
 	endpoint string
 	sock     *zmq.Socket
+	watch    *linkWatch // reopens it if the leader's ZAP refused it (reopen.go)
 }
 
 func (t *Trainer) serve() {
@@ -436,7 +437,7 @@ func (t *Trainer) serve() {
 	defer func() {
 		t.pull.Close()
 		for e := pushers.Front(); e != nil; e = e.Next() {
-			e.Value.(*pusher).sock.Close()
+			e.Value.(*pusher).close()
 		}
 		if t.gk != nil {
 			t.gk.Stop()
@@ -448,6 +449,10 @@ func (t *Trainer) serve() {
 	for !t.stopping.Load() {
 		t.reloadMembers()
 		ev, err := poller.Poll(pollInterval)
+		now := time.Now()
+		for e := pushers.Front(); e != nil; e = e.Next() {
+			e.Value.(*pusher).watch.poll(now, nil, t.logf)
+		}
 		if err != nil {
 			if !t.stopping.Load() {
 				t.logf("trainer for %s: poll failed: %v", t.name, err)
@@ -540,13 +545,27 @@ func (t *Trainer) pusher(pushers *list.List, endpoint string) *zmq.Socket {
 		t.logf("trainer dropped a job: cannot connect to reply_to %.80s: %v", pyRepr(endpoint), err)
 		return nil
 	}
-	pushers.PushBack(&pusher{endpoint, sock})
+	// Watched from its first connection on: Client connected it before a
+	// monitor could be attached, so connect again under the monitor.
+	_ = sock.Disconnect(endpoint)
+	watch, err := watchAndConnect(t.ctx.Monitor, sock, endpoint, "leader's results PULL "+endpoint)
+	if err != nil {
+		sock.Close()
+		t.logf("trainer dropped a job: cannot connect to reply_to %.80s: %v", pyRepr(endpoint), err)
+		return nil
+	}
+	pushers.PushBack(&pusher{endpoint, sock, watch})
 	for pushers.Len() > MaxPushers {
 		e := pushers.Front()
-		e.Value.(*pusher).sock.Close()
+		e.Value.(*pusher).close()
 		pushers.Remove(e)
 	}
 	return sock
+}
+
+func (p *pusher) close() {
+	p.watch.close()
+	p.sock.Close()
 }
 
 // errMessage is a ProtocolError's message, else the error's text.
