@@ -34,6 +34,9 @@ type linkWatch struct {
 	backoff   time.Duration
 	reopened  int
 	logged    map[string]bool
+	// The events counted (the coordinator's count), as
+	// zmqnode/training/coordinator.py names them.
+	refusedKind, reopenedKind string
 }
 
 // watchAndConnect attaches a monitor to sock, then connects it to endpoint.
@@ -47,7 +50,8 @@ func watchAndConnect(ctx func(*zmq.Socket, zmq.Event) (*zmq.Socket, error), sock
 		mon.Close()
 		return nil, err
 	}
-	return &linkWatch{sock: sock, mon: mon, endpoint: endpoint, name: name, logged: map[string]bool{}}, nil
+	return &linkWatch{sock: sock, mon: mon, endpoint: endpoint, name: name, logged: map[string]bool{},
+		refusedKind: "trainer_handshake_refused", reopenedKind: "trainer_link_reopened"}, nil
 }
 
 // poll handles the monitor's waiting events and reopens the link if its
@@ -80,7 +84,7 @@ func (w *linkWatch) poll(now time.Time, count func(string), logf func(string, ..
 		w.at = time.Time{}
 		w.reopened++
 		if count != nil {
-			count("peer_link_reopened")
+			count(w.reopenedKind)
 		}
 		if err := w.sock.Connect(w.endpoint); err != nil && logf != nil {
 			logf("cannot reopen %s: %v", w.name, err)
@@ -90,7 +94,7 @@ func (w *linkWatch) poll(now time.Time, count func(string), logf func(string, ..
 
 func (w *linkWatch) refused(now time.Time, ev zmq.Event, value uint32, count func(string), logf func(string, ...any)) {
 	if count != nil {
-		count("peer_handshake_refused")
+		count(w.refusedKind)
 	}
 	reason := fmt.Sprintf("handshake error %#x", value)
 	if ev == zmq.EventHandshakeFailedAuth {

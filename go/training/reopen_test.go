@@ -64,7 +64,7 @@ func TestARefusedPushReopensOnceItsKeyIsAdmitted(t *testing.T) {
 			t.Fatalf("never got through: %v %q", counts, logs)
 		}
 		w.poll(time.Now(), func(k string) { counts[k]++ }, logf)
-		if counts["peer_handshake_refused"] >= 2 && len(gate.Members()) == 1 {
+		if counts["trainer_handshake_refused"] >= 2 && len(gate.Members()) == 1 {
 			gate.SetMembers([]string{leader.Public, trainer.Public})
 		}
 		err := push.Send([][]byte{[]byte("result")}, zmq.DontWait)
@@ -80,7 +80,7 @@ func TestARefusedPushReopensOnceItsKeyIsAdmitted(t *testing.T) {
 	if msg, err := pull.Recv(0); err != nil || string(msg[0]) != "result" {
 		t.Fatalf("recv %q, %v", msg, err)
 	}
-	if counts["peer_handshake_refused"] < 2 || counts["peer_link_reopened"] < 2 {
+	if counts["trainer_handshake_refused"] < 2 || counts["trainer_link_reopened"] < 2 {
 		t.Fatalf("counts %v", counts)
 	}
 	refusals := 0
