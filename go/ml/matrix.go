@@ -37,6 +37,20 @@ func (m Matrix) Gather(rows []int) Matrix {
 	return out
 }
 
+// GatherInto is Gather into buf's storage when it is large enough (the
+// result aliases buf), else into a new matrix.
+func (m Matrix) GatherInto(buf []float32, rows []int) Matrix {
+	n := len(rows) * m.Cols
+	if cap(buf) < n {
+		return m.Gather(rows)
+	}
+	out := Matrix{len(rows), m.Cols, buf[:n]}
+	for i, r := range rows {
+		copy(out.Row(i), m.Row(r))
+	}
+	return out
+}
+
 // Slice is m[start:stop] (a view).
 func (m Matrix) Slice(start, stop int) Matrix {
 	return Matrix{stop - start, m.Cols, m.Data[start*m.Cols : stop*m.Cols]}

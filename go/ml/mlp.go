@@ -442,17 +442,22 @@ func Fit(a Architecture, params []float32, x, y Matrix, epochs, batchSize int,
 	for i := range bounds {
 		bounds[i] = i * n / nBatches
 	}
-	work := newWorkspace(a, bounds[1]-bounds[0]+1)
+	maxRows := bounds[1] - bounds[0] + 1
+	work := newWorkspace(a, maxRows)
+	// Each batch's shuffled rows are gathered into buffers reused across
+	// batches and epochs, not the whole shuffled chunk per epoch (mlp.fit's
+	// x[order]): the same values in the same order, without a second copy
+	// of the chunk (on a Go leader the local trainer's memory is the node's).
+	xBuf, yBuf := make([]float32, maxRows*x.Cols), make([]float32, maxRows*y.Cols)
 	total := 0.0
 	for epoch := 0; epoch < epochs; epoch++ {
 		order := g.Permutation(n)
-		xs, ys := x.Gather(order), y.Gather(order)
 		last := epoch == epochs-1
 		for b := 0; b < nBatches; b++ {
 			start, stop := bounds[b], bounds[b+1]
 			rows := stop - start
-			loss := lossAndGrad(a, ws, bs, gw, gb, xs.Slice(start, stop), ys.Slice(start, stop),
-				l2*float64(rows), last, work)
+			xb, yb := x.GatherInto(xBuf, order[start:stop]), y.GatherInto(yBuf, order[start:stop])
+			loss := lossAndGrad(a, ws, bs, gw, gb, xb, yb, l2*float64(rows), last, work)
 			if last {
 				total += float64(rows) * loss
 			}

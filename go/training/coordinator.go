@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log"
 	"math"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -16,6 +17,11 @@ import (
 	"zmqnode/wire"
 	"zmqnode/zmq"
 )
+
+// releaseAfterPlanBytes: a TRAIN whose arrays reach this size has its
+// received blobs returned to the OS once the plan holds the rows (a full GC:
+// worth it only for a large dataset).
+const releaseAfterPlanBytes = 16 << 20
 
 // Coordinator defaults, as the Python node's flags.
 const (
@@ -319,6 +325,11 @@ func (c *Coordinator) submit(req *wire.Object, blobs [][]byte, reply replies.Rep
 	}
 	c.jobs[id] = j
 	c.order = append(c.order, id)
+	// The preparation owns the arrays; the job keeps the names only, so the
+	// received blobs die with the preparation.
+	arrays := *request
+	request.X, request.Y = wire.Array{}, wire.Array{}
+	large := int64(len(arrays.X.Data)+len(arrays.Y.Data)) >= releaseAfterPlanBytes
 	// Validating, normalizing and splitting a large dataset takes seconds:
 	// off the loop, or heartbeats stop and the leader is deposed.
 	go func(ch chan<- prepared) {
@@ -329,8 +340,17 @@ func (c *Coordinator) submit(req *wire.Object, blobs [][]byte, reply replies.Rep
 					p.err = fmt.Errorf("%v", r)
 				}
 			}()
-			p.plan, p.err = MakePlan(request, options, nChunks)
+			p.plan, p.err = MakePlan(&arrays, options, nChunks)
 		}()
+		arrays = TrainRequest{}
+		if large {
+			// The request's blobs are garbage now, but Go keeps freed heap
+			// until its scavenger returns it, slowly; the chunk sends that
+			// follow copy the rows into libzmq (C memory). Without this the
+			// leader's peak would be received bytes + chunks + send buffers
+			// (Python's numpy frees at once: received bytes + chunks).
+			debug.FreeOSMemory()
+		}
 		ch <- p
 		if c.links.Wake != nil {
 			c.links.Wake()
@@ -499,8 +519,9 @@ func (c *Coordinator) sendChunk(j *trainingJob, chunk int, trainer string, withD
 		Options: j.options, Params: wire.FromFloat32([]int{len(j.plan.Params)}, j.plan.Params),
 	}
 	if withData {
-		x := wire.FromFloat32([]int{data.X.Rows, data.X.Cols}, data.X.Data)
-		y := wire.FromFloat32([]int{data.Y.Rows, data.Y.Cols}, data.Y.Data)
+		// Frames straight from the plan's rows: Send copies them into libzmq.
+		x := wire.ViewFloat32([]int{data.X.Rows, data.X.Cols}, data.X.Data)
+		y := wire.ViewFloat32([]int{data.Y.Rows, data.Y.Cols}, data.Y.Data)
 		job.X, job.Y = &x, &y
 	}
 	frames, err := EncodeJob(job)
@@ -535,7 +556,6 @@ func (c *Coordinator) startPrepared(j *trainingJob, p prepared, now float64, tra
 	}
 	plan := p.plan
 	j.plan = plan
-	j.request.X, j.request.Y = wire.Array{}, wire.Array{} // the plan has the rows
 	arch := plan.Problem.Arch
 	if modelBytes := int64(arch.NParams()) * 4; modelBytes > c.cfg.MaxModelBytes {
 		c.fail(j, wire.TooLarge, fmt.Sprintf("a %s network needs about %d bytes, over --max-model-bytes %d; "+

@@ -184,11 +184,13 @@ func runChunk(j *Job, xa, ya wire.Array) (res ml.ChunkResult, err error) {
 	return ml.RunChunk(params, x, y, options, j.Round, j.Chunk)
 }
 
-// toFloat32 is np.asarray(a, dtype=np.float32).
+// toFloat32 is np.asarray(a, dtype=np.float32): for float32 a read-only
+// view of a's blob, not a copy (neither the plan nor a trainer writes to
+// its inputs), so a large dataset is held once.
 func toFloat32(a wire.Array) ([]float32, error) {
 	switch a.Dtype {
 	case wire.Float32:
-		return a.Float32s()
+		return a.Float32View()
 	case wire.Float64:
 		v, err := a.Float64s()
 		out := make([]float32, len(v))

@@ -6,7 +6,15 @@ import (
 	"math"
 	"math/bits"
 	"strings"
+	"unsafe"
 )
+
+// hostLittleEndian: the wire's byte order is the host's, so a float32 blob
+// can be read in place (numpy's frombuffer) instead of decoded into a copy.
+var hostLittleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
 
 // DefaultMaxArrayBytes bounds one array frame when the caller has no better
 // limit; nodes pass their configured one.
@@ -123,6 +131,32 @@ func (a Array) Float32s() ([]float32, error) {
 		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(a.Data[4*i:]))
 	}
 	return out, nil
+}
+
+// Float32View is Float32s without the copy where it can (Python's
+// np.frombuffer): on a little-endian host with 4-byte-aligned data the
+// result shares a.Data's memory, so the caller must not write to it, and it
+// keeps the whole blob alive; otherwise it is Float32s. A large TRAIN's
+// inputs are read this way so the leader holds them once.
+func (a Array) Float32View() ([]float32, error) {
+	if err := a.want(Float32); err != nil {
+		return nil, err
+	}
+	n := len(a.Data) / 4
+	if n == 0 || !hostLittleEndian || uintptr(unsafe.Pointer(&a.Data[0]))%4 != 0 {
+		return a.Float32s()
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&a.Data[0])), n), nil
+}
+
+// ViewFloat32 is FromFloat32 without the copy on a little-endian host: Data
+// shares values' memory (the caller must not change values while the array
+// is in use). Chunks are sent this way, from the plan's own rows.
+func ViewFloat32(shape []int, values []float32) Array {
+	if len(values) == 0 || !hostLittleEndian {
+		return FromFloat32(shape, values)
+	}
+	return Array{Float32, shape, unsafe.Slice((*byte)(unsafe.Pointer(&values[0])), 4*len(values))}
 }
 
 // Float64s returns the elements of a float64 array.

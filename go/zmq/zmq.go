@@ -18,6 +18,8 @@
 // No C code keeps a Go pointer: frames are copied into libzmq by zmq_send
 // and copied out of a zmq_msg_t (allocated in C memory) on receive, so the
 // byte slices this package returns are ordinary Go memory the caller owns.
+// A large frame's C pages are released as they are copied, so a received
+// dataset costs about one copy, not two.
 //
 // # Errors
 //
@@ -32,6 +34,9 @@ package zmq
 #include <zmq.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 // zmqgo_recv receives one frame into msg (C memory, initialised here) and
 // reports whether more frames follow. Kept in C so a zmq_msg_t never lives
@@ -47,6 +52,33 @@ static int zmqgo_recv(void *sock, zmq_msg_t *msg, int flags, int *more) {
 	}
 	*more = zmq_msg_more(msg);
 	return rc;
+}
+
+// zmqgo_copy_out copies a received frame's n bytes into dst (Go memory,
+// not kept). A large frame is copied in steps and, when libzmq does not
+// share its buffer, each step's whole pages go back to the OS at once
+// (MADV_DONTNEED), so the frame is held about once, not twice, while it
+// moves into Go. Only pages strictly inside the data are released: the
+// buffer's header (refcount, free function) sits before it, and the
+// caller closes the message right after, reading nothing more from it.
+static void zmqgo_copy_out(zmq_msg_t *msg, void *dst, size_t n, size_t release_min) {
+	char *src = zmq_msg_data(msg);
+	if (n < release_min || zmq_msg_get(msg, ZMQ_SHARED) != 0) {
+		memcpy(dst, src, n);
+		return;
+	}
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t released = ((uintptr_t)src + page - 1) & ~(page - 1);
+	const size_t step = (size_t)4 << 20;
+	for (size_t off = 0; off < n; off += step) {
+		size_t k = n - off < step ? n - off : step;
+		memcpy((char *)dst + off, src + off, k);
+		uintptr_t end = ((uintptr_t)(src + off + k)) & ~(page - 1);
+		if (end > released) {
+			madvise((void *)released, end - released, MADV_DONTNEED);
+			released = end;
+		}
+	}
 }
 */
 import "C"
@@ -349,6 +381,12 @@ func (s *Socket) Recv(flags Flag) ([][]byte, error) {
 	}
 }
 
+// releaseMinBytes: a received frame this large is handed back to the OS
+// page by page as it is copied out of libzmq (zmqgo_copy_out). Far above
+// libzmq's decoder buffer (8 KiB), so such a frame always has a buffer of
+// its own.
+const releaseMinBytes = 1 << 20
+
 func (s *Socket) recvFrame(flags Flag) ([]byte, bool, error) {
 	var more C.int
 	for {
@@ -363,7 +401,8 @@ func (s *Socket) recvFrame(flags Flag) ([]byte, bool, error) {
 		n := C.zmq_msg_size(s.msg)
 		var data []byte
 		if n > 0 {
-			data = C.GoBytes(C.zmq_msg_data(s.msg), C.int(n))
+			data = make([]byte, int(n))
+			C.zmqgo_copy_out(s.msg, unsafe.Pointer(&data[0]), n, releaseMinBytes)
 		} else {
 			data = []byte{}
 		}
