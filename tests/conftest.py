@@ -86,8 +86,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SEEDS] = seeds
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return "fuzz seeds: " + ", ".join(map(str, config.stash[_SEEDS]))
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = ["fuzz seeds: " + ", ".join(map(str, config.stash[_SEEDS]))]
+    if os.environ.get("ZMQNODE_IMPLS"):
+        lines.append(f"node implementations (ZMQNODE_IMPLS): {os.environ['ZMQNODE_IMPLS']}")
+    return lines
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Mixed clusters: build go/worker once, here, rather than inside the first
+    # test that starts a Go node (where the build would count in its timings).
+    if "go" in os.environ.get("ZMQNODE_IMPLS", "").split(","):
+        from harness.gobuild import ensure_worker
+
+        ensure_worker()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
