@@ -136,7 +136,10 @@ func CodeOf(err error) ErrorCode {
 func SplitEnvelope(frames [][]byte) (routing, body [][]byte, err error) {
 	for i, f := range frames {
 		if len(f) == 0 {
-			return frames[:i:i], frames[i+1:], nil
+			// routing is a copy, not frames[:i]: a reply keeps its routing
+			// for as long as the request runs (a whole training), and a
+			// sub-slice would keep frames' array, so every blob, alive.
+			return append([][]byte(nil), frames[:i]...), frames[i+1:], nil
 		}
 	}
 	return nil, nil, protoErr(Malformed, nil,

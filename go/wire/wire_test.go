@@ -69,3 +69,16 @@ func TestObjectRepeatedKeyKeepsFirstPlaceAndLastValue(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+func TestSplitEnvelopeRoutingDoesNotShareTheFramesArray(t *testing.T) {
+	frames := [][]byte{[]byte("peer"), {}, []byte("{}"), make([]byte, 8)}
+	routing, body, err := SplitEnvelope(frames)
+	if err != nil || len(routing) != 1 || string(routing[0]) != "peer" || len(body) != 2 {
+		t.Fatalf("got %q, %d body frames, %v", routing, len(body), err)
+	}
+	// A reply holds routing through a whole training; it must not pin the
+	// request's blobs through frames' backing array.
+	if &routing[:1][0] == &frames[0] {
+		t.Fatal("routing is a sub-slice of frames")
+	}
+}
