@@ -308,6 +308,14 @@ def test_a_silent_trainer_does_not_stall_training(cluster):
     x = rng.normal(size=(600, 4)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
     with cluster.client() as c:
+        # Its trainer up and connected before it is silenced: a leader that came
+        # up first (a Go node starts in a fraction of a Python trainer's start)
+        # trains around a trainer not yet listening, and still lists it.
+        wait_for(
+            lambda: f"trainer for {follower} ready" in cluster.output(follower),
+            30,
+            "the follower's trainer to listen",
+        )
         c.train(x, y, timeout=60)  # every trainer is up and has answered once
 
         def trainer_pid() -> int | None:
