@@ -33,8 +33,12 @@ def stop_process(proc: subprocess.Popen | None) -> None:
 
 
 def executable(pid: int) -> str | None:
-    """The file name of the program ``pid`` runs (``worker``, ``python3.11``), from /proc."""
+    """The file name of the program ``pid`` runs (``worker``, ``python3.11``), from /proc.
+
+    A binary replaced while it runs (``go build`` renames a new ``go/worker``
+    over it) reads as ``worker (deleted)``: still the program that runs.
+    """
     try:
-        return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe")).removesuffix(" (deleted)")
     except OSError:
         return None
