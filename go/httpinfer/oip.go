@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"strings"
+	"zmqnode/pyfmt"
 
 	"zmqnode/wire"
 )
@@ -186,7 +187,7 @@ func ParseHeaderLength(value string, present bool) (int64, bool, *Error) {
 		n.SetString(text, 10)
 	}
 	if !ok {
-		return 0, false, bad("%s must be a non-negative integer, got %s", HeaderLength, reprCut(latin1(value), 40))
+		return 0, false, bad("%s must be a non-negative integer, got %s", HeaderLength, reprCut(pyfmt.Latin1(value), 40))
 	}
 	if !n.IsInt64() {
 		return math.MaxInt64, true, nil // beyond any body: refused by ParseInfer

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"zmqnode/pyfmt"
 
 	"zmqnode/wire"
 )
@@ -388,12 +389,12 @@ func writeTensorJSON(b *bytes.Buffer, t tensor) {
 	case "FP64":
 		for _, v := range t.f64 {
 			sep()
-			b.WriteString(formatF64(v))
+			b.WriteString(pyfmt.OrjsonFloat(v))
 		}
 	case "FP32":
 		for _, v := range t.f32 {
 			sep()
-			b.WriteString(formatF32(v))
+			b.WriteString(pyfmt.OrjsonFloat32(v))
 		}
 	}
 	b.WriteByte(']')
@@ -442,7 +443,7 @@ func tensorBytes(t tensor) []byte {
 func writeJSONString(b *bytes.Buffer, s string) {
 	enc, err := wire.MarshalJSON(s)
 	if err != nil { // not UTF-8: as Latin-1, which is what a path byte is
-		enc, _ = wire.MarshalJSON(latin1(s))
+		enc, _ = wire.MarshalJSON(pyfmt.Latin1(s))
 	}
 	b.Write(enc)
 }

@@ -27,6 +27,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"zmqnode/pyfmt"
 
 	"zmqnode/replies"
 	"zmqnode/wire"
@@ -263,7 +264,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.setPhase(phaseWait) // the node's deadlines bound the answer, not ours
 	received := time.Now()
-	target := latin1(conn.originalTarget(r.RequestURI))
+	target := pyfmt.Latin1(conn.originalTarget(r.RequestURI))
 	path, _, _ := strings.Cut(target, "?")
 	endpoint, modelID := Route(path)
 	a := s.serve(r, body, target, endpoint, modelID)
@@ -348,7 +349,7 @@ func (s *Server) serve(r *http.Request, body []byte, target, endpoint, modelID s
 	if endpoint == EndpointInfer {
 		want = http.MethodPost
 	}
-	method := latin1(r.Method)
+	method := pyfmt.Latin1(r.Method)
 	if method != want && !(method == http.MethodHead && want == http.MethodGet) {
 		return errorAnswer(405, "%s takes %s, not %s", cut(target, 200), want, method)
 	}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"zmqnode/pyfmt"
 )
 
 // Bucket sets of metrics.py.
@@ -137,64 +138,14 @@ func Number(v float64) string {
 	case math.IsInf(v, 1):
 		return "+Inf"
 	case math.IsNaN(v) || math.IsInf(v, -1):
-		return PyFloatRepr(v)
+		return pyfmt.FloatRepr(v)
 	case v == math.Trunc(v):
 		if math.Abs(v) < 1<<53 {
 			return strconv.FormatInt(int64(v), 10)
 		}
 		return new(big.Float).SetFloat64(v).Text('f', 0)
 	}
-	return PyFloatRepr(v)
-}
-
-// PyFloatRepr is Python's repr of a float: the shortest digits that round
-// trip, in exponent form when the decimal exponent is below -4 or 16 and
-// above.
-func PyFloatRepr(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "nan"
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64) // [-]d[.ddd]e±XX
-	sign := ""
-	if e[0] == '-' {
-		sign, e = "-", e[1:]
-	}
-	mant, exp, _ := strings.Cut(e, "e")
-	digits := strings.Replace(mant, ".", "", 1)
-	x, _ := strconv.Atoi(exp)
-	decpt := x + 1 // the digits are 0.d1d2... × 10^decpt
-	if decpt <= -4 || decpt > 16 {
-		m := digits[:1]
-		if len(digits) > 1 {
-			m += "." + digits[1:]
-		}
-		es := "+"
-		if x < 0 {
-			es, x = "-", -x
-		}
-		return sign + m + "e" + es + pad2(x)
-	}
-	switch {
-	case decpt <= 0:
-		return sign + "0." + strings.Repeat("0", -decpt) + digits
-	case decpt >= len(digits):
-		return sign + digits + strings.Repeat("0", decpt-len(digits)) + ".0"
-	default:
-		return sign + digits[:decpt] + "." + digits[decpt:]
-	}
-}
-
-func pad2(x int) string {
-	s := strconv.Itoa(x)
-	if len(s) < 2 {
-		s = "0" + s
-	}
-	return s
+	return pyfmt.FloatRepr(v)
 }
 
 // Counter is a value that only grows, rendered as <name>_total (HELP and

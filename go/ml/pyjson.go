@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf16"
+	"zmqnode/pyfmt"
 )
 
 // PyJSON encodes v exactly as Python's
@@ -37,7 +37,7 @@ func writePyJSON(b *strings.Builder, v any, sortKeys bool) error {
 			b.WriteString("false")
 		}
 	case string:
-		writePyString(b, x)
+		b.WriteString(pyfmt.QuoteASCII(x))
 	case int:
 		b.WriteString(strconv.Itoa(x))
 	case int64:
@@ -48,7 +48,7 @@ func writePyJSON(b *strings.Builder, v any, sortKeys bool) error {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return fmt.Errorf("%w: out of range float values are not JSON compliant: %v", ErrModelFormat, x)
 		}
-		b.WriteString(pyFloat(x))
+		b.WriteString(pyfmt.FloatRepr(x))
 	case json.Number:
 		if _, ok := jsonInt(x); ok || !strings.ContainsAny(string(x), ".eE") {
 			b.WriteString(string(x))
@@ -95,7 +95,7 @@ func writePyJSON(b *strings.Builder, v any, sortKeys bool) error {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			writePyString(b, k)
+			b.WriteString(pyfmt.QuoteASCII(k))
 			b.WriteByte(':')
 			if err := writePyJSON(b, x[k], sortKeys); err != nil {
 				return err
@@ -108,7 +108,7 @@ func writePyJSON(b *strings.Builder, v any, sortKeys bool) error {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			writePyString(b, kv.key)
+			b.WriteString(pyfmt.QuoteASCII(kv.key))
 			b.WriteByte(':')
 			if err := writePyJSON(b, kv.value, sortKeys); err != nil {
 				return err
@@ -133,87 +133,6 @@ type keyValue struct {
 // sortPyStrings sorts as Python sorts str: by code point. Byte order of
 // UTF-8 is code-point order, so a plain string sort is right.
 func sortPyStrings(keys []string) { sort.Strings(keys) }
-
-// writePyString is json.dumps of a str with ensure_ascii=True.
-func writePyString(b *strings.Builder, s string) {
-	const hex = "0123456789abcdef"
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r < 0x20 || r > 0x7e:
-			units := []rune{r}
-			if r > 0xffff {
-				hi, lo := utf16.EncodeRune(r)
-				units = []rune{hi, lo}
-			}
-			for _, u := range units {
-				b.WriteString(`\u`)
-				b.WriteByte(hex[u>>12&15])
-				b.WriteByte(hex[u>>8&15])
-				b.WriteByte(hex[u>>4&15])
-				b.WriteByte(hex[u&15])
-			}
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-}
-
-// pyFloat is Python's repr(float): the shortest digits that round-trip,
-// positional for exponents -4..15 (always with a ".0" if integral),
-// scientific otherwise with at least two exponent digits (1e-05, 1e+16).
-func pyFloat(x float64) string {
-	if x == 0 {
-		if math.Signbit(x) {
-			return "-0.0"
-		}
-		return "0.0"
-	}
-	s := strconv.FormatFloat(x, 'e', -1, 64) // "-d.ddde±XX"
-	sign := ""
-	if s[0] == '-' {
-		sign, s = "-", s[1:]
-	}
-	mant, expText, _ := strings.Cut(s, "e")
-	exp, _ := strconv.Atoi(expText)
-	digits := strings.Replace(mant, ".", "", 1)
-	if -4 <= exp && exp < 16 {
-		var out string
-		switch {
-		case exp < 0:
-			out = "0." + strings.Repeat("0", -exp-1) + digits
-		case exp+1 >= len(digits):
-			out = digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
-		default:
-			out = digits[:exp+1] + "." + digits[exp+1:]
-		}
-		return sign + out
-	}
-	e := "e+"
-	if exp < 0 {
-		e, exp = "e-", -exp
-	}
-	es := strconv.Itoa(exp)
-	if len(es) < 2 {
-		es = "0" + es
-	}
-	return sign + mant + e + es
-}
 
 // round6 is training._round6: float(f"{v:.6g}").
 func round6(v float64) float64 {

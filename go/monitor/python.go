@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"zmqnode/pyfmt"
 )
 
 // What monitor.py gets from Python's standard library, done the same way:
@@ -31,7 +32,7 @@ func splitTarget(target string) (path, query string) {
 			target = ""
 		}
 	}
-	return latin1(target), query
+	return pyfmt.Latin1(target), query
 }
 
 func isScheme(s string) bool {
@@ -43,19 +44,6 @@ func isScheme(s string) bool {
 		}
 	}
 	return true
-}
-
-func latin1(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			r := make([]rune, len(s))
-			for j := 0; j < len(s); j++ {
-				r[j] = rune(s[j])
-			}
-			return string(r)
-		}
-	}
-	return s
 }
 
 // parseQS is urllib.parse.parse_qs(query): "&"-separated pairs, "+" and

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode/utf16"
+	"zmqnode/pyfmt"
 )
 
 // Who is in the cluster, and how that changes: one member at a time.
@@ -254,9 +254,9 @@ func (m Membership) Encode() []byte {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		writePyString(&b, k)
+		b.WriteString(pyfmt.QuoteASCII(k))
 		b.WriteByte(':')
-		writePyString(&b, m.creds[k])
+		b.WriteString(pyfmt.QuoteASCII(m.creds[k]))
 	}
 	b.WriteString(`},"learners":`)
 	writePyList(&b, m.learners)
@@ -379,50 +379,7 @@ func writePyList(b *strings.Builder, list []string) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		writePyString(b, s)
+		b.WriteString(pyfmt.QuoteASCII(s))
 	}
 	b.WriteByte(']')
-}
-
-// writePyString writes s as Python's json.dumps does with ensure_ascii=True:
-// printable ASCII as is except '"' and '\\', the five short escapes, and
-// everything else as \uXXXX in lower-case hex (UTF-16 surrogate pairs above
-// U+FFFF).
-func writePyString(b *strings.Builder, s string) {
-	const hex = "0123456789abcdef"
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r >= ' ' && r <= '~':
-			b.WriteRune(r)
-		default:
-			units := []uint16{uint16(r)}
-			if r > 0xffff {
-				r1, r2 := utf16.EncodeRune(r)
-				units = []uint16{uint16(r1), uint16(r2)}
-			}
-			for _, u := range units {
-				b.WriteString(`\u`)
-				b.WriteByte(hex[u>>12&0xf])
-				b.WriteByte(hex[u>>8&0xf])
-				b.WriteByte(hex[u>>4&0xf])
-				b.WriteByte(hex[u&0xf])
-			}
-		}
-	}
-	b.WriteByte('"')
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"zmqnode/pyfmt"
 )
 
 // Rejoin is what an operator can always do when one node's disk is beyond
@@ -47,7 +48,7 @@ type InvalidModelIDError struct {
 }
 
 func (e *InvalidModelIDError) Error() string {
-	return fmt.Sprintf("invalid model id %s: use 1 to 64 letters, digits, '_' or '-'", pyStrRepr(e.ID))
+	return fmt.Sprintf("invalid model id %s: use 1 to 64 letters, digits, '_' or '-'", pyfmt.StrRepr(e.ID))
 }
 
 // ErrInvalidArgument is what Python raises as ValueError: a caller's

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"zmqnode/pyfmt"
 )
 
 // HardStateVersion is the version of raft_state.json this code reads and
@@ -28,7 +29,7 @@ const hardStateAdvice = "It holds this node's term and vote; restore it from a b
 
 func hardStateCanonical(term uint64, vote string) []byte {
 	return []byte(`{"current_term":` + strconv.FormatUint(term, 10) + `,"version":1,"voted_for":` +
-		pyJSONString(vote) + "}")
+		pyfmt.QuoteASCII(vote) + "}")
 }
 
 // EncodeHardState is the file's bytes for hs, as Python's
@@ -36,7 +37,7 @@ func hardStateCanonical(term uint64, vote string) []byte {
 func EncodeHardState(hs HardState) []byte {
 	sum := crc32.ChecksumIEEE(hardStateCanonical(hs.Term, hs.Vote))
 	return []byte(fmt.Sprintf("{\n  \"version\": %d,\n  \"current_term\": %d,\n  \"voted_for\": %s,\n  \"checksum\": %d\n}\n",
-		HardStateVersion, hs.Term, pyJSONString(hs.Vote), sum))
+		HardStateVersion, hs.Term, pyfmt.QuoteASCII(hs.Vote), sum))
 }
 
 // HardStateFile loads and saves one HardState; Save skips the write when

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"zmqnode/pyfmt"
 )
 
 // pyConst is a float JSON constant: NaN, Infinity or -Infinity.
@@ -251,20 +252,11 @@ func wtf8(rs []rune) string {
 	return b.String()
 }
 
-// decodeWTF8 is utf8.DecodeRuneInString that also decodes a surrogate's
-// 3-byte encoding; (RuneError, 1) for other invalid bytes.
-func decodeWTF8(s string) (rune, int) {
-	if len(s) >= 3 && s[0] == 0xed && s[1] >= 0xa0 && s[1] <= 0xbf && isCont(s[2]) {
-		return 0xd000 | rune(s[1]&0x3f)<<6 | rune(s[2]&0x3f), 3
-	}
-	return utf8.DecodeRuneInString(s)
-}
-
 // validWTF8 reports whether s is a string Python could hold (UTF-8 with
 // surrogates allowed).
 func validWTF8(s string) bool {
 	for i := 0; i < len(s); {
-		r, size := decodeWTF8(s[i:])
+		r, size := pyfmt.DecodeWTF8(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			return false
 		}

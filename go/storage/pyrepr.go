@@ -9,50 +9,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+	"zmqnode/pyfmt"
 )
-
-// pyJSONString is json.dumps(s) with ensure_ascii=True: the quoted string
-// with '"' '\\' '\n' '\r' '\t' '\b' '\f' escaped by name and every other
-// character outside ' '..'~' (controls, DEL, non-ASCII) as \uXXXX: lowercase
-// hex, a UTF-16 surrogate pair beyond the BMP. '/' is not escaped.
-func pyJSONString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); {
-		r, size := decodeWTF8(s[i:]) // a lone surrogate is escaped as Python does
-		i += size
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		default:
-			switch {
-			case r < 0x20 || (r >= 0x7f && r < 0x10000):
-				fmt.Fprintf(&b, `\u%04x`, r)
-			case r >= 0x10000:
-				v := r - 0x10000
-				fmt.Fprintf(&b, `\u%04x\u%04x`, 0xd800|(v>>10), 0xdc00|(v&0x3ff))
-			default:
-				b.WriteRune(r)
-			}
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
 
 // pyBytesRepr is repr(b) of Python bytes: b'...' (b"..." when the bytes hold
 // a ' and no "), \t \n \r \\ by name, other bytes outside 0x20..0x7e as \xNN.
@@ -83,90 +41,6 @@ func pyBytesRepr(data []byte) string {
 	}
 	b.WriteByte(quote)
 	return b.String()
-}
-
-// pyStrRepr is repr(s) of a Python str, for the printable characters and the
-// usual escapes (Python's isprintable and Go's unicode.IsPrint agree on
-// everything a model id or file name is likely to hold).
-func pyStrRepr(s string) string {
-	quote := '\''
-	if strings.ContainsRune(s, '\'') && !strings.ContainsRune(s, '"') {
-		quote = '"'
-	}
-	var b strings.Builder
-	b.WriteRune(quote)
-	for i := 0; i < len(s); {
-		r, size := decodeWTF8(s[i:])
-		i += size
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\udc%02x`, s[i-1]) // Python's surrogateescape
-		case r == quote || r == '\\':
-			b.WriteRune('\\')
-			b.WriteRune(r)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case r >= 0xd800 && r <= 0xdfff:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		case r == ' ' || (r < 0x7f) || unicode.IsPrint(r):
-			b.WriteRune(r)
-		case r < 0x100:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case r < 0x10000:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			fmt.Fprintf(&b, `\U%08x`, r)
-		}
-	}
-	b.WriteRune(quote)
-	return b.String()
-}
-
-// pyFloatRepr is repr(f) of a Python float: the shortest round-tripping
-// digits, in exponent form when the decimal exponent is below -4 or above 15.
-func pyFloatRepr(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "nan"
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64) // [-]d[.ddd]e±XX
-	sign := ""
-	if e[0] == '-' {
-		sign, e = "-", e[1:]
-	}
-	mant, exp, _ := strings.Cut(e, "e")
-	digits := strings.Replace(mant, ".", "", 1)
-	x, _ := strconv.Atoi(exp)
-	decpt := x + 1 // digits are 0.d1d2... × 10^decpt
-	if decpt <= -4 || decpt > 16 {
-		m := digits[:1]
-		if len(digits) > 1 {
-			m += "." + digits[1:]
-		}
-		es := "+"
-		if x < 0 {
-			es, x = "-", -x
-		}
-		return fmt.Sprintf("%s%se%s%02d", sign, m, es, x)
-	}
-	switch {
-	case decpt <= 0:
-		return sign + "0." + strings.Repeat("0", -decpt) + digits
-	case decpt >= len(digits):
-		return sign + digits + strings.Repeat("0", decpt-len(digits)) + ".0"
-	default:
-		return sign + digits[:decpt] + "." + digits[decpt:]
-	}
 }
 
 // isIntLiteral reports whether a JSON number literal is an int for Python's
@@ -230,12 +104,12 @@ func pyRepr(v interface{}) string {
 		}
 		return "False"
 	case string:
-		return pyStrRepr(x)
+		return pyfmt.StrRepr(x)
 	case json.Number:
 		if isIntLiteral(x) {
 			return pyIntLiteral(x)
 		}
-		return pyFloatRepr(pyFloat(x))
+		return pyfmt.FloatRepr(pyFloat(x))
 	case []interface{}:
 		parts := make([]string, len(x))
 		for i, item := range x {
@@ -243,11 +117,11 @@ func pyRepr(v interface{}) string {
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	case pyConst:
-		return pyFloatRepr(float64(x))
+		return pyfmt.FloatRepr(float64(x))
 	case *pyObject:
 		parts := make([]string, len(x.keys))
 		for i, k := range x.keys {
-			parts[i] = pyStrRepr(k) + ": " + pyRepr(x.values[k])
+			parts[i] = pyfmt.StrRepr(k) + ": " + pyRepr(x.values[k])
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	}

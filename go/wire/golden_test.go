@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"testing"
+	"zmqnode/pyfmt"
 )
 
 // The golden vectors in testdata/*.json are made by the Python codec
@@ -504,8 +505,8 @@ func TestGoldenFloatsFormatAsOrjson(t *testing.T) {
 	for _, vec := range loadVectors(t, "floats") {
 		raw, _ := hex.DecodeString(gets(vec, "bits"))
 		f := math.Float64frombits(new(big.Int).SetBytes(raw).Uint64())
-		if got := FormatFloat(f); got != gets(vec, "json") {
-			t.Errorf("FormatFloat(%v) = %s, orjson: %s", f, got, gets(vec, "json"))
+		if got := pyfmt.OrjsonFloat(f); got != gets(vec, "json") {
+			t.Errorf("OrjsonFloat(%v) = %s, orjson: %s", f, got, gets(vec, "json"))
 		}
 	}
 }

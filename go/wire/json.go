@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"zmqnode/pyfmt"
 )
 
 // Headers are JSON objects whose bytes must match the Python node's
@@ -358,9 +359,9 @@ func writeValue(b *bytes.Buffer, v any) error {
 	case uint64:
 		b.WriteString(strconv.FormatUint(x, 10))
 	case float32:
-		b.WriteString(FormatFloat(float64(x)))
+		b.WriteString(pyfmt.OrjsonFloat(float64(x)))
 	case float64:
-		b.WriteString(FormatFloat(x))
+		b.WriteString(pyfmt.OrjsonFloat(x))
 	case *Object:
 		b.WriteByte('{')
 		if x != nil {
@@ -460,38 +461,6 @@ func writeString(b *bytes.Buffer, s string) error {
 	}
 	b.WriteByte('"')
 	return nil
-}
-
-// FormatFloat formats f as orjson does: the shortest digits that read back
-// as f; positional notation with at least one decimal ("1.0", "0.00001",
-// "1000000000000000.0") when the decimal exponent is in -5..15, otherwise
-// scientific with an explicit sign and no padding ("1e-6", "1e+16",
-// "1.5e+300"); NaN and ±Inf are null (orjson's choice; never send them).
-func FormatFloat(f float64) string {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return "null"
-	}
-	if f == 0 {
-		if math.Signbit(f) {
-			return "-0.0"
-		}
-		return "0.0"
-	}
-	sci := strconv.FormatFloat(f, 'e', -1, 64) // "-1.5e+07"
-	mant, expText, _ := strings.Cut(sci, "e")
-	exp, _ := strconv.Atoi(expText)
-	if exp >= -5 && exp < 16 {
-		s := strconv.FormatFloat(f, 'f', -1, 64)
-		if !strings.Contains(s, ".") {
-			s += ".0"
-		}
-		return s
-	}
-	sign := "+"
-	if exp < 0 {
-		sign, exp = "-", -exp
-	}
-	return mant + "e" + sign + strconv.Itoa(exp)
 }
 
 // kindOf names a decoded JSON value as Python's wire._json_kind does, for

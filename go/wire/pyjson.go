@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"unicode/utf8"
+	"zmqnode/pyfmt"
 )
 
 // MarshalSortedASCII writes v as Python's
@@ -87,38 +88,12 @@ func writeSortedList(b *bytes.Buffer, n int, at func(int) any) error {
 	return nil
 }
 
-// writeASCIIString is Python's json encoder with ensure_ascii: \" \\ \n \r
-// \t \b \f, and \u00xx / \uxxxx for everything outside ' '..'~'.
+// writeASCIIString is Python's json encoder with ensure_ascii
+// (pyfmt.QuoteASCII), refusing what is not UTF-8.
 func writeASCIIString(b *bytes.Buffer, s string) error {
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("string %q is not valid UTF-8", s)
 	}
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r >= ' ' && r <= '~':
-			b.WriteRune(r)
-		case r > 0xffff:
-			r -= 0x10000
-			fmt.Fprintf(b, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
-		default:
-			fmt.Fprintf(b, `\u%04x`, r)
-		}
-	}
-	b.WriteByte('"')
+	b.WriteString(pyfmt.QuoteASCII(s))
 	return nil
 }
