@@ -87,7 +87,7 @@ func NewPeerLinks(n *Node, maxMessageBytes int64) (*PeerLinks, error) {
 	if err == nil {
 		// Watched before it connects: a handshake can finish (or be refused)
 		// within a millisecond, and an event before the monitor is lost.
-		l.subMon, err = n.ctx.Monitor(l.Sub, refusedEvents|zmq.EventHandshakeSucceeded)
+		l.subMon, err = n.ctx.Monitor(l.Sub, zmq.RefusedEvents|zmq.EventHandshakeSucceeded)
 	}
 	if err != nil {
 		l.Close()
@@ -265,7 +265,7 @@ func (l *PeerLinks) dealer(endpoint string) (d, mon *zmq.Socket, err error) {
 		err = security.MakeClient(d, l.n.keys)
 	}
 	if err == nil {
-		mon, err = l.n.ctx.Monitor(d, zmq.EventDisconnected|zmq.EventHandshakeSucceeded|refusedEvents)
+		mon, err = l.n.ctx.Monitor(d, zmq.EventDisconnected|zmq.EventHandshakeSucceeded|zmq.RefusedEvents)
 	}
 	if err == nil {
 		if err = d.Connect(endpoint); err != nil {
@@ -299,7 +299,7 @@ func (l *PeerLinks) dealerEvent(peer string, frames [][]byte) {
 	case ev == zmq.EventHandshakeSucceeded:
 		l.established[peer] = true
 		l.reopen.gotThrough(peer, linkRaft)
-	case ev&refusedEvents != 0:
+	case ev&zmq.RefusedEvents != 0:
 		if host, port, err := security.ParseAddress(peer); err == nil {
 			l.reopen.refused(l.dealers[peer], Endpoint(host, port+RaftOffset), peer, linkRaft, ev, value, time.Now())
 		}
@@ -317,7 +317,7 @@ func (l *PeerLinks) subEvent(frames [][]byte) {
 		switch {
 		case ev == zmq.EventHandshakeSucceeded:
 			l.reopen.gotThrough(p, linkSub)
-		case ev&refusedEvents != 0:
+		case ev&zmq.RefusedEvents != 0:
 			l.reopen.refused(l.Sub, l.subEndpoints[p], p, linkSub, ev, value, time.Now())
 		}
 	}

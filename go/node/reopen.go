@@ -1,7 +1,6 @@
 package node
 
 import (
-	"fmt"
 	"time"
 
 	"zmqnode/zmq"
@@ -12,25 +11,8 @@ import (
 // final for that connection in libzmq 4.3: it never retries it, even once
 // the key is admitted. So each link watches its handshakes and reopens a
 // refused one after a short backoff (docs/PROTOCOL.md §1.1;
-// zmqnode/transport/peers.py).
-
-// refusedEvents are the handshake failures libzmq treats as final for the
-// connection: the peer's ZAP handler refused our key (status 400; 300 and
-// 500 end the same way), or the CURVE/ZMTP handshake broke.
-// HandshakeFailedNoDetail is not here: it follows a dropped or timed-out
-// TCP connection, which libzmq reconnects by itself.
-const refusedEvents = zmq.EventHandshakeFailedAuth | zmq.EventHandshakeFailedProtocol
-
-// A refused link is reopened after ReopenFirst, doubling per refusal in a
-// row up to ReopenMax. A member admits a new key as soon as it appends the
-// entry adding it, usually within one replication round trip; a member cut
-// off for long admits it only later, and then the new node waits at most
-// ReopenMax more. The price of a refusal that lasts (one CURVE handshake
-// per link every 2 s) is small against that.
-const (
-	ReopenFirst = 200 * time.Millisecond
-	ReopenMax   = 2 * time.Second
-)
+// zmqnode/transport/peers.py). Which events, the backoff and the warning
+// are go/zmq/reopen.go's, shared with the training links (go/training).
 
 // linkKind names a peer link: its DEALER, or our SUB's connection to its PUB.
 type linkKind string
@@ -73,32 +55,17 @@ func newReopener(count func(string), warn, info func(string, ...any)) *reopener 
 func (r *reopener) refused(sock *zmq.Socket, endpoint, peer string, link linkKind, ev zmq.Event, value uint32, now time.Time) {
 	k := linkKey{peer, link}
 	r.count("peer_handshake_refused")
-	reason := fmt.Sprintf("handshake error %#x", value)
-	if ev == zmq.EventHandshakeFailedAuth {
-		reason = fmt.Sprintf("ZAP status %d", value)
-	}
-	delay, ok := r.backoff[k]
-	if !ok {
-		delay = ReopenFirst
-	}
-	r.backoff[k] = min(2*delay, ReopenMax)
+	reason := zmq.RefusalReason(ev, value)
+	var delay time.Duration
+	delay, r.backoff[k] = zmq.NextReopen(r.backoff[k])
 	if logKey := peer + "\x00" + string(link) + "\x00" + reason; !r.logged[logKey] {
 		r.logged[logKey] = true
-		r.warn("%s refused our %s connection (%s; our key is not on its allow-list yet?): "+
-			"reopening it in %.1f s, then at most every %.0f s until it gets through",
-			peer, link, reason, delay.Seconds(), ReopenMax.Seconds())
+		r.warn("%s", zmq.RefusedMessage(peer, string(link)+" connection", reason, delay))
 	}
 	if _, pending := r.at[k]; !pending && sock != nil && endpoint != "" {
 		_ = sock.Disconnect(endpoint) // an error: already closed for an earlier refusal
 	}
 	r.at[k] = now.Add(delay)
-}
-
-func min(a, b time.Duration) time.Duration {
-	if a < b {
-		return a
-	}
-	return b
 }
 
 // due lists the links whose backoff has passed.

@@ -55,7 +55,7 @@ func TestRefusedLinkReopensOnceItsKeyIsAdmitted(t *testing.T) {
 	if err := security.MakeClient(dealer, b); err != nil {
 		t.Fatal(err)
 	}
-	mon, err := ctxB.Monitor(dealer, zmq.EventHandshakeSucceeded|refusedEvents)
+	mon, err := ctxB.Monitor(dealer, zmq.EventHandshakeSucceeded|zmq.RefusedEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestRefusedLinkReopensOnceItsKeyIsAdmitted(t *testing.T) {
 			case ev == zmq.EventHandshakeSucceeded:
 				r.gotThrough("peer", linkRaft)
 				through = true
-			case ev&refusedEvents != 0:
+			case ev&zmq.RefusedEvents != 0:
 				if ev != zmq.EventHandshakeFailedAuth || value != 400 {
 					t.Fatalf("refused with event %d value %d, want ZAP status 400", ev, value)
 				}
@@ -116,7 +116,7 @@ func TestRefusedLinkReopensOnceItsKeyIsAdmitted(t *testing.T) {
 	}
 }
 
-// The backoff doubles per refusal in a row up to ReopenMax and starts over
+// The backoff doubles per refusal in a row up to zmq.ReopenMax and starts over
 // once a handshake succeeds.
 func TestReopenBackoffDoublesToTheMaxAndResets(t *testing.T) {
 	r := newReopener(func(string) {}, func(string, ...any) {}, func(string, ...any) {})
@@ -135,7 +135,7 @@ func TestReopenBackoffDoublesToTheMaxAndResets(t *testing.T) {
 	}
 	r.gotThrough("p", linkSub)
 	r.refused(nil, "", "p", linkSub, zmq.EventHandshakeFailedAuth, 400, now)
-	if d := r.at[linkKey{"p", linkSub}].Sub(now); d != ReopenFirst {
+	if d := r.at[linkKey{"p", linkSub}].Sub(now); d != zmq.ReopenFirst {
 		t.Fatalf("after a success the backoff starts over: %v", d)
 	}
 	r.forget("p")

@@ -1,7 +1,6 @@
 package training
 
 import (
-	"fmt"
 	"time"
 
 	"zmqnode/zmq"
@@ -14,15 +13,8 @@ import (
 // trainer and the trainer's PUSH back to a leader's results PULL are
 // therefore watched and reopened as the node's peer links are
 // (go/node/reopen.go; docs/PROTOCOL.md §1.1): disconnect at once, connect
-// again after ReopenFirst, doubling to ReopenMax until a handshake succeeds.
-
-const (
-	ReopenFirst = 200 * time.Millisecond
-	ReopenMax   = 2 * time.Second
-)
-
-// refusedEvents: the handshake failures libzmq does not retry by itself.
-const refusedEvents = zmq.EventHandshakeFailedAuth | zmq.EventHandshakeFailedProtocol
+// again after zmq.ReopenFirst, doubling to zmq.ReopenMax until a handshake
+// succeeds (go/zmq/reopen.go).
 
 // linkWatch is one connecting socket's handshakes (a monitor attached before
 // it connects) and, once refused, when to reopen it.
@@ -41,7 +33,7 @@ type linkWatch struct {
 
 // watchAndConnect attaches a monitor to sock, then connects it to endpoint.
 func watchAndConnect(ctx func(*zmq.Socket, zmq.Event) (*zmq.Socket, error), sock *zmq.Socket, endpoint, name string) (*linkWatch, error) {
-	mon, err := ctx(sock, zmq.EventHandshakeSucceeded|refusedEvents)
+	mon, err := ctx(sock, zmq.EventHandshakeSucceeded|zmq.RefusedEvents)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +68,7 @@ func (w *linkWatch) poll(now time.Time, count func(string), logf func(string, ..
 				logf("%s admitted our connection after %d reopening(s)", w.name, w.reopened)
 			}
 			w.reopened = 0
-		case ev&refusedEvents != 0:
+		case ev&zmq.RefusedEvents != 0:
 			w.refused(now, ev, value, count, logf)
 		}
 	}
@@ -96,23 +88,12 @@ func (w *linkWatch) refused(now time.Time, ev zmq.Event, value uint32, count fun
 	if count != nil {
 		count(w.refusedKind)
 	}
-	reason := fmt.Sprintf("handshake error %#x", value)
-	if ev == zmq.EventHandshakeFailedAuth {
-		reason = fmt.Sprintf("ZAP status %d", value)
-	}
-	delay := w.backoff
-	if delay == 0 {
-		delay = ReopenFirst
-	}
-	w.backoff = 2 * delay
-	if w.backoff > ReopenMax {
-		w.backoff = ReopenMax
-	}
+	reason := zmq.RefusalReason(ev, value)
+	var delay time.Duration
+	delay, w.backoff = zmq.NextReopen(w.backoff)
 	if !w.logged[reason] && logf != nil {
 		w.logged[reason] = true
-		logf("%s refused our connection (%s; our key is not on its allow-list yet?): "+
-			"reopening it in %.1f s, then at most every %.0f s until it gets through",
-			w.name, reason, delay.Seconds(), ReopenMax.Seconds())
+		logf("%s", zmq.RefusedMessage(w.name, "connection", reason, delay))
 	}
 	if w.at.IsZero() {
 		_ = w.sock.Disconnect(w.endpoint) // now: see go/node/reopen.go
