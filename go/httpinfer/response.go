@@ -177,30 +177,11 @@ func joinComma(list []string) string {
 
 // toFloat32 is numpy's astype(float32) of a reply array.
 func toFloat32(a wire.Array) ([]float32, error) {
-	switch a.Dtype {
-	case wire.Float32:
+	if a.Dtype == wire.Float32 {
 		return a.Float32s()
-	case wire.Float64:
-		v, err := a.Float64s()
-		out := make([]float32, len(v))
-		for i, f := range v {
-			out[i] = float32(f)
-		}
-		return out, err
-	case wire.Int32:
-		v, err := a.Int32s()
-		out := make([]float32, len(v))
-		for i, n := range v {
-			out[i] = float32(n)
-		}
-		return out, err
-	case wire.Int64:
-		v, err := a.Int64s()
-		out := make([]float32, len(v))
-		for i, n := range v {
-			out[i] = float32(n)
-		}
-		return out, err
+	}
+	if v, ok, err := a.ConvertToFloat32(); ok {
+		return v, err
 	}
 	return nil, fmt.Errorf("dtype %s", a.Dtype)
 }

@@ -188,30 +188,11 @@ func runChunk(j *Job, xa, ya wire.Array) (res ml.ChunkResult, err error) {
 // view of a's blob, not a copy (neither the plan nor a trainer writes to
 // its inputs), so a large dataset is held once.
 func toFloat32(a wire.Array) ([]float32, error) {
-	switch a.Dtype {
-	case wire.Float32:
+	if a.Dtype == wire.Float32 {
 		return a.Float32View()
-	case wire.Float64:
-		v, err := a.Float64s()
-		out := make([]float32, len(v))
-		for i, f := range v {
-			out[i] = float32(f)
-		}
-		return out, err
-	case wire.Int32:
-		v, err := a.Int32s()
-		out := make([]float32, len(v))
-		for i, f := range v {
-			out[i] = float32(f)
-		}
-		return out, err
-	case wire.Int64:
-		v, err := a.Int64s()
-		out := make([]float32, len(v))
-		for i, f := range v {
-			out[i] = float32(f)
-		}
-		return out, err
+	}
+	if v, ok, err := a.ConvertToFloat32(); ok {
+		return v, err
 	}
 	return nil, fmt.Errorf("%w: unsupported dtype %s", ml.ErrBadInput, a.Dtype)
 }

@@ -195,6 +195,32 @@ func (a Array) Int64s() ([]int64, error) {
 	return out, nil
 }
 
+// ConvertToFloat32 is numpy's astype(float32) of a float64, int32 or
+// int64 array, into a new slice. ok is false for any other dtype, float32
+// included: the caller chooses Float32s or Float32View for that one.
+func (a Array) ConvertToFloat32() (values []float32, ok bool, err error) {
+	switch a.Dtype {
+	case Float64:
+		v, err := a.Float64s()
+		return convert(v), true, err
+	case Int32:
+		v, err := a.Int32s()
+		return convert(v), true, err
+	case Int64:
+		v, err := a.Int64s()
+		return convert(v), true, err
+	}
+	return nil, false, nil
+}
+
+func convert[T float64 | int32 | int64](v []T) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
 // ArrayFromFrame rebuilds an array from its descriptor and blob, checking
 // everything, in Python's order: the descriptor is an object (BAD_REQUEST),
 // dtype is allowed (BAD_INPUT), shape is a list of at most 8 non-negative
