@@ -64,6 +64,9 @@ def test_a_learner_refused_by_a_lagging_member_reaches_it_once_that_member_leads
             # old leader hands over to `late` (the voter furthest along)
             # when it stops, and `other` votes for it.
             cluster.fault_file(other).write_text(json.dumps({"drop_in": [old], "drop_out": [old]}))
+            # A node re-reads its fault file at most every 50 ms: cut off once
+            # `other` stops following the old leader.
+            wait_for(lambda: not cluster.status(other)["leader"], 30, "other cut off from old")
             with cluster.client(old) as client:
                 client.train(XOR, NAMES, options={"epochs": 5})
             assert cluster.status(late)["last_index"] > cluster.status(other)["last_index"]

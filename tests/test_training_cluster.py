@@ -8,6 +8,9 @@ election may happen (the event loop never blocks on training).
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
 import threading
 import time
 import urllib.request
@@ -162,10 +165,14 @@ def test_killing_a_follower_mid_training_finishes_with_a_warning(cluster):
 
 def test_killing_only_the_leaders_trainer_is_survived(cluster):
     leader = cluster.leader()
+    if cluster.impls[leader] != "py":
+        # Only a Python node's trainer is a process of its own (the Go node's is
+        # a goroutine): hand leadership to a Python node, as a leader that stops does.
+        cluster.kill(leader, signal.SIGTERM)
+        python_nodes = [n for n in cluster.ids if cluster.impls[n] == "py"]
+        stopped, leader = leader, cluster.leader(among=python_nodes)
+        cluster.start(stopped)
     x, y = separable(30_000, 20, seed=5)
-    import os
-    import signal
-    import subprocess
 
     def leader_trainer_pid() -> int | None:
         out = subprocess.run(
