@@ -500,8 +500,11 @@ def run_http(args: argparse.Namespace) -> dict[str, Any]:
                     http_port,
                     infer_request(host, http_port, model_id, x, token),
                 )
-                # The answer a client gets (the linearizable check also lets a
-                # follower catch up on the model before the measurement).
+                # The first answer is linearizable, so the node has applied the
+                # model once it answers; only then does it know the model's task,
+                # and so that "every output" includes a classifier's
+                # probabilities (docs/HTTP.md). The second answer is the sample.
+                check_once(*requests[role])
                 sample = check_once(*requests[role])
                 if "outputs" not in sample:
                     raise RuntimeError(f"no outputs in the infer answer of {node}: {sample}")
