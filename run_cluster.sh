@@ -15,8 +15,10 @@
 #   ./run_cluster.sh remove N   take node N out of the cluster, stop it, delete its storage
 #   ./run_cluster.sh --impls py,go,py
 #                               each node's implementation, the list repeating over -n
-#                               nodes: py (python -m zmqnode) or go (go/worker, built
-#                               first; needs Go and libzmq's headers); also with add
+#                               nodes: py (python -m zmqnode), go (go/worker, built
+#                               first; needs Go and libzmq's headers) or kotlin
+#                               (java -jar kotlin/worker.jar, built first by
+#                               kotlin/build.sh; needs kotlin and libjna-java); also with add
 #
 # Node i listens on client port 9000+i, monitor 8000+i, raft 10000+i (the
 # seed's layout) and keeps its data in node<i>_storage/. Process ids and
@@ -51,7 +53,7 @@ while [ $# -gt 0 ]; do
     --impls=*) IMPLS="${1#--impls=}"; shift ;;
     -f|--foreground) FOREGROUND=1; shift ;;
     --insecure) INSECURE=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -59,7 +61,7 @@ case "$N" in ''|*[!0-9]*) echo "-n wants a number, got '$N'" >&2; exit 2 ;; esac
 IFS=, read -r -a IMPL_LIST <<<"$IMPLS"
 [ "${#IMPL_LIST[@]}" -gt 0 ] || { echo "--impls wants a list such as py,go,py" >&2; exit 2; }
 for impl in "${IMPL_LIST[@]}"; do
-  case "$impl" in py|go) ;; *) echo "--impls: '$impl' is neither py nor go" >&2; exit 2 ;; esac
+  case "$impl" in py|go|kotlin) ;; *) echo "--impls: '$impl' is not py, go or kotlin" >&2; exit 2 ;; esac
 done
 
 impl_of() {  # node i -> its implementation: the --impls list, repeating
@@ -96,9 +98,31 @@ except GoBuildError as exc:
   fi
 }
 
+KT_WORKER=""
+ensure_kotlin_worker() {  # kotlin/worker.jar up to date (harness.cluster.kotlin_worker), or a clear message
+  [ -n "$KT_WORKER" ] && return 0
+  echo "building kotlin/worker.jar if its sources changed ..."
+  if ! KT_WORKER="$("$VENV_PYTHON" -c '
+import sys
+from harness.cluster import kotlin_worker
+try:
+    print(kotlin_worker())
+except Exception as exc:
+    sys.exit(str(exc))
+')"; then
+    KT_WORKER=""
+    echo "could not build kotlin/worker.jar (see above; by hand: kotlin/build.sh)" >&2
+    return 1
+  fi
+}
+
 PROGRAM=()
 node_program() {  # implementation -> PROGRAM, the command that runs such a node
-  if [ "$1" = go ]; then PROGRAM=("$GO_WORKER"); else PROGRAM=("$VENV_PYTHON" -m zmqnode); fi
+  case "$1" in
+    go) PROGRAM=("$GO_WORKER") ;;
+    kotlin) PROGRAM=(java -jar "$KT_WORKER") ;;
+    *) PROGRAM=("$VENV_PYTHON" -m zmqnode) ;;
+  esac
 }
 
 # The per-user place python -m client looks in (zmqnode/transport/keystore.py):
@@ -216,6 +240,7 @@ do_add() {  # one more node: join through a running one, then (unless --learner)
   fi
   local impl="${IMPL_LIST[0]}"  # add --impls go: the new node is a Go one
   if [ "$impl" = go ]; then ensure_go_worker || return 1; fi
+  if [ "$impl" = kotlin ]; then ensure_kotlin_worker || return 1; fi
   rm -rf "node${i}_storage"
   node_program "$impl"
   nohup "${PROGRAM[@]}" --host "$HOST" --port $((BASE_PORT + i)) \
@@ -265,6 +290,9 @@ do_start() {
   local -a security
   for i in $(seq 0 $((N - 1))); do
     if [ "$(impl_of "$i")" = go ]; then ensure_go_worker || return 1; break; fi
+  done
+  for i in $(seq 0 $((N - 1))); do
+    if [ "$(impl_of "$i")" = kotlin ]; then ensure_kotlin_worker || return 1; break; fi
   done
   if [ "$INSECURE" = 1 ]; then
     echo "WARNING: --insecure: no encryption and no authentication; use python -m client --insecure"

@@ -1079,7 +1079,7 @@ def run(
     from ``change_kinds`` (a kind twice is drawn twice as often);
     ``promote_after``: "log" (promote a rejoined node once its log is caught
     up, as the protocol allows) or "files" (once its storage also holds every
-    model file: docs/FAULTS.md says why). ``impls``: "py" or "go" per node,
+    model file: docs/FAULTS.md says why). ``impls``: "py", "go" or "kotlin" per node,
     a pattern repeated over ``nodes`` (None: ``LocalCluster``'s default, the
     ``ZMQNODE_IMPLS`` pattern or all Python).
     """
@@ -1092,6 +1092,8 @@ def run(
         cluster.workdir.mkdir(parents=True, exist_ok=True)
         if "go" in cluster.impls.values():
             _pin_go_worker(cluster)
+        if "kotlin" in cluster.impls.values():
+            _pin_kotlin_worker(cluster)
         cluster.start()
         try:
             result = _run(
@@ -1131,6 +1133,23 @@ def _pin_go_worker(cluster: LocalCluster) -> None:
 
     def program(node_id: str) -> list[str]:
         return [str(pinned)] if cluster.impls[node_id] == "go" else default(node_id)
+
+    cluster.program = program  # type: ignore[method-assign]
+
+
+def _pin_kotlin_worker(cluster: LocalCluster) -> None:
+    """``kotlin/worker.jar`` built once and copied to the workdir for the
+    whole run, for the reason ``_pin_go_worker`` gives."""
+    from harness.cluster import kotlin_worker
+
+    pinned = cluster.workdir / "kotlin-worker.jar"
+    shutil.copy2(kotlin_worker(), pinned)
+    default = cluster.program
+
+    def program(node_id: str) -> list[str]:
+        if cluster.impls[node_id] == "kotlin":
+            return ["java", "-jar", str(pinned)]
+        return default(node_id)
 
     cluster.program = program  # type: ignore[method-assign]
 
@@ -1293,7 +1312,7 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--impls",
         default=None,
-        help="each node's implementation, py or go, comma-separated, repeated over --nodes "
+        help="each node's implementation, py, go or kotlin, comma-separated, repeated over --nodes "
         "(e.g. py,go,py; default: ZMQNODE_IMPLS, else py)",
     )
     p.add_argument(
@@ -1318,8 +1337,8 @@ def main(argv: list[str]) -> int:
     if unknown:
         p.error(f"--change-kinds: unknown {sorted(unknown)}; known: {sorted(set(CHANGE_KINDS))}")
     impls = tuple(i for i in (args.impls or "").split(",") if i) or None
-    if impls and set(impls) - {"py", "go"}:
-        p.error(f"--impls: each is py or go, not {args.impls!r}")
+    if impls and set(impls) - {"py", "go", "kotlin"}:
+        p.error(f"--impls: each is py, go or kotlin, not {args.impls!r}")
     if args.netns and (reason := unavailable()):
         print(f"chaos --netns cannot run here: {reason}", file=sys.stderr)
         return 2

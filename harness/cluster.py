@@ -82,6 +82,34 @@ def pick_base_ports(n: int) -> list[int]:
     raise RuntimeError("no free port range found")
 
 
+# The node implementations a cluster can mix (ZMQNODE_IMPLS, impls=).
+IMPLS = ("py", "go", "kotlin")
+KOTLIN_JAR = ROOT / "kotlin" / "worker.jar"
+
+
+def kotlin_worker() -> Path:
+    """kotlin/worker.jar, up to date: harness.ktbuild.ensure_worker() builds it
+    when its sources changed; without that module, the jar as it is."""
+    try:
+        from harness.ktbuild import ensure_worker
+    except ImportError:
+        if not KOTLIN_JAR.exists():
+            raise RuntimeError(f"{KOTLIN_JAR} is missing: build it with kotlin/build.sh") from None
+        return KOTLIN_JAR
+    return Path(ensure_worker())
+
+
+def impl_program(impl: str) -> list[str]:
+    """The command that runs a node of implementation ``impl`` (its flags follow)."""
+    if impl == "go":
+        from harness.gobuild import ensure_worker
+
+        return [str(ensure_worker())]
+    if impl == "kotlin":
+        return ["java", "-jar", str(kotlin_worker())]
+    return [sys.executable, "-m", "zmqnode"]
+
+
 class LocalCluster:
     """``n`` nodes on loopback. Security is on as it is by default: the
     cluster's keys are made once in ``workdir/keys`` (``self.keys``, also
@@ -98,16 +126,19 @@ class LocalCluster:
         self.workdir = Path(workdir)
         self.ports = pick_base_ports(n)
         self.ids = [f"127.0.0.1:{p}" for p in self.ports]
-        # Each node's implementation: "py" (python -m zmqnode, the default) or
-        # "go" (go/worker, built by harness.gobuild.ensure_worker), same arguments.
+        # Each node's implementation: "py" (python -m zmqnode, the default),
+        # "go" (go/worker, built by harness.gobuild.ensure_worker) or "kotlin"
+        # (java -jar kotlin/worker.jar, built by harness.ktbuild), same arguments.
         if impls is None:
             # ZMQNODE_IMPLS=py,go,py runs every LocalCluster mixed (the pattern
             # repeats over n nodes): the conformance suite against both nodes.
             pattern = [p for p in os.environ.get("ZMQNODE_IMPLS", "py").split(",") if p]
             impls = tuple(pattern[i % len(pattern)] for i in range(n))
         impls = tuple(impls)
-        if len(impls) != n or any(i not in ("py", "go") for i in impls):
-            raise ValueError(f"impls must name 'py' or 'go' for each of the {n} nodes, got {impls}")
+        if len(impls) != n or any(i not in IMPLS for i in impls):
+            raise ValueError(
+                f"impls must name 'py', 'go' or 'kotlin' for each of the {n} nodes, got {impls}"
+            )
         self.impls = dict(zip(self.ids, impls, strict=True))
         self.extra_args = extra_args
         self.keys: Path | None = None
@@ -165,11 +196,7 @@ class LocalCluster:
 
     def program(self, node_id: str) -> list[str]:
         """The command that runs ``node_id``: its implementation's."""
-        if self.impls[node_id] == "go":
-            from harness.gobuild import ensure_worker
-
-            return [str(ensure_worker())]
-        return [sys.executable, "-m", "zmqnode"]
+        return impl_program(self.impls[node_id])
 
     def membership_args(self, node_id: str) -> list[str]:
         """``--peers`` (the original members), or ``--join`` for a node that

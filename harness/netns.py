@@ -52,7 +52,7 @@ from pathlib import Path
 
 from zmqnode.transport.security import keygen
 
-from .cluster import ROOT, LocalCluster
+from .cluster import IMPLS, ROOT, LocalCluster
 
 BRIDGE_PREFIX = "zqbr"
 # 10.231.0.0/16 is unlikely on a host (docker takes 172.17/16, libvirt
@@ -210,14 +210,16 @@ def _taken_networks() -> list[ipaddress.IPv4Network]:
 
 def _impls(n: int, impls: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
     """Each node's implementation, as ``LocalCluster`` decides it: ``impls``
-    ("py" or "go" per node), else the ``ZMQNODE_IMPLS`` pattern repeated
+    ("py", "go" or "kotlin" per node), else the ``ZMQNODE_IMPLS`` pattern repeated
     over the ``n`` nodes, else all "py"."""
     if impls is None:
         pattern = [p for p in os.environ.get("ZMQNODE_IMPLS", "py").split(",") if p]
         impls = tuple(pattern[i % len(pattern)] for i in range(n))
     impls = tuple(impls)
-    if len(impls) != n or any(i not in ("py", "go") for i in impls):
-        raise ValueError(f"impls must name 'py' or 'go' for each of the {n} nodes, got {impls}")
+    if len(impls) != n or any(i not in IMPLS for i in impls):
+        raise ValueError(
+            f"impls must name 'py', 'go' or 'kotlin' for each of the {n} nodes, got {impls}"
+        )
     return impls
 
 
@@ -230,8 +232,9 @@ class NetnsCluster(LocalCluster):
     Node ``i`` is ``10.231.<k>.<11+i>:<port+i>``; distinct ports are not
     needed by the namespaces but keep LocalCluster's per-port file names
     (``<port>.out``) distinct in the shared workdir. ``impls`` as for
-    ``LocalCluster``: "py" or "go" (``go/worker``, the same arguments) per
-    node; a restarted or rejoined node keeps its address's implementation.
+    ``LocalCluster``: "py", "go" (``go/worker``) or "kotlin" (``java -jar
+    kotlin/worker.jar``), the same arguments, per node; a restarted or
+    rejoined node keeps its address's implementation.
     """
 
     def __init__(
