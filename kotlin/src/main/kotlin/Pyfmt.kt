@@ -114,7 +114,54 @@ object Pyfmt {
      * (JDK 17's Double.toString is not always the shortest, so it is only
      * the starting point.)
      */
-    private fun shortest(f: Double, single: Boolean): Pair<String, Int> {
+    private fun shortest(f: Double, single: Boolean): Pair<String, Int> =
+        shortestFast(f, single) ?: shortestExact(f, single)
+
+    /**
+     * The JDK's digits D when they are provably the answer: no number of one
+     * digit fewer reads back (if one did, D's floor or ceiling at that length
+     * would, both lying between it and D in the round-trip interval), and
+     * neither neighbour of D at its length reads back (D is then the only
+     * candidate of its length). Otherwise null: [shortestExact] decides.
+     */
+    private fun shortestFast(f: Double, single: Boolean): Pair<String, Int>? {
+        val s = if (single) f.toFloat().toString() else f.toString()
+        val ePos = s.indexOf('E')
+        val mant = if (ePos < 0) s else s.substring(0, ePos)
+        val exp = if (ePos < 0) 0 else s.substring(ePos + 1).toInt()
+        val dot = mant.indexOf('.')
+        if (dot < 0) return null
+        val all = mant.substring(0, dot) + mant.substring(dot + 1)
+        val lead = all.length - all.trimStart('0').length
+        val digits = all.trimStart('0').trimEnd('0')
+        val n = digits.length
+        if (n == 0 || n > 18) return null
+        val decpt = dot + exp - lead
+        val m = digits.toLong()
+        val e = decpt - n // f ≈ m × 10^e
+        fun readsBack(mm: Long, ee: Int): Boolean =
+            if (single) java.lang.Float.parseFloat("${mm}E$ee") == f.toFloat()
+            else java.lang.Double.parseDouble("${mm}E$ee") == f
+        if (n > 1 && (readsBack(m / 10, e + 1) || readsBack(m / 10 + 1, e + 1))) return null
+        // Up to 15 digits (6 for a float32) the spacing of n-digit numbers
+        // exceeds an ulp, so the round-trip interval holds no other one.
+        if (n <= (if (single) 6 else 15)) return Pair(digits, decpt)
+        val below = readsBack(m - 1, e)
+        val above = readsBack(m + 1, e)
+        if (!below && !above) return Pair(digits, decpt)
+        // Several candidates of this length: the nearest to f's exact value.
+        val exact = BigDecimal(f)
+        var best = BigDecimal.valueOf(m, -e)
+        for ((ok, c) in listOf(below to m - 1, above to m + 1)) {
+            val cand = BigDecimal.valueOf(c, -e)
+            if (ok && cand.subtract(exact).abs() < best.subtract(exact).abs()) best = cand
+        }
+        val stripped = best.stripTrailingZeros()
+        val d = stripped.unscaledValue().toString()
+        return Pair(d, d.length - stripped.scale())
+    }
+
+    private fun shortestExact(f: Double, single: Boolean): Pair<String, Int> {
         val exact = BigDecimal(f)
         fun readsBack(c: BigDecimal): Boolean =
             if (single) java.lang.Float.parseFloat(c.toString()) == f.toFloat()
