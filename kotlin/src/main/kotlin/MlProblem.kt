@@ -30,11 +30,13 @@ class Labels private constructor(
 
         /**
          * request.make_plan's step for a TRAIN with "classes": each row's
-         * index into names becomes the name itself. (The caller refuses task
-         * "regression" with class names first.)
+         * index into names becomes the name itself; cols is the outputs
+         * array's second dimension (0 for 1-D), rows the number of codes, as
+         * go/training's MakePlan. (The caller refuses task "regression" with
+         * class names first.)
          */
-        @JvmStatic
-        fun fromClassIndices(codes: LongArray, names: List<String>): Labels {
+        @JvmStatic @JvmOverloads
+        fun fromClassIndices(codes: LongArray, names: List<String>, cols: Int = 0): Labels {
             val out = ArrayList<String>(codes.size)
             for ((i, c) in codes.withIndex()) {
                 if (c < 0 || c >= names.size) {
@@ -42,7 +44,7 @@ class Labels private constructor(
                 }
                 out.add(names[c.toInt()])
             }
-            return ofNames(out)
+            return ofNames(out, out.size, cols)
         }
     }
 }

@@ -18,6 +18,11 @@ object MlGolden {
     @Suppress("UNCHECKED_CAST")
     fun cases(name: String): List<JsonObject> = Json.parse(file(name).readBytes()) as List<JsonObject>
 
+    /** kotlin/testdata/ml/go_results.json's list under key (written by gen_go.sh from go/ml). */
+    @Suppress("UNCHECKED_CAST")
+    fun goResults(key: String): List<JsonObject> =
+        (Json.parse(File("testdata/ml/go_results.json").readBytes()) as JsonObject)[key] as List<JsonObject>
+
     fun num(v: Any?): Double = (v as JsonNumber).toDouble()
     fun int(v: Any?): Int = (v as JsonNumber).toLong().toInt()
     fun long(v: Any?): Long = (v as JsonNumber).toLong()

@@ -114,10 +114,17 @@ class MlPlanTest {
         }
     }
 
-    /** A Kotlin leader with Kotlin trainers trains a model as accurate as Python's on the same data (within 1 point). */
-    fun testLeaderAsAccurateAsPython() {
-        for (k in cases()) {
+    /**
+     * A Kotlin leader with Kotlin trainers trains a model as accurate as
+     * Python's on the same data (within 1 point), and the very bytes a Go
+     * leader with Go trainers writes (kotlin/testdata/ml/gen_go.sh).
+     */
+    fun testLeaderAsAccurateAsPythonAndAsGo() {
+        val goPlans = MlGolden.goResults("plans")
+        for ((n, k) in cases().withIndex()) {
             val mine = TrainingPlan.train(k.x, k.y, k.options, k.chunks)
+            assertEquals(k.name, goPlans[n]["name"])
+            assertEquals(goPlans[n]["model_sha256"], sha256(mine.toBytes()), "${k.name}: the Go leader's model differs")
             val py = Model.read(k.modelFile.readBytes())
             val a = score(mine, k.x, k.y)
             val b = score(py, k.x, k.y)
@@ -137,6 +144,9 @@ class MlPlanTest {
         assertEquals(a.toList(), b.toList())
         assertTrue(pa!!.toFloatArray().contentEquals(pb!!.toFloatArray()))
     }
+
+    private fun sha256(b: ByteArray): String =
+        java.security.MessageDigest.getInstance("SHA-256").digest(b).joinToString("") { String.format("%02x", it.toInt() and 0xff) }
 
     /** Accuracy on the given rows (R² for regression). */
     private fun score(m: Model, x: Matrix, y: Labels): Double {

@@ -19,12 +19,15 @@ class MlTrainTest {
     /**
      * A Kotlin trainer's result for a SUB_TRAIN job equals Python's run_chunk
      * up to float32 rounding (go/ml's bar: parameters within 1e-5 relative,
-     * loss within 1e-6): same shuffles, same batches, same Adam steps.
+     * loss within 1e-6): same shuffles, same batches, same Adam steps; and
+     * the Go node's trainer's bit for bit (kotlin/testdata/ml/gen_go.sh).
      */
     fun testTrainChunkMatchesPython() {
         val cases = MlGolden.cases("train_chunk.json")
         assertTrue(cases.size >= 5)
-        for (c in cases) {
+        val goChunks = MlGolden.goResults("chunks")
+        assertEquals(cases.size, goChunks.size, "kotlin/testdata/ml/go_results.json is stale: run gen_go.sh")
+        for ((n, c) in cases.withIndex()) {
             val name = c["name"] as String
             val rows = MlGolden.int(c["rows"])
             val x = MlGolden.matrix(rows, MlGolden.int(c["inputs"]), c["x"])
@@ -43,6 +46,16 @@ class MlTrainTest {
             val wantLoss = MlGolden.num(c["want_loss"])
             val lossDiff = Math.abs(res.loss - wantLoss) / Math.abs(wantLoss)
             if (d > 1e-5 || lossDiff > 1e-6) fail("$name: params differ by $d, loss ${res.loss} vs $wantLoss")
+            // And the Go node's trainer, bit for bit (the same float32 and float64 operations in the same order).
+            val go = goChunks[n]
+            assertEquals(name, go["name"])
+            val bits = MlGolden.list(go["param_bits"]).map { MlGolden.long(it).toInt() }
+            for (i in bits.indices) {
+                if (java.lang.Float.floatToRawIntBits(res.params[i]) != bits[i]) {
+                    fail("$name: parameter $i is ${res.params[i]}, Go's ${java.lang.Float.intBitsToFloat(bits[i])}")
+                }
+            }
+            assertEquals(MlGolden.num(go["loss"]), res.loss, "$name: loss, Go's")
         }
     }
 
