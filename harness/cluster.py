@@ -89,7 +89,12 @@ KOTLIN_JAR = ROOT / "kotlin" / "worker.jar"
 
 def kotlin_worker() -> Path:
     """kotlin/worker.jar, up to date: harness.ktbuild.ensure_worker() builds it
-    when its sources changed; without that module, the jar as it is."""
+    when its sources changed; without that module, the jar as it is.
+    ZMQNODE_KOTLIN_JAR names another jar to run as it is (a build pinned
+    apart from a working tree that is being edited)."""
+    pinned = os.environ.get("ZMQNODE_KOTLIN_JAR")
+    if pinned:
+        return Path(pinned)
     try:
         from harness.ktbuild import ensure_worker
     except ImportError:
