@@ -23,6 +23,11 @@ object MlGolden {
     fun goResults(key: String): List<JsonObject> =
         (Json.parse(File("testdata/ml/go_results.json").readBytes()) as JsonObject)[key] as List<JsonObject>
 
+    /** kotlin/testdata/ml/messages.json's list under key (written by gen.py from zmqnode/ml). */
+    @Suppress("UNCHECKED_CAST")
+    fun messages(key: String): List<JsonObject> =
+        (Json.parse(File("testdata/ml/messages.json").readBytes()) as JsonObject)[key] as List<JsonObject>
+
     fun num(v: Any?): Double = (v as JsonNumber).toDouble()
     fun int(v: Any?): Int = (v as JsonNumber).toLong().toInt()
     fun long(v: Any?): Long = (v as JsonNumber).toLong()

@@ -98,6 +98,21 @@ class MlModelFileTest {
         assertFailsWith<BadInputException> { m.values(x) }
     }
 
+    /** Column-name errors with Python's messages (repr cut to 80 characters; kotlin/testdata/ml/gen.py). */
+    fun testColumnNameMessagesAsPython() {
+        val (_, m) = golden("binary.bin")
+        for (c in MlGolden.messages("features")) {
+            val names = MlGolden.list(c["features"]).map { it as String }
+            val error = c["error"] as String?
+            if (error == null) {
+                m.copy(features = names).validate()
+            } else {
+                val e = assertFailsWith<ModelFormatException>(names.toString()) { m.copy(features = names).validate() }
+                assertEquals(error, e.message)
+            }
+        }
+    }
+
     /** Column names: checked as check_column_names checks them, and kept through a round trip. */
     fun testColumnNames() {
         val (_, m) = golden("binary.bin")

@@ -38,6 +38,24 @@ class MlOptionsTest {
         }
     }
 
+    /**
+     * Messages that quote the client's value as Python's repr does (100.0 for
+     * 1e2, "it's", dict reprs, True), not as the JSON literal go/ml quotes
+     * (kotlin/testdata/ml/gen.py).
+     */
+    fun testOptionMessagesQuoteValuesAsPythonRepr() {
+        for (c in MlGolden.messages("options")) {
+            val input = c["input"] as String
+            val error = c["error"] as String?
+            if (error == null) {
+                assertEquals(c["to_dict"] as String, TrainOptions.parse(input.toByteArray(Charsets.UTF_8)).toJson(), input)
+            } else {
+                val e = assertFailsWith<BadOptionsException>(input) { TrainOptions.parse(input.toByteArray(Charsets.UTF_8)) }
+                assertEquals(error, e.message, input)
+            }
+        }
+    }
+
     fun testParseBytes() {
         val o = TrainOptions.parse("{\"epochs\": 3, \"task\": \"binary\"}".toByteArray(Charsets.UTF_8))
         assertEquals(3, o.epochs)
