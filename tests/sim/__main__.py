@@ -6,19 +6,23 @@
     python -m tests.sim --seeds 1000 --membership   # an operator adds, removes, replaces
     python -m tests.sim --list-mutations
 
-Go cores (issue 17; the protocol is docs/SIMCORE.md): ``--impls`` lists the
-implementations cycled over the nodes, spares included (default: all py);
-go/worker is built first when its sources changed (harness/gobuild.py), and
-each simulator process runs its Go cores in one ``go/worker sim-core``.
+Go and Kotlin cores (issues 17, 18; the protocol is docs/SIMCORE.md):
+``--impls`` lists the implementations (py, go, kotlin) cycled over the nodes,
+spares included (default: all py); go/worker and kotlin/worker.jar are built
+first when their sources changed (harness/gobuild.py, harness/ktbuild.py), and
+each simulator process runs its Go cores in one ``go/worker sim-core`` and its
+Kotlin cores in one ``java -jar kotlin/worker.jar sim-core``.
 
     python -m tests.sim --seeds 1000 --impls py,go,py --nodes 3 --jobs 2
     python -m tests.sim --seed S --impls py,go,py --trace   # replays exactly; [go] marks Go nodes
     python -m tests.sim --seeds 500 --impls go --mutate stale_append       # the Go core broken
     python -m tests.sim --seeds 500 --impls py,go --mutate forget_vote --mutate-impl py
+    python -m tests.sim --seeds 300 --impls py,go,kotlin --mutate stale_append --mutate-impl kotlin
 
 ``--mutate NAME`` breaks the cores that ``--mutate-impl`` names: all (the
-default), py (patched into RaftCore as before) or go (raft.Options.Mutations);
-a name the Go core lacks is an error when Go cores are to carry it.
+default), py (patched into RaftCore as before), go (raft.Options.Mutations)
+or kotlin (zmqnode.raft.Options.mutations); a name such a core lacks is an
+error when its cores are to carry it.
 
 The last line of a run is exactly ``N schedules, V violations``; the exit
 status is 1 when V > 0. Schedules per second go to stderr.
@@ -32,7 +36,7 @@ import signal
 import sys
 
 from .mutations import MUTATIONS
-from .runner import MUTATE_IMPLS, check_impls, main_loop, py_mutation, run_one, uses_go
+from .runner import MUTATE_IMPLS, check_impls, main_loop, py_mutation, remote_impls, run_one
 from .trace import fmt_event
 
 
@@ -60,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--impls",
         default="py",
-        help="core implementations cycled over the nodes, e.g. py,go,py (default py)",
+        help="core implementations cycled over the nodes, e.g. py,go,py or py,go,kotlin "
+        "(default py)",
     )
     ap.add_argument(
         "--mutate-impl",
@@ -75,13 +80,17 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `... --trace | head` ends quietly
 
     if args.list_mutations:
-        go_names = None
-        if uses_go(impls):  # with --impls ...go...: which the Go core has too
+        remote = remote_impls(impls)  # with --impls ...go,kotlin...: which they have too
+        names = {}
+        if remote:
             from .remote import SimCoreServer
 
-            go_names = SimCoreServer.get().mutations
+            names = {impl: SimCoreServer.get(impl).mutations for impl in remote}
+        width = len(",".join(["py", *remote])) + 1
         for name, mutation in sorted(MUTATIONS.items()):
-            has = "" if go_names is None else ("py,go " if name in go_names else "py    ")
+            has = ""
+            if remote:
+                has = ",".join(["py"] + [i for i in remote if name in names[i]]).ljust(width)
             print(f"{name:24} {has}{mutation.doc}")
         return 0
     try:

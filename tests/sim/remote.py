@@ -1,7 +1,8 @@
-"""Go Raft cores in the simulator: ``GoCore``, a proxy with RaftCore's interface.
+"""Go and Kotlin Raft cores in the simulator: ``GoCore``, a proxy with RaftCore's interface.
 
-The cores live in one ``go/worker sim-core`` process per simulator process
-(``SimCoreServer.get()``), which speaks the line protocol of docs/SIMCORE.md
+The cores live in one ``go/worker sim-core`` (Go) or ``java -jar
+kotlin/worker.jar sim-core`` (Kotlin) process per implementation and
+simulator process (``SimCoreServer.get(impl)``), which speaks the line protocol of docs/SIMCORE.md
 on its stdin/stdout: one JSON request per line, one reply per line, in
 order. Every reply that follows a change carries the core's view (role,
 term, commit index...) and what changed in its log, so attribute reads,
@@ -63,35 +64,77 @@ _dumps = orjson.dumps
 _loads = orjson.loads
 
 
+# The implementations a sim-core server can run, as --impls names them.
+REMOTE_IMPLS = ("go", "kotlin")
+_NAMES = {"go": "Go", "kotlin": "Kotlin"}
+# The JVM of a Kotlin sim-core: one process that lives for the whole run, on
+# a machine whose cores the simulator shares; the serial collector keeps it
+# to one GC thread.
+JAVA_OPTS = ("-XX:+UseSerialGC",)
+
+
 class GoCoreError(RuntimeError):
     """An error reply other than the core's invariant and membership errors."""
 
-    def __init__(self, kind: str, msg: str) -> None:
-        super().__init__(f"Go core ({kind}): {msg}")
+    def __init__(self, kind: str, msg: str, impl: str = "go") -> None:
+        super().__init__(f"{_NAMES.get(impl, impl)} core ({kind}): {msg}")
         self.kind = kind
+        self.impl = impl
 
 
-def _raise(err: dict) -> None:
+RemoteCoreError = GoCoreError
+
+
+def _raise(err: dict, impl: str = "go") -> None:
     kind, msg = err.get("kind", "?"), err.get("msg", "")
+    name = _NAMES.get(impl, impl)
     if kind == "invariant":
-        raise LogInvariantError(f"(Go core) {msg}")
+        raise LogInvariantError(f"({name} core) {msg}")
     if kind == "membership":
-        raise MembershipError(f"(Go core) {msg}")
-    raise GoCoreError(kind, msg)
+        raise MembershipError(f"({name} core) {msg}")
+    raise GoCoreError(kind, msg, impl)
+
+
+def kotlin_jar() -> str:
+    """kotlin/worker.jar, up to date (harness.ktbuild.ensure_worker builds it
+    when its sources changed); ``ZMQNODE_KOTLIN_JAR`` names another jar to
+    use as it is (a scratch build of committed sources, say)."""
+    override = os.environ.get("ZMQNODE_KOTLIN_JAR")
+    if override:
+        return override
+    from harness.ktbuild import ensure_worker
+
+    return os.fspath(ensure_worker())
+
+
+def worker_command(impl: str) -> list[str]:
+    """The command that serves ``impl`` cores on stdin/stdout."""
+    if impl == "go":
+        from harness.gobuild import ensure_worker
+
+        return [os.fspath(ensure_worker()), "sim-core"]
+    if impl == "kotlin":
+        return ["java", *JAVA_OPTS, "-jar", kotlin_jar(), "sim-core"]
+    raise ValueError(f"no sim-core server for implementation {impl!r}")
 
 
 class SimCoreServer:
-    """One ``go/worker sim-core`` process; ``get()`` gives this process's."""
+    """One sim-core process (``go/worker sim-core`` or ``java -jar
+    kotlin/worker.jar sim-core``); ``get(impl)`` gives this process's."""
 
-    _instance: SimCoreServer | None = None
+    _instance: SimCoreServer | None = None  # the Go one (older callers read it)
+    _instances: dict[str, SimCoreServer] = {}
 
-    def __init__(self, worker: str | os.PathLike | None = None) -> None:
+    def __init__(self, worker: str | os.PathLike | None = None, impl: str = "go") -> None:
+        self.impl = impl
         if worker is None:
-            from harness.gobuild import ensure_worker
-
-            worker = ensure_worker()
+            cmd = worker_command(impl)
+        elif impl == "kotlin":
+            cmd = ["java", *JAVA_OPTS, "-jar", os.fspath(worker), "sim-core"]
+        else:
+            cmd = [os.fspath(worker), "sim-core"]
         self.proc = subprocess.Popen(
-            [os.fspath(worker), "sim-core"],
+            cmd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             # buffered both ways: a raw pipe's readline() reads byte by byte
@@ -106,24 +149,29 @@ class SimCoreServer:
         if info.get("protocol") != PROTOCOL:
             self.close()
             raise GoCoreError(
-                "protocol", f"go/worker speaks protocol {info.get('protocol')}, not {PROTOCOL}"
+                "protocol",
+                f"{' '.join(cmd[-2:])} speaks protocol {info.get('protocol')}, not {PROTOCOL}",
+                impl,
             )
         self.mutations: frozenset[str] = frozenset(info.get("mutations", ()))
 
     @classmethod
-    def get(cls) -> SimCoreServer:
-        """This process's server, started on first use (and again after a fork)."""
-        inst = cls._instance
+    def get(cls, impl: str = "go") -> SimCoreServer:
+        """This process's server for ``impl`` cores, started on first use (and
+        again after a fork)."""
+        inst = cls._instances.get(impl)
         if inst is None or inst.pid != os.getpid() or inst.proc.poll() is not None:
-            inst = cls._instance = cls()
+            inst = cls._instances[impl] = cls(impl=impl)
             atexit.register(inst.close)
+            if impl == "go":
+                cls._instance = inst
         return inst
 
     def _readline(self) -> dict:
         line = self._r.readline()
         if not line:
             code = self.proc.poll()
-            raise GoCoreError("protocol", f"go/worker sim-core exited (status {code})")
+            raise GoCoreError("protocol", f"{self.impl} sim-core exited (status {code})", self.impl)
         return _loads(line)
 
     def call(self, req: dict) -> dict:
@@ -136,7 +184,7 @@ class SimCoreServer:
         reply = self._readline()
         err = reply.get("err")
         if err is not None:
-            _raise(err)
+            _raise(err, self.impl)
         return reply
 
     def send_nowait(self, req: dict) -> None:
@@ -249,8 +297,9 @@ class _Log:
 
 
 class GoCore:
-    """A Go ``raft.Core`` in the server, with the RaftCore interface the
-    simulator uses (tests/sim/world.py, checks.py)."""
+    """A Go ``raft.Core`` (or a Kotlin ``zmqnode.raft.Core``: ``impl``) in
+    its server, with the RaftCore interface the simulator uses
+    (tests/sim/world.py, checks.py)."""
 
     remote = True
     # Tests set it: after every reply, compare the mirror with the core's own
@@ -270,9 +319,11 @@ class GoCore:
         vote_floor: int = 0,
         mutations=(),
         server: SimCoreServer | None = None,
+        impl: str = "go",
     ) -> None:
-        """Like ``RaftCore(...)``, but ``seed`` seeds the Go core's math/rand
-        (its only randomness) in place of a ``random.Random``."""
+        """Like ``RaftCore(...)``, but ``seed`` seeds the core's only
+        randomness (the Go core's math/rand, the Kotlin core's SplitMix64) in
+        place of a ``random.Random``; ``impl`` picks the server."""
         self.id = node_id
         self.config = config
         self.vote_floor = vote_floor
@@ -287,7 +338,8 @@ class GoCore:
         self._more = True  # False: HasReady said False after the last prefetched one
         self._handed: Ready | None = None  # the last Ready handed out
         self._handed_advanced = False  # ... and the server advanced it already
-        self._server = server or SimCoreServer.get()
+        self._server = server or SimCoreServer.get(impl)
+        self.impl = self._server.impl
         req: dict[str, Any] = {
             "op": "new",
             "id": node_id,
@@ -350,7 +402,7 @@ class GoCore:
         ):
             raise GoCoreError(
                 "protocol",
-                f"{self.id}: log mirror out of step: snapshot {log.snapshot.index} + "
+                f"{self.id} ({self.impl}): log mirror out of step: snapshot {log.snapshot.index} + "
                 f"{len(log.entries)} entries, the core says snapshot {v['snap'][0]}, "
                 f"last {self.last_index}",
             )

@@ -15,8 +15,11 @@ from .world import World
 TRACE_LEN = 400
 # The core implementations a schedule may mix (--impls), cycled over its nodes.
 Impls = list[str] | tuple[str, ...] | None
-IMPLS = ("py", "go")
-MUTATE_IMPLS = ("all", "py", "go")
+IMPLS = ("py", "go", "kotlin")
+# Those whose cores run in a sim-core server (tests/sim/remote.py).
+REMOTE_IMPLS = ("go", "kotlin")
+MUTATE_IMPLS = ("all", "py", "go", "kotlin")
+_NAMES = {"py": "Python", "go": "Go", "kotlin": "Kotlin"}
 
 
 @dataclass
@@ -56,6 +59,24 @@ def uses_go(impls: Impls) -> bool:
     return bool(impls) and "go" in impls  # type: ignore[operator]
 
 
+def remote_impls(impls: Impls) -> list[str]:
+    """The remote implementations ``impls`` uses, in REMOTE_IMPLS order."""
+    return [i for i in REMOTE_IMPLS if impls and i in impls]
+
+
+def ensure_workers(impls: Impls) -> None:
+    """Build the servers' programs the run needs (go/worker, kotlin/worker.jar)."""
+    for impl in remote_impls(impls):
+        if impl == "go":
+            from harness.gobuild import ensure_worker
+
+            ensure_worker()
+        else:
+            from .remote import kotlin_jar
+
+            kotlin_jar()
+
+
 def py_mutation(mutate: str | None, mutate_impl: str) -> str | None:
     """The mutation to patch into this process's RaftCore, if any."""
     return mutate if mutate and mutate_impl in ("all", "py") else None
@@ -63,9 +84,17 @@ def py_mutation(mutate: str | None, mutate_impl: str) -> str | None:
 
 def go_mutations(mutate: str | None, mutate_impl: str, impls: Impls) -> tuple[str, ...]:
     """The mutations each Go core carries (raft.Options.Mutations)."""
-    if mutate and mutate_impl in ("all", "go") and uses_go(impls):
-        return (mutate,)
-    return ()
+    return remote_mutations(mutate, mutate_impl, impls).get("go", ())
+
+
+def remote_mutations(
+    mutate: str | None, mutate_impl: str, impls: Impls
+) -> dict[str, tuple[str, ...]]:
+    """The mutations the cores of each remote implementation carry."""
+    out: dict[str, tuple[str, ...]] = {}
+    for impl in remote_impls(impls):
+        out[impl] = (mutate,) if mutate and mutate_impl in ("all", impl) else ()
+    return out
 
 
 def check_impls(impls: Impls, mutate: str | None, mutate_impl: str) -> None:
@@ -76,18 +105,24 @@ def check_impls(impls: Impls, mutate: str | None, mutate_impl: str) -> None:
             raise ValueError(f"unknown implementation {impl!r} (choose from {', '.join(IMPLS)})")
     if mutate_impl not in MUTATE_IMPLS:
         raise ValueError(f"--mutate-impl must be one of {', '.join(MUTATE_IMPLS)}")
-    if not uses_go(impls):
-        if mutate and mutate_impl == "go":
-            raise ValueError("--mutate-impl go needs Go cores: add go to --impls")
+    if mutate and mutate_impl in REMOTE_IMPLS and mutate_impl not in (impls or ()):
+        name = _NAMES[mutate_impl]
+        raise ValueError(
+            f"--mutate-impl {mutate_impl} needs {name} cores: add {mutate_impl} to --impls"
+        )
+    remote = remote_impls(impls)
+    if not remote:
         return
     from .remote import SimCoreServer
 
-    go_names = SimCoreServer.get().mutations
-    if go_mutations(mutate, mutate_impl, impls) and mutate not in go_names:
-        raise ValueError(
-            f"the Go core has no mutation {mutate!r} (it has: {', '.join(sorted(go_names))}); "
-            "use --mutate-impl py to break only the Python cores"
-        )
+    for impl, carried in remote_mutations(mutate, mutate_impl, impls).items():
+        names = SimCoreServer.get(impl).mutations
+        if carried and mutate not in names:
+            raise ValueError(
+                f"the {_NAMES[impl]} core has no mutation {mutate!r} "
+                f"(it has: {', '.join(sorted(names))}); "
+                "use --mutate-impl py to break only the Python cores"
+            )
     if mutate and mutate_impl == "py" and not any(i == "py" for i in impls or ()):
         raise ValueError("--mutate-impl py needs Python cores: add py to --impls")
 
@@ -103,7 +138,7 @@ def run_one(
     mutate_impl: str = "all",
 ) -> tuple[Result, World]:
     """One schedule. A Python mutation must already be patched in (``mutated``);
-    ``mutate`` with Go cores in ``impls`` is handed to them here."""
+    ``mutate`` with Go or Kotlin cores in ``impls`` is handed to them here."""
     world = World(
         seed,
         nodes,
@@ -111,7 +146,7 @@ def run_one(
         trace_len=trace_len,
         membership=membership,
         impls=impls,
-        go_mutations=go_mutations(mutate, mutate_impl, impls),
+        remote_mutations=remote_mutations(mutate, mutate_impl, impls),
     )
     v = world.run()
     if v is None:
@@ -174,12 +209,10 @@ def run_many(
 ) -> Iterator[Result]:
     """Results in completion order; the mutation (if any) is applied in every
     worker, to the cores ``mutate_impl`` names. Each worker process runs its Go
-    cores (``impls``) in one ``go/worker sim-core`` of its own."""
+    and Kotlin cores (``impls``) in one ``go/worker sim-core`` and one ``java
+    -jar kotlin/worker.jar sim-core`` of its own."""
     seeds = list(seeds)
-    if uses_go(impls):
-        from harness.gobuild import ensure_worker
-
-        ensure_worker()  # once, here, not racing in every worker
+    ensure_workers(impls)  # once, here, not racing in every worker
     if jobs <= 1:
         from .mutations import mutated
 

@@ -39,8 +39,9 @@ it during which its inbox waits. A crash inside that window means the write
 The checks (``Invariants``) run after every input and every Ready; the first
 violation raises ``Violation`` and ends the schedule.
 
-**Go cores** (``impls``; remote.py, docs/SIMCORE.md): a node may run a Go
-``raft.Core`` through ``GoCore``, which answers like a RaftCore. Before an
+**Go and Kotlin cores** (``impls``; remote.py, docs/SIMCORE.md): a node may
+run a Go ``raft.Core`` or a Kotlin ``zmqnode.raft.Core`` through ``GoCore``,
+which answers like a RaftCore. Before an
 input that ``_pump`` follows at once with ``has_ready()``, the world calls
 ``expect_ready()``, so that the Readies come back with the input's reply.
 """
@@ -331,7 +332,7 @@ class Node:
         self.lead_last_term = 0
         self.lead_committed = False  # has it committed anything in its current term yet
         self.seen_commit = 0
-        # "py": a RaftCore in this process; "go": a GoCore (tests/sim/remote.py)
+        # "py": a RaftCore in this process; "go", "kotlin": a GoCore (tests/sim/remote.py)
         self.impl = "py"
         self.remote = False
 
@@ -421,9 +422,12 @@ class World:
         membership: bool = False,
         impls: list[str] | tuple[str, ...] | None = None,
         go_mutations: tuple[str, ...] = (),
+        remote_mutations: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
-        """``impls``: the core implementations ("py", "go"), cycled over the
-        nodes (spares included); ``go_mutations``: mutations the Go cores carry."""
+        """``impls``: the core implementations ("py", "go", "kotlin"), cycled
+        over the nodes (spares included); ``remote_mutations``: the mutations
+        the cores of each remote implementation carry (default: the Go cores
+        carry ``go_mutations``)."""
         self.seed = seed
         self.rng = rng = random.Random(seed)
         self.p = p = Params.draw(rng, n)
@@ -457,6 +461,9 @@ class World:
             self.nodes = [Node(k, ids, round(TICK * skews[k])) for k in range(n_all)]
         self.mixed = bool(impls) and any(i != "py" for i in impls)
         self.go_mutations = go_mutations
+        self.remote_mutations = (
+            dict(remote_mutations) if remote_mutations is not None else {"go": go_mutations}
+        )
         if self.mixed:
             assert impls is not None
             for node in self.nodes:
@@ -582,7 +589,8 @@ class World:
                 snapshot=snap if snap.index else None,
                 entries=tuple(node.d_entries),
                 bootstrap=node.bootstrap,
-                mutations=self.go_mutations,
+                mutations=self.remote_mutations.get(node.impl, ()),
+                impl=node.impl,
             )
         else:
             node.core = RaftCore(
