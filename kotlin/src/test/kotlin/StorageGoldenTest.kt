@@ -257,7 +257,7 @@ class StorageGoldenTest {
                 val path = File(dir, "raft.log")
                 path.writeBytes(applyDamage(healthy, G.list(c["damage"])))
                 val want = G.obj(c["result"])
-                val l = LogFile(path.path)
+                val l = LogFile(path.path, FsyncStats().apply { syncer = {} }) // decisions only: no real fsync
                 l.warn = {}
                 val contents = try {
                     l.open()
