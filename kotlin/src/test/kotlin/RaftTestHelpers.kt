@@ -2,7 +2,9 @@
 // go/raft/helpers_test.go, itself the Python tests/raft_helpers.py). A
 // RaftNet holds one core and one storage per node and a FIFO of messages in
 // flight; tests decide exactly which messages are delivered, dropped or
-// delayed, and when each node ticks. (No test class here: helpers only.)
+// delayed, and when each node ticks. (Helpers only: the name does not end in
+// Test.kt, because every *Test.kt file holds a test class that tests/test_kotlin.py
+// counts.)
 package zmqnode.raft
 
 import kotlin.test.fail
