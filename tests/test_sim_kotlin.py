@@ -47,20 +47,21 @@ ALL_KOTLIN = ("kotlin",)
 # (the Kotlin core draws its election timeouts from SplitMix64, not Go's
 # math/rand, so its schedules and first violating seeds are its own).
 KOTLIN_MUTATION_SEEDS = {
-    "forget_hard_state": range(0, 100),
-    "vote_ignores_log": range(0, 100),
-    "heartbeat_commit": range(0, 100),
-    "stale_append": range(0, 300),
-    "forget_vote": range(0, 300),
-    "old_term_commit": range(0, 1000),
-    "append_commit_past_batch": range(0, 1000),
-    "read_without_quorum": range(0, 1500),
-    "vote_only_with_term": range(0, 1000),
+    "forget_hard_state": range(0, 100),  # first at seed 1
+    "vote_ignores_log": range(0, 100),  # first at seed 2
+    "heartbeat_commit": range(0, 100),  # first at seed 1
+    "stale_append": range(0, 300),  # first at seed 15
+    "forget_vote": range(0, 300),  # first at seed 20
+    "old_term_commit": range(0, 1000),  # first at seed 71 (Figure 8)
+    "append_commit_past_batch": range(0, 1000),  # first at seed 303
+    "read_without_quorum": range(0, 1500),  # first at seed 28
+    "vote_only_with_term": range(0, 1000),  # 3 nodes; first at seed 65
 }
+# Membership mode.
 KOTLIN_MEMBERSHIP_MUTATION_SEEDS = {
-    "config_before_own_term_commit": range(0, 100),
-    "two_configs_in_flight": range(0, 100),
-    "learner_counts_in_quorum": range(0, 100),
+    "config_before_own_term_commit": range(0, 100),  # first at seed 1
+    "two_configs_in_flight": range(0, 100),  # first at seed 2
+    "learner_counts_in_quorum": range(0, 100),  # first at seed 4
 }
 MUTATION_NODES = {"vote_only_with_term": 3}
 
