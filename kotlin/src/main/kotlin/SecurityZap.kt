@@ -81,6 +81,7 @@ class Gatekeeper private constructor(
     private val ctx: Context,
     private val clients: List<String>?,
     private val log: (String) -> Unit,
+    private val info: (String) -> Unit,
     private val control: String
 ) {
     private val allowed = AtomicReference<AllowList>()
@@ -96,7 +97,7 @@ class Gatekeeper private constructor(
         val sorted = members.toSortedSet().toList()
         if (sorted == membersRef.get()) return
         store(sorted)
-        log("member allow-list now has ${sorted.size} keys")
+        info("member allow-list now has ${sorted.size} keys")
     }
 
     private fun store(sorted: List<String>) {
@@ -220,12 +221,15 @@ class Gatekeeper private constructor(
          * Starts the ZAP handler for ctx: it binds inproc://zeromq.zap.01
          * before returning, so start it before any socket binds (libzmq lets
          * a CURVE handshake through unchecked when no handler runs). keys
-         * null (--insecure): no handler, null. log receives the refusal and
-         * change lines (default: standard error).
+         * null (--insecure): no handler, null. log receives the refusal
+         * lines (Python logs them as warnings; default: standard error),
+         * info the allow-list change lines (Python: info; default: log).
          */
-        fun start(ctx: Context, keys: NodeKeys?, log: ((String) -> Unit)? = null): Gatekeeper? {
+        fun start(ctx: Context, keys: NodeKeys?, log: ((String) -> Unit)? = null,
+                  info: ((String) -> Unit)? = null): Gatekeeper? {
             if (keys == null) return null
-            val g = Gatekeeper(ctx, keys.clients, log ?: { line -> System.err.println(line) },
+            val warn = log ?: { line: String -> System.err.println(line) }
+            val g = Gatekeeper(ctx, keys.clients, warn, info ?: warn,
                 "inproc://zmqnode.zap.control." + seq.incrementAndGet())
             g.store(keys.members.toSortedSet().toList())
             val zap = ctx.socket(SocketType.REP)

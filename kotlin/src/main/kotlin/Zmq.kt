@@ -308,6 +308,7 @@ class Socket internal constructor(val context: Context, ptr: Pointer, val type: 
     private var recvMsg: Memory? = Memory(MSG_SIZE)
     private var recvMore = false
     private val lib = Native0.zmq
+    private val fast = ZmqFast
 
     internal fun ptr(op: String): Pointer = p ?: throw ZmqClosedException(op)
 
@@ -384,13 +385,13 @@ class Socket internal constructor(val context: Context, ptr: Pointer, val type: 
 
     private fun sendFrame(s: Pointer, f: ByteArray, flags: Int, soft: Boolean): Boolean {
         val msg = sendMsg!!
-        if (lib.zmq_msg_init_size(msg, SizeT(f.size.toLong())) != 0) throw Zmq.error("msg_init_size")
-        if (f.isNotEmpty()) lib.zmq_msg_data(msg)!!.write(0, f, 0, f.size)
+        if (fast.zmq_msg_init_size(msg, f.size.toLong()) != 0) throw Zmq.error("msg_init_size")
+        if (f.isNotEmpty()) fast.zmq_msg_data(msg)!!.write(0, f, 0, f.size)
         while (true) {
-            if (lib.zmq_msg_send(msg, s, flags) >= 0) return true // libzmq owns the data now
+            if (fast.zmq_msg_send(msg, s, flags) >= 0) return true // libzmq owns the data now
             val e = Zmq.lastErrno()
             if (e == Zmq.EINTR) continue
-            lib.zmq_msg_close(msg)
+            fast.zmq_msg_close(msg)
             if (soft && e == Zmq.EAGAIN) return false
             throw Zmq.error("send", e)
         }
@@ -431,17 +432,17 @@ class Socket internal constructor(val context: Context, ptr: Pointer, val type: 
     private fun recvFrame(s: Pointer, flags: Int, soft: Boolean): ByteArray? {
         val msg = recvMsg!!
         while (true) {
-            lib.zmq_msg_init(msg)
-            if (lib.zmq_msg_recv(msg, s, flags) < 0) {
+            fast.zmq_msg_init(msg)
+            if (fast.zmq_msg_recv(msg, s, flags) < 0) {
                 val e = Zmq.lastErrno()
-                lib.zmq_msg_close(msg)
+                fast.zmq_msg_close(msg)
                 if (e == Zmq.EINTR) continue
                 if (soft && e == Zmq.EAGAIN) return null
                 throw Zmq.error("recv", e)
             }
             try {
-                val n = lib.zmq_msg_size(msg).toLong()
-                recvMore = lib.zmq_msg_more(msg) != 0
+                val n = fast.zmq_msg_size(msg)
+                recvMore = fast.zmq_msg_more(msg) != 0
                 if (n > Int.MAX_VALUE - 8) {
                     throw ZmqException("recv", Zmq.EINVAL, "(a frame of $n bytes does not fit a JVM array)")
                 }
@@ -449,7 +450,7 @@ class Socket internal constructor(val context: Context, ptr: Pointer, val type: 
                 if (n > 0) copyOut(msg, data)
                 return data
             } finally {
-                lib.zmq_msg_close(msg)
+                fast.zmq_msg_close(msg)
             }
         }
     }
@@ -463,10 +464,10 @@ class Socket internal constructor(val context: Context, ptr: Pointer, val type: 
      * before it), and the message is closed right after.
      */
     private fun copyOut(msg: Pointer, dst: ByteArray) {
-        val src = lib.zmq_msg_data(msg)!!
+        val src = fast.zmq_msg_data(msg)!!
         val n = dst.size
         val libc = Native0.libc
-        if (n < RELEASE_MIN_BYTES || libc == null || lib.zmq_msg_get(msg, ZMQ_SHARED) != 0) {
+        if (n < RELEASE_MIN_BYTES || libc == null || fast.zmq_msg_get(msg, ZMQ_SHARED) != 0) {
             src.read(0, dst, 0, n)
             return
         }

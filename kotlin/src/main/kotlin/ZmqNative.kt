@@ -1,5 +1,6 @@
 // The C API of libzmq 4.3 as zmqnode uses it, through JNA (go/zmq is the
-// cgo binding this ports). Nothing here is called outside package
+// cgo binding this ports): a com.sun.jna.Library interface (LibZmq) for
+// set-up calls, and direct mapping (ZmqFast) for the per-frame calls. Nothing here is called outside package
 // zmqnode.zmq: Context, Socket, Poller and the key functions wrap it.
 //
 // Mapping rules (64-bit Linux): void* -> Pointer, size_t -> SizeT (a
@@ -122,5 +123,37 @@ internal object Native0 {
         } catch (e: Throwable) {
             4096L
         }
+    }
+}
+
+/**
+ * The per-frame calls (send, receive, poll) through JNA direct mapping:
+ * static native methods bound with Native.register, several times cheaper
+ * per call than the Library interface's proxy (which boxes every argument
+ * and reflects). size_t is a Long here: 64-bit Linux (LP64) only.
+ */
+internal object ZmqFast {
+    @JvmStatic external fun zmq_msg_init(msg: Pointer): Int
+    @JvmStatic external fun zmq_msg_init_size(msg: Pointer, size: Long): Int
+    @JvmStatic external fun zmq_msg_data(msg: Pointer): Pointer?
+    @JvmStatic external fun zmq_msg_size(msg: Pointer): Long
+    @JvmStatic external fun zmq_msg_more(msg: Pointer): Int
+    @JvmStatic external fun zmq_msg_get(msg: Pointer, property: Int): Int
+    @JvmStatic external fun zmq_msg_close(msg: Pointer): Int
+    @JvmStatic external fun zmq_msg_send(msg: Pointer, socket: Pointer, flags: Int): Int
+    @JvmStatic external fun zmq_msg_recv(msg: Pointer, socket: Pointer, flags: Int): Int
+    @JvmStatic external fun zmq_poll(items: Pointer, nitems: Int, timeout: Long): Int
+
+    init {
+        if (Native.SIZE_T_SIZE != 8 || Native.LONG_SIZE != 8) {
+            throw UnsatisfiedLinkError("zmqnode.zmq needs a 64-bit (LP64) platform")
+        }
+        Native0.zmq // loaded first: the same file, and its errors
+        val lib = try {
+            com.sun.jna.NativeLibrary.getInstance("zmq")
+        } catch (e: UnsatisfiedLinkError) {
+            com.sun.jna.NativeLibrary.getInstance("libzmq.so.5")
+        }
+        Native.register(ZmqFast::class.java, lib)
     }
 }

@@ -3,7 +3,6 @@ package zmqnode.zmq
 
 import com.sun.jna.Memory
 import com.sun.jna.Native
-import com.sun.jna.NativeLong
 
 /**
  * Waits on several sockets at once (zmq_poll). It belongs to the thread
@@ -59,7 +58,7 @@ class Poller {
                 val left = maxOf(0L, deadline - System.nanoTime())
                 ms = (left + 999_999) / 1_000_000
             }
-            val rc = Native0.zmq.zmq_poll(m, n, NativeLong(ms))
+            val rc = ZmqFast.zmq_poll(m, n, ms)
             if (rc < 0) {
                 val e = Zmq.lastErrno()
                 if (e == Zmq.EINTR) continue
