@@ -43,7 +43,8 @@ fun makePlan(r: TrainRequest, o: TrainOptions, nChunks: Int): TrainingPlan {
     val x = Matrix.of(r.x.shape[0], r.x.shape[1], r.x.toFloat32())
     val yCols = if (r.y.shape.size == 2) r.y.shape[1] else 0
     val labels = when {
-        classLabels != null -> Labels.fromClassIndices(codes!!, classLabels, yCols)
+        // Python: np.asarray(class_names)[y.reshape(-1)], one name per row (1-D whatever y's shape).
+        classLabels != null -> Labels.fromClassIndices(codes!!, classLabels, 0)
         r.y.dtype == "int32" || r.y.dtype == "int64" -> Labels.ofInts(r.y.toLongs(), r.y.shape[0], yCols)
         r.y.dtype == "float32" || r.y.dtype == "float64" -> Labels.ofFloats(r.y.toDoubles(), r.y.shape[0], yCols)
         else -> throw BadInputException("outputs of dtype ${r.y.dtype}")

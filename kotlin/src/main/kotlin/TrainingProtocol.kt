@@ -6,7 +6,11 @@ package zmqnode.training
 import zmqnode.pyfmt.Pyfmt
 import zmqnode.wire.Json
 import zmqnode.wire.JsonNumber
+import zmqnode.wire.DecodeOptions
 import zmqnode.wire.JsonObject
+import zmqnode.wire.NdArray
+import zmqnode.wire.ProtocolError
+import zmqnode.wire.Wire
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 
@@ -280,102 +284,33 @@ fun parseAddress(text: String): Pair<String, Int>? {
 }
 
 /**
- * The envelope and arrays of zmqnode/transport/wire.py, as this package
- * needs them: encode/decode a body (go/wire Encode/Decode) and read an
- * array descriptor (go/wire ReadArray) with Python's codes and messages.
+ * The envelope and arrays of zmqnode/transport/wire.py as this package
+ * needs them: zmqnode.wire's Wire.encode/decode and NdArray.read, with a
+ * ProtocolError turned into a TrainingRefused (same code and message).
  */
 object TrainingWire {
-    const val PROTOCOL_VERSION = 1L
-    const val MAX_HEADER_BYTES = 1 shl 20
-    const val MAX_ID_LENGTH = 128
-    const val MAX_ARRAY_NDIM = 8
-
     /** The frames of one body: the JSON header ("v" first when absent), then the blobs. */
-    fun encode(header: JsonObject, blobs: List<ByteArray>): List<ByteArray> {
-        require(header.has("type") && header.has("id")) { "wire: header needs 'type' and 'id'" }
-        var h = header
-        if (!header.has("v")) {
-            h = JsonObject("v" to PROTOCOL_VERSION)
-            for ((k, v) in header.entries) h[k] = v
-        }
-        val out = ArrayList<ByteArray>(1 + blobs.size)
-        out.add(Json.encode(h))
-        out.addAll(blobs)
-        return out
-    }
+    fun encode(header: JsonObject, blobs: List<ByteArray>): List<ByteArray> = Wire.encode(header, blobs)
 
     /** wire.decode: the header and blobs, or TrainingRefused with Python's code and message (§2.1). */
     fun decode(frames: List<ByteArray>, allowEmptyId: Boolean = false): Pair<JsonObject, List<ByteArray>> {
-        if (frames.isEmpty()) throw TrainingRefused("MALFORMED", "empty message: no header frame")
-        val raw = frames[0]
-        if (raw.size > MAX_HEADER_BYTES) {
-            throw TrainingRefused("TOO_LARGE", "header frame is ${raw.size} bytes, limit is $MAX_HEADER_BYTES")
-        }
-        val value = try {
-            Json.parse(raw)
-        } catch (e: Exception) {
-            throw TrainingRefused("MALFORMED", "header is not valid JSON: ${e.message}")
-        }
-        val h = value as? JsonObject
-            ?: throw TrainingRefused("MALFORMED", "header must be a JSON object, got ${Json.kindOf(value)}")
-        if (!h.has("v")) {
-            throw TrainingRefused("UNSUPPORTED_VERSION", "header has no protocol version 'v' (this peer speaks v=$PROTOCOL_VERSION)")
-        }
-        if (Json.intValue(h["v"]) != PROTOCOL_VERSION) {
-            throw TrainingRefused("UNSUPPORTED_VERSION", "protocol version ${String(Json.encode(h["v"]), Charsets.UTF_8)} " +
-                "is not supported (this peer speaks v=$PROTOCOL_VERSION)")
-        }
-        val t = h["type"]
-        if (t !is String || t == "") {
-            throw TrainingRefused("BAD_REQUEST", "header field 'type' is missing or not a non-empty string")
-        }
-        val id = h["id"] as? String ?: throw TrainingRefused("BAD_REQUEST", "header field 'id' is missing or not a string")
-        val n = id.codePointCount(0, id.length)
-        if (n > MAX_ID_LENGTH) throw TrainingRefused("BAD_REQUEST", "request id is $n characters, limit is $MAX_ID_LENGTH")
-        if (id == "" && !allowEmptyId && h["status"] != "ERROR") {
-            throw TrainingRefused("BAD_REQUEST", "request id 'id' is empty")
-        }
-        return Pair(h, frames.subList(1, frames.size))
+        val d = refused { Wire.decode(frames, DecodeOptions(allowEmptyId = allowEmptyId)) }
+        return Pair(d.header, d.blobs)
     }
 
     /** wire.read_array: the array described by header[key] (its frame indexes blobs). */
     fun readArray(header: JsonObject, blobs: List<ByteArray>, key: String, maxBytes: Long): TrainArray {
-        val desc = header[key] ?: throw TrainingRefused("BAD_REQUEST", "missing array descriptor '$key'")
-        val d = desc as? JsonObject
-            ?: throw TrainingRefused("BAD_REQUEST", "array '$key' descriptor must be an object, got ${Json.kindOf(desc)}")
-        val frame: Any? = if (d.has("frame")) d["frame"] else JsonNumber("0")
-        val idx = Json.intValue(frame)
-        if (idx == null || idx < 0 || idx >= blobs.size) {
-            throw TrainingRefused("BAD_REQUEST", "array '$key' refers to frame ${pyValueRepr(frame)} but the message has " +
-                "${blobs.size} binary frame(s)")
+        val a = refused { NdArray.read(header, blobs, key, maxBytes) }
+        if (a.shape.any { it > Int.MAX_VALUE }) { // only beside a 0 dimension; an Int cannot hold it
+            throw TrainingRefused("BAD_SHAPE", "array '$key' shape must be a list of at most 8 non-negative integers, " +
+                "got ${pyValueRepr(a.shape.toList())}")
         }
-        return arrayFromFrame(d, blobs[idx.toInt()], maxBytes, key)
+        return TrainArray(a.dtype.wireName, a.shape.map { it.toInt() }, a.data)
     }
 
-    private fun arrayFromFrame(d: JsonObject, blob: ByteArray, maxBytes: Long, name: String): TrainArray {
-        val dv = d["dtype"]
-        val itemSize = (dv as? String)?.let { TrainArray.ITEM_SIZES[it] }
-            ?: throw TrainingRefused("BAD_INPUT", "array '$name' has dtype ${pyValueRepr(dv)}; allowed: float32, float64, int32, int64")
-        val sv = d["shape"]
-        val shapeErr = { TrainingRefused("BAD_SHAPE", "array '$name' shape must be a list of at most $MAX_ARRAY_NDIM " +
-            "non-negative integers, got ${pyValueRepr(sv)}") }
-        if (sv !is List<*> || sv.size > MAX_ARRAY_NDIM) throw shapeErr()
-        val dims = sv.map { x ->
-            val u = (x as? JsonNumber)?.toUnsignedOrNull() ?: throw shapeErr()
-            u
-        }
-        var declared = java.math.BigInteger.valueOf(itemSize.toLong())
-        if (dims.any { it.signum() == 0 }) declared = java.math.BigInteger.ZERO
-        else for (u in dims) declared = declared.multiply(u)
-        if (declared > java.math.BigInteger.valueOf(maxBytes)) {
-            val size = if (declared.bitLength() > 64) "more than 2^64" else declared.toString()
-            throw TrainingRefused("TOO_LARGE", "array '$name' declares shape ${pyValueRepr(sv)} $dv = $size bytes, limit is $maxBytes")
-        }
-        if (declared.toLong() != blob.size.toLong()) {
-            throw TrainingRefused("BAD_SHAPE", "array '$name' declares shape ${pyValueRepr(sv)} $dv = $declared bytes " +
-                "but the frame has ${blob.size} bytes")
-        }
-        if (dims.any { it.bitLength() > 31 }) throw shapeErr() // only beside a 0 dimension; an Int cannot hold it
-        return TrainArray(dv, dims.map { it.toInt() }, blob)
+    private inline fun <T> refused(block: () -> T): T = try {
+        block()
+    } catch (e: ProtocolError) {
+        throw TrainingRefused(e.code.code, e.reason)
     }
 }

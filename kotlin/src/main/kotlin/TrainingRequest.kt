@@ -114,8 +114,12 @@ internal fun checkColumnNames(what: String, names: List<String>?, width: Int): S
 fun isBadInput(e: Throwable): Boolean =
     e is zmqnode.ml.BadInputException || e is zmqnode.ml.BadOptionsException || e is zmqnode.ml.ModelFormatException
 
-/** A refusal carried by e (TrainingRefused), or null. */
-fun refusalOf(e: Throwable): TrainingRefused? = e as? TrainingRefused
+/** A refusal carried by e (a TrainingRefused or a zmqnode.wire.ProtocolError), or null. */
+fun refusalOf(e: Throwable): TrainingRefused? = when (e) {
+    is TrainingRefused -> e
+    is zmqnode.wire.ProtocolError -> TrainingRefused(e.code.code, e.reason)
+    else -> null
+}
 
 /**
  * What a Python trainer puts in a result's error: repr(exc), e.g.
