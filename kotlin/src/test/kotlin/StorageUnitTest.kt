@@ -517,6 +517,20 @@ class StorageNodeTest {
         assertEquals(listOf(a), keys.reload())
     }
 
+    fun testSnapshotLengthsAreSummedWithoutWrapping() {
+        // u64 data_length + u64 membership_length beyond 2^64: Python's ints print the true sum
+        // (checked with snapshot_store.py: the same problem text).
+        val raw = encodeSnapshot(Snapshot(3, 2))
+        val bb = java.nio.ByteBuffer.wrap(raw).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+        bb.putLong(28, -1L) // 2^64 - 1
+        bb.putLong(40, 2L)
+        val crc = java.util.zip.CRC32()
+        crc.update(raw, 0, 52)
+        bb.putInt(52, crc.value.toInt())
+        val e = assertFailsWith<CorruptionError> { decodeSnapshot("x", raw) }
+        assertEquals("holds 0 bytes after its header where it says 18446744073709551617", e.problem)
+    }
+
     fun testAStaleTempFileIsRemovedAtOpen() = withTempDir { dir ->
         val (s, _) = openNode(dir.path)
         s.persist(Ready(HardState(1, "x"), ents(1, 1)))
