@@ -169,6 +169,21 @@ def test_the_cli_finds_the_keys_run_cluster_made(tmp_path, monkeypatch):
 
 
 @pytest.mark.process
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("metadata\ncurve\n    public-key\n", "has no '='"),  # pyzmq raised IndexError here
+        ('metadata\ncurve\n    public-key = ""\n', "holds no public key"),
+        ('metadata\ncurve\n    public-key = "tooshort"\n', "holds no public key"),
+    ],
+)
+def test_a_damaged_key_file_is_a_key_file_error(tmp_path, text, says):
+    path = tmp_path / "node0.key"
+    path.write_text(text)
+    with pytest.raises(security.KeyFileError, match=says):
+        security.public_key_of(path)
+
+
 def test_a_node_with_unreadable_keys_stops_with_one_clear_line(tmp_path):
     keygen(tmp_path / "keys", nodes=1)
     (tmp_path / "keys" / "members" / "node0.key").unlink()  # its key is not on the list

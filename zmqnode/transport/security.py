@@ -95,9 +95,14 @@ class ClientKeys:
 
 def _read(path: Path) -> tuple[bytes, bytes | None]:
     try:
-        return zmq.auth.load_certificate(path)
+        public, secret = zmq.auth.load_certificate(path)
     except (OSError, ValueError) as exc:
         raise KeyFileError(f"cannot read key file {path}: {exc}") from None
+    except IndexError:  # pyzmq's reader on a "public-key" line without "="
+        raise KeyFileError(f"cannot read key file {path}: a key line has no '='") from None
+    if len(public) != 40:
+        raise KeyFileError(f"{path} holds no public key (40 Z85 characters)")
+    return public, secret
 
 
 def _load_public(path: Path) -> bytes:
@@ -116,7 +121,7 @@ def _load_keypair(path: Path) -> tuple[bytes, bytes]:
 def _allow_list(directory: Path) -> frozenset[bytes]:
     if not directory.is_dir():
         raise KeyFileError(f"allow-list directory {directory} does not exist")
-    return frozenset(zmq.auth.load_certificates(directory))
+    return frozenset(_read(path)[0] for path in sorted(directory.glob("*.key")))
 
 
 def load_node_keys(
