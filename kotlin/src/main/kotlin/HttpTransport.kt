@@ -123,6 +123,7 @@ class HttpTransport(
     private val closing = AtomicBoolean(false)
     private val stopped = CountDownLatch(1)
     private val thread: Thread
+    private val readBuf = ByteBuffer.allocate(READ_CHUNK) // the selector thread's, reused
     val port: Int
 
     init {
@@ -148,7 +149,7 @@ class HttpTransport(
     /** Runs fn on the transport's thread. */
     private fun post(fn: () -> Unit) {
         tasks.add(fn)
-        selector.wakeup()
+        if (stopped.count > 0) selector.wakeup()
     }
 
     /** Closes the listener and every connection; pending responders become closed. */
@@ -188,6 +189,11 @@ class HttpTransport(
                 for (c in conns.toList()) c.checkTime(now)
             }
         } finally {
+            // Answers posted before close (HttpServer.close's 503s) still go out.
+            while (true) {
+                val t = tasks.poll() ?: break
+                try { t() } catch (e: Exception) {}
+            }
             for (c in conns.toList()) c.close()
             try { listener.close() } catch (_: IOException) {}
             try { selector.close() } catch (_: IOException) {}
@@ -280,7 +286,8 @@ class HttpTransport(
         }
 
         fun read() {
-            val buf = ByteBuffer.allocate(READ_CHUNK)
+            val buf = readBuf
+            buf.clear()
             val n = ch.read(buf)
             if (n < 0) {
                 disconnected()
@@ -380,7 +387,7 @@ class HttpTransport(
 
         fun parseHead(text: String) {
             val lines = text.split("\n").map { it.removeSuffix("\r") }.toMutableList()
-            while (lines.isNotEmpty() && lines.last().isEmpty()) lines.removeAt(lines.size - 1)
+            while (lines.isNotEmpty() && lines.last().length == 0) lines.removeAt(lines.size - 1)
             val m = REQUEST_LINE.matchEntire(lines[0]) ?: throw HttpFail(400, "bad request: illegal request line")
             method = m.groupValues[1]
             target = m.groupValues[2]
@@ -430,8 +437,8 @@ class HttpTransport(
             } else if (lengths.isNotEmpty()) {
                 if (lengths.size > 1) throw HttpFail(400, "bad request: conflicting Content-Length headers")
                 val v = lengths.first()
-                if (v.isEmpty() || v.any { it !in '0'..'9' }) throw HttpFail(400, "bad request: bad Content-Length")
-                contentLength = v.trimStart('0').let { if (it.isEmpty()) 0L else if (it.length > 18) Long.MAX_VALUE else it.toLong() }
+                if (v.length == 0 || v.any { it !in '0'..'9' }) throw HttpFail(400, "bad request: bad Content-Length")
+                contentLength = v.trimStart('0').let { if (it.length == 0) 0L else if (it.length > 18) Long.MAX_VALUE else it.toLong() }
             }
             val conn = (headers["connection"] ?: "").toLowerCase().split(",").map { it.trim() }
             keepAlive = options.keepAlive && version == "1.1" && "close" !in conn
@@ -474,7 +481,7 @@ class HttpTransport(
                     0, 3 -> {
                         val line = takeLine() ?: return false
                         if (chunkState == 3) {
-                            if (line.isEmpty()) {
+                            if (line.length == 0) {
                                 dispatch()
                                 return true
                             }
