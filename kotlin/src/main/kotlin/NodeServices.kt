@@ -77,13 +77,6 @@ class NodeServices private constructor(private val n: Node) {
     }
 }
 
-/** The trainer and the leader's training coordinator (zmqnode.training), wired once it lands. */
-object NodeTraining {
-    fun start(n: Node, s: NodeServices) {
-        n.trainerState = { "disabled" }
-    }
-}
-
 /** HTTP inference (zmqnode.httpinfer), wired once it lands. */
 object NodeHttp {
     fun start(n: Node, s: NodeServices) {
