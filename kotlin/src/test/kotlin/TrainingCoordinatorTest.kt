@@ -97,8 +97,10 @@ internal class FakeTrainer(val id: String, val node: FakeNode) : TrainerLink {
         return true
     }
     override fun close() { closed = true }
-    /** The answer a trainer would send: params + (chunk + 1), n_samples the chunk's rows. */
+    val chunkCache = ChunkCache(1L shl 30)
+    /** The answer a trainer would send: with node.runner, trainer.handle's; else params + (chunk + 1), n_samples the chunk's rows. */
     fun trained(j: Job): Result {
+        node.runner?.let { return handle(j, chunkCache, id, it) }
         val rows = cache[j.jobId to j.chunk] ?: return Result(j.jobId, j.round, j.chunk, id, missingData = true)
         val p = j.params.toFloat32()
         val out = FloatArray(p.size) { p[it] + j.chunk + 1 }
@@ -107,7 +109,8 @@ internal class FakeTrainer(val id: String, val node: FakeNode) : TrainerLink {
     fun answer(j: Job, r: Result) = node.coord.onResult(encodeResult(r))
 }
 
-internal class FakeNode(nTrainers: Int, auto: Boolean, cfg: (() -> Double) -> CoordinatorConfig) : CoordinatorLinks {
+internal class FakeNode(nTrainers: Int, auto: Boolean, cfg: (() -> Double) -> CoordinatorConfig,
+                        val maker: PlanMaker = FakeMaker(), val runner: ChunkRunner? = null) : CoordinatorLinks {
     override val id = "127.0.0.1:9000"
     val trainers = (0 until nTrainers).map { FakeTrainer(if (it == 0) id else "127.0.0.${it + 1}:9000", this).also { t -> t.auto = auto } }
     var members: List<String> = trainers.map { it.id }
@@ -122,7 +125,6 @@ internal class FakeNode(nTrainers: Int, auto: Boolean, cfg: (() -> Double) -> Co
     var busy = false
     var bound: String? = null
     var skew = 0.0
-    val maker = FakeMaker()
     private val start = System.nanoTime()
     val coord = Coordinator(this, maker, cfg { (System.nanoTime() - start) / 1e9 + skew })
 

@@ -139,4 +139,25 @@ class TrainingMlTest {
         }
         println("  interop: $identicalChunks of $chunks chunks trained by Kotlin are bit for bit Python's")
     }
+
+    fun testACoordinatorTrainsWithZmqnodeMlAsPythonsLeaderDoes() {
+        // The interop set's "binary" TRAIN through a Kotlin coordinator with
+        // two Kotlin trainers: the rounds Python ran, a model with its metrics.
+        val doc = Json.parse(File("testdata/training/interop.json").readBytes()) as JsonObject
+        val c = (doc["cases"] as List<*>).map { it as JsonObject }.first { it["name"] == "binary" }
+        val n = FakeNode(2, true, { now -> CoordinatorConfig(now = now) }, MlPlanMaker, MlChunkRunner)
+        val (h, blobs) = TrainingWire.decode((c["request"] as List<*>).map { TrainingGolden.unhex(it as String) })
+        val rec = RecordedReplier()
+        n.coord.submit(h, blobs, rec)
+        n.until("the commit") { n.commits.isNotEmpty() }
+        val pyRounds = (c["rounds"] as List<*>).size
+        assertEquals(pyRounds - 1, rec.answers.count { it["status"] == "PROGRESS" })
+        n.replies[0].ok(n.commits[0], emptyList(), listOf("model_id" to "m-1"))
+        val last = rec.last()!!
+        assertEquals(listOf<Any?>("OK", "m-1", pyRounds), listOf(last["status"], last["model_id"], last["rounds"]))
+        assertTrue(last["metrics"] is Map<*, *>, last.toString())
+        val model = zmqnode.ml.ModelFile.read(n.models[0])
+        assertEquals("binary", model.task)
+        assertEquals(2, (model.training["chunks"] as List<*>).size)
+    }
 }
