@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "curve-cost": ("curve_cost", "predict and store with CURVE on and off, alternating: ratios"),
     "csv": ("csv_read", "client CSV parse time vs numpy.loadtxt, peak memory; --train end to end"),
     "score": ("score", "batch scoring of a CSV (predict --csv): rows/s, client peak memory"),
+    "startup": ("startup", "per implementation: time to STATUS, node RSS idle and after load"),
 }
 
 

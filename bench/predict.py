@@ -45,6 +45,15 @@ What a run reports:
   one after the other, so the machine's load can differ between them:
   compare medians of several runs. ``--no-seed`` skips the 100-process part
   of ``--baseline`` (b), for short runs;
+- ``--impl kotlin``: the same with Kotlin nodes (``java -jar kotlin/worker.jar``,
+  built by ``harness.ktbuild``). ``--impl`` may be given more than once or as a
+  list (``--impls py,go,kotlin`` is the same as ``--impl py --impl go --impl
+  kotlin``): the first is the main cluster (the one ``--baseline``'s echo and
+  one-socket rows are measured with), the others are measured after it, one
+  cluster at a time, each with the same model, load and harness, and a Python
+  cluster too with ``--baseline`` when ``py`` is not listed; the report has a
+  row per implementation and each one's ratios to the Python node's
+  (``ratios.by_impl``);
 - ``--sweep``: in-flight clients (1, 10, 100, 1000) x rows per request
   (1, 100, 10,000), ``--sweep-seconds`` each, and the node processes' RSS
   (VmRSS, VmHWM) before and after, to show memory stays bounded, and the
@@ -75,7 +84,7 @@ import zmq
 from bench.common import executable, stop_process
 from client import Client
 from client.api import default_keys
-from harness.cluster import ROOT, LocalCluster, pick_base_ports, wait_for
+from harness.cluster import IMPLS, ROOT, LocalCluster, pick_base_ports, wait_for
 from zmqnode.transport import wire
 from zmqnode.transport.security import ClientKeys, load_client_keys
 
@@ -540,12 +549,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             if cluster is not None:
                 cluster.stop()
-        if cluster is not None and args.baseline and args.impl != "py":
-            # After the Go cluster has stopped: the two never share the cores.
-            py = measure_impl("py", args, Path(tmp) / "py")
-            result["baseline"]["zmqnode_py"] = py
-            result["ratios"].update(impl_ratios(result["zmqnode"], py))
+        if cluster is not None:
+            # After the main cluster has stopped: two clusters never share the cores.
+            measure_other_impls(result, args, Path(tmp))
     return result
+
+
+def other_impls(args: argparse.Namespace) -> list[str]:
+    """The implementations measured after the main cluster (``args.impl``): the
+    rest of ``--impl``/``--impls``, and ``py`` with ``--baseline`` when not listed."""
+    impls = list(getattr(args, "impls", None) or [args.impl])
+    if args.baseline and "py" not in impls:
+        impls.append("py")
+    return [i for i in impls if i != args.impl]
+
+
+def measure_other_impls(result: dict[str, Any], args: argparse.Namespace, tmp: Path) -> None:
+    """Measure each of ``other_impls(args)`` on its own fresh cluster, one after the
+    other, and put the Go and Kotlin nodes' ratios to the Python node's in the result."""
+    others = other_impls(args)
+    if not others:
+        return
+    by_impl: dict[str, dict[str, Any]] = {args.impl: result["zmqnode"]}
+    for impl in others:
+        by_impl[impl] = measure_impl(impl, args, tmp / impl)
+    result["by_impl"] = by_impl
+    base = result.setdefault("baseline", {})
+    for impl, summary in by_impl.items():
+        if impl != args.impl:
+            base[f"zmqnode_{impl}"] = summary
+    ra = result.setdefault("ratios", {})
+    py = by_impl.get("py")
+    if py is None:
+        return
+    ra["by_impl"] = {i: impl_ratios(s, py) for i, s in by_impl.items() if i != "py"}
+    if args.impl != "py":
+        ra.update(ra["by_impl"][args.impl])
 
 
 def measure_impl(impl: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -648,10 +687,11 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
         table.add_column(col, justify="right")
     impl = result.get("impl", "py")
     rows = [("zmqnode" if impl == "py" else f"zmqnode, {impl} node", result["zmqnode"])]
+    for other, summary in result.get("by_impl", {}).items():
+        if other != impl:
+            rows.append((f"zmqnode, {other} node", summary))
     base = result.get("baseline")
     if base:
-        if "zmqnode_py" in base:
-            rows.append(("zmqnode, py node", base["zmqnode_py"]))
         rows += [
             ("echo (ceiling)", base["echo"]),
             ("zmqnode, 1 socket", base["zmqnode_one_socket"]),
@@ -705,15 +745,17 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> None:
             f"p99 {ra['zmqnode_over_echo_p99']}× "
             f"(both on one pipelined socket: {ra['zmqnode_over_echo_one_socket_throughput']})"
         )
-        if "impl_over_py_throughput" in ra:
-            py = base["zmqnode_py"]
-            con.print(
-                f"{impl} node / py node: throughput {ra['impl_over_py_throughput']}, "
-                f"p99 {ra['impl_over_py_p99']}×, node CPU per request "
-                f"{ra.get('impl_over_py_node_cpu')}× "
-                f"({z.get('node_cpu_us_per_request')} vs {py.get('node_cpu_us_per_request')} µs; "
-                "the py cluster ran after this one, in the same run)"
-            )
+    by_ratio = result.get("ratios", {}).get("by_impl", {})
+    for other, r in by_ratio.items():
+        mine, py = result["by_impl"][other], result["by_impl"]["py"]
+        order = list(result["by_impl"])
+        con.print(
+            f"{other} node / py node: throughput {r['impl_over_py_throughput']}, "
+            f"p99 {r['impl_over_py_p99']}×, node CPU per request "
+            f"{r.get('impl_over_py_node_cpu')}× "
+            f"({mine.get('node_cpu_us_per_request')} vs {py.get('node_cpu_us_per_request')} µs; "
+            f"clusters one after the other in this run: {', '.join(order)})"
+        )
     if base and "seed_style" in base:
         ra = result["ratios"]
         seed, e2e = base["seed_style"], base["ours_end_to_end"]
@@ -850,10 +892,14 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument(
         "--impl",
-        choices=("py", "go"),
-        default="py",
-        help="the local cluster's nodes: py (python -m zmqnode) or go (go/worker); "
-        "go with --baseline also measures a py cluster in the same run",
+        "--impls",
+        dest="impls",
+        action="append",
+        metavar="IMPL[,IMPL...]",
+        help="the local cluster's nodes: py (python -m zmqnode, the default), go "
+        "(go/worker) or kotlin (kotlin/worker.jar); more than once or a comma list "
+        "measures each on its own cluster in the same run, the first being the main one; "
+        "go or kotlin with --baseline also measures a py cluster",
     )
     p.add_argument(
         "--no-seed",
@@ -878,9 +924,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
     predict_http.add_arguments(p)
     args = p.parse_args(argv)
+    impls = [i for text in args.impls or ["py"] for i in text.split(",") if i]
+    unknown = [i for i in impls if i not in IMPLS]
+    if unknown or not impls:
+        p.error(f"--impl must name {', '.join(IMPLS)}, got {','.join(unknown) or 'nothing'}")
+    args.impls = list(dict.fromkeys(impls))
+    args.impl = args.impls[0]
     if args.in_flight < 1 or args.rows < 1 or (args.cluster_size or 1) < 1:
         p.error("--in-flight, --rows and --cluster-size must be at least 1")
-    if args.impl != "py" and (args.nodes or args.http or args.profile_node):
+    if args.impls != ["py"] and (args.nodes or args.http or args.profile_node):
         p.error("--impl picks the local cluster's nodes: not with --nodes, --http, --profile-node")
     if args.http:
         return predict_http.main_http(args)

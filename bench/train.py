@@ -59,6 +59,11 @@ the difference in points and the time ratio, and whether both leaders'
 models make identical predictions on the held-out rows (the model files
 themselves differ: they carry their id and time).
 
+``--leader kotlin`` (issue 18): the same with a Kotlin leader (``java -jar
+kotlin/worker.jar``) next to a Python leader, the cluster ``py,kotlin,py`` by
+default; the comparison keys are ``kotlin_minus_py_points`` and
+``kotlin_over_py_time``.
+
 scikit-learn is a bench/test-only dependency; nothing in ``zmqnode`` imports it.
 """
 
@@ -324,12 +329,15 @@ def run_by_leader(
                 "seconds_median": round(statistics.median(r["seconds"] for r in theirs), 3),
             },
         }
-        if "go" in by_leader and "py" in by_leader:
-            go, py = by_leader["go"], by_leader["py"]
-            entry["go_minus_py_points"] = round((go["score"] - py["score"]) * 100, 2)
-            entry["go_over_py_time"] = round(go["seconds_median"] / py["seconds_median"], 3)
+        py = by_leader.get("py")
+        for impl, other in by_leader.items():
+            if py is None or impl == "py":
+                continue
+            # go_minus_py_points, kotlin_over_py_time, ...
+            entry[f"{impl}_minus_py_points"] = round((other["score"] - py["score"]) * 100, 2)
+            entry[f"{impl}_over_py_time"] = round(other["seconds_median"] / py["seconds_median"], 3)
             entry["same_predictions_both_leaders"] = (
-                go["predictions_sha256"] == py["predictions_sha256"]
+                other["predictions_sha256"] == py["predictions_sha256"]
             )
         results["datasets"][name] = entry
     return results
@@ -498,14 +506,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--options", default=None, help="training options as JSON (default: none)")
     p.add_argument(
         "--leader",
-        choices=("go", "py"),
+        choices=("go", "kotlin", "py"),
         help="train under a leader of this implementation next to one of the other "
         "(a mixed cluster; leadership moved by transfer)",
     )
     p.add_argument(
         "--impls",
         help="with --leader: the cluster's implementations, repeating over --nodes "
-        "(default py,go,py)",
+        "(default py,go,py; py,kotlin,py for --leader kotlin)",
     )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -514,11 +522,18 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown dataset(s) {', '.join(unknown)}; one of {', '.join(DATASETS)}")
     if args.leader:
-        pattern = (args.impls or "py,go,py").split(",")
+        default = "py,kotlin,py" if args.leader == "kotlin" else "py,go,py"
+        pattern = (args.impls or default).split(",")
         impls = tuple(pattern[i % len(pattern)] for i in range(args.nodes))
-        if not {"py", "go"} <= set(impls) or not set(impls) <= {"py", "go"}:
-            p.error(f"--impls must hold both py and go nodes, got {','.join(impls)}")
-        other = "py" if args.leader == "go" else "go"
+        # The leader's implementation next to Python's (--leader py: next to the
+        # cluster's other implementation, go unless the cluster has kotlin nodes).
+        other = next((i for i in impls if i != "py"), "go") if args.leader == "py" else "py"
+        pair = {args.leader, other}
+        if not pair <= set(impls) or not set(impls) <= {"py", "go", "kotlin"}:
+            p.error(
+                f"--impls must hold both {' and '.join(sorted(pair))} nodes "
+                f"(of py, go, kotlin), got {','.join(impls)}"
+            )
         result = run_by_leader(
             impls,
             (other, args.leader),

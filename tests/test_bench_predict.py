@@ -205,3 +205,68 @@ def test_http_mode_measures_the_node_its_zeromq_path_and_the_echo(capsys) -> Non
     assert ratios["http_over_echo_p99"] > 0 and ratios["http_over_zmq_p99"] > 0
     assert isinstance(result["target_met"], bool) and result["target_ratio"] == 0.6
     assert {o["name"] for o in result["sample_answer"]["outputs"]} == {"label", "probabilities"}
+
+
+# -- several implementations in one run (issue 18) ------------------------------------------
+
+
+def test_impl_is_repeatable_and_takes_lists() -> None:
+    import argparse
+
+    from bench.predict import other_impls
+
+    def others(impls: list[str], baseline: bool) -> list[str]:
+        return other_impls(argparse.Namespace(impls=impls, impl=impls[0], baseline=baseline))
+
+    assert others(["py", "go", "kotlin"], True) == ["go", "kotlin"]
+    assert others(["kotlin"], True) == ["py"]  # the Python node to compare with
+    assert others(["kotlin"], False) == []
+    assert others(["kotlin", "go"], False) == ["go"]
+    from bench.predict import main
+
+    with pytest.raises(SystemExit):  # an unknown name, refused before anything starts
+        main(["--impls", "py,rust"])
+    with pytest.raises(SystemExit):  # a local cluster's choice only
+        main(["--impl", "py", "--impl", "kotlin", "--nodes", "127.0.0.1:9000"])
+
+
+@pytest.fixture
+def kotlin_worker() -> None:
+    from harness.ktbuild import KotlinBuildError, ensure_worker
+
+    try:
+        ensure_worker()
+    except KotlinBuildError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(str(exc))
+
+
+@pytest.mark.process
+@pytest.mark.kotlin
+@pytest.mark.timeout(600)
+def test_predict_impls_py_kotlin_baseline_measures_both_nodes_in_one_run(
+    kotlin_worker: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.predict import main
+
+    # The Kotlin cluster first (the main one, with the echo rows), then a Python one.
+    argv = ["--impl", "kotlin", "--impl", "py", "--baseline", "--no-seed", "--no-big"]
+    argv += ["--requests", "300", "--warmup", "50", "--in-flight", "8", "--json"]
+    assert main(argv) == 0
+    result = orjson.loads(capsys.readouterr().out)
+
+    assert result["impl"] == "kotlin"
+    assert set(result["node_executables"].values()) == {"java"}  # the jar served
+    assert list(result["by_impl"]) == ["kotlin", "py"]
+    kt, py = result["zmqnode"], result["baseline"]["zmqnode_py"]
+    assert result["by_impl"]["kotlin"] == kt and result["by_impl"]["py"] == py
+    assert py["impl"] == "py"
+    assert all(e.startswith("python") for e in py["node_executables"].values())
+    for row in (kt, py, result["baseline"]["echo"]):
+        assert row["requests"] == 300 and row["errors"] == 0, row
+        assert row["throughput_rps"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"]
+    assert "node_loop_cpu_us_per_request" not in kt
+    ratios = result["ratios"]
+    assert set(ratios["by_impl"]) == {"kotlin"}
+    assert ratios["by_impl"]["kotlin"]["impl_over_py_throughput"] > 0
+    assert ratios["impl_over_py_p99"] == ratios["by_impl"]["kotlin"]["impl_over_py_p99"] > 0
+    assert ratios["zmqnode_over_echo_throughput"] > 0
