@@ -98,29 +98,31 @@ except GoBuildError as exc:
   fi
 }
 
-KT_WORKER=""
-ensure_kotlin_worker() {  # kotlin/worker.jar up to date (harness.cluster.kotlin_worker), or a clear message
-  [ -n "$KT_WORKER" ] && return 0
+KT_COMMAND=()
+ensure_kotlin_worker() {  # kotlin/worker.jar up to date, and the command that starts it (harness.ktbuild), or a clear message
+  [ "${#KT_COMMAND[@]}" -gt 0 ] && return 0
   echo "building kotlin/worker.jar if its sources changed ..."
-  if ! KT_WORKER="$("$VENV_PYTHON" -c '
+  local out
+  if ! out="$("$VENV_PYTHON" -c '
 import sys
 from harness.cluster import kotlin_worker
+from harness.ktbuild import java_command
 try:
-    print(kotlin_worker())
+    print("\n".join(java_command(kotlin_worker())))
 except Exception as exc:
     sys.exit(str(exc))
 ')"; then
-    KT_WORKER=""
     echo "could not build kotlin/worker.jar (see above; by hand: kotlin/build.sh)" >&2
     return 1
   fi
+  mapfile -t KT_COMMAND <<<"$out"
 }
 
 PROGRAM=()
 node_program() {  # implementation -> PROGRAM, the command that runs such a node
   case "$1" in
     go) PROGRAM=("$GO_WORKER") ;;
-    kotlin) PROGRAM=(java -jar "$KT_WORKER") ;;
+    kotlin) PROGRAM=("${KT_COMMAND[@]}") ;;
     *) PROGRAM=("$VENV_PYTHON" -m zmqnode) ;;
   esac
 }

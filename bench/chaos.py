@@ -1141,6 +1141,7 @@ def _pin_kotlin_worker(cluster: LocalCluster) -> None:
     """``kotlin/worker.jar`` built once and copied to the workdir for the
     whole run, for the reason ``_pin_go_worker`` gives."""
     from harness.cluster import kotlin_worker
+    from harness.ktbuild import java_command
 
     pinned = cluster.workdir / "kotlin-worker.jar"
     shutil.copy2(kotlin_worker(), pinned)
@@ -1148,7 +1149,7 @@ def _pin_kotlin_worker(cluster: LocalCluster) -> None:
 
     def program(node_id: str) -> list[str]:
         if cluster.impls[node_id] == "kotlin":
-            return ["java", "-jar", str(pinned)]
+            return java_command(pinned)
         return default(node_id)
 
     cluster.program = program  # type: ignore[method-assign]

@@ -111,7 +111,9 @@ def impl_program(impl: str) -> list[str]:
 
         return [str(ensure_worker())]
     if impl == "kotlin":
-        return ["java", "-jar", str(kotlin_worker())]
+        from harness.ktbuild import java_command
+
+        return java_command(kotlin_worker())
     return [sys.executable, "-m", "zmqnode"]
 
 

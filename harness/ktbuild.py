@@ -122,7 +122,10 @@ def java_command(jar: Path | str | None = None) -> list[str]:
     JAVA_FLAGS, the class-data archive when it was made from this very jar,
     ``-jar jar``. Without ``jar``, ensure_worker()'s."""
     path = Path(jar) if jar is not None else ensure_worker()
-    cmd = ["java", *JAVA_FLAGS]
+    # The JVM names files in the locale's charset (sun.jnu.encoding, which no
+    # -D flag changes): under the POSIX locale a non-ASCII --storage-dir
+    # becomes '?'s. env execs java, so the process keeps its pid.
+    cmd = ["env", "LC_ALL=C.UTF-8", "java", *JAVA_FLAGS]
     archive = archive_path(path)
     if _mtime(archive) >= _mtime(path) > 0:
         cmd.append(f"-XX:SharedArchiveFile={archive}")

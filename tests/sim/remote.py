@@ -67,10 +67,6 @@ _loads = orjson.loads
 # The implementations a sim-core server can run, as --impls names them.
 REMOTE_IMPLS = ("go", "kotlin")
 _NAMES = {"go": "Go", "kotlin": "Kotlin"}
-# The JVM of a Kotlin sim-core: one process that lives for the whole run, on
-# a machine whose cores the simulator shares; the serial collector keeps it
-# to one GC thread.
-JAVA_OPTS = ("-XX:+UseSerialGC",)
 
 
 class GoCoreError(RuntimeError):
@@ -114,7 +110,9 @@ def worker_command(impl: str) -> list[str]:
 
         return [os.fspath(ensure_worker()), "sim-core"]
     if impl == "kotlin":
-        return ["java", *JAVA_OPTS, "-jar", kotlin_jar(), "sim-core"]
+        from harness.ktbuild import java_command
+
+        return [*java_command(kotlin_jar()), "sim-core"]
     raise ValueError(f"no sim-core server for implementation {impl!r}")
 
 
@@ -130,7 +128,9 @@ class SimCoreServer:
         if worker is None:
             cmd = worker_command(impl)
         elif impl == "kotlin":
-            cmd = ["java", *JAVA_OPTS, "-jar", os.fspath(worker), "sim-core"]
+            from harness.ktbuild import java_command
+
+            cmd = [*java_command(worker), "sim-core"]
         else:
             cmd = [os.fspath(worker), "sim-core"]
         self.proc = subprocess.Popen(
