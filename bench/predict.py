@@ -570,7 +570,10 @@ def measure_other_impls(result: dict[str, Any], args: argparse.Namespace, tmp: P
     others = other_impls(args)
     if not others:
         return
-    by_impl: dict[str, dict[str, Any]] = {args.impl: result["zmqnode"]}
+    main = result["zmqnode"]
+    main.setdefault("impl", args.impl)
+    main.setdefault("node_executables", result.get("node_executables"))
+    by_impl: dict[str, dict[str, Any]] = {args.impl: main}
     for impl in others:
         by_impl[impl] = measure_impl(impl, args, tmp / impl)
     result["by_impl"] = by_impl
