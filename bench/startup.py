@@ -188,6 +188,9 @@ def report(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    con = Console()
+    if not con.is_terminal:
+        con = Console(width=max(con.width, 132))  # readable in a pipe or a file
     m = result["machine"]
     table = Table(
         title=f"start-up of a {result['cluster_size']}-node cluster, medians of "
@@ -213,9 +216,9 @@ def report(result: dict[str, Any]) -> None:
             mib(s["burst_kib"]),
             f"{s['burst_rps']:.0f}",
         )
-    Console().print(table)
+    con.print(table)
     for impl, r in result.get("over_py", {}).items():
-        Console().print(
+        con.print(
             f"{impl} / py: time to STATUS {r['status_s']}×, idle RSS {r['idle_rss']}×, "
             f"peak RSS after the burst {r['burst_hwm']}×"
         )
