@@ -1,8 +1,10 @@
 // The services around the node's loop (go/node/services.go, node.py's
 // Node.__init__): metrics, the HTTP monitor, and (as their packages land)
-// the trainer, the training coordinator and HTTP inference.
+// the trainer, the training coordinator (NodeTraining.kt) and HTTP inference
+// (NodeHttp.kt).
 package zmqnode.node
 
+import zmqnode.httpinfer.HttpServer
 import zmqnode.metrics.Levels
 import zmqnode.metrics.NodeMetrics
 import zmqnode.monitor.Monitor
@@ -17,6 +19,9 @@ class NodeServices private constructor(private val n: Node) {
     var monitor: Monitor? = null
         private set
     private var modelsSeen = -1
+
+    /** The HTTP inference server (NodeHttp.kt), or null when --http-port 0. */
+    var http: HttpServer? = null
 
     private fun start() {
         val cfg = n.cfg
@@ -59,6 +64,7 @@ class NodeServices private constructor(private val n: Node) {
             snapshotIndex = core.snapshot.index, modelsDamaged = n.registry.damaged.size.toLong(),
             compactions = n.compactor?.compactions ?: 0, filesFetched = n.fetcher?.filesFetched ?: 0,
             chunksFetched = n.fetcher?.chunksFetched ?: 0))
+        http?.let { metrics.httpConnections.set(it.connections.toDouble()) }
         val mon = monitor ?: return
         mon.publish(Json.encode(n.status()))
         if (n.registry.models.size != modelsSeen) {
@@ -74,11 +80,5 @@ class NodeServices private constructor(private val n: Node) {
             s.start()
             return s
         }
-    }
-}
-
-/** HTTP inference (zmqnode.httpinfer), wired once it lands. */
-object NodeHttp {
-    fun start(n: Node, s: NodeServices) {
     }
 }
