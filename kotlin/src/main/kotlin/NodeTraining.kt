@@ -23,6 +23,7 @@ import zmqnode.zmq.Option
 import zmqnode.zmq.Poller
 import zmqnode.zmq.Socket
 import zmqnode.zmq.SocketType
+import zmqnode.zmq.WatchedLink
 import zmqnode.zmq.Zmq
 
 /** The trainer's sockets: a PULL on P+3000 (members only) in a context of its own, with its own ZAP handler. */
@@ -57,18 +58,26 @@ class NodeTrainerSockets(private val n: Node, private val allowed: () -> List<St
 
     override fun connectResults(endpoint: String): ResultLink {
         val s = ctx.socket(SocketType.PUSH)
-        try {
+        val watch = try {
             s.setInt(Option.LINGER, zmqnode.training.TrainerConstants.RESULT_LINGER_MS)
             s.setInt(Option.SNDHWM, zmqnode.training.TrainerConstants.RESULT_SEND_HWM)
             KeyFiles.makeClient(s, n.keys)
-            s.connect(endpoint)
+            // A results PULL whose ZAP refused us is reopened (PROTOCOL.md §1.1, go/training/reopen.go).
+            WatchedLink.connect(s, endpoint, "leader's results PULL $endpoint", "training results PUSH",
+                warn = { msg -> n.log.warning(TRAINER_LOG, msg) }, info = { msg -> n.log.info(TRAINER_LOG, msg) },
+                count = { }, refusedEvent = "trainer_handshake_refused", reopenedEvent = "trainer_link_reopened")
         } catch (e: Exception) {
+            s.setInt(Option.LINGER, 0)
             s.close()
             throw e
         }
         return object : ResultLink {
             override fun send(frames: List<ByteArray>): Boolean = s.trySend(frames)
-            override fun close() = s.close()
+            override fun tick() = watch.poll(System.nanoTime() / 1_000_000)
+            override fun close() {
+                watch.close()
+                s.close()
+            }
         }
     }
 
@@ -108,28 +117,61 @@ class ReplierOf(private val r: TrainReplier) : Replier {
     override fun waitFor(req: JsonObject?) = r.waiting(req!!)
 }
 
+private const val TRAINER_LOG = "zmqnode.training.trainer"
+private const val COORDINATOR_LOG = "zmqnode.training.coordinator"
+/** process.py TRAINER_RESPAWN_SECONDS. */
+private const val TRAINER_RESPAWN_NANOS = 1_000_000_000L
+
 object NodeTraining {
     fun start(n: Node, s: NodeServices) {
         val cfg = n.cfg
         val m = s.metrics
         val allowed = java.util.concurrent.atomic.AtomicReference<List<String>>(n.keys?.members ?: emptyList())
         n.onAllowed = { keys -> allowed.set(ArrayList(keys)) }
-        val trainerStart = nowSeconds()
-        val trainer: Trainer? = if (!cfg.trainer) null else {
+        var trainerStart = nowSeconds()
+        fun startTrainer(): Trainer {
             val t = Trainer(n.id, NodeTrainerSockets(n) { allowed.get() }, MlChunkRunner as ChunkRunner,
-                log = n.log.forLevel("INFO", "zmqnode.training.trainer"))
+                log = n.log.forLevel("INFO", TRAINER_LOG))
             t.start()
             n.log.info("zmqnode.training", "trainer listening on ${t.endpoint}")
-            n.closers.add { t.stop() }
-            t
+            return t
+        }
+        var trainer: Trainer? = if (!cfg.trainer) null else startTrainer()
+        val enabled = trainer != null
+        var respawnAt: Long? = null
+        var closing = false
+        n.closers.add {
+            closing = true
+            trainer?.stop()
+        }
+        // process.py TrainerProcess.tick: a trainer that stopped by itself is
+        // started again (at most once a second) and the coordinator told, its
+        // cached chunks being gone (Coordinator.trainerRestarted).
+        fun superviseTrainer(c: Coordinator) {
+            val t = trainer ?: return
+            val now = System.nanoTime()
+            val due = respawnAt
+            if (!t.isDone() || closing || (due != null && now - due < 0)) return
+            // A thread has no exit status: 1, as a process that failed.
+            val status = 1
+            n.log.warning("zmqnode.training.process", "trainer process exited with status $status; restarting it")
+            respawnAt = now + TRAINER_RESPAWN_NANOS
+            trainer = try {
+                startTrainer()
+            } catch (e: Exception) {
+                n.log.warning("zmqnode.training.process", "cannot restart the trainer: ${e.message}")
+                return
+            }
+            trainerStart = nowSeconds()
+            c.trainerRestarted(n.id, status)
         }
         fun survey(): Trainers {
             val now = nowSeconds()
             val nano = System.nanoTime()
             val heard = HashMap<String, Double>()
             for ((p, t) in n.links.lastHeard) heard[p] = now - (nano - t) / 1e9
-            val exited = trainer != null && trainer.isDone()
-            return Trainers.survey(now, n.id, trainer != null, exited, trainerStart, n.core.peers, heard)
+            val exited = trainer?.isDone() ?: false
+            return Trainers.survey(now, n.id, enabled, exited, trainerStart, n.core.peers, heard)
         }
         lateinit var coordinator: Coordinator
         val links = object : CoordinatorLinks {
@@ -146,19 +188,29 @@ object NodeTraining {
             }
             override fun connectTrainer(member: String, endpoint: String): TrainerLink {
                 val sock = n.ctx.socket(SocketType.PUSH)
-                try {
+                val watch = try {
                     sock.setInt(Option.LINGER, 0)
                     sock.setInt(Option.IMMEDIATE, 1)
                     sock.setInt(Option.SNDHWM, zmqnode.training.CoordinatorDefaults.TRAINER_SEND_HWM)
                     KeyFiles.makeClient(sock, n.keys)
-                    sock.connect(endpoint)
+                    // A trainer whose ZAP refused us is reopened (PROTOCOL.md §1.1, go/training/reopen.go).
+                    WatchedLink.connect(sock, endpoint, "trainer $member", "training PUSH",
+                        warn = { msg -> n.log.warning(COORDINATOR_LOG, msg) },
+                        info = { msg -> n.log.info(COORDINATOR_LOG, msg) },
+                        count = { kind -> n.count(kind) },
+                        refusedEvent = "trainer_handshake_refused", reopenedEvent = "trainer_link_reopened")
                 } catch (e: Exception) {
+                    sock.setInt(Option.LINGER, 0)
                     sock.close()
                     throw e
                 }
                 return object : TrainerLink {
                     override fun send(frames: List<ByteArray>): Boolean = try { sock.trySend(frames) } catch (e: Exception) { false }
-                    override fun close() = sock.close()
+                    override fun tick() = watch.poll(System.nanoTime() / 1_000_000)
+                    override fun close() {
+                        watch.close()
+                        sock.close()
+                    }
                 }
             }
             override fun commitModel(req: JsonObject, model: ByteArray, reply: TrainReplier) {
@@ -195,7 +247,10 @@ object NodeTraining {
             }
             override fun joined(): Int = coordinator.joinedClients()
         }
-        n.onTurn.add { coordinator.tick() }
+        n.onTurn.add {
+            superviseTrainer(coordinator)
+            coordinator.tick()
+        }
         n.onLeadershipLost.add { coordinator.lostLeadership() }
         n.closers.add { coordinator.close() }
         n.trainingsRunning = { coordinator.running() }
