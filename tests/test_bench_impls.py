@@ -87,7 +87,7 @@ def test_train_leader_go_trains_under_a_go_leader_and_a_python_leader(
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["--impls", "py,rust"], "'rust' is neither py nor go"),
+        (["--impls", "py,rust"], "'rust' is not py, go or kotlin"),
         (["--impls"], "--impls needs a list"),
     ],
 )
