@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.kotlin, pytest.mark.timeout(1800)]
+# slow: kotlinc builds the jar and the tests (about 2 minutes on 2 idle cores).
+pytestmark = [pytest.mark.kotlin, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 KOTLIN_DIR = Path(__file__).resolve().parent.parent / "kotlin"
 JNA_JAR = Path("/usr/share/java/jna.jar")

@@ -26,7 +26,8 @@ import pytest
 
 from tests.sim.runner import check_impls, find_violation, run_many, run_one
 
-pytestmark = [pytest.mark.sim, pytest.mark.kotlin]
+# slow: every test starts a JVM sim-core (and may build the jar first).
+pytestmark = [pytest.mark.sim, pytest.mark.kotlin, pytest.mark.slow]
 needs_kotlin = pytest.mark.skipif(
     shutil.which("java") is None
     or (shutil.which("kotlinc") is None and not os.environ.get("ZMQNODE_KOTLIN_JAR")),
