@@ -7,7 +7,8 @@
 #   ZMQNODE_SIM_SEEDS=20000 ./run_tests.sh -m sim  a longer simulation
 #   ZMQNODE_IMPLS=py,go,py ./run_tests.sh -m conformance   the conformance suite, mixed
 # Under CI (CI set) with no arguments: the whole suite, then the conformance
-# suite again on mixed clusters (Python, Go, Python); both must pass.
+# suite again on mixed clusters, Python, Go, Python and then Python, Go,
+# Kotlin (the original's section 4); all must pass.
 # Markers and seeds: README.md, "Running the tests".
 # As root, it installs iptables (and iproute2) when missing, for the
 # network-partition tests: scripts/ensure_system.sh.
@@ -20,10 +21,13 @@ ensure_system_packages
 if [ -z "${CI:-}" ] || [ $# -gt 0 ]; then
   exec "$VENV_PYTHON" -m pytest "$@"
 fi
-default=0 mixed=0
+default=0 mixed=0 three=0
 "$VENV_PYTHON" -m pytest || default=$?
 echo "== the conformance suite again, mixed: ZMQNODE_IMPLS=py,go,py pytest -m conformance" >&2
 ZMQNODE_IMPLS=py,go,py "$VENV_PYTHON" -m pytest -m conformance || mixed=$?
-echo "== default suite: exit $default; mixed conformance suite: exit $mixed" >&2
+echo "== and with all three languages: ZMQNODE_IMPLS=py,go,kotlin pytest -m conformance" >&2
+ZMQNODE_IMPLS=py,go,kotlin "$VENV_PYTHON" -m pytest -m conformance || three=$?
+echo "== default suite: exit $default; mixed py,go,py: exit $mixed; mixed py,go,kotlin: exit $three" >&2
 if [ "$default" -ne 0 ]; then exit "$default"; fi
-exit "$mixed"
+if [ "$mixed" -ne 0 ]; then exit "$mixed"; fi
+exit "$three"
