@@ -10,7 +10,7 @@ import weakref
 import pytest
 
 from zmqnode.transport.wire import ErrorCode, ProtocolError
-from zmqnode.waiting import Admission, Proposals, Waiters
+from zmqnode.waiting import READ_INDEX_RETRY_S, Admission, Proposals, Waiters
 
 
 class Clock:
@@ -116,6 +116,26 @@ def test_a_read_index_that_never_comes_back_times_out_and_is_let_go(waiters, clo
     clock.now += 2
     waiters.expire(clock.now)
     assert timed_out == [1] and waiters.held() == 0
+
+
+def test_a_read_index_lost_in_transit_is_asked_again(waiters, clock):
+    # Seen in CI: a follower's READ_INDEX reached a leader that had not yet
+    # re-read its healed fault file and was dropped; Raft does not resend it,
+    # and the LIST timed out after 5 s on a healthy cluster.
+    answered = []
+    waiters.after_read_index(5, lambda: answered.append(1), lambda: None)
+    asked: list[str] = []
+    waiters.issue_reads(lambda c: asked.append(c) or True)  # lost
+    clock.now += READ_INDEX_RETRY_S / 2
+    waiters.issue_reads(lambda c: asked.append(c) or True)
+    assert len(asked) == 1  # not yet: the answer may still come
+    clock.now += READ_INDEX_RETRY_S
+    waiters.issue_reads(lambda c: asked.append(c) or True)
+    assert len(asked) == 2 and asked[0] != asked[1]
+    waiters.read_index_ready(asked[0], 1, applied_index=1)  # a late first answer: ignored
+    assert answered == []
+    waiters.read_index_ready(asked[1], 1, applied_index=1)
+    assert answered == [1] and waiters.held() <= 1  # only its deadline entry is left
 
 
 def test_a_failing_callback_costs_its_request_only(waiters, clock):

@@ -30,6 +30,13 @@ log = logging.getLogger("zmqnode.waiting")
 
 Clock = Callable[[], float]
 
+# A read index request or its answer can be lost (a dropped message, a
+# partition that heals, a leader change), and Raft does not resend it: ask
+# again for the reads still waiting after this long (etcd's
+# readIndexRetryTime). Asking again is always safe: a later read index is
+# at least as new.
+READ_INDEX_RETRY_S = 0.5
+
 
 def guarded(callback: Callable[[], None]) -> None:
     """Run a deferred answer; a bug in one must not take the loop down."""
@@ -69,6 +76,7 @@ class Waiters:
         # Reads waiting for a read index: batched, one read index per turn.
         self._read_batch: list[Waiter] = []
         self._reads: dict[str, list[Waiter]] = {}
+        self._read_sent: dict[str, float] = {}  # ctx -> when its read index was asked
         # (index, seq, waiter) waiting until the applied index reaches index.
         self._apply_waiters: list[tuple[int, int, Waiter]] = []
 
@@ -109,18 +117,27 @@ class Waiters:
 
     def issue_reads(self, request_read_index: Callable[[str], bool]) -> None:
         """Ask Raft for one read index covering every read parked since the
-        last call; with no leader known, keep them for the next call."""
+        last call, and again for reads whose read index has not come back
+        within READ_INDEX_RETRY_S; with no leader known, keep them for the
+        next call."""
+        now = self._clock()
+        for ctx, sent in list(self._read_sent.items()):
+            if now - sent >= READ_INDEX_RETRY_S:
+                del self._read_sent[ctx]
+                self._read_batch.extend(w for w in self._reads.pop(ctx, []) if not w.done)
         if not self._read_batch:
             return
         ctx = f"{self._read_tag}/{next(self._seq)}"
         if request_read_index(ctx):
             self._reads[ctx] = self._read_batch
+            self._read_sent[ctx] = now
             self._read_batch = []
         else:
             self._read_batch = [w for w in self._read_batch if not w.done]
 
     def read_index_ready(self, ctx: str, index: int, applied_index: int) -> None:
         """Raft confirmed read index ``index`` for the reads tagged ``ctx``."""
+        self._read_sent.pop(ctx, None)
         for waiter in self._reads.pop(ctx, []):
             self.when_applied(index, waiter, applied_index)
 
@@ -158,6 +175,7 @@ class Waiters:
             # keep its waiters, and their request data, forever.
             for ctx in [c for c, ws in self._reads.items() if all(w.done for w in ws)]:
                 del self._reads[ctx]
+                self._read_sent.pop(ctx, None)
             self._apply_waiters = [w for w in self._apply_waiters if not w[2].done]
             heapq.heapify(self._apply_waiters)
         return expired
