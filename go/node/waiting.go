@@ -3,6 +3,7 @@ package node
 import (
 	"container/heap"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -34,6 +35,13 @@ func (h *deadlineHeap) Pop() any {
 	return w
 }
 
+// ReadIndexRetry: a read index request or its answer can be lost (a dropped
+// message, a partition that heals, a leader change), and Raft does not
+// resend it: the reads still waiting after this long are asked for again
+// (etcd's readIndexRetryTime; waiting.py READ_INDEX_RETRY_S). Asking again
+// is always safe: a later read index is at least as new.
+const ReadIndexRetry = 500 * time.Millisecond
+
 type applyWait struct {
 	index uint64
 	w     *Waiter
@@ -49,13 +57,14 @@ type Waiters struct {
 	deadlines deadlineHeap
 	readBatch []*Waiter
 	reads     map[string][]*Waiter
+	readSent  map[string]time.Time // ctx -> when its read index was asked
 	applied   []applyWait
 	onPanic   func(any)
 }
 
 // NewWaiters makes an empty set; read contexts are "<tag>/<n>".
 func NewWaiters(readTag string, onPanic func(any)) *Waiters {
-	return &Waiters{Now: time.Now, readTag: readTag, reads: map[string][]*Waiter{}, onPanic: onPanic}
+	return &Waiters{Now: time.Now, readTag: readTag, reads: map[string][]*Waiter{}, readSent: map[string]time.Time{}, onPanic: onPanic}
 }
 
 // Park is a new waiter that times out after timeout.
@@ -104,8 +113,26 @@ func (ws *Waiters) AfterReadIndex(timeout time.Duration, callback, onTimeout fun
 }
 
 // IssueReads asks for one read index covering every read parked since the
-// last call; with no leader known they wait for the next call.
+// last call, and again for reads whose read index has not come back within
+// ReadIndexRetry; with no leader known they wait for the next call.
 func (ws *Waiters) IssueReads(readIndex func(ctx string) bool) {
+	now := ws.Now()
+	retried := false
+	for ctx, sent := range ws.readSent {
+		if now.Sub(sent) >= ReadIndexRetry {
+			delete(ws.readSent, ctx)
+			for _, w := range ws.reads[ctx] {
+				if !w.done {
+					ws.readBatch = append(ws.readBatch, w)
+					retried = true
+				}
+			}
+			delete(ws.reads, ctx)
+		}
+	}
+	if retried { // in the order they were parked, not the map's
+		sort.Slice(ws.readBatch, func(i, j int) bool { return ws.readBatch[i].seq < ws.readBatch[j].seq })
+	}
 	if len(ws.readBatch) == 0 {
 		return
 	}
@@ -113,6 +140,7 @@ func (ws *Waiters) IssueReads(readIndex func(ctx string) bool) {
 	ctx := fmt.Sprintf("%s/%d", ws.readTag, ws.seq)
 	if readIndex(ctx) {
 		ws.reads[ctx] = ws.readBatch
+		ws.readSent[ctx] = now
 		ws.readBatch = nil
 		return
 	}
@@ -129,6 +157,7 @@ func (ws *Waiters) IssueReads(readIndex func(ctx string) bool) {
 func (ws *Waiters) ReadIndexReady(ctx string, index, appliedIndex uint64) {
 	batch := ws.reads[ctx]
 	delete(ws.reads, ctx)
+	delete(ws.readSent, ctx)
 	for _, w := range batch {
 		ws.WhenApplied(index, w, appliedIndex)
 	}
@@ -190,6 +219,7 @@ func (ws *Waiters) Expire(now time.Time) bool {
 			}
 			if all {
 				delete(ws.reads, ctx)
+				delete(ws.readSent, ctx)
 			}
 		}
 		kept := ws.applied[:0]

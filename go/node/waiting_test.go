@@ -58,3 +58,59 @@ func TestProposalsFailWhenAnotherTermsEntryIsApplied(t *testing.T) {
 		t.Fatalf("%v %d", results, p.UncommittedBytes)
 	}
 }
+
+func TestAReadIndexLostInTransitIsAskedAgain(t *testing.T) {
+	// Seen in CI: a follower's READ_INDEX reached a leader that had not yet
+	// re-read its healed fault file and was dropped; Raft does not resend it,
+	// and the LIST timed out after 5 s on a healthy cluster.
+	now := time.Unix(1000, 0)
+	ws := NewWaiters("n", nil)
+	ws.Now = func() time.Time { return now }
+	answered := 0
+	ws.AfterReadIndex(5*time.Second, func() { answered++ }, func() { t.Error("timed out") })
+	var asked []string
+	ask := func(ctx string) bool { asked = append(asked, ctx); return true }
+	ws.IssueReads(ask) // lost
+	now = now.Add(ReadIndexRetry / 2)
+	ws.IssueReads(ask)
+	if len(asked) != 1 {
+		t.Fatalf("asked again before the answer could come: %v", asked)
+	}
+	now = now.Add(ReadIndexRetry)
+	ws.IssueReads(ask)
+	if len(asked) != 2 || asked[0] == asked[1] {
+		t.Fatalf("not asked again under a new ctx: %v", asked)
+	}
+	ws.IssueReads(ask)
+	if len(asked) != 2 {
+		t.Fatalf("asked again at once: %v", asked)
+	}
+	ws.ReadIndexReady(asked[0], 1, 1) // a late first answer: ignored
+	if answered != 0 {
+		t.Fatal("answered by a read index it no longer waits for")
+	}
+	ws.ReadIndexReady(asked[1], 1, 1)
+	if answered != 1 || len(ws.reads) != 0 || len(ws.readSent) != 0 {
+		t.Fatalf("%d answered, %d reads and %d sent held", answered, len(ws.reads), len(ws.readSent))
+	}
+}
+
+func TestAReadIndexNeverAnsweredIsLetGoWithItsReads(t *testing.T) {
+	now := time.Unix(1000, 0)
+	ws := NewWaiters("n", nil)
+	ws.Now = func() time.Time { return now }
+	timedOut := 0
+	ws.AfterReadIndex(time.Second, func() { t.Error("answered") }, func() { timedOut++ })
+	ask := func(string) bool { return true }
+	ws.IssueReads(ask)
+	now = now.Add(2 * time.Second)
+	ws.Expire(now)
+	if timedOut != 1 || len(ws.reads) != 0 || len(ws.readSent) != 0 {
+		t.Fatalf("%d timed out, %d reads and %d sent held", timedOut, len(ws.reads), len(ws.readSent))
+	}
+	var asked []string
+	ws.IssueReads(func(ctx string) bool { asked = append(asked, ctx); return true })
+	if len(asked) != 0 {
+		t.Fatalf("a timed-out read asked again: %v", asked)
+	}
+}
