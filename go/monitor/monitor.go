@@ -38,9 +38,14 @@ const (
 	maxHeaderBytes = 65536
 )
 
-// Source is what the monitor reads besides the published views. Both are
-// called from HTTP goroutines.
+// Source is what the monitor reads besides the published views. The
+// functions are called from HTTP goroutines.
 type Source struct {
+	// Status is the /status served until the first Publish: the node's
+	// STATUS fields as JSON, so that /status carries them from the moment
+	// the port accepts connections (a reader polling a restarted node must
+	// never see an empty object).
+	Status []byte
 	// Metrics is the /metrics text (metrics.Registry.Render).
 	Metrics func() []byte
 	// LogTail is the last lines of the node's log file (TailFile).
@@ -67,7 +72,11 @@ func Start(host string, port int, src Source) (*Monitor, error) {
 		return nil, fmt.Errorf("cannot open the HTTP monitor on %s:%d: %w. Choose another --monitor-port", host, port, err)
 	}
 	m := &Monitor{src: src, listener: &limitListener{Listener: ln, max: MaxConnections}, done: make(chan struct{})}
-	m.status.Store([]byte("{}"))
+	status := []byte("{}")
+	if src.Status != nil {
+		status = append([]byte(nil), src.Status...)
+	}
+	m.status.Store(status)
 	m.models.Store([]byte("[]"))
 	m.server = &http.Server{
 		Handler:           m,

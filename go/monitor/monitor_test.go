@@ -91,6 +91,22 @@ func TestAnswersAsThePythonMonitor(t *testing.T) {
 	}
 }
 
+// A reader polling a node that has just started (a restarted node catching
+// up, say) reads the fields it polls for, never an empty object.
+func TestStatusIsTheFirstStatusBeforeAnyPublish(t *testing.T) {
+	first := read(t, "status.json")
+	m, err := Start("127.0.0.1", 0, Source{Status: first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	resp := ask(t, m.Addr().String(), []byte("GET /status HTTP/1.0\r\n\r\n"))
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, first) {
+		t.Fatalf("got %d %q, want 200 %q", resp.StatusCode, body, first)
+	}
+}
+
 func TestHeadIsNotImplementedEither(t *testing.T) {
 	m := start(t)
 	resp := ask(t, m.Addr().String(), []byte("HEAD /status HTTP/1.1\r\nHost: x\r\n\r\n"))

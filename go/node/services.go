@@ -166,7 +166,12 @@ func (n *Node) StartServices() error {
 		n.OnAllowed(n.allowedNow)
 	}
 
+	first, err := wire.MarshalJSON(n.Status())
+	if err != nil {
+		return fmt.Errorf("node %s: the first status: %w", n.ID, err)
+	}
 	mon, err := monitor.Start(cfg.MonitorHost, cfg.MonitorPort, monitor.Source{
+		Status:  first,
 		Metrics: m.Registry.Render,
 		LogTail: func(lines int) []string { return monitor.TailFile(cfg.LogPath(), lines) },
 	})
