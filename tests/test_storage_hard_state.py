@@ -105,6 +105,11 @@ def test_truncated_json_is_corruption(path):
     assert "not valid JSON" in str(load_error(path))
 
 
+def test_json_nested_past_the_parser_limit_is_corruption_not_a_crash(path):
+    path.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    assert "not valid JSON" in str(load_error(path))
+
+
 def test_json_that_is_not_an_object_is_corruption(path):
     path.write_text("[1, 2]")
     assert "not an object" in str(load_error(path))

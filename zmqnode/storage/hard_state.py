@@ -82,7 +82,8 @@ class HardStateFile:
             raise corrupt("is empty (a crash should never leave it so: it is replaced atomically)")
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            # RecursionError: nested deeper than the parser goes
             raise corrupt(f"is not valid JSON ({exc})") from None
         if not isinstance(doc, dict):
             raise corrupt(f"holds a JSON {type(doc).__name__}, not an object")
