@@ -12,6 +12,14 @@ class Waiter internal constructor(val deadlineNanos: Long, internal var callback
         internal set
 }
 
+/**
+ * A read index request or its answer can be lost (a dropped message, a partition that heals, a
+ * leader change), and Raft does not resend it: the reads still waiting after this long are asked
+ * for again (etcd's readIndexRetryTime; waiting.py READ_INDEX_RETRY_S). Asking again is always
+ * safe: a later read index is at least as new.
+ */
+const val READ_INDEX_RETRY_NANOS = 500_000_000L
+
 class Waiters(private val readTag: String, private val onError: (Throwable) -> Unit) {
     var now: () -> Long = { System.nanoTime() }
     private var seq = 0L
@@ -23,6 +31,7 @@ class Waiters(private val readTag: String, private val onError: (Throwable) -> U
     })
     private var readBatch = ArrayList<Waiter>()
     private val reads = LinkedHashMap<String, List<Waiter>>()
+    private val readSent = LinkedHashMap<String, Long>() // ctx -> when its read index was asked (now())
     private var applied = ArrayList<Pair<Long, Waiter>>()
 
     fun park(timeoutMillis: Long, callback: () -> Unit, onTimeout: () -> Unit): Waiter {
@@ -60,13 +69,32 @@ class Waiters(private val readTag: String, private val onError: (Throwable) -> U
         readBatch.add(park(timeoutMillis, callback, onTimeout))
     }
 
-    /** One read index for every read parked since the last call; with no leader they wait. */
+    /**
+     * One read index for every read parked since the last call, and again for the reads whose read
+     * index has not come back within [READ_INDEX_RETRY_NANOS]; with no leader they wait.
+     */
     fun issueReads(readIndex: (String) -> Boolean) {
+        val now = now()
+        var retried = false
+        val sent = readSent.entries.iterator()
+        while (sent.hasNext()) {
+            val (ctx, at) = sent.next()
+            if (now - at < READ_INDEX_RETRY_NANOS) continue
+            sent.remove()
+            for (w in reads.remove(ctx) ?: emptyList<Waiter>()) {
+                if (!w.done) {
+                    readBatch.add(w)
+                    retried = true
+                }
+            }
+        }
+        if (retried) readBatch.sortBy { it.seq } // in the order they were parked
         if (readBatch.isEmpty()) return
         seq++
         val ctx = "$readTag/$seq"
         if (readIndex(ctx)) {
             reads[ctx] = readBatch
+            readSent[ctx] = now
             readBatch = ArrayList()
             return
         }
@@ -74,6 +102,7 @@ class Waiters(private val readTag: String, private val onError: (Throwable) -> U
     }
 
     fun readIndexReady(ctx: String, index: Long, appliedIndex: Long) {
+        readSent.remove(ctx)
         val batch = reads.remove(ctx) ?: return
         for (w in batch) whenApplied(index, w, appliedIndex)
     }
@@ -103,11 +132,18 @@ class Waiters(private val readTag: String, private val onError: (Throwable) -> U
         }
         if (deadlines.size > 2 * parked + 1024) deadlines.removeIf { it.done }
         if (expired) {
-            reads.entries.removeIf { e -> e.value.all { it.done } }
+            val settled = reads.entries.filter { e -> e.value.all { it.done } }.map { it.key }
+            for (ctx in settled) {
+                reads.remove(ctx)
+                readSent.remove(ctx)
+            }
             applied.removeAll { it.second.done }
         }
         return expired
     }
+
+    /** Read index requests still awaited (ctx with its reads, ctx with its send time): bounded, for tests. */
+    fun readsHeld(): Int = reads.size + readSent.size
 }
 
 /** The entries this node proposed, by index, until applied. */
