@@ -32,8 +32,40 @@ INSTALL_HINT = "install kotlin, default-jdk-headless and libjna-java; run_tests.
 # code cache) to stdout by default, where sim-core speaks its protocol: send
 # them to stderr. file.encoding: JDK 17's default charset follows the locale
 # (ASCII under LANG=C), the node's text is UTF-8 whatever the locale.
+#
+# Memory (measured 2026-12-07, docs/PERFORMANCE.md "The Kotlin node"):
+# - SerialGC: one GC thread, the smallest footprint; the node's live heap is
+#   small except while it holds a large request.
+# - -Xms16m: the JVM's default initial heap is 1/64 of the machine's memory
+#   (378 MiB on a 24 GiB machine) with a third of it young, so the first
+#   burst of small requests touched ~100 MiB of eden that stayed resident:
+#   RSS after 5,000 predictions 148 MiB, 80 MiB with this flag. The heap
+#   grows as needed.
+# - -Xmx4g: 8 x the default --max-request-bytes (512 MiB). A maximal TRAIN
+#   (511.5 MiB, 928k x 128) on a one-node cluster, whose JVM holds the
+#   leader's copy and its own trainer's chunk, peaked at ~2.0-2.5 GiB of live
+#   heap and passes with this cap (VmHWM 3.3 GiB); a maximal IMPORT (64 MiB)
+#   needs ~260 MiB. Without -Xmx the cap is 1/4 of the machine's memory: 6 GiB
+#   here, but 1 GiB on a 4 GiB machine, where that TRAIN would run out of
+#   heap. A node given a larger --max-request-bytes needs a larger -Xmx.
+# - Min/MaxHeapFreeRatio 10/30 (defaults 40/70): after a full collection
+#   SerialGC shrinks the heap to at most 30 % free, so memory a large request
+#   used goes back to the system at the next full collection.
+# - ReservedCodeCacheSize, MaxMetaspaceSize: ceilings (the default code cache
+#   reserves 240 MiB, metaspace is unbounded); a node under load uses ~9 MiB of
+#   code cache and ~6 MiB of metaspace beside the shared archive's 14 MiB, so
+#   these cost nothing and stop a leak from growing without bound.
+# - Not used: -XX:TieredStopAtLevel=1 (C1 only) saves the C2 compiler's
+#   arenas (~8 MiB during a burst) but slows the loops of training and the
+#   forward pass; -Xss (thread stacks are committed as used: ~2 MiB for all).
 JAVA_FLAGS: tuple[str, ...] = (
     "-XX:+UseSerialGC",
+    "-Xms16m",
+    "-Xmx4g",
+    "-XX:MinHeapFreeRatio=10",
+    "-XX:MaxHeapFreeRatio=30",
+    "-XX:ReservedCodeCacheSize=64m",
+    "-XX:MaxMetaspaceSize=128m",
     "-Xlog:disable",
     "-Xlog:all=warning:stderr",
     "-Dfile.encoding=UTF-8",
