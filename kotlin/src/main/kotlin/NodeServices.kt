@@ -48,6 +48,10 @@ class NodeServices private constructor(private val n: Node) {
                 "using this port: stop it (./run_cluster.sh stop) or choose another --port")
         }
         n.closers.add { monitor?.close() }
+        // /status carries the STATUS fields from the moment the port accepts
+        // connections: a reader polling a restarted node must never see the
+        // empty object (the trainer and HTTP inference start below take time).
+        monitor?.publish(Json.encode(n.status()))
         n.onTick.add { refresh() }
         NodeTraining.start(n, this)
         NodeHttp.start(n, this)
