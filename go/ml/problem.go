@@ -161,6 +161,10 @@ type Problem struct {
 // NTrain is the number of training rows.
 func (p *Problem) NTrain() int { return len(p.TrainRows) }
 
+// NRows is the number of rows the client sent, validation rows included
+// (problem.py's n_rows: what the leader's log line and event report).
+func (p *Problem) NRows() int { return p.NTrain() + p.XVal.Rows }
+
 // Chunk is the rows one trainer trains on in every round.
 type Chunk struct {
 	Index int

@@ -564,10 +564,10 @@ func (c *Coordinator) startPrepared(j *trainingJob, p prepared, now float64, tra
 	}
 	j.options = OptionsObject(plan.Options)
 	j.sched.SetChunks(len(plan.Chunks))
-	c.logf("training %s: %d rows x %d columns on %d trainer(s): %s", j.id, plan.Problem.NTrain(),
+	c.logf("training %s: %d rows x %d columns on %d trainer(s): %s", j.id, plan.Problem.NRows(),
 		arch.LayerSizes[0], len(j.sched.Trainers), strings.Join(j.sched.Trainers, ", "))
 	c.event("training_started", fmt.Sprintf("training %s: %d rows, %d trainers",
-		short(j.id), plan.Problem.NTrain(), len(j.sched.Trainers)))
+		short(j.id), plan.Problem.NRows(), len(j.sched.Trainers)))
 	j.results = map[int]ml.ChunkResult{}
 	c.warn(j, j.sched.StartRound(now, trainers, c.dispatcher(j)))
 }
