@@ -279,7 +279,9 @@ class LocalCluster:
         """Start every node, wait for an agreed leader; stop them all on exit."""
         self.start()
         try:
-            self.leader()
+            # A deadline, not a delay: a loaded machine can take 15 s to
+            # start a Python node's listeners (seen at load average 30).
+            self.leader(timeout=60)
             yield self
         finally:
             self.stop()
