@@ -22,6 +22,9 @@ is the median over the repeats (the raw runs are in ``--json``'s ``runs``).
 
 The implementations run one after the other, never two at once; on a shared
 machine compare the ratios of one run rather than figures of different runs.
+A Kotlin node's memory depends on the JVM's options
+(``harness.ktbuild.JAVA_FLAGS``: heap sizing): the run records them
+(``jvm_flags``).
 """
 
 from __future__ import annotations
@@ -165,6 +168,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "by_impl": {},
         "runs": {},
     }
+    if "kotlin" in args.impls:
+        import harness.ktbuild
+
+        # The figures depend on them (heap sizing): recorded with the run.
+        result["jvm_flags"] = list(harness.ktbuild.JAVA_FLAGS)
     with tempfile.TemporaryDirectory(prefix="zmqnode-bench-startup-") as tmp:
         for impl in args.impls:
             runs = [one_run(impl, Path(tmp) / f"{impl}-{i}", args) for i in range(args.repeats)]
@@ -217,6 +225,8 @@ def report(result: dict[str, Any]) -> None:
             f"{s['burst_rps']:.0f}",
         )
     con.print(table)
+    if "jvm_flags" in result:
+        con.print(f"kotlin JVM options: {' '.join(result['jvm_flags'])}")
     for impl, r in result.get("over_py", {}).items():
         con.print(
             f"{impl} / py: time to STATUS {r['status_s']}×, idle RSS {r['idle_rss']}×, "
