@@ -39,12 +39,12 @@ INSTALL_HINT = "install kotlin, default-jdk-headless and libjna-java; run_tests.
 # - -Xms16m: the JVM's default initial heap is 1/64 of the machine's memory
 #   (378 MiB on a 24 GiB machine) with a third of it young, so the first
 #   burst of small requests touched ~100 MiB of eden that stayed resident:
-#   RSS after 5,000 predictions 148 MiB, 80 MiB with this flag. The heap
+#   RSS after 5,000 predictions 144 MiB, 80 MiB with this flag. The heap
 #   grows as needed.
 # - -Xmx4g: 8 x the default --max-request-bytes (512 MiB). A maximal TRAIN
 #   (511.5 MiB, 928k x 128) on a one-node cluster, whose JVM holds the
-#   leader's copy and its own trainer's chunk, peaked at ~2.0-2.5 GiB of live
-#   heap and passes with this cap (VmHWM 3.3 GiB); a maximal IMPORT (64 MiB)
+#   leader's copy and its own trainer's chunk, needed 1.5-2.5 GiB of heap
+#   and passes with this cap (VmHWM 3.3 GiB); a maximal IMPORT (64 MiB)
 #   needs ~260 MiB. Without -Xmx the cap is 1/4 of the machine's memory: 6 GiB
 #   here, but 1 GiB on a 4 GiB machine, where that TRAIN would run out of
 #   heap. A node given a larger --max-request-bytes needs a larger -Xmx.
