@@ -272,11 +272,20 @@ func (s *Socket) endpointCall(op string, endpoint string,
 	}
 	cs := C.CString(endpoint)
 	defer C.free(unsafe.Pointer(cs))
-	if rc, err := f(s.p, cs); rc != 0 {
+	for {
+		rc, err := f(s.p, cs)
+		if rc == 0 {
+			return nil
+		}
+		// EINTR: a signal (the Go runtime's preemption SIGURG, say) reached
+		// the thread while libzmq processed the socket's pending commands,
+		// before it did anything: the call is safe to make again.
+		if errors.Is(lastError("", err), ErrInterrupted) {
+			continue
+		}
 		e := lastError(op, err).(*Error)
 		return fmt.Errorf("%s %s: %w", op, endpoint, e)
 	}
-	return nil
 }
 
 // Bind accepts connections on endpoint (zmq_bind), e.g. "tcp://127.0.0.1:9000"
