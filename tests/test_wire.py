@@ -220,6 +220,14 @@ def test_invalid_shape_is_bad_shape(shape) -> None:
     assert info.value.code is ErrorCode.BAD_SHAPE
 
 
+@pytest.mark.parametrize("huge", [2**63 - 1, 2**63, 2**64 - 1])
+def test_a_dimension_numpy_cannot_hold_next_to_a_zero_is_bad_shape_not_internal(huge) -> None:
+    with pytest.raises(ProtocolError) as info:
+        array_from_frame({"dtype": "float32", "shape": [huge, 0]}, b"", max_bytes=1024)
+    assert info.value.code is ErrorCode.BAD_SHAPE
+    assert str(huge) in info.value.message
+
+
 def test_declared_size_above_the_limit_is_too_large_even_if_the_frame_is_small() -> None:
     with pytest.raises(ProtocolError) as info:
         array_from_frame({"dtype": "float64", "shape": [10**9, 10**9]}, b"", max_bytes=1 << 20)

@@ -317,7 +317,12 @@ def array_from_frame(desc: Any, blob: Any, *, max_bytes: int, name: str = "array
     import numpy as np
 
     dtype_name, shape, buf = _checked_frame(desc, blob, max_bytes, name)
-    return np.frombuffer(buf, dtype=ALLOWED_DTYPES[dtype_name]).reshape(shape)
+    try:
+        return np.frombuffer(buf, dtype=ALLOWED_DTYPES[dtype_name]).reshape(shape)
+    except ValueError as exc:  # a huge dimension next to a 0: numpy's own limit
+        raise ProtocolError(
+            ErrorCode.BAD_SHAPE, f"array '{name}' has shape {shape!r}: {exc}"
+        ) from None
 
 
 def _checked_frame(
