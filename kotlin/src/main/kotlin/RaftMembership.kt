@@ -6,6 +6,9 @@
 package zmqnode.raft
 
 import zmqnode.pyfmt.Pyfmt
+import zmqnode.wire.Json
+import zmqnode.wire.JsonException
+import zmqnode.wire.JsonObject
 
 /** A change that cannot apply, or bytes that are not an encoded membership. */
 class MembershipError(val msg: String) : RuntimeException("raft: membership: $msg")
@@ -155,13 +158,13 @@ class Membership private constructor(
             var learners: List<String>? = null
             var creds: Map<String, String>? = null
             try {
-                val doc = RaftJson.parse(data)
-                if (doc is Map<*, *>) {
+                val doc = Json.parse(data)
+                if (doc is JsonObject) {
                     voters = stringList(doc["voters"])
                     learners = stringList(doc["learners"])
-                    creds = if (!doc.containsKey("credentials")) emptyMap() else stringMap(doc["credentials"])
+                    creds = if (!doc.has("credentials")) emptyMap() else stringMap(doc["credentials"])
                 }
-            } catch (e: JsonSyntaxError) {
+            } catch (e: JsonException) {
             }
             if (voters == null || learners == null || creds == null) {
                 throw MembershipError("not an encoded membership: ${bytesRepr(data.copyOf(minOf(80, data.size)))}")
@@ -175,9 +178,9 @@ class Membership private constructor(
         }
 
         private fun stringMap(v: Any?): Map<String, String>? {
-            if (v !is Map<*, *>) return null
+            if (v !is JsonObject) return null
             val out = LinkedHashMap<String, String>()
-            for ((k, x) in v) out[k as String] = x as? String ?: return null
+            for ((k, x) in v.entries) out[k] = x as? String ?: return null
             return out
         }
 

@@ -1,5 +1,5 @@
 // The request handling of `worker.jar sim-core` (docs/SIMCORE.md): a port of
-// go/simcore/simcore.go and wire.go. Requests are read with RaftJson;
+// go/simcore/simcore.go and wire.go. Requests are read with wire's Json;
 // replies are written by hand with an append-only encoder.
 package zmqnode.simcore
 
@@ -18,10 +18,13 @@ import zmqnode.raft.MessageType
 import zmqnode.raft.Mutations
 import zmqnode.raft.Options
 import zmqnode.raft.ProposeResult
-import zmqnode.raft.RaftJson
 import zmqnode.raft.Ready
 import zmqnode.raft.Snapshot
 import zmqnode.raft.SplitMix64
+import zmqnode.wire.Json
+import zmqnode.wire.JsonException
+import zmqnode.wire.JsonNumber
+import zmqnode.wire.JsonObject
 import java.util.Base64
 
 /** An error reply: its kind ("protocol", "value", ...) and message. */
@@ -51,10 +54,10 @@ class SimCoreServer {
 
     /** The reply to one request line (without the newline). */
     fun handle(line: String): ByteArray {
-        val req: Map<*, *>
+        val req: JsonObject
         try {
-            req = RaftJson.parse(line) as? Map<*, *> ?: return errorReply("protocol", "bad request: not an object")
-        } catch (x: IllegalArgumentException) {
+            req = Json.parse(line) as? JsonObject ?: return errorReply("protocol", "bad request: not an object")
+        } catch (x: JsonException) {
             return errorReply("protocol", "bad request: ${x.message}")
         }
         e.reset()
@@ -460,11 +463,18 @@ class SimCoreServer {
 
 // -- requests --------------------------------------------------------------------------
 
-/** A JSON integer as the protocol carries them (absent: 0). */
+/**
+ * A JSON integer as the protocol carries them (absent: 0): one above
+ * 2^63-1, up to 2^64-1, keeps its 64 bits (a seed is a uint64); a float
+ * literal of an integral value is that integer.
+ */
 private fun num(v: Any?): Long = when (v) {
     null -> 0L
-    is Long -> v
-    is Number -> if (v.toDouble() == Math.floor(v.toDouble())) v.toLong() else throw protocolError("not an integer: $v")
+    is JsonNumber -> v.toLongOrNull() ?: v.toUnsignedOrNull()?.toLong() ?: run {
+        if (v.literal.all { it == '-' || it in '0'..'9' }) throw protocolError("not a 64-bit integer: ${v.literal}")
+        val d = v.toDouble()
+        if (d == Math.floor(d)) d.toLong() else throw protocolError("not an integer: $d")
+    }
     else -> throw protocolError("not a number: $v")
 }
 
@@ -479,27 +489,27 @@ private fun b64(v: Any?): ByteArray = when (v) {
 }
 
 /** One request: every op's fields in one object; an op reads the ones it needs. */
-private class Req(val m: Map<*, *>) {
+private class Req(val m: JsonObject) {
     val op: String = m["op"] as? String ?: ""
     fun has(k: String) = m[k] != null
     fun long(k: String): Long = num(m[k])
     fun bool(k: String): Boolean = m[k] == true
     fun str(k: String): String = m[k] as? String ?: ""
     fun bytes(k: String): ByteArray = b64(m[k])
-    fun map(k: String): Map<*, *>? = m[k] as? Map<*, *>
+    fun map(k: String): JsonObject? = m.obj(k)
     fun list(k: String): List<*> = m[k] as? List<*> ?: emptyList<Any>()
     fun strList(k: String): List<String> = list(k).map { it as? String ?: throw protocolError("$k: not a string") }
 }
 
 /** Python's RaftConfig field names over the defaults. */
-private fun decodeConfig(m: Map<*, *>?): Config {
+private fun decodeConfig(m: JsonObject?): Config {
     val d = Config()
     if (m == null) return d
-    fun int(k: String, def: Int) = if (m.containsKey(k)) num(m[k]).toInt() else def
-    fun bool(k: String, def: Boolean) = if (m.containsKey(k)) m[k] as Boolean else def
+    fun int(k: String, def: Int) = if (m.has(k)) num(m[k]).toInt() else def
+    fun bool(k: String, def: Boolean) = if (m.has(k)) m[k] as Boolean else def
     return Config(int("election_ticks", d.electionTicks), int("heartbeat_ticks", d.heartbeatTicks),
         bool("pre_vote", d.preVote), bool("check_quorum", d.checkQuorum), int("max_msg_bytes", d.maxMsgBytes),
-        int("max_inflight", d.maxInflight), if (m.containsKey("promote_max_lag")) num(m["promote_max_lag"]) else d.promoteMaxLag)
+        int("max_inflight", d.maxInflight), if (m.has("promote_max_lag")) num(m["promote_max_lag"]) else d.promoteMaxLag)
 }
 
 /** An entry is the array [index, term, "kind", "base64 data"]. */
@@ -514,11 +524,11 @@ private fun entries(list: List<*>): List<Entry> = list.map { x ->
     Entry(num(a[0]), num(a[1]), kind, b64(a[3]))
 }
 
-private fun snapshot(m: Map<*, *>) = Snapshot(num(m["index"]), num(m["term"]), b64(m["data"]), b64(m["membership"]))
+private fun snapshot(m: JsonObject) = Snapshot(num(m["index"]), num(m["term"]), b64(m["data"]), b64(m["membership"]))
 
 /** A message with Python's Message field names; absent fields are zero. */
-private fun message(m: Map<*, *>): Message {
-    val s = m["snapshot"] as? Map<*, *>
+private fun message(m: JsonObject): Message {
+    val s = m.obj("snapshot")
     return Message(MessageType.parse(m["type"] as? String ?: ""), m["src"] as? String ?: "", m["dst"] as? String ?: "",
         num(m["term"]), num(m["log_index"]), num(m["log_term"]), entries(m["entries"] as? List<*> ?: emptyList<Any>()),
         num(m["commit"]), m["reject"] == true, num(m["index"]), num(m["reject_hint"]), num(m["context"]),

@@ -8,6 +8,24 @@
 package zmqnode.raft
 
 import kotlin.test.fail
+import zmqnode.wire.Json
+import zmqnode.wire.JsonNumber
+import zmqnode.wire.JsonObject
+
+/**
+ * [Json.parse] of [text] as plain Kotlin values, for tests that compare
+ * decoded documents with maps and numbers: objects as LinkedHashMap
+ * (document order), integers as Long (one up to 2^64-1 keeps its 64 bits),
+ * other numbers as Double.
+ */
+fun parsePlain(text: String): Any? = plain(Json.parse(text))
+
+private fun plain(v: Any?): Any? = when (v) {
+    is JsonObject -> v.entries.associateTo(LinkedHashMap<String, Any?>()) { it.first to plain(it.second) }
+    is List<*> -> v.map { plain(it) }
+    is JsonNumber -> v.toLongOrNull() ?: v.toUnsignedOrNull()?.toLong() ?: v.toDouble()
+    else -> v
+}
 
 /** ElectionTicks used throughout the tests. */
 const val E = 10

@@ -124,7 +124,7 @@ class RaftTraceTest {
         var ops = 0
         stream.bufferedReader(Charsets.UTF_8).useLines { lines ->
             for ((n, line) in lines.withIndex()) {
-                val rec = RaftJson.parse(line) as Map<*, *>
+                val rec = parsePlain(line) as Map<*, *>
                 val op = rec["op"] as String
                 val node = rec["node"] as String?
                 val where = "line ${n + 1} (schedule $schedule, $node $op)"

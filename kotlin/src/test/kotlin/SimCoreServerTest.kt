@@ -1,7 +1,7 @@
 // The sim-core line protocol (docs/SIMCORE.md): a port of go/simcore's tests.
 package zmqnode.simcore
 
-import zmqnode.raft.RaftJson
+import zmqnode.raft.parsePlain
 import java.io.ByteArrayInputStream
 import java.io.ByteArrayOutputStream
 import kotlin.test.assertEquals
@@ -12,7 +12,7 @@ import kotlin.test.assertTrue
 class SimCoreServerTest {
     private var s = SimCoreServer() // the runner shares one instance between tests: each starts a new server
 
-    private fun call(req: String): Map<*, *> = RaftJson.parse(String(s.handle(req), Charsets.UTF_8)) as Map<*, *>
+    private fun call(req: String): Map<*, *> = parsePlain(String(s.handle(req), Charsets.UTF_8)) as Map<*, *>
 
     private fun ok(req: String): Map<*, *> {
         val reply = call(req)
@@ -29,11 +29,11 @@ class SimCoreServerTest {
         for (x in listOf("n1", "say \"hi\" \\ bye", "a\nb\tc\u0000d\u001f", "nœud ノード \uD83D\uDE00")) {
             val e = Encoder()
             e.str(x)
-            assertEquals(x, RaftJson.parse(String(e.bytes(), Charsets.UTF_8)))
+            assertEquals(x, parsePlain(String(e.bytes(), Charsets.UTF_8)))
         }
         val e = Encoder()
         e.str("a\uD800b") // a lone surrogate, as Go writes invalid UTF-8
-        assertEquals("a\uFFFDb", RaftJson.parse(String(e.bytes(), Charsets.UTF_8)))
+        assertEquals("a\uFFFDb", parsePlain(String(e.bytes(), Charsets.UTF_8)))
     }
 
     fun testASingleNodeCoreLeadsCommitsAndApplies() {
