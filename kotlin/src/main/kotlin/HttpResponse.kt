@@ -8,10 +8,13 @@ import java.math.BigInteger
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 import zmqnode.pyfmt.Pyfmt
+import zmqnode.wire.Dtype
 import zmqnode.wire.Json
 import zmqnode.wire.JsonException
 import zmqnode.wire.JsonNumber
 import zmqnode.wire.JsonObject
+import zmqnode.wire.NdArray
+import zmqnode.wire.ProtocolError
 
 /** An HTTP answer's headers and body. */
 class HttpParts(val headers: List<Pair<String, String>>, val body: ByteArray)
@@ -19,65 +22,11 @@ class HttpParts(val headers: List<Pair<String, String>>, val body: ByteArray)
 /** Bounds what a node's own PREDICT reply may hold here. */
 private const val MAX_REPLY_ARRAY_BYTES = 1L shl 40
 
-/** An array of a reply: dtype (float32, float64, int32, int64), shape, little-endian data. */
-internal class ReplyArray(val dtype: String, val shape: List<Int>, val data: ByteArray) {
-    private fun buf() = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN)
-    val count get() = data.size / itemSize(dtype)
-
-    /** numpy's astype(float32). */
-    fun toFloat32(): FloatArray {
-        val b = buf()
-        return FloatArray(count) { i ->
-            when (dtype) {
-                "float32" -> b.getFloat(4 * i)
-                "float64" -> b.getDouble(8 * i).toFloat()
-                "int32" -> b.getInt(4 * i).toFloat()
-                else -> b.getLong(8 * i).toFloat()
-            }
-        }
-    }
-
-    fun toLongs(): LongArray {
-        val b = buf()
-        return LongArray(count) { i -> if (dtype == "int64") b.getLong(8 * i) else b.getInt(4 * i).toLong() }
-    }
-
-    companion object {
-        fun itemSize(dtype: String) = when (dtype) {
-            "float32", "int32" -> 4
-            "float64", "int64" -> 8
-            else -> 0
-        }
-    }
-}
-
-/** The array described by fields[key] (go/wire ReadArray); an exception says what is wrong. */
-internal fun readReplyArray(fields: JsonObject, blobs: List<ByteArray>, key: String): ReplyArray {
-    val d = fields[key] as? JsonObject ?: throw IllegalArgumentException("missing array descriptor '$key'")
-    val frame = if (d.has("frame")) Json.intValue(d["frame"]) else 0L
-    if (frame == null || frame < 0 || frame >= blobs.size) {
-        throw IllegalArgumentException("array '$key' refers to frame ${repr(d["frame"])} but the message has ${blobs.size} binary frame(s)")
-    }
-    val dtype = d["dtype"] as? String ?: ""
-    val size = ReplyArray.itemSize(dtype)
-    if (size == 0) throw IllegalArgumentException("array '$key' has dtype ${repr(d["dtype"])}")
-    val shapeList = d["shape"] as? List<*> ?: throw IllegalArgumentException("array '$key' shape is not a list")
-    var total = BigInteger.valueOf(size.toLong())
-    val shape = shapeList.map {
-        val n = Json.intValue(it)
-        if (n == null || n < 0 || n > Int.MAX_VALUE) throw IllegalArgumentException("array '$key' shape ${repr(shapeList)}")
-        total = total.multiply(BigInteger.valueOf(n))
-        n.toInt()
-    }
-    val blob = blobs[frame.toInt()]
-    if (total > BigInteger.valueOf(MAX_REPLY_ARRAY_BYTES) || total != BigInteger.valueOf(blob.size.toLong())) {
-        throw IllegalArgumentException("array '$key' declares shape ${repr(shapeList)} $dtype = $total bytes but the frame has ${blob.size} bytes")
-    }
-    return ReplyArray(dtype, shape, blob)
-}
+/** numpy's astype(float32) of any reply array. */
+private fun NdArray.toFloat32(): FloatArray = convertToFloat32() ?: float32s()
 
 /** One output to send: name, v2 datatype, shape and its elements (one list, by datatype). */
-private class Tensor(val name: String, val datatype: String, val shape: List<Int>) {
+private class Tensor(val name: String, val datatype: String, val shape: List<Long>) {
     var strs: List<String> = emptyList()
     var bools: List<Boolean> = emptyList()
     var ints: LongArray = LongArray(0)
@@ -133,15 +82,15 @@ private fun isBinary(call: InferCall, name: String): Boolean =
 /** The outputs to send, in order. */
 private fun replyTensors(call: InferCall, fields: JsonObject, blobs: List<ByteArray>): List<Tensor> {
     val values = try {
-        readReplyArray(fields, blobs, "outputs")
-    } catch (e: IllegalArgumentException) {
+        NdArray.read(fields, blobs, "outputs", MAX_REPLY_ARRAY_BYTES)
+    } catch (e: ProtocolError) {
         throw unexpected(call, e.message ?: "")
     }
     val available = LinkedHashMap<String, Tensor>()
     val classesValue = fields["classes"]
     val hasClasses = classesValue != null
     if (!hasClasses) {
-        val t = Tensor(Oip.VALUES, "FP32", values.shape)
+        val t = Tensor(Oip.VALUES, "FP32", values.shape.toList())
         t.f32 = values.toFloat32()
         available[Oip.VALUES] = t
     } else {
@@ -152,11 +101,11 @@ private fun replyTensors(call: InferCall, fields: JsonObject, blobs: List<ByteAr
         }
         if (fields.has("probabilities")) {
             val proba = try {
-                readReplyArray(fields, blobs, "probabilities")
-            } catch (e: IllegalArgumentException) {
+                NdArray.read(fields, blobs, "probabilities", MAX_REPLY_ARRAY_BYTES)
+            } catch (e: ProtocolError) {
                 throw unexpected(call, e.message ?: "")
             }
-            val p = Tensor(Oip.PROBABILITIES, "FP32", proba.shape)
+            val p = Tensor(Oip.PROBABILITIES, "FP32", proba.shape.toList())
             p.f32 = proba.toFloat32()
             available[Oip.PROBABILITIES] = p
         }
@@ -205,19 +154,19 @@ private val MIN_I64 = BigInteger.valueOf(Long.MIN_VALUE)
 private val MAX_I64 = BigInteger.valueOf(Long.MAX_VALUE)
 
 /** Maps class indices to the model's class labels (oip.py's _labels). */
-private fun labels(classesValue: Any?, index: ReplyArray): Tensor {
+private fun labels(classesValue: Any?, index: NdArray): Tensor {
     val classes = classList(classesValue)
     if (classes.isEmpty()) throw IllegalArgumentException("'classes' must be a non-empty list")
-    if (index.shape.size != 1 || (index.dtype != "int32" && index.dtype != "int64")) {
-        throw IllegalArgumentException("class indices must be integers [rows], got ${index.dtype} ${index.shape}")
+    if (index.shape.size != 1 || (index.dtype != Dtype.INT32 && index.dtype != Dtype.INT64)) {
+        throw IllegalArgumentException("class indices must be integers [rows], got ${index.dtype} ${index.shape.toList()}")
     }
-    val idx = index.toLongs()
+    val idx = if (index.dtype == Dtype.INT64) index.int64s() else index.int32s().let { v -> LongArray(v.size) { v[it].toLong() } }
     val datatype = labelDatatype(classes)
     if (datatype == "INT64") {
         for (c in classes) if (c.i < MIN_I64 || c.i > MAX_I64) throw IllegalArgumentException("class ${c.i} does not fit int64")
     }
     for (i in idx) if (i < 0 || i >= classes.size) throw IllegalArgumentException("a class index is outside 0..${classes.size - 1}")
-    val t = Tensor(Oip.LABEL, datatype, listOf(idx.size))
+    val t = Tensor(Oip.LABEL, datatype, listOf(idx.size.toLong()))
     when (datatype) {
         "BYTES" -> t.strs = idx.map { classes[it.toInt()].s }
         "BOOL" -> t.bools = idx.map { classes[it.toInt()].b }

@@ -16,6 +16,8 @@ import zmqnode.httpinfer.HttpRequest
 import zmqnode.httpinfer.HttpResponder
 import zmqnode.httpinfer.HttpTransport
 import zmqnode.httpinfer.HttpTransportOptions
+import zmqnode.wire.Json
+import zmqnode.wire.JsonObject
 
 /** What the monitor reads besides the published views (called from the monitor's thread). */
 class MonitorSource(
@@ -67,18 +69,18 @@ class Monitor private constructor(private val src: MonitorSource) {
                 if (values != null && values.isNotEmpty()) {
                     val v = pyInt(values[0])
                     if (v == null) {
-                        send(w, 400, "application/json", jsonObject("error", jsonString("n must be an integer")))
+                        send(w, 400, "application/json", Json.encode(JsonObject("error" to "n must be an integer")))
                         return
                     }
                     n = v
                 }
                 n = maxOf(1, minOf(n, MAX_LOG_LINES))
                 val lines = src.logTail?.invoke(n) ?: emptyList()
-                send(w, 200, "application/json", jsonObject("lines", lines.joinToString(",", "[", "]") { jsonString(it) }))
+                send(w, 200, "application/json", Json.encode(JsonObject("lines" to lines)))
             }
             "/metrics" -> send(w, 200, "text/plain; version=0.0.4", src.metrics?.invoke() ?: ByteArray(0))
-            else -> send(w, 404, "application/json", jsonObject("error",
-                jsonString("no such page $path; try /status, /models, /logs?n=100 or /metrics")))
+            else -> send(w, 404, "application/json", Json.encode(JsonObject("error" to
+                "no such page $path; try /status, /models, /logs?n=100 or /metrics")))
         }
     }
 
@@ -115,28 +117,6 @@ class Monitor private constructor(private val src: MonitorSource) {
 
         private fun send(w: HttpResponder, status: Int, type: String, body: ByteArray) =
             w.respond(status, listOf("Content-Type" to type), body)
-
-        private fun jsonObject(key: String, valueJson: String): ByteArray =
-            ("{" + jsonString(key) + ":" + valueJson + "}").toByteArray(Charsets.UTF_8)
-
-        /** A string as orjson writes it: UTF-8, only '"', '\\' and control characters escaped. */
-        fun jsonString(s: String): String {
-            val b = StringBuilder(s.length + 2).append('"')
-            for (c in s) {
-                when {
-                    c == '"' -> b.append("\\\"")
-                    c == '\\' -> b.append("\\\\")
-                    c == '\n' -> b.append("\\n")
-                    c == '\r' -> b.append("\\r")
-                    c == '\t' -> b.append("\\t")
-                    c == '\b' -> b.append("\\b")
-                    c == '\u000c' -> b.append("\\f")
-                    c.toInt() < 0x20 -> b.append("\\u00").append("0123456789abcdef"[c.toInt() shr 4]).append("0123456789abcdef"[c.toInt() and 15])
-                    else -> b.append(c)
-                }
-            }
-            return b.append('"').toString()
-        }
 
         private const val PYTHON_ERROR_PAGE = "<!DOCTYPE HTML>\n<html lang=\"en\">\n    <head>\n        <meta charset=\"utf-8\">\n" +
             "        <title>Error response</title>\n    </head>\n    <body>\n        <h1>Error response</h1>\n" +
