@@ -103,7 +103,8 @@ interface PlanHandle {
     val nParams: Long
     /** Architecture.describe(), e.g. "4-16-3". */
     val describe: String
-    val nTrain: Int
+    /** The rows the client sent, validation rows included (problem.py's n_rows). */
+    val nRows: Int
     val nInputs: Int
     /** Averages a round's results (in chunk order); true when training is done. Throws ml exceptions. */
     fun finishRound(results: List<ChunkOutcome>): Boolean
@@ -433,9 +434,9 @@ class Coordinator(private val links: CoordinatorLinks, private val planMaker: Pl
             return
         }
         j.sched.setChunks(plan.nChunks)
-        links.log("training ${j.id}: ${plan.nTrain} rows x ${plan.nInputs} columns on ${j.sched.trainers.size} " +
+        links.log("training ${j.id}: ${plan.nRows} rows x ${plan.nInputs} columns on ${j.sched.trainers.size} " +
             "trainer(s): ${j.sched.trainers.joinToString(", ")}")
-        links.event("training_started", "training ${short(j.id)}: ${plan.nTrain} rows, ${j.sched.trainers.size} trainers")
+        links.event("training_started", "training ${short(j.id)}: ${plan.nRows} rows, ${j.sched.trainers.size} trainers")
         j.results = HashMap()
         warn(j, j.sched.startRound(now, trainers, dispatcher(j)))
     }

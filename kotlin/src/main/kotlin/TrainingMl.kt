@@ -63,7 +63,7 @@ class MlPlanHandle(val plan: TrainingPlan) : PlanHandle {
     override val optionsObject: JsonObject = optionsObject(plan.options)
     override val nParams: Long get() = plan.problem.arch.nParams.toLong()
     override val describe: String get() = plan.problem.arch.describe()
-    override val nTrain: Int get() = plan.problem.nTrain
+    override val nRows: Int get() = plan.problem.nTrain + plan.problem.xVal.rows
     override val nInputs: Int get() = plan.problem.arch.layerSizes[0]
     override fun finishRound(results: List<ChunkOutcome>): Boolean =
         plan.finishRound(results.map { ChunkResult(it.params, it.nSamples, it.loss) })

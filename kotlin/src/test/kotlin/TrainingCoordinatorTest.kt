@@ -43,7 +43,7 @@ internal class FakePlan(override val nChunks: Int, val rounds: Int, val rowsPerC
     override val optionsObject = JsonObject("hidden_layers" to listOf(4L), "epochs" to rounds.toLong())
     override val nParams get() = nParamsValue.toLong()
     override val describe = "2-4-1"
-    override val nTrain get() = nChunks * rowsPerChunk
+    override val nRows get() = nChunks * rowsPerChunk
     override val nInputs = 2
     val history = ArrayList<JsonObject>()
     override fun finishRound(results: List<ChunkOutcome>): Boolean {
