@@ -3,9 +3,13 @@
 // BUSY past the node's bounds, errors with PROTOCOL.md §4.1's codes.
 package zmqnode.node
 
+import zmqnode.wire.ErrorCode
 import zmqnode.wire.Json
 import zmqnode.wire.JsonNumber
 import zmqnode.wire.JsonObject
+import zmqnode.wire.NdArray
+import zmqnode.wire.ProtocolError
+import zmqnode.wire.Wire
 import java.io.RandomAccessFile
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
@@ -13,7 +17,7 @@ import java.nio.ByteOrder
 /** How a handler answers one request, exactly once (replies.py). */
 interface Replier {
     fun ok(req: JsonObject?, blobs: List<ByteArray> = emptyList(), fields: List<Pair<String, Any?>> = emptyList())
-    fun error(req: JsonObject?, code: String, message: String)
+    fun error(req: JsonObject?, code: ErrorCode, message: String)
     fun redirect(req: JsonObject?, leader: String)
     fun progress(req: JsonObject?, fields: List<Pair<String, Any?>>)
     /** The request is parked: the node answers UNAVAILABLE if it stops first. */
@@ -57,26 +61,26 @@ class ClientReplier(private val n: Node, private val routing: List<ByteArray>) :
         val status = header.str("code") ?: header.str("status") ?: ""
         n.stats.requestDone(kind, status, (System.nanoTime() - received) / 1e9)
         val body = try {
-            NodeWire.encode(header, blobs)
+            Wire.encode(header, blobs)
         } catch (e: Exception) {
             n.log.error("zmqnode.replies", "cannot encode a reply: ${e.message}")
             return
         }
-        val ok = try { n.client.trySend(NodeWire.joinEnvelope(routing, body)) } catch (e: Exception) { false }
+        val ok = try { n.client.trySend(Wire.joinEnvelope(routing, body)) } catch (e: Exception) { false }
         if (!ok) n.count("replies_dropped")
     }
 
     override fun ok(req: JsonObject?, blobs: List<ByteArray>, fields: List<Pair<String, Any?>>) =
-        send(NodeWire.okReply(req, fields), blobs)
+        send(Wire.okReply(req, *fields.toTypedArray()), blobs)
 
-    override fun error(req: JsonObject?, code: String, message: String) = send(NodeWire.errorReply(req, code, message), emptyList())
+    override fun error(req: JsonObject?, code: ErrorCode, message: String) = send(Wire.errorReply(req, code, message), emptyList())
 
-    override fun redirect(req: JsonObject?, leader: String) = send(NodeWire.redirectReply(req, leader), emptyList())
+    override fun redirect(req: JsonObject?, leader: String) = send(Wire.redirectReply(req, leader), emptyList())
 
     override fun progress(req: JsonObject?, fields: List<Pair<String, Any?>>) {
         if (sent) return
         try {
-            n.client.trySend(NodeWire.joinEnvelope(routing, NodeWire.encode(NodeWire.progressReply(req, fields))))
+            n.client.trySend(Wire.joinEnvelope(routing, Wire.encode(Wire.progressReply(req, *fields.toTypedArray()))))
         } catch (e: Exception) {
         }
     }
@@ -114,26 +118,26 @@ class Handlers(private val n: Node) {
     /** Takes one request's frames as the ROUTER received them. */
     fun onClient(frames: List<ByteArray>) {
         val (routing, body) = try {
-            NodeWire.splitEnvelope(frames)
+            Wire.splitEnvelope(frames).let { Pair(it.routing, it.body) }
         } catch (e: ProtocolError) {
             n.count("client_garbage")
-            n.log.warning("zmqnode.handlers", "dropped a client message without envelope: ${e.message}")
+            n.log.warning("zmqnode.handlers", "dropped a client message without envelope: ${e.reason}")
             return
         }
         val reply = ClientReplier(n, routing)
         val (req, blobs) = try {
-            NodeWire.decode(body)
+            Wire.decode(body).let { Pair(it.header, it.blobs) }
         } catch (e: ProtocolError) {
-            reply.error(e.header, e.code, e.message ?: "")
+            reply.error(e.header, e.code, e.reason)
             return
         }
         val size = body.map { it.size.toLong() }.sum()
         if (size > cfg.maxRequestBytes) {
-            reply.error(req, Codes.TOO_LARGE, "request is $size bytes; node $id accepts at most ${cfg.maxRequestBytes} " +
+            reply.error(req, ErrorCode.TOO_LARGE, "request is $size bytes; node $id accepts at most ${cfg.maxRequestBytes} " +
                 "(--max-request-bytes)")
             return
         }
-        val t = NodeWire.headerType(req)
+        val t = Wire.headerType(req)
         if (known(t)) reply.kind = t
         dispatch(req, blobs, reply)
     }
@@ -141,20 +145,20 @@ class Handlers(private val n: Node) {
     /** Serves one decoded request; every error is answered through reply (HTTP inference comes here too). */
     fun dispatch(req: JsonObject, blobs: List<ByteArray>, reply: Replier) {
         try {
-            val t = NodeWire.headerType(req)
+            val t = Wire.headerType(req)
             val h = table[t]
             if (h == null) {
-                throw ProtocolError(Codes.UNKNOWN_TYPE, "unknown request type ${pyStr(t)}; this node serves " +
+                throw ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown request type ${pyStr(t)}; this node serves " +
                     table.keys.sorted().joinToString(", "), req)
             }
             h(req, blobs, reply)
         } catch (e: ProtocolError) {
-            reply.error(e.header ?: req, e.code, e.message ?: "")
+            reply.error(e.header ?: req, e.code, e.reason)
         } catch (e: FatalError) {
             throw e
         } catch (e: Exception) {
             n.log.error("zmqnode.handlers", "internal error serving a request: $e")
-            reply.error(req, Codes.INTERNAL, "node $id failed: $e")
+            reply.error(req, ErrorCode.INTERNAL, "node $id failed: $e")
         }
     }
 
@@ -178,7 +182,7 @@ class Handlers(private val n: Node) {
     fun admit(req: JsonObject) {
         if (pending() >= cfg.maxPending) {
             n.count("busy_pending")
-            throw ProtocolError(Codes.BUSY, "node $id has ${cfg.maxPending} requests waiting (--max-pending); retry later", req)
+            throw ProtocolError(ErrorCode.BUSY, "node $id has ${cfg.maxPending} requests waiting (--max-pending); retry later", req)
         }
     }
 
@@ -186,7 +190,7 @@ class Handlers(private val n: Node) {
         val held = n.proposals.uncommittedBytes
         if (held > 0 && held + size > cfg.maxUncommittedBytes) {
             n.count("busy_uncommitted")
-            throw ProtocolError(Codes.BUSY, "node $id holds $held bytes of models not yet committed; $size more would " +
+            throw ProtocolError(ErrorCode.BUSY, "node $id holds $held bytes of models not yet committed; $size more would " +
                 "pass --max-uncommitted-bytes ${cfg.maxUncommittedBytes}; retry later", req)
         }
     }
@@ -199,16 +203,16 @@ class Handlers(private val n: Node) {
             try {
                 answer()
             } catch (e: ProtocolError) {
-                reply.error(e.header ?: req, e.code, e.message ?: "")
+                reply.error(e.header ?: req, e.code, e.reason)
             }
         }, {
-            reply.error(req, Codes.UNAVAILABLE, "node $id could not confirm the cluster's latest state in time " +
+            reply.error(req, ErrorCode.UNAVAILABLE, "node $id could not confirm the cluster's latest state in time " +
                 "(no leader reachable?); retry or ask another node")
         })
     }
 
     /** REDIRECT to the leader; with none other than us, [code]. */
-    fun redirectOrUnavailable(req: JsonObject, reply: Replier, code: String, message: String = "") {
+    fun redirectOrUnavailable(req: JsonObject, reply: Replier, code: ErrorCode, message: String = "") {
         val leader = n.core.leaderId
         if (leader != "" && leader != id) {
             reply.redirect(req, leader)
@@ -238,7 +242,7 @@ class Handlers(private val n: Node) {
         } catch (e: ModelFileDamaged) {
             val rec = n.registry.models[modelId]
             if (rec != null) n.fetcher?.want(modelId, rec.sha256, rec.size)
-            redirectOrUnavailable(req, reply, Codes.UNAVAILABLE, "node $id cannot serve model $modelId now: ${e.reason}; " +
+            redirectOrUnavailable(req, reply, ErrorCode.UNAVAILABLE, "node $id cannot serve model $modelId now: ${e.reason}; " +
                 "it is being fetched from the other nodes. Retry, or ask another node")
             return null
         }
@@ -249,7 +253,7 @@ class Handlers(private val n: Node) {
         withModel(modelId, req, reply) {
             val rec = n.registry.models[modelId]
             if (rec == null) {
-                reply.error(req, Codes.NOT_FOUND, notFound(modelId))
+                reply.error(req, ErrorCode.NOT_FOUND, notFound(modelId))
             } else {
                 val m = loadOrRefuse(modelId, req, reply)
                 if (m != null) reply.ok(req, emptyList(), listOf("model" to rec.toJson(), "metadata" to m.metadata()))
@@ -262,19 +266,19 @@ class Handlers(private val n: Node) {
         val (rows, cols, values) = Arrays.readRows(req, blobs, "inputs", cfg.maxRequestBytes)
         var proba = false
         if (req.has("proba")) {
-            proba = req["proba"] as? Boolean ?: throw ProtocolError(Codes.BAD_REQUEST, "'proba' must be true or false", req)
+            proba = req["proba"] as? Boolean ?: throw ProtocolError(ErrorCode.BAD_REQUEST, "'proba' must be true or false", req)
         }
         withModel(modelId, req, reply) {
             if (!n.registry.models.containsKey(modelId)) {
-                reply.error(req, Codes.NOT_FOUND, notFound(modelId))
+                reply.error(req, ErrorCode.NOT_FOUND, notFound(modelId))
             } else {
                 val m = loadOrRefuse(modelId, req, reply)
                 when {
                     m == null -> {}
                     proba && m.classes.isEmpty() ->
-                        reply.error(req, Codes.BAD_INPUT, "model $modelId does regression: it has no class probabilities")
+                        reply.error(req, ErrorCode.BAD_INPUT, "model $modelId does regression: it has no class probabilities")
                     cols != m.nInputs ->
-                        reply.error(req, Codes.BAD_INPUT, "model $modelId expects ${m.nInputs} input columns, got $cols")
+                        reply.error(req, ErrorCode.BAD_INPUT, "model $modelId expects ${m.nInputs} input columns, got $cols")
                     else -> batcher.add(modelId, m, rows, cols, values, proba, req, reply)
                 }
             }
@@ -288,7 +292,7 @@ class Handlers(private val n: Node) {
         val missing = "node $id has no good copy of $modelId"
         val rec = n.registry.models[modelId]
         if (rec == null || modelId in n.registry.damaged) {
-            reply.error(req, Codes.NOT_FOUND, missing)
+            reply.error(req, ErrorCode.NOT_FOUND, missing)
             return
         }
         val chunk = try {
@@ -304,10 +308,10 @@ class Handlers(private val n: Node) {
                 buf
             }
         } catch (e: java.io.IOException) {
-            reply.error(req, Codes.NOT_FOUND, missing)
+            reply.error(req, ErrorCode.NOT_FOUND, missing)
             return
         } catch (e: IllegalArgumentException) {
-            reply.error(req, Codes.NOT_FOUND, missing)
+            reply.error(req, ErrorCode.NOT_FOUND, missing)
             return
         }
         reply.ok(req, listOf(chunk), listOf("size" to rec.size, "offset" to offset, "sha256" to rec.sha256))
@@ -315,10 +319,10 @@ class Handlers(private val n: Node) {
 
     private fun handleTrain(req: JsonObject, blobs: List<ByteArray>, reply: Replier) {
         if (!n.core.isLeader) {
-            redirectOrUnavailable(req, reply, Codes.NOT_LEADER)
+            redirectOrUnavailable(req, reply, ErrorCode.NOT_LEADER)
             return
         }
-        val requestId = NodeWire.headerId(req)
+        val requestId = Wire.headerId(req)
         val modelId = modelIdFor(requestId)
         val t = training
         if (t != null && t.running(requestId)) {
@@ -332,8 +336,8 @@ class Handlers(private val n: Node) {
             when {
                 rec != null -> reply.ok(req, emptyList(), listOf("model_id" to modelId) + rec.summary.entries +
                     listOf("warnings" to listOf("this request id was already trained; returning its model")))
-                !n.core.isLeader -> redirectOrUnavailable(req, reply, Codes.NOT_LEADER)
-                training == null -> reply.error(req, Codes.UNAVAILABLE, "node $id (the Kotlin node) cannot train yet: " +
+                !n.core.isLeader -> redirectOrUnavailable(req, reply, ErrorCode.NOT_LEADER)
+                training == null -> reply.error(req, ErrorCode.UNAVAILABLE, "node $id (the Kotlin node) cannot train yet: " +
                     "training is not available on this node; send the TRAIN to a Python node or retry later")
                 else -> training!!.submit(req, blobs, reply)
             }
@@ -342,25 +346,25 @@ class Handlers(private val n: Node) {
 
     private fun handleImport(req: JsonObject, blobs: List<ByteArray>, reply: Replier) {
         if (!n.core.isLeader) {
-            redirectOrUnavailable(req, reply, Codes.NOT_LEADER)
+            redirectOrUnavailable(req, reply, ErrorCode.NOT_LEADER)
             return
         }
         if (blobs.size != 1) {
-            throw ProtocolError(Codes.BAD_REQUEST, "IMPORT carries one frame (the model file), got ${blobs.size}", req)
+            throw ProtocolError(ErrorCode.BAD_REQUEST, "IMPORT carries one frame (the model file), got ${blobs.size}", req)
         }
         val data = blobs[0]
         if (data.size > cfg.maxModelBytes) {
-            throw ProtocolError(Codes.TOO_LARGE, "model file is ${data.size} bytes; limit is ${cfg.maxModelBytes} " +
+            throw ProtocolError(ErrorCode.TOO_LARGE, "model file is ${data.size} bytes; limit is ${cfg.maxModelBytes} " +
                 "(--max-model-bytes)", req)
         }
         val parse = n.registry.parseModel
-            ?: throw ProtocolError(Codes.UNAVAILABLE, "node $id cannot read model files yet; send the IMPORT to another node", req)
+            ?: throw ProtocolError(ErrorCode.UNAVAILABLE, "node $id cannot read model files yet; send the IMPORT to another node", req)
         val m = try {
             parse(data) as ServedModel
         } catch (e: ProtocolError) {
             throw e
         } catch (e: Exception) {
-            throw ProtocolError(Codes.BAD_INPUT, "not a valid model file: ${NodeModels.message(e)}", req)
+            throw ProtocolError(ErrorCode.BAD_INPUT, "not a valid model file: ${NodeModels.message(e)}", req)
         }
         admit(req)
         admitBytes(req, data.size.toLong())
@@ -370,7 +374,7 @@ class Handlers(private val n: Node) {
 
     /** Replicates a model file and answers once it is committed and applied. */
     fun commitModel(req: JsonObject, model: ByteArray, summary: JsonObject, extra: List<Pair<String, Any?>>, reply: Replier) {
-        val requestId = NodeWire.headerId(req)
+        val requestId = Wire.headerId(req)
         val modelId = modelIdFor(requestId)
         val now = java.time.Instant.now()
         val created = now.epochSecond + now.nano / 1e9 // time.time()
@@ -381,25 +385,25 @@ class Handlers(private val n: Node) {
                 if (ok || n.registry.models.containsKey(modelId)) {
                     reply.ok(req, emptyList(), listOf("model_id" to modelId) + extra)
                 } else {
-                    reply.error(req, Codes.NOT_LEADER, "node $id lost leadership before model $modelId committed; " +
+                    reply.error(req, ErrorCode.NOT_LEADER, "node $id lost leadership before model $modelId committed; " +
                         "retry with the same request id")
                 }
             }
         }
         waiter = n.waiters.park(requestTimeoutMillis(req), {}, {
-            reply.error(req, Codes.TIMEOUT, "model $modelId was not committed in time on node $id (no quorum?); " +
+            reply.error(req, ErrorCode.TIMEOUT, "model $modelId was not committed in time on node $id (no quorum?); " +
                 "retry with the same request id")
         })
         if (!n.propose(command, done)) {
             n.waiters.settle(waiter)
-            redirectOrUnavailable(req, reply, Codes.NOT_LEADER)
+            redirectOrUnavailable(req, reply, ErrorCode.NOT_LEADER)
         }
     }
 
     companion object {
         fun requireStr(req: JsonObject, key: String): String {
             val s = req[key] as? String
-            if (s == null || s == "") throw ProtocolError(Codes.BAD_REQUEST, "field ${pyStr(key)} must be a non-empty string", req)
+            if (s == null || s == "") throw ProtocolError(ErrorCode.BAD_REQUEST, "field ${pyStr(key)} must be a non-empty string", req)
             return s
         }
 
@@ -409,87 +413,32 @@ class Handlers(private val n: Node) {
                 val i = v.toLongOrNull()
                 if (i != null && i >= 0) return i
             }
-            throw ProtocolError(Codes.BAD_REQUEST, "field ${pyStr(key)} must be a non-negative integer", req)
+            throw ProtocolError(ErrorCode.BAD_REQUEST, "field ${pyStr(key)} must be a non-negative integer", req)
         }
     }
 }
 
 /** Arrays on the wire (§3, go/wire/array.go): a descriptor {dtype, shape, frame} and a little-endian frame. */
 object Arrays {
-    const val MAX_NDIM = 8
-    private val itemSizes = mapOf("float32" to 4, "float64" to 8, "int32" to 4, "int64" to 8)
-
-    /** Python's repr of a decoded JSON value, for messages that quote it. */
-    fun pyRepr(v: Any?): String = when (v) {
-        null -> "None"
-        true -> "True"
-        false -> "False"
-        is String -> pyStr(v)
-        is JsonNumber -> v.literal
-        is List<*> -> v.joinToString(", ", "[", "]") { pyRepr(it) }
-        is JsonObject -> v.entries.joinToString(", ", "{", "}") { pyStr(it.first) + ": " + pyRepr(it.second) }
-        else -> v.toString()
-    }
-
-    /** (dtype, shape, frame) of array [key], checked as go/wire ReadArray/ArrayFromFrame. */
-    fun read(req: JsonObject, blobs: List<ByteArray>, key: String, maxBytes: Long): Triple<String, List<Long>, ByteArray> {
-        val desc = req[key] ?: throw ProtocolError(Codes.BAD_REQUEST, "missing array descriptor '$key'", req)
-        val d = desc as? JsonObject
-            ?: throw ProtocolError(Codes.BAD_REQUEST, "array '$key' descriptor must be an object, got ${Json.kindOf(desc)}", req)
-        val frame: Any? = if (d.has("frame")) d["frame"] else JsonNumber("0")
-        val idx = Json.intValue(frame)
-        if (idx == null || idx < 0 || idx >= blobs.size) {
-            throw ProtocolError(Codes.BAD_REQUEST, "array '$key' refers to frame ${pyRepr(frame)} but the message has " +
-                "${blobs.size} binary frame(s)", req)
-        }
-        val blob = blobs[idx.toInt()]
-        val dv = d["dtype"]
-        val dtype = dv as? String
-        val item = itemSizes[dtype] ?: throw ProtocolError(Codes.BAD_INPUT,
-            "array '$key' has dtype ${pyRepr(dv)}; allowed: float32, float64, int32, int64", req)
-        val sv = d["shape"]
-        val shapeErr = ProtocolError(Codes.BAD_SHAPE, "array '$key' shape must be a list of at most $MAX_NDIM " +
-            "non-negative integers, got ${pyRepr(sv)}", req)
-        val list = sv as? List<*> ?: throw shapeErr
-        if (list.size > MAX_NDIM) throw shapeErr
-        val dims = list.map { (it as? JsonNumber)?.toUnsignedOrNull() ?: throw shapeErr }
-        var declared = java.math.BigInteger.valueOf(item.toLong())
-        if (dims.any { it.signum() == 0 }) declared = java.math.BigInteger.ZERO
-        else for (x in dims) declared = declared.multiply(x)
-        if (declared > java.math.BigInteger.valueOf(maxBytes)) {
-            val size = if (declared.bitLength() > 64) "more than 2^64" else declared.toString()
-            throw ProtocolError(Codes.TOO_LARGE, "array '$key' declares shape ${pyRepr(sv)} $dtype = $size bytes, " +
-                "limit is $maxBytes", req)
-        }
-        if (declared != java.math.BigInteger.valueOf(blob.size.toLong())) {
-            throw ProtocolError(Codes.BAD_SHAPE, "array '$key' declares shape ${pyRepr(sv)} $dtype = $declared bytes but " +
-                "the frame has ${blob.size} bytes", req)
-        }
-        if (dims.any { it.bitLength() > 62 }) throw shapeErr
-        return Triple(dtype!!, dims.map { it.toLong() }, blob)
-    }
-
-    /** The inputs as float32 rows x columns (a 1-D array is one row). */
+    /**
+     * The inputs as float32 rows x columns (a 1-D array is one row), read
+     * with [NdArray.read]; a dimension of 2^62 or more (possible beside a 0)
+     * is BAD_SHAPE as in go/node.
+     */
     fun readRows(req: JsonObject, blobs: List<ByteArray>, key: String, maxBytes: Long): Triple<Int, Int, FloatArray> {
-        val (dtype, shape0, blob) = read(req, blobs, key, maxBytes)
+        val a = NdArray.read(req, blobs, key, maxBytes)
+        if (a.shape.any { it >= (1L shl 62) }) {
+            throw ProtocolError(ErrorCode.BAD_SHAPE, "array '$key' shape must be a list of at most ${NdArray.MAX_NDIM} " +
+                "non-negative integers, got ${Wire.pyRepr((req[key] as JsonObject)["shape"])}", req)
+        }
+        val shape0 = a.shape.toList()
         val shape = if (shape0.size == 1) listOf(1L, shape0[0]) else shape0
         if (shape.size != 2 || shape[0] == 0L) {
-            throw ProtocolError(Codes.BAD_SHAPE, "$key must be a non-empty 2-D array (rows x columns), got shape " +
+            throw ProtocolError(ErrorCode.BAD_SHAPE, "$key must be a non-empty 2-D array (rows x columns), got shape " +
                 shape0.joinToString(", ", "[", "]"), req)
         }
-        val rows = shape[0].toInt()
-        val cols = shape[1].toInt()
-        val bb = ByteBuffer.wrap(blob).order(ByteOrder.LITTLE_ENDIAN)
-        val n = rows * cols
-        val out = FloatArray(n)
-        when (dtype) {
-            "float32" -> bb.asFloatBuffer().get(out)
-            "float64" -> for (i in 0 until n) out[i] = bb.getDouble(i * 8).toFloat()
-            // Straight to float32 (numpy's astype): through a double would round twice.
-            "int32" -> for (i in 0 until n) out[i] = bb.getInt(i * 4).toFloat()
-            "int64" -> for (i in 0 until n) out[i] = bb.getLong(i * 8).toFloat()
-        }
-        return Triple(rows, cols, out)
+        // Straight to float32 (numpy's astype): through a double would round twice.
+        return Triple(shape[0].toInt(), shape[1].toInt(), a.convertToFloat32() ?: a.float32s())
     }
 
     fun descriptor(dtype: String, shape: List<Int>, frame: Int): JsonObject =

@@ -10,6 +10,7 @@ import zmqnode.httpinfer.HttpReply
 import zmqnode.httpinfer.HttpServer
 import zmqnode.raft.NO_NODE
 import zmqnode.security.loadHttpToken
+import zmqnode.wire.ErrorCode
 import zmqnode.wire.JsonObject
 
 /**
@@ -19,7 +20,7 @@ import zmqnode.wire.JsonObject
  */
 class HttpReplier(private val reply: HttpReply) : Replier {
     override fun ok(req: JsonObject?, blobs: List<ByteArray>, fields: List<Pair<String, Any?>>) = reply.ok(blobs, fields)
-    override fun error(req: JsonObject?, code: String, message: String) = reply.error(code, message)
+    override fun error(req: JsonObject?, code: ErrorCode, message: String) = reply.error(code.code, message)
     override fun redirect(req: JsonObject?, leader: String) = reply.redirect(leader)
     override fun progress(req: JsonObject?, fields: List<Pair<String, Any?>>) {}
     override fun waitFor(req: JsonObject?) {}

@@ -27,6 +27,7 @@ import zmqnode.raft.SplitMix64
 import zmqnode.storage.ModelStore
 import zmqnode.storage.NodeStorage
 import zmqnode.storage.Recovered
+import zmqnode.wire.ErrorCode
 import zmqnode.wire.JsonObject
 import zmqnode.zmq.Context
 import zmqnode.zmq.Option
@@ -309,7 +310,7 @@ class Node(val cfg: NodeConfig) {
             while (running.get()) turn()
             shutdownGracefully()
             for (r in ArrayList(waiting)) {
-                r.error(r.req, Codes.UNAVAILABLE, "node $id is shutting down; retry (with the same request id) on another node")
+                r.error(r.req, ErrorCode.UNAVAILABLE, "node $id is shutting down; retry (with the same request id) on another node")
             }
         } finally {
             closeAll()

@@ -7,8 +7,12 @@ import zmqnode.raft.ChangeType
 import zmqnode.raft.ConfChange
 import zmqnode.raft.Membership
 import zmqnode.raft.Refusal
+import zmqnode.wire.DecodeOptions
+import zmqnode.wire.ErrorCode
 import zmqnode.wire.JsonNumber
 import zmqnode.wire.JsonObject
+import zmqnode.wire.ProtocolError
+import zmqnode.wire.Wire
 import zmqnode.zmq.Option
 import zmqnode.zmq.SocketType
 import zmqnode.zmq.ZmqException
@@ -22,7 +26,7 @@ class MemberRequests(private val n: Node, private val h: Handlers) {
 
     fun handleMembers(req: JsonObject, blobs: List<ByteArray>, reply: Replier) {
         if (!n.core.isLeader) {
-            h.redirectOrUnavailable(req, reply, Codes.NOT_LEADER)
+            h.redirectOrUnavailable(req, reply, ErrorCode.NOT_LEADER)
             return
         }
         reply.ok(req, emptyList(), listing())
@@ -31,8 +35,8 @@ class MemberRequests(private val n: Node, private val h: Handlers) {
     fun handleChange(req: JsonObject, blobs: List<ByteArray>, reply: Replier) {
         val kind = req["change"] as? String
         if (kind == null || kind !in changeNames) {
-            throw ProtocolError(Codes.BAD_REQUEST, "'change' must be one of ${changeNames.joinToString(", ")}, got " +
-                Arrays.pyRepr(req["change"]).take(40), req)
+            throw ProtocolError(ErrorCode.BAD_REQUEST, "'change' must be one of ${changeNames.joinToString(", ")}, got " +
+                Wire.pyRepr(req["change"]).take(40), req)
         }
         val node = nodeAddress(req)
         val cred = credential(req)
@@ -40,7 +44,7 @@ class MemberRequests(private val n: Node, private val h: Handlers) {
         if (req.has("base_index") && req["base_index"] != null) {
             val v = req["base_index"] as? JsonNumber
             base = v?.toLongOrNull()
-            if (base == null || base < 0) throw ProtocolError(Codes.BAD_REQUEST, "'base_index' must be a non-negative integer", req)
+            if (base == null || base < 0) throw ProtocolError(ErrorCode.BAD_REQUEST, "'base_index' must be a non-negative integer", req)
         }
         change(req, reply, ConfChange(ChangeType.parse(kind), node, cred), base)
     }
@@ -61,31 +65,31 @@ class MemberRequests(private val n: Node, private val h: Handlers) {
     private fun change(req: JsonObject, reply: Replier, ch: ConfChange, base: Long?) {
         val core = n.core
         if (!core.isLeader) {
-            h.redirectOrUnavailable(req, reply, Codes.NOT_LEADER)
+            h.redirectOrUnavailable(req, reply, ErrorCode.NOT_LEADER)
             return
         }
         if (already(core.membership, ch)) {
             if (core.membershipIndex <= core.commitIndex) reply.ok(req, emptyList(), listing())
-            else reply.error(req, Codes.BUSY, "the membership change at index ${core.membershipIndex} has not committed yet; retry")
+            else reply.error(req, ErrorCode.BUSY, "the membership change at index ${core.membershipIndex} has not committed yet; retry")
             return
         }
         if (ch.type == ChangeType.PROMOTE) {
             val why = filesMissing(ch.node)
             if (why != "") {
-                reply.error(req, Codes.BUSY, why)
+                reply.error(req, ErrorCode.BUSY, why)
                 return
             }
         }
         if ((ch.type == ChangeType.REMOVE || ch.type == ChangeType.DEMOTE) && core.membership.isVoter(ch.node) &&
             !otherVoterHasEveryFile(ch.node)) {
-            reply.error(req, Codes.BUSY, "no voter other than ${ch.node} reports every model file yet " +
+            reply.error(req, ErrorCode.BUSY, "no voter other than ${ch.node} reports every model file yet " +
                 "(the others are still fetching); retry once they have them")
             return
         }
         h.admit(req)
         val ws = n.waiters
         val waiter = ws.park(h.requestTimeoutMillis(req), {}, {
-            reply.error(req, Codes.TIMEOUT, "the membership change was not committed in time on ${n.id} " +
+            reply.error(req, ErrorCode.TIMEOUT, "the membership change was not committed in time on ${n.id} " +
                 "(no quorum?); retry with the same request id")
         })
         val done = { applied: Boolean ->
@@ -94,7 +98,7 @@ class MemberRequests(private val n: Node, private val h: Handlers) {
                     n.log.info("zmqnode.handlers", "membership change committed: ${ch.type} ${ch.node}")
                     reply.ok(req, emptyList(), listing())
                 } else {
-                    reply.error(req, Codes.NOT_LEADER, "${n.id} lost leadership before the change committed; retry")
+                    reply.error(req, ErrorCode.NOT_LEADER, "${n.id} lost leadership before the change committed; retry")
                 }
             }
         }
@@ -105,10 +109,10 @@ class MemberRequests(private val n: Node, private val h: Handlers) {
         }
         ws.settle(waiter)
         when (result.refusal) {
-            Refusal.NOT_LEADER -> h.redirectOrUnavailable(req, reply, Codes.NOT_LEADER)
-            Refusal.CONFLICT -> reply.error(req, Codes.CONFLICT, result.reason)
-            Refusal.RETRY, Refusal.TRANSFERRING -> reply.error(req, Codes.BUSY, result.reason)
-            else -> reply.error(req, Codes.BAD_INPUT, result.reason)
+            Refusal.NOT_LEADER -> h.redirectOrUnavailable(req, reply, ErrorCode.NOT_LEADER)
+            Refusal.CONFLICT -> reply.error(req, ErrorCode.CONFLICT, result.reason)
+            Refusal.RETRY, Refusal.TRANSFERRING -> reply.error(req, ErrorCode.BUSY, result.reason)
+            else -> reply.error(req, ErrorCode.BAD_INPUT, result.reason)
         }
     }
 
@@ -179,14 +183,14 @@ class MemberRequests(private val n: Node, private val h: Handlers) {
             } catch (e: IllegalArgumentException) {
             }
         }
-        throw ProtocolError(Codes.BAD_REQUEST, "'node' must be a member's address host:port, got ${Arrays.pyRepr(v).take(60)}", req)
+        throw ProtocolError(ErrorCode.BAD_REQUEST, "'node' must be a member's address host:port, got ${Wire.pyRepr(v).take(60)}", req)
     }
 
     private fun credential(req: JsonObject): String {
         if (!req.has("credential")) return ""
         val s = req["credential"] as? String
         if (s == null || (s != "" && s.length != CREDENTIAL_CHARS)) {
-            throw ProtocolError(Codes.BAD_REQUEST, "'credential' must be a z85 CURVE public key of $CREDENTIAL_CHARS characters", req)
+            throw ProtocolError(ErrorCode.BAD_REQUEST, "'credential' must be a z85 CURVE public key of $CREDENTIAL_CHARS characters", req)
         }
         return s
     }
@@ -196,7 +200,6 @@ class MemberRequests(private val n: Node, private val h: Handlers) {
 object Join {
     const val ATTEMPT_MS = 5000L
     const val RETRY_PAUSE_MS = 500L
-    private val retryable = setOf(Codes.NOT_LEADER, Codes.TIMEOUT, Codes.BUSY, Codes.UNAVAILABLE)
 
     /** The encoded membership with this node in it, and its log index. */
     fun askToJoin(n: Node, credential: String, deadlineMs: Long = 60000): Pair<ByteArray, Long> {
@@ -228,7 +231,7 @@ object Join {
                 else -> {
                     val code = reply.str("code") ?: ""
                     last = "$target: $code: ${reply.str("message") ?: ""}"
-                    if (code !in retryable) throw RuntimeException("the cluster refused to add ${n.id}: $last")
+                    if (!ErrorCode(code).retryable) throw RuntimeException("the cluster refused to add ${n.id}: $last")
                 }
             }
             n.log.info("zmqnode.join", "joining: $last; retrying")
@@ -245,11 +248,11 @@ object Join {
             s.setInt(Option.LINGER, 0)
             KeyFiles.makeClient(s, n.keys)
             s.connect(NodeConfig.endpoint(host, port))
-            s.send(listOf(ByteArray(0)) + NodeWire.encode(header))
+            s.send(listOf(ByteArray(0)) + Wire.encode(header))
             s.setInt(Option.RCVTIMEO, ATTEMPT_MS.toInt())
             var frames = s.tryRecv(0) ?: return null
             if (frames.isNotEmpty() && frames[0].isEmpty()) frames = frames.subList(1, frames.size)
-            return NodeWire.decode(frames, allowEmptyId = true).first
+            return Wire.decode(frames, DecodeOptions(allowEmptyId = true)).header
         } catch (e: ZmqException) {
             return null
         } catch (e: ProtocolError) {

@@ -4,10 +4,20 @@
 package zmqnode.node
 
 import zmqnode.raft.BROADCAST
+import zmqnode.raft.Entry
+import zmqnode.raft.EntryKind
 import zmqnode.raft.Message
 import zmqnode.raft.MessageType
+import zmqnode.raft.Snapshot
 import zmqnode.wire.Json
 import zmqnode.wire.JsonObject
+import zmqnode.wire.ProtocolError
+import zmqnode.wire.RaftEntry
+import zmqnode.wire.RaftMessage
+import zmqnode.wire.RaftMessageType
+import zmqnode.wire.RaftSnapshot
+import zmqnode.wire.RaftWire
+import zmqnode.wire.EntryKind as WireEntryKind
 import zmqnode.zmq.MonitorEvent
 import zmqnode.zmq.Option
 import zmqnode.zmq.Socket
@@ -17,6 +27,26 @@ import zmqnode.zmq.ZmqException
 import java.io.File
 
 const val PEER_HWM = 10000
+
+/**
+ * A core's message as body frames, through zmqnode.wire's Raft codec
+ * (PROTOCOL.md §8; go/node/raftwire.go toWire): the core's and the wire's
+ * enums have the same values. IllegalArgumentException as [RaftWire.encode].
+ */
+fun encodeRaft(m: Message): List<ByteArray> = RaftWire.encode(RaftMessage(RaftMessageType.of(m.type.value)!!,
+    m.src, m.dst, m.term, m.logIndex, m.logTerm,
+    m.entries.map { RaftEntry(it.index, it.term, WireEntryKind.of(it.kind.value)!!, it.data) },
+    m.commit, m.reject, m.index, m.rejectHint, m.context, m.readCtx, m.force,
+    m.snapshot?.let { RaftSnapshot(it.index, it.term, it.data, it.membership) }))
+
+/** The inverse of [encodeRaft] ([RaftWire.decode]'s ProtocolError). */
+fun decodeRaft(frames: List<ByteArray>): Message {
+    val w = RaftWire.decode(frames)
+    return Message(MessageType.parse(w.type.value), w.src, w.dst, w.term, w.logIndex, w.logTerm,
+        w.entries.map { Entry(it.index, it.term, EntryKind.parse(it.kind.value), it.data) },
+        w.commit, w.reject, w.index, w.rejectHint, w.context, w.readCtx, w.force,
+        w.snapshot?.let { Snapshot(it.index, it.term, it.data, it.membership) })
+}
 const val MAX_SUB_MESSAGE_BYTES = 1L shl 20
 const val STATUS_TOPIC = "zstatus"
 
@@ -51,7 +81,7 @@ class PeerLinks(private val n: Node, maxMessageBytes: Long) {
         pub = n.serverSocket(SocketType.PUB, NodeConfig.endpoint(cfg.host, cfg.port + HEARTBEAT_OFFSET), DOMAIN_CLIENTS, -1)
         pub.setInt(Option.SNDHWM, PEER_HWM)
         sub = n.ctx.socket(SocketType.SUB)
-        sub.setString(Option.SUBSCRIBE, NodeWire.HEARTBEAT_TOPIC)
+        sub.setString(Option.SUBSCRIBE, RaftWire.HEARTBEAT_TOPIC)
         sub.setString(Option.SUBSCRIBE, STATUS_TOPIC)
         sub.setInt(Option.LINGER, 0)
         sub.setLong(Option.MAXMSGSIZE, MAX_SUB_MESSAGE_BYTES)
@@ -120,10 +150,10 @@ class PeerLinks(private val n: Node, maxMessageBytes: Long) {
     /** A message from the ROUTER (identity removed); null when malformed or not for this node. */
     fun receive(frames: List<ByteArray>): Message? {
         val m = try {
-            NodeWire.decodeRaft(frames)
+            decodeRaft(frames)
         } catch (e: ProtocolError) {
             n.count("raft_garbage")
-            n.log.warning("zmqnode.transport.peers", "dropped a malformed Raft message: ${e.code}: ${e.message}")
+            n.log.warning("zmqnode.transport.peers", "dropped a malformed Raft message: ${e.message}")
             return null
         }
         if ((m.dst != n.id && m.dst != BROADCAST) || !dealers.containsKey(m.src)) {
@@ -155,14 +185,14 @@ class PeerLinks(private val n: Node, maxMessageBytes: Long) {
     fun send(m: Message) {
         if (faults != null && m.dst != BROADCAST && faults.dropOut(m.dst)) return
         val frames = try {
-            NodeWire.encodeRaft(m)
+            encodeRaft(m)
         } catch (e: IllegalArgumentException) {
             n.log.error("zmqnode.transport.peers", "cannot encode a Raft message: ${e.message}")
             return
         }
         if (m.dst == BROADCAST) {
             if (faults != null && faults.dropOut(BROADCAST)) return
-            pub.trySend(listOf(NodeWire.HEARTBEAT_TOPIC.toByteArray(Charsets.ISO_8859_1)) + frames)
+            pub.trySend(listOf(RaftWire.HEARTBEAT_TOPIC.toByteArray(Charsets.ISO_8859_1)) + frames)
         } else {
             val d = dealers[m.dst]
             if (d == null) {

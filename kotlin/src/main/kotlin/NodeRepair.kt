@@ -3,7 +3,10 @@
 // leader first, then each other peer. Loop thread only.
 package zmqnode.node
 
+import zmqnode.wire.DecodeOptions
 import zmqnode.wire.JsonObject
+import zmqnode.wire.ProtocolError
+import zmqnode.wire.Wire
 import zmqnode.zmq.Option
 import zmqnode.zmq.Socket
 import zmqnode.zmq.SocketType
@@ -97,7 +100,7 @@ class Fetcher(private val n: Node) {
         j.deadline = now + FETCH_REQUEST_TIMEOUT_MS * 1_000_000
         val header = JsonObject("v" to 1, "type" to "FETCH", "id" to j.requestId, "model_id" to j.modelId,
             "offset" to j.data.size().toLong(), "length" to n.cfg.fetchChunkBytes.toLong())
-        j.body = listOf(ByteArray(0)) + NodeWire.encode(header)
+        j.body = listOf(ByteArray(0)) + Wire.encode(header)
         send(j)
     }
 
@@ -111,12 +114,11 @@ class Fetcher(private val n: Node) {
     private fun onReply(peer: String, frames: List<ByteArray>) {
         val j = current
         val (h, blobs) = try {
-            val (_, body) = NodeWire.splitEnvelope(frames)
-            NodeWire.decode(body, allowEmptyId = true)
+            Wire.decode(Wire.splitEnvelope(frames).body, DecodeOptions(allowEmptyId = true)).let { Pair(it.header, it.blobs) }
         } catch (e: ProtocolError) {
             return
         }
-        if (j == null || NodeWire.headerId(h) != j.requestId || j.peers[0] != peer) return // a late answer
+        if (j == null || Wire.headerId(h) != j.requestId || j.peers[0] != peer) return // a late answer
         val now = System.nanoTime()
         if (h.str("status") != "OK" || blobs.size != 1) {
             val code = h.str("code") ?: "bad reply"

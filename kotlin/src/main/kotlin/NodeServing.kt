@@ -3,7 +3,9 @@
 // model per loop turn. Loop thread only.
 package zmqnode.node
 
+import zmqnode.wire.ErrorCode
 import zmqnode.wire.JsonObject
+import zmqnode.wire.ProtocolError
 
 const val MAX_PASS_ROWS = 65536
 const val MAX_TURN_ROWS = 262144
@@ -24,7 +26,7 @@ class Batcher(private val n: Node) {
     fun add(modelId: String, m: ServedModel, rows: Int, cols: Int, x: FloatArray, proba: Boolean, req: JsonObject, reply: Replier) {
         val size = x.size * 4L
         if (queuedBytes > 0 && queuedBytes + size > MAX_QUEUED_BYTES) {
-            throw ProtocolError(Codes.BUSY, "node ${n.id} has $queuedBytes bytes of predictions queued; retry later", req)
+            throw ProtocolError(ErrorCode.BUSY, "node ${n.id} has $queuedBytes bytes of predictions queued; retry later", req)
         }
         queuedBytes += size
         batches.getOrPut(modelId) { Batch(m) }.waiting.add(PredictReq(rows, cols, x, proba, req, reply))
@@ -96,8 +98,8 @@ class Batcher(private val n: Node) {
         val out = try {
             compute(m, w.x, w.rows, w.proba)
         } catch (e: Exception) {
-            if (NodeModels.isBadInput(e)) w.reply.error(w.req, Codes.BAD_INPUT, "model $id: ${NodeModels.message(e)}")
-            else w.reply.error(w.req, Codes.INTERNAL, "node ${n.id}: prediction failed: $e")
+            if (NodeModels.isBadInput(e)) w.reply.error(w.req, ErrorCode.BAD_INPUT, "model $id: ${NodeModels.message(e)}")
+            else w.reply.error(w.req, ErrorCode.INTERNAL, "node ${n.id}: prediction failed: $e")
             return
         }
         send(id, m, out, w, 0, w.rows)

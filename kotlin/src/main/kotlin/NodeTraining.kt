@@ -17,6 +17,7 @@ import zmqnode.training.TrainerLink
 import zmqnode.training.TrainerSockets
 import zmqnode.training.Trainers
 import zmqnode.training.TrainingRefused
+import zmqnode.wire.ErrorCode
 import zmqnode.wire.JsonObject
 import zmqnode.zmq.Context
 import zmqnode.zmq.Option
@@ -102,7 +103,7 @@ class NodeTrainerSockets(private val n: Node, private val allowed: () -> List<St
 /** A handlers' Replier as the coordinator's TrainReplier. */
 class TrainReplierOf(private val r: Replier) : TrainReplier {
     override fun ok(req: JsonObject, blobs: List<ByteArray>, fields: List<Pair<String, Any?>>) = r.ok(req, blobs, fields)
-    override fun error(req: JsonObject, code: String, message: String) = r.error(req, code, message)
+    override fun error(req: JsonObject, code: String, message: String) = r.error(req, ErrorCode(code), message)
     override fun redirect(req: JsonObject, leader: String) = r.redirect(req, leader)
     override fun progress(req: JsonObject, fields: List<Pair<String, Any?>>) = r.progress(req, fields)
     override fun waiting(req: JsonObject) = r.waitFor(req)
@@ -111,7 +112,7 @@ class TrainReplierOf(private val r: Replier) : TrainReplier {
 /** The coordinator's TrainReplier as a handlers' Replier. */
 class ReplierOf(private val r: TrainReplier) : Replier {
     override fun ok(req: JsonObject?, blobs: List<ByteArray>, fields: List<Pair<String, Any?>>) = r.ok(req!!, blobs, fields)
-    override fun error(req: JsonObject?, code: String, message: String) = r.error(req!!, code, message)
+    override fun error(req: JsonObject?, code: ErrorCode, message: String) = r.error(req!!, code.code, message)
     override fun redirect(req: JsonObject?, leader: String) = r.redirect(req!!, leader)
     override fun progress(req: JsonObject?, fields: List<Pair<String, Any?>>) = r.progress(req!!, fields)
     override fun waitFor(req: JsonObject?) = r.waiting(req!!)
@@ -217,7 +218,7 @@ object NodeTraining {
                 val parsed = try {
                     NodeModels.parser()!!(model) as ServedModel
                 } catch (e: Exception) {
-                    reply.error(req, Codes.INTERNAL, "node ${n.id} trained a model it cannot read: ${e.message}")
+                    reply.error(req, ErrorCode.INTERNAL.code, "node ${n.id} trained a model it cannot read: ${e.message}")
                     return
                 }
                 n.handlers.commitModel(req, model, parsed.listingSummary(), emptyList(), ReplierOf(reply))
@@ -242,7 +243,7 @@ object NodeTraining {
                 try {
                     coordinator.submit(req, blobs, TrainReplierOf(reply))
                 } catch (e: TrainingRefused) {
-                    reply.error(req, e.code, e.message ?: "")
+                    reply.error(req, ErrorCode(e.code), e.message ?: "")
                 }
             }
             override fun joined(): Int = coordinator.joinedClients()

@@ -2,6 +2,7 @@ package zmqnode.test
 
 import zmqnode.httpinfer.HttpReply
 import zmqnode.node.HttpReplier
+import zmqnode.wire.ErrorCode
 import zmqnode.wire.JsonObject
 import kotlin.test.assertEquals
 
@@ -27,7 +28,7 @@ class NodeHttpTest {
         r.progress(req, listOf("round" to 1))
         assertEquals(emptyList<String>(), seen.calls)
         r.ok(req, listOf(ByteArray(4)), listOf("model_id" to "m", "outputs" to null))
-        r.error(req, "NOT_FOUND", "no model m")
+        r.error(req, ErrorCode.NOT_FOUND, "no model m")
         r.redirect(req, "127.0.0.1:9001")
         assertEquals(listOf("ok 1 [model_id, outputs]", "error NOT_FOUND no model m", "redirect 127.0.0.1:9001"), seen.calls)
     }

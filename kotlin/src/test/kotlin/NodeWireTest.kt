@@ -1,12 +1,12 @@
 package zmqnode.test
 
 import zmqnode.node.Arrays
-import zmqnode.node.NodeWire
-import zmqnode.node.ProtocolError
 import zmqnode.node.Proposals
 import zmqnode.node.Registry
 import zmqnode.node.RegistryCommands
 import zmqnode.node.Waiters
+import zmqnode.node.decodeRaft
+import zmqnode.node.encodeRaft
 import zmqnode.node.modelIdFor
 import zmqnode.raft.Entry
 import zmqnode.raft.EntryKind
@@ -17,6 +17,7 @@ import zmqnode.storage.ModelStore
 import zmqnode.wire.Json
 import zmqnode.wire.JsonNumber
 import zmqnode.wire.JsonObject
+import zmqnode.wire.ProtocolError
 import java.io.File
 import java.nio.file.Files
 import kotlin.test.assertEquals
@@ -32,7 +33,7 @@ class NodeWireTest {
 
     private fun tempRegistry(): Registry = Registry(ModelStore(Files.createTempDirectory("kt-node-reg").resolve("models").toString()))
 
-    /** Every message type and entry kind survives message -> frames -> message. */
+    /** Every message type and entry kind survives message -> frames -> message (the core's types through zmqnode.wire's RaftWire). */
     fun testRaftMessagesRoundTrip() {
         val snap = Snapshot(7, 3, "[]".toByteArray(), """{"credentials":{},"learners":[],"voters":["a:1"]}""".toByteArray())
         for (t in MessageType.values()) {
@@ -40,44 +41,27 @@ class NodeWireTest {
                 "cmd".toByteArray()), Entry(7, 5, EntryKind.CONFIG, "{}".toByteArray())) else emptyList()
             val m = Message(t, "127.0.0.1:9000", "127.0.0.1:9001", 5, 4, 2, entries, 3, true, 9, 1, 42, "n/1", true,
                 if (t == MessageType.SNAPSHOT) snap else null)
-            val frames = NodeWire.encodeRaft(m)
+            val frames = encodeRaft(m)
             val header = Json.parse(frames[0]) as JsonObject
             assertEquals("raft.${t.value}", header["type"])
             assertEquals(listOf("v", "type", "id", "src", "dst", "read_ctx", "term", "log_index", "log_term", "commit",
                 "index", "reject_hint", "context", "reject", "force", "entries", "snapshot"), header.keys)
-            assertEquals(m, NodeWire.decodeRaft(frames), t.value)
+            assertEquals(m, decodeRaft(frames), t.value)
         }
     }
 
     fun testRaftDecodeRefusesWhatPythonRefuses() {
-        val ok = NodeWire.encodeRaft(Message(MessageType.HEARTBEAT, "a:1", "b:2", 1))
+        val ok = encodeRaft(Message(MessageType.HEARTBEAT, "a:1", "b:2", 1))
         val h = Json.parse(ok[0]) as JsonObject
         h["term"] = JsonNumber("-1")
-        assertEquals("BAD_REQUEST", assertFailsWith<ProtocolError> { NodeWire.decodeRaft(listOf(Json.encode(h))) }.code)
+        assertEquals("BAD_REQUEST", assertFailsWith<ProtocolError> { decodeRaft(listOf(Json.encode(h))) }.code.code)
         h["term"] = JsonNumber("1")
         h["type"] = "raft.frob"
-        assertEquals("UNKNOWN_TYPE", assertFailsWith<ProtocolError> { NodeWire.decodeRaft(listOf(Json.encode(h))) }.code)
+        assertEquals("UNKNOWN_TYPE", assertFailsWith<ProtocolError> { decodeRaft(listOf(Json.encode(h))) }.code.code)
         h["type"] = "raft.heartbeat"
         assertEquals("BAD_REQUEST", assertFailsWith<ProtocolError> {
-            NodeWire.decodeRaft(listOf(Json.encode(h), ByteArray(1)))
-        }.code)
-    }
-
-    fun testEnvelopeAndReplies() {
-        val (routing, body) = NodeWire.splitEnvelope(listOf("id".toByteArray(), ByteArray(0), "h".toByteArray()))
-        assertEquals(1, routing.size)
-        assertEquals("h", String(body[0]))
-        assertEquals("MALFORMED", assertFailsWith<ProtocolError> { NodeWire.splitEnvelope(listOf("x".toByteArray())) }.code)
-        val req = JsonObject("v" to 1, "type" to "LIST", "id" to "r1")
-        assertEquals("""{"v":1,"type":"LIST","id":"r1","status":"REDIRECT","leader":"h:1"}""",
-            String(Json.encode(NodeWire.redirectReply(req, "h:1"))))
-        assertEquals("""{"v":1,"type":"UNKNOWN","id":"","status":"ERROR","code":"MALFORMED","message":"m"}""",
-            String(Json.encode(NodeWire.errorReply(null, "MALFORMED", "m"))))
-        val e = assertFailsWith<ProtocolError> { NodeWire.decode(listOf("""{"v":2,"type":"LIST","id":"x"}""".toByteArray())) }
-        assertEquals("UNSUPPORTED_VERSION", e.code)
-        assertEquals("BAD_REQUEST", assertFailsWith<ProtocolError> {
-            NodeWire.decode(listOf("""{"v":1,"type":"LIST","id":""}""".toByteArray()))
-        }.code)
+            decodeRaft(listOf(Json.encode(h), ByteArray(1)))
+        }.code.code)
     }
 
     fun testModelIdsAndCommandsArePythons() {
@@ -150,9 +134,9 @@ class NodeWireTest {
         assertEquals(1, rows)
         assertEquals(3, cols)
         assertEquals(listOf(1f, -2f, 16777216f), x.toList())
-        assertEquals("BAD_SHAPE", assertFailsWith<ProtocolError> { Arrays.readRows(req, listOf(ByteArray(8)), "inputs", 1000) }.code)
-        assertEquals("TOO_LARGE", assertFailsWith<ProtocolError> { Arrays.readRows(req, listOf(blob), "inputs", 8) }.code)
+        assertEquals("BAD_SHAPE", assertFailsWith<ProtocolError> { Arrays.readRows(req, listOf(ByteArray(8)), "inputs", 1000) }.code.code)
+        assertEquals("TOO_LARGE", assertFailsWith<ProtocolError> { Arrays.readRows(req, listOf(blob), "inputs", 8) }.code.code)
         req["inputs"] = JsonObject("dtype" to "float16", "shape" to listOf(JsonNumber("1")))
-        assertEquals("BAD_INPUT", assertFailsWith<ProtocolError> { Arrays.readRows(req, listOf(blob), "inputs", 1000) }.code)
+        assertEquals("BAD_INPUT", assertFailsWith<ProtocolError> { Arrays.readRows(req, listOf(blob), "inputs", 1000) }.code.code)
     }
 }
