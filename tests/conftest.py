@@ -22,11 +22,15 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    from harness.cluster import LocalCluster
 
 # Clients in tests name their keys explicitly. Without this, a developer's
 # ./run_cluster.sh keys (.cluster/keys) would be picked up by the CLI run
@@ -132,3 +136,23 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cwd.mkdir()
     monkeypatch.chdir(cwd)
     return home
+
+
+@pytest.fixture
+def start_cluster(tmp_path: Path) -> Iterator[Callable[..., LocalCluster]]:
+    """``start_cluster(**LocalCluster options)``: a started cluster in its own
+    folder under ``tmp_path``; every one is stopped when the test ends."""
+    from harness.cluster import LocalCluster
+
+    clusters: list[LocalCluster] = []
+
+    def start(**options: Any) -> LocalCluster:
+        c = LocalCluster(tmp_path / f"c{len(clusters)}", **options)
+        c.workdir.mkdir(exist_ok=True)
+        clusters.append(c)
+        c.start()
+        return c
+
+    yield start
+    for c in clusters:
+        c.stop()

@@ -99,19 +99,8 @@ def _trainer_pid(cluster: LocalCluster, node_id: str) -> int:
 
 
 @pytest.fixture
-def make_cluster(tmp_path):
-    clusters: list[LocalCluster] = []
-
-    def make(n: int, *extra: str) -> LocalCluster:
-        c = LocalCluster(tmp_path / f"c{len(clusters)}", n=n, extra_args=extra)
-        c.workdir.mkdir(exist_ok=True)
-        clusters.append(c)
-        c.start()
-        return c
-
-    yield make
-    for c in clusters:
-        c.stop()
+def make_cluster(start_cluster):
+    return lambda n, *extra: start_cluster(n=n, extra_args=extra)
 
 
 # -- real nodes ------------------------------------------------------------------

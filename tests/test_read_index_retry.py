@@ -47,19 +47,8 @@ def _impls() -> list[str]:
 
 
 @pytest.fixture
-def cluster_of(tmp_path):
-    clusters: list[LocalCluster] = []
-
-    def make(impls: tuple[str, ...]) -> LocalCluster:
-        c = LocalCluster(tmp_path / f"c{len(clusters)}", n=3, impls=impls)
-        c.workdir.mkdir(exist_ok=True)
-        clusters.append(c)
-        c.start()
-        return c
-
-    yield make
-    for c in clusters:
-        c.stop()
+def cluster_of(start_cluster):
+    return lambda impls: start_cluster(n=3, impls=impls)
 
 
 def _status(cluster: LocalCluster, node: str) -> dict:
