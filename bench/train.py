@@ -70,7 +70,6 @@ scikit-learn is a bench/test-only dependency; nothing in ``zmqnode`` imports it.
 from __future__ import annotations
 
 import hashlib
-import signal
 import statistics
 import tempfile
 import time
@@ -254,16 +253,11 @@ def lead_with(cluster: LocalCluster, impl: str, client: Client, attempts: int = 
     """
     if impl not in cluster.impls.values():
         raise ValueError(f"no {impl} node in the cluster ({cluster.impls})")
-    for _ in range(attempts):
-        leader = cluster.leader(timeout=30)
-        if cluster.impls[leader] == impl:
-            warm_up(client)
-            return leader
-        cluster.kill(leader, signal.SIGTERM)
-        # The others elect (or were handed) a leader before the old one returns.
-        cluster.leader(timeout=30, among=[n for n in cluster.procs])
-        cluster.start(leader)
-    raise RuntimeError(f"no {impl} leader after {attempts} leadership transfers")
+    leader = cluster.hand_leadership_until(
+        lambda n: cluster.impls[n] == impl, attempts, what=f"{impl} leader"
+    )
+    warm_up(client)
+    return leader
 
 
 def run_by_leader(

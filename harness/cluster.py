@@ -267,6 +267,25 @@ class LocalCluster:
         proc.send_signal(sig)
         proc.wait(timeout=10)
 
+    def hand_leadership_until(
+        self, wanted: Callable[[str], bool], attempts: int = 5, what: str = "the leader wanted"
+    ) -> str:
+        """SIGTERM the leader (it hands leadership to its most caught-up voter
+        before exiting) and start it again, until ``wanted(leader)``; returns
+        that leader. With three implementations the other two may trade
+        leadership first, hence several attempts."""
+        leader = self.leader(timeout=60)
+        for _ in range(attempts):
+            if wanted(leader):
+                return leader
+            self.kill(leader, signal.SIGTERM)
+            self.leader(timeout=30, among=list(self.procs))
+            self.start(leader)
+            leader = self.leader(timeout=60)
+        if wanted(leader):
+            return leader
+        raise RuntimeError(f"no {what} after {attempts} leadership hand-offs ({self.impls})")
+
     def pause(self, node_id: str) -> None:
         """SIGSTOP the node: alive but silent (its sockets stay open), like a long GC pause."""
         self.procs[node_id].send_signal(signal.SIGSTOP)

@@ -298,20 +298,17 @@ def test_a_silent_trainer_does_not_stall_training(cluster):
     import os
     import signal
 
-    leader = cluster.leader()
     # A Python follower: its trainer is a process of its own, which SIGSTOP
     # silences; a Go or Kotlin node's trainer lives in the node. With
-    # py,go,kotlin (ZMQNODE_IMPLS) the one Python node may lead: SIGTERM
-    # makes it hand leadership over, and it comes back as a follower.
-    for _ in range(3):
-        if any(n != leader and cluster.impls[n] == "py" for n in cluster.ids):
-            break
-        cluster.kill(leader, signal.SIGTERM)
-        cluster.leader(timeout=30, among=list(cluster.procs))
-        cluster.start(leader)
-        leader = cluster.leader(timeout=60)
-    follower = next((n for n in cluster.ids if n != leader and cluster.impls[n] == "py"), None)
-    assert follower, f"no Python follower to silence the trainer of: {cluster.impls}"
+    # py,go,kotlin (ZMQNODE_IMPLS) the one Python node may lead: it hands
+    # leadership over and comes back as a follower.
+    def python_followers(leader: str) -> list[str]:
+        return [n for n in cluster.ids if n != leader and cluster.impls[n] == "py"]
+
+    leader = cluster.hand_leadership_until(
+        lambda n: bool(python_followers(n)), what="Python follower"
+    )
+    follower = python_followers(leader)[0]
     rng = np.random.default_rng(1)
     x = rng.normal(size=(600, 4)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)

@@ -164,18 +164,9 @@ def test_killing_a_follower_mid_training_finishes_with_a_warning(cluster):
 
 
 def test_killing_only_the_leaders_trainer_is_survived(cluster):
-    leader = cluster.leader()
-    for _ in range(5):
-        if cluster.impls[leader] == "py":
-            break
-        # Only a Python node's trainer is a process of its own (a Go or Kotlin
-        # node's lives in the node): hand leadership on, as a leader that
-        # stops does, until a Python node has it (with py,go,kotlin the other
-        # two may trade it first).
-        cluster.kill(leader, signal.SIGTERM)
-        stopped, leader = leader, cluster.leader(timeout=30, among=list(cluster.procs))
-        cluster.start(stopped)
-    assert cluster.impls[leader] == "py", f"no Python leader: {cluster.impls}"
+    # Only a Python node's trainer is a process of its own (a Go or Kotlin
+    # node's lives in the node): hand leadership on until a Python node has it.
+    leader = cluster.hand_leadership_until(lambda n: cluster.impls[n] == "py", what="Python leader")
     x, y = separable(30_000, 20, seed=5)
 
     def leader_trainer_pid() -> int | None:
